@@ -63,6 +63,11 @@ class Node:
     def poll(self, now_ns: int) -> None:
         """Once per loop tick: sources produce their batch here, watchdogs check here. Must not block."""
 
+    def wake_at_ns(self) -> int | None:
+        """Wall-clock time (``time.time_ns()``) at which `poll` is next wanted, e.g. a paced source's next
+        sample; None lets the loop wait a whole tick. The loop never sleeps past this."""
+        return None
+
     def on_command(self, cmd: str, args: dict[str, Any]) -> Any:
         """A control-channel request. Return a msgpack-able result; raise ValueError to refuse it."""
         raise ValueError(f"node kind {self.kind!r} has no command {cmd!r}")
