@@ -1,0 +1,232 @@
+"""The control output node: spikes -> decoder -> safety stage -> Control messages and sinks.
+
+Params (pipeline file)::
+
+    decoder = {kind = "linear_rls", n_inputs = 100, n_outputs = 2, ...}   # any registered DECODERS kind
+    safety = {lo = -1.0, hi = 1.0, max_rate = 5.0, timeout_s = 0.5, ...}  # spikestream.safety.SafetyParams
+    calibrate_s = 10.0          # learn from "target" for the first N s of source time, then freeze
+    target_channels = []        # columns of the target samples to use (default: all)
+    target_max_age_ms = 100.0   # a target sample older than this at the packet end is not used
+    target_buffer = 1024        # target rows kept for alignment
+    names = ["grip", ...]       # one per output (optional)
+    safe_repeat_s = 0.1         # while stale, repeat the safe value this often
+    sinks = [{kind = "mqtt", ...}, ...]
+
+The safety clock is the wall clock (`time.time_ns`), the one `poll(now_ns)` receives.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from spikestream.decode._base import build_params
+from spikestream.protocol import Control, Message
+from spikestream.registry import DECODERS, SINKS
+from spikestream.runtime.node import Node, register_node
+from spikestream.safety import SafetyParams, SafetyStage
+
+_KNOWN = {"decoder", "safety", "calibrate_s", "target_channels", "target_max_age_ms", "target_buffer", "names",
+          "safe_repeat_s", "sinks"}
+
+
+def _kw(d: Any, what: str) -> dict:
+    if not isinstance(d, dict):
+        raise ValueError(f"{what} must be a table, got {type(d).__name__}")
+    return dict(d)
+
+
+@register_node("control_output")
+class ControlOutputNode(Node):
+    inputs = {"in": ("spikes",), "target": ("samples",)}
+    outputs = {"out": "control"}
+    optional = frozenset({"target"})
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.clock_ns = time.time_ns  # tests may replace it
+
+    # ------------------------------------------------------------------ build
+    def setup(self) -> None:
+        p = self.params
+        unknown = sorted(set(p) - _KNOWN)
+        if unknown:
+            raise ValueError(f"control_output: unknown parameter(s) {unknown}; known: {sorted(_KNOWN)}")
+        dec = _kw(p.get("decoder", {}), "control_output.decoder")
+        kind = dec.pop("kind", None)
+        if not isinstance(kind, str):
+            raise ValueError(f"control_output.decoder needs kind = one of {DECODERS.names()}")
+        self.calibrate_us = int(float(p.get("calibrate_s", 10.0)) * 1e6)
+        if self.calibrate_us < 0:
+            raise ValueError("control_output.calibrate_s must be >= 0")
+        dec.setdefault("calibrating", self.calibrate_us > 0)
+        self.decoder = DECODERS.create(kind, **dec)
+        K = self.decoder.n_outputs
+        saf = _kw(p.get("safety", {}), "control_output.safety")
+        saf.setdefault("n_outputs", K)
+        if saf["n_outputs"] != K:
+            raise ValueError(f"control_output.safety.n_outputs {saf['n_outputs']} != decoder outputs {K}")
+        self.safety = SafetyStage(build_params(SafetyParams, saf))
+        self.names = list(p.get("names", []))
+        if self.names and len(self.names) != K:
+            raise ValueError(f"control_output.names: {len(self.names)} names for {K} outputs")
+        ch = p.get("target_channels", [])
+        if not isinstance(ch, list) or not all(isinstance(c, int) and c >= 0 for c in ch):
+            raise ValueError("control_output.target_channels must be a list of column indices")
+        self.target_channels = np.asarray(ch, np.int64)
+        self.target_max_age_us = int(float(p.get("target_max_age_ms", 100.0)) * 1e3)
+        self.target_cap = int(p.get("target_buffer", 1024))
+        if self.target_cap < 1:
+            raise ValueError("control_output.target_buffer must be >= 1")
+        self.safe_repeat_ns = int(float(p.get("safe_repeat_s", 0.1)) * 1e9)
+        sinks = p.get("sinks", [])
+        if not isinstance(sinks, list):
+            raise ValueError("control_output.sinks must be a list of tables")
+        self.sinks = []
+        for i, s in enumerate(sinks):
+            s = _kw(s, f"control_output.sinks[{i}]")
+            skind = s.pop("kind", None)
+            if not isinstance(skind, str):
+                raise ValueError(f"control_output.sinks[{i}] needs kind = one of {SINKS.names()}")
+            self.sinks.append(SINKS.create(skind, **s))
+        self._tt = np.zeros(0, np.int64)
+        self._td = np.zeros((0, 0), np.float64)
+        # [first packet t0 (-1 = none), calibration mode (0 auto, 1 forced on, 2 frozen), last t1]
+        self.clock = np.array([-1, 0, 0], np.int64)
+        self._last_safe_ns = 0
+        self.safety.reset(self.clock_ns() / 1e9)
+
+    # ------------------------------------------------------------------ inputs
+    def on_message(self, port: str, msg: Message) -> None:
+        if port == "target":
+            self._add_target(msg.body)
+        elif port == "in":
+            self._on_spikes(msg)
+
+    def _add_target(self, s) -> None:
+        data = np.asarray(s.data, np.float64)
+        if self.target_channels.size:
+            if self.target_channels.max() >= data.shape[1]:
+                self.count("target_rejected")
+                return
+            data = data[:, self.target_channels]
+        if self._td.shape[1] != data.shape[1] or (self._tt.size and s.t_us.size and s.t_us[0] <= self._tt[-1]):
+            if self._tt.size:
+                self.count("target_restarts")
+            self._tt, self._td = self._tt[:0], np.zeros((0, data.shape[1]))
+        self._tt = np.concatenate([self._tt, s.t_us])[-self.target_cap:]
+        self._td = np.concatenate([self._td, data])[-self.target_cap:]
+
+    def _target_at(self, t_us: int) -> np.ndarray | None:
+        i = int(np.searchsorted(self._tt, t_us, side="right")) - 1
+        if i < 0 or t_us - self._tt[i] > self.target_max_age_us:
+            return None
+        return self._td[i]
+
+    def _on_spikes(self, msg: Message) -> None:
+        sp = msg.body
+        dec = self.decoder
+        if sp.n_neurons != dec.n_inputs:
+            self.count("rejected_packets")
+            self.log.warning("spike packet of %d neurons for a decoder of %d inputs", sp.n_neurons, dec.n_inputs)
+            return
+        c = self.clock
+        if c[0] < 0:
+            c[0] = sp.t0_us
+        if c[1] == 0:
+            on = sp.t1_us - c[0] <= self.calibrate_us
+            if dec.calibrating and not on:
+                self.log.info("calibration ended after %.1f s of source time", (c[2] - c[0]) / 1e6)
+            dec.calibrating = on
+        target = None
+        if dec.calibrating:
+            target = self._target_at(sp.t1_us)
+            if target is None:
+                self.count("calib_no_target")
+            elif target.size != dec.n_outputs and not _accepts_any_target(dec):
+                self.count("target_rejected")
+                target = None
+        try:
+            y = dec.decode(sp.idx, sp.t_us, sp.t1_us, target)
+        except ValueError as e:
+            self.count("rejected_packets")
+            self.log.warning("spike packet rejected: %s", e)
+            return
+        c[2] = sp.t1_us
+        self.count("packets")
+        y_safe = self.safety.apply(y, self.clock_ns() / 1e9)
+        self._send(y_safe, sp.t1_us, False, msg.origin_ns)
+
+    def _send(self, y: np.ndarray, t_us: int, safe: bool, origin_ns: int) -> None:
+        self.emit("out", Control(y, self.names, safe), t_us=t_us, origin_ns=origin_ns)
+        for s in self.sinks:
+            try:
+                s.publish(y, t_us, safe=safe, names=self.names, origin_ns=origin_ns)
+            except Exception as e:  # a sink must never take the node down
+                self.count("sink_errors")
+                self.log.warning("sink %s failed: %s", type(s).__name__, e)
+
+    # ------------------------------------------------------------------ watchdog
+    def poll(self, now_ns: int) -> None:
+        y = self.safety.watchdog(now_ns / 1e9)
+        if y is None:
+            return
+        moving = self.params.get("safety", {}).get("safe_mode", "immediate") == "slew"
+        if self._last_safe_ns == 0 or moving or now_ns - self._last_safe_ns >= self.safe_repeat_ns:
+            if self._last_safe_ns == 0:
+                self.count("watchdog_trips")
+            self._last_safe_ns = now_ns
+            self._send(y, int(self.clock[2]), True, now_ns)
+
+    def wake_at_ns(self) -> int | None:
+        if self.safety.safe:
+            return self._last_safe_ns + self.safe_repeat_ns
+        t_in = self.safety.times[1]
+        return None if np.isnan(t_in) else int((t_in + self.safety.params.timeout_s) * 1e9) + 1
+
+    # ------------------------------------------------------------------ control
+    def on_command(self, cmd: str, args: dict[str, Any]) -> Any:
+        if cmd == "calibrate":
+            on = args.get("on")
+            if not isinstance(on, bool):
+                raise ValueError('calibrate needs {"on": true|false}')
+            self.clock[1] = 1 if on else 2
+            self.decoder.calibrating = on
+            return {"calibrating": on}
+        if cmd == "stats":
+            return self.stats()
+        raise ValueError(f"control_output has no command {cmd!r} (known: calibrate, stats)")
+
+    def stats(self) -> dict[str, Any]:
+        return {"counters": dict(self.counters), "calibrating": self.decoder.calibrating, "safe": self.safety.safe,
+                "safety_rejected": self.safety.rejected,
+                "sinks": [{"kind": type(s).__name__, **s.stats()} for s in self.sinks]}
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        s = {f"decoder.{k}": v for k, v in self.decoder.get_state().items()}
+        s.update({f"safety.{k}": v for k, v in self.safety.get_state().items()})
+        s["node.clock"] = self.clock.copy()
+        return s
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        if "node.clock" not in state or np.shape(state["node.clock"]) != (3,):
+            raise ValueError("control_output state lacks node.clock[3]")
+        self.decoder.set_state({k[8:]: v for k, v in state.items() if k.startswith("decoder.")})
+        self.safety.set_state({k[7:]: v for k, v in state.items() if k.startswith("safety.")})
+        self.clock[:] = state["node.clock"]
+        if self.clock[1] == 2 or (self.clock[1] == 0 and self.clock[0] >= 0
+                                  and self.clock[2] - self.clock[0] > self.calibrate_us):
+            self.decoder.calibrating = False
+
+    def close(self) -> None:
+        for s in self.sinks:
+            try:
+                s.close()
+            except Exception as e:
+                self.log.warning("closing sink %s: %s", type(s).__name__, e)
+
+
+def _accepts_any_target(dec) -> bool:
+    return bool(getattr(dec, "accepts_any_target", False))

@@ -1,0 +1,107 @@
+"""What every decoder shares: the packet checks, the calibration switch, state save/restore by name."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spikestream.decode.features import check_spikes
+
+
+class Decoder:
+    """Base for decoders. Subclasses implement `_decode(idx, t_us, until_us, target) -> float64[K]` and list
+    their state holders in `_parts()` (name -> object with get_state/set_state)."""
+
+    n_inputs: int
+    n_outputs: int
+
+    def __init__(self, n_inputs: int, n_outputs: int, calibrating: bool = False):
+        if int(n_inputs) != n_inputs or n_inputs < 1:
+            raise ValueError(f"n_inputs must be a positive integer, got {n_inputs!r}")
+        if int(n_outputs) != n_outputs or n_outputs < 1:
+            raise ValueError(f"n_outputs must be a positive integer, got {n_outputs!r}")
+        self.n_inputs = int(n_inputs)
+        self.n_outputs = int(n_outputs)
+        self._calibrating = bool(calibrating)
+        self.last_until = np.zeros(1, np.int64)  # array so that it travels with the state
+        self.out = np.zeros(self.n_outputs)
+
+    @property
+    def calibrating(self) -> bool:
+        return self._calibrating
+
+    @calibrating.setter
+    def calibrating(self, on: bool) -> None:
+        on = bool(on)
+        if on != self._calibrating:
+            self._calibrating = on
+            self._on_calibration(on)
+
+    def _on_calibration(self, on: bool) -> None:
+        """Hook: a decoder fitted from batch statistics (Kalman, LDA) fits here when calibration ends."""
+
+    # -------------------------------------------------------------- the contract
+    def decode(self, idx, t_us, until_us: int, target=None) -> np.ndarray:
+        """The estimate at ``until_us`` from spikes in ``[previous until, until_us)``; learns from ``target``
+        (float[K_target]) while `calibrating`. Returns a fresh float64[n_outputs] array."""
+        until_us = int(until_us)
+        idx, t_us = check_spikes(idx, t_us, until_us, self.n_inputs, int(self.last_until[0]))
+        if target is not None:
+            target = np.asarray(target, dtype=np.float64).reshape(-1)
+            self._check_target(target)
+            if not np.all(np.isfinite(target)):
+                raise ValueError("target holds NaN or inf")
+        y = self._decode(idx, t_us, until_us, target if self.calibrating else None)
+        self.last_until[0] = until_us
+        return np.array(y, dtype=np.float64, copy=True)
+
+    def _check_target(self, target: np.ndarray) -> None:
+        if target.size != self.n_outputs:
+            raise ValueError(f"target has {target.size} values, decoder has {self.n_outputs} outputs")
+
+    def _decode(self, idx, t_us, until_us, target):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _parts(self) -> dict[str, object]:
+        return {}
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays owned by the decoder itself (fitted parameters)."""
+        return {"last_until": self.last_until}
+
+    # -------------------------------------------------------------- state
+    def get_state(self) -> dict[str, np.ndarray]:
+        s = {k: np.array(v, copy=True) for k, v in self._arrays().items()}
+        for name, part in self._parts().items():
+            s.update({f"{name}.{k}": v for k, v in part.get_state().items()})
+        return s
+
+    def set_state(self, s: dict[str, np.ndarray]) -> None:
+        own = self._arrays()
+        for k, cur in own.items():
+            if k not in s:
+                raise ValueError(f"decoder state lacks {k!r}")
+            if np.shape(s[k]) != cur.shape:
+                raise ValueError(f"decoder state {k!r} has shape {np.shape(s[k])}, expected {cur.shape}")
+        for name, part in self._parts().items():
+            part.set_state({k[len(name) + 1:]: v for k, v in s.items() if k.startswith(name + ".")})
+        for k, cur in own.items():
+            cur[...] = np.asarray(s[k], dtype=cur.dtype)
+        self._after_set_state()
+
+    def _after_set_state(self) -> None:
+        """Hook: recompute derived quantities after a restore."""
+
+
+def build_params(cls, kw: dict):
+    """``cls(**kw)`` with unknown or missing keys reported as ValueError naming the known ones."""
+    import dataclasses
+
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(kw) - set(known))
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown parameter(s) {unknown}; known: {known}")
+    missing = [f.name for f in dataclasses.fields(cls)
+               if f.name not in kw and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"{cls.__name__}: missing parameter(s) {missing}")
+    return cls(**kw)

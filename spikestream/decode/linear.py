@@ -1,0 +1,182 @@
+"""Linear readout of filtered spike rates, trained online: recursive least squares and normalised LMS.
+
+Features ``x = [r_1 .. r_N, 1]`` (exponentially filtered rates in spikes/s, see `features.ExpRates`, plus a
+bias); the estimate is ``y = W^T x`` with ``W`` float64[N+1, K]. While `calibrating`, each packet's
+a-priori estimate is compared with the target and ``W`` is updated:
+
+RLS with forgetting factor ``lam`` (Haykin, Adaptive Filter Theory, ch. 10), ``P_0 = I / reg``::
+
+    k = P x / (lam + x^T P x);   W += k (y - W^T x)^T;   P = (P - k x^T P) / lam
+
+``P`` is kept symmetric and its trace capped at ``p_trace_max`` (default 1000 x trace(P_0)) so that silent
+features under forgetting cannot wind ``P`` up without bound. NLMS: ``W += mu x e^T / (eps + x^T x)``.
+The output is the a-priori estimate (before this packet's update), so calibration never leaks the
+target into the output.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from spikestream.decode._base import Decoder, build_params
+from spikestream.decode.features import ExpRates
+from spikestream.registry import DECODERS
+
+
+@njit(cache=True)
+def _predict(W, x, out):
+    D, K = W.shape
+    for k in range(K):
+        s = 0.0
+        for d in range(D):
+            s += W[d, k] * x[d]
+        out[k] = s
+
+
+@njit(cache=True)
+def _rls_update(P, W, x, y, yhat, lam, trace_max, Px):
+    D, K = W.shape
+    for i in range(D):
+        s = 0.0
+        for j in range(D):
+            s += P[i, j] * x[j]
+        Px[i] = s
+    den = lam
+    for i in range(D):
+        den += x[i] * Px[i]
+    for i in range(D):
+        g = Px[i] / den
+        for k in range(K):
+            W[i, k] += g * (y[k] - yhat[k])
+    tr = 0.0
+    for i in range(D):
+        for j in range(i, D):
+            v = (P[i, j] - Px[i] * Px[j] / den) / lam
+            P[i, j] = v
+            P[j, i] = v
+        tr += P[i, i]
+    if tr > trace_max:
+        f = trace_max / tr
+        for i in range(D):
+            for j in range(D):
+                P[i, j] *= f
+
+
+@njit(cache=True)
+def _nlms_update(W, x, y, yhat, mu, eps):
+    D, K = W.shape
+    nx = eps
+    for d in range(D):
+        nx += x[d] * x[d]
+    for d in range(D):
+        g = mu * x[d] / nx
+        for k in range(K):
+            W[d, k] += g * (y[k] - yhat[k])
+
+
+def _finite_pos(name: str, v: float) -> None:
+    if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {v!r}")
+
+
+@dataclass(frozen=True)
+class RLSParams:
+    n_inputs: int
+    n_outputs: int
+    tau_ms: float = 100.0       # rate filter time constant
+    forgetting: float = 0.999   # lambda in (0, 1]; 1 = no forgetting
+    reg: float = 1.0            # P_0 = I / reg (ridge prior on W)
+    bias: bool = True
+    p_trace_max: float = 0.0    # 0 = 1000 x trace(P_0)
+    calibrating: bool = False
+
+    def __post_init__(self):
+        _finite_pos("tau_ms", self.tau_ms)
+        _finite_pos("reg", self.reg)
+        if not (0.0 < self.forgetting <= 1.0):
+            raise ValueError(f"forgetting must be in (0, 1], got {self.forgetting!r}")
+        if not (self.p_trace_max >= 0 and math.isfinite(self.p_trace_max)):
+            raise ValueError(f"p_trace_max must be >= 0 (0 = automatic), got {self.p_trace_max!r}")
+
+
+@dataclass(frozen=True)
+class LMSParams:
+    n_inputs: int
+    n_outputs: int
+    tau_ms: float = 100.0
+    mu: float = 0.05            # normalised step size, (0, 2) for stability
+    eps: float = 1.0            # regulariser of the normalisation
+    bias: bool = True
+    calibrating: bool = False
+
+    def __post_init__(self):
+        _finite_pos("tau_ms", self.tau_ms)
+        _finite_pos("eps", self.eps)
+        if not (0.0 < self.mu < 2.0):
+            raise ValueError(f"mu must be in (0, 2) for a stable NLMS, got {self.mu!r}")
+
+
+class _LinearReadout(Decoder):
+    def __init__(self, p):
+        super().__init__(p.n_inputs, p.n_outputs, p.calibrating)
+        self.params = p
+        self.rates = ExpRates(p.n_inputs, p.tau_ms)
+        D = p.n_inputs + (1 if p.bias else 0)
+        self.x = np.zeros(D)
+        if p.bias:
+            self.x[-1] = 1.0
+        self.W = np.zeros((D, p.n_outputs))
+        self.n_updates = np.zeros(1, np.int64)
+
+    def features(self, idx, t_us, until_us) -> np.ndarray:
+        self.rates.add(idx, t_us)
+        self.rates.read(until_us, self.x[: self.n_inputs])
+        return self.x
+
+    def _decode(self, idx, t_us, until_us, target):
+        x = self.features(idx, t_us, until_us)
+        _predict(self.W, x, self.out)
+        if target is not None:
+            self._update(x, target)
+            self.n_updates[0] += 1
+        return self.out
+
+    def _parts(self):
+        return {"rates": self.rates}
+
+
+@DECODERS.register("linear_rls")
+class LinearRLS(_LinearReadout):
+    """Linear readout of exponentially filtered rates, trained by RLS while calibrating."""
+
+    def __init__(self, **kw):
+        p = build_params(RLSParams, kw)
+        super().__init__(p)
+        D = self.W.shape[0]
+        self.P = np.eye(D) / p.reg
+        self._trace_max = p.p_trace_max or 1000.0 * D / p.reg
+        self._Px = np.zeros(D)
+
+    def _update(self, x, y):
+        _rls_update(self.P, self.W, x, y, self.out, self.params.forgetting, self._trace_max, self._Px)
+
+    def _arrays(self):
+        return {**super()._arrays(), "W": self.W, "P": self.P, "n_updates": self.n_updates}
+
+
+@DECODERS.register("linear_lms")
+class LinearLMS(_LinearReadout):
+    """Linear readout of exponentially filtered rates, trained by normalised LMS while calibrating."""
+
+    def __init__(self, **kw):
+        super().__init__(build_params(LMSParams, kw))
+
+    def _update(self, x, y):
+        _nlms_update(self.W, x, y, self.out, self.params.mu, self.params.eps)
+
+    def _arrays(self):
+        return {**super()._arrays(), "W": self.W, "n_updates": self.n_updates}

@@ -1,0 +1,205 @@
+"""The safety stage between every decoder and every actuator: guard, clamp, deadband, slew and
+acceleration limits, and a watchdog that drives the output to a safe value when input goes stale.
+
+Per output ``k``, for a fresh value ``u`` at time ``now``  (``dt = now - t_last``)::
+
+    non-finite u          -> rejected (counted); the last output is held and the watchdog is NOT fed
+    u  = clip(u, lo, hi)
+    u  = y_last            if |u - y_last| <= deadband
+    v* = sign(u - y) * min(|u - y| / dt, max_rate, sqrt(2 max_accel |u - y|))   (braking curve)
+    v  = clip(v*, v_last - max_accel dt, v_last + max_accel dt)
+    y  = y_last + v dt, snapped to u if it would pass u, then clipped to [lo, hi]
+
+Priorities when limits conflict: range > no overshoot of the command > acceleration. The first value after
+construction (or `reset`) starts from ``safe_value`` at rest, so the actuator never jumps at start-up.
+
+Watchdog: once no valid value came for longer than ``timeout_s``, `watchdog(now)` returns the safe output.
+``safe_mode = "immediate"`` (default) sets it at once: the last command came from a pipeline that may
+be dead, and a safe value (zero velocity, motor off, open hand) is by definition safe to apply at once,
+while slewing would keep executing a stale command for longer. ``"slew"`` moves there under the rate and
+acceleration limits, for position-controlled actuators where a jump is itself dangerous.
+
+All times are seconds on one clock chosen by the caller (the output node uses the wall clock, since the
+limits protect a physical actuator in real time).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+SAFE_MODES = ("immediate", "slew")
+
+
+@njit(cache=True)
+def _limit(y, v, u, dt, lo, hi, max_rate, max_accel):
+    """Move ``y`` (in place) toward ``u`` in ``dt`` seconds under the limits; updates velocity ``v``."""
+    for k in range(y.size):
+        d = u[k] - y[k]
+        vmax = max_rate[k]
+        a = max_accel[k]
+        if dt <= 0.0:  # no time passed: only an unlimited output may move
+            if vmax == math.inf and a == math.inf:
+                y[k] = min(max(u[k], lo[k]), hi[k])
+                v[k] = 0.0
+            continue
+        if a < math.inf:
+            vb = math.sqrt(2.0 * a * abs(d))
+            if vb < vmax:
+                vmax = vb
+        sp = abs(d) / dt
+        if sp > vmax:
+            sp = vmax
+        vd = sp if d > 0 else -sp
+        if a < math.inf:
+            lo_v = v[k] - a * dt
+            hi_v = v[k] + a * dt
+            if vd < lo_v:
+                vd = lo_v
+            elif vd > hi_v:
+                vd = hi_v
+        yn = y[k] + vd * dt
+        if (u[k] - yn) * d <= 0.0:
+            yn = u[k]
+        if yn < lo[k]:
+            yn = lo[k]
+        elif yn > hi[k]:
+            yn = hi[k]
+        v[k] = (yn - y[k]) / dt
+        y[k] = yn
+
+
+def _vec(name: str, v, n: int, lo_ok: float = -math.inf, allow_inf: bool = True) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float64)
+    if a.ndim == 0:
+        a = np.full(n, float(a))
+    if a.shape != (n,):
+        raise ValueError(f"safety.{name}: one value or a list of {n} (one per output), got {v!r}")
+    if np.any(np.isnan(a)) or (not allow_inf and not np.all(np.isfinite(a))):
+        raise ValueError(f"safety.{name} must be {'finite' if not allow_inf else 'a number'}, got {v!r}")
+    if np.any(a < lo_ok):
+        raise ValueError(f"safety.{name} must be >= {lo_ok}, got {v!r}")
+    return a
+
+
+@dataclass(frozen=True)
+class SafetyParams:
+    n_outputs: int
+    lo: float | tuple = -math.inf          # clamp range, per output or one for all
+    hi: float | tuple = math.inf
+    max_rate: float | tuple = math.inf     # units/s
+    max_accel: float | tuple = math.inf    # units/s^2
+    deadband: float | tuple = 0.0          # hold the last output while |u - y_last| <= deadband
+    safe_value: float | tuple = 0.0
+    timeout_s: float = 0.5                 # watchdog: input older than this -> safe value
+    safe_mode: str = "immediate"           # or "slew"
+
+    def __post_init__(self):
+        if not isinstance(self.n_outputs, int) or self.n_outputs < 1:
+            raise ValueError(f"safety.n_outputs must be a positive integer, got {self.n_outputs!r}")
+        if not (isinstance(self.timeout_s, (int, float)) and math.isfinite(self.timeout_s) and self.timeout_s > 0):
+            raise ValueError(f"safety.timeout_s must be a positive number of seconds, got {self.timeout_s!r}")
+        if self.safe_mode not in SAFE_MODES:
+            raise ValueError(f"safety.safe_mode must be one of {SAFE_MODES}, got {self.safe_mode!r}")
+        n = self.n_outputs
+        lo, hi = _vec("lo", self.lo, n), _vec("hi", self.hi, n)
+        if np.any(lo >= hi):
+            raise ValueError(f"safety: lo {self.lo!r} must be below hi {self.hi!r}")
+        sv = _vec("safe_value", self.safe_value, n, allow_inf=False)
+        if np.any(sv < lo) or np.any(sv > hi):
+            raise ValueError(f"safety.safe_value {self.safe_value!r} lies outside [lo, hi]")
+        if np.any(_vec("max_rate", self.max_rate, n) <= 0) or np.any(_vec("max_accel", self.max_accel, n) <= 0):
+            raise ValueError("safety.max_rate and safety.max_accel must be positive (inf = no limit)")
+        _vec("deadband", self.deadband, n, lo_ok=0.0, allow_inf=False)
+        if self.safe_mode == "slew" and not (np.all(np.isfinite(_vec("max_rate", self.max_rate, n)))
+                                             or np.all(np.isfinite(_vec("max_accel", self.max_accel, n)))):
+            raise ValueError("safety.safe_mode 'slew' needs a finite max_rate or max_accel")
+
+
+class SafetyStage:
+    """Clamp, deadband, slew/acceleration limits, NaN guard and watchdog for K outputs (see module doc)."""
+
+    def __init__(self, params: SafetyParams | None = None, **kw):
+        p = params if params is not None else SafetyParams(**kw)
+        self.params = p
+        n = p.n_outputs
+        self.n_outputs = n
+        self.lo, self.hi = _vec("lo", p.lo, n), _vec("hi", p.hi, n)
+        self.max_rate, self.max_accel = _vec("max_rate", p.max_rate, n), _vec("max_accel", p.max_accel, n)
+        self.deadband = _vec("deadband", p.deadband, n)
+        self.safe_value = _vec("safe_value", p.safe_value, n)
+        self.y = self.safe_value.copy()
+        self.v = np.zeros(n)
+        self.times = np.full(2, np.nan)  # [t_last output, t_last valid input]
+        self.flags = np.zeros(2, np.int64)  # [safe, rejected]
+        self._u = np.zeros(n)
+
+    @property
+    def safe(self) -> bool:
+        """True while the output is (moving to) the safe value because input went stale."""
+        return bool(self.flags[0])
+
+    @property
+    def rejected(self) -> int:
+        return int(self.flags[1])
+
+    def reset(self, now_s: float) -> None:
+        """Start the clocks at ``now_s`` with the output at rest at the safe value."""
+        self.y[:] = self.safe_value
+        self.v[:] = 0.0
+        self.times[:] = now_s
+        self.flags[0] = 0
+
+    def apply(self, y, now_s: float) -> np.ndarray:
+        """A fresh value: returns the output to send (a new array). Non-finite input is rejected: the last
+        output is held and the watchdog is not fed, so a stream of NaN ends in the safe value."""
+        u = np.asarray(y, dtype=np.float64).reshape(-1)
+        if u.size != self.n_outputs:
+            raise ValueError(f"safety: {u.size} values for {self.n_outputs} outputs")
+        if not np.all(np.isfinite(u)):
+            self.flags[1] += 1
+            return self.y.copy()
+        if math.isnan(self.times[0]):
+            self.reset(now_s)
+        self.times[1] = now_s
+        self.flags[0] = 0
+        np.clip(u, self.lo, self.hi, out=self._u)
+        hold = np.abs(self._u - self.y) <= self.deadband
+        self._u[hold] = self.y[hold]
+        self._step(self._u, now_s)
+        return self.y.copy()
+
+    def watchdog(self, now_s: float) -> np.ndarray | None:
+        """None while input is fresh; else the safe output (reached at once, or one slew step toward it)."""
+        t_in = self.times[1]
+        if not math.isnan(t_in) and now_s - t_in <= self.params.timeout_s:
+            return None
+        self.flags[0] = 1
+        if self.params.safe_mode == "immediate" or math.isnan(self.times[0]):
+            self.y[:] = self.safe_value
+            self.v[:] = 0.0
+            self.times[0] = now_s
+        else:
+            self._step(self.safe_value, now_s)
+        return self.y.copy()
+
+    def _step(self, u: np.ndarray, now_s: float) -> None:
+        dt = float(now_s - self.times[0])
+        _limit(self.y, self.v, u, dt, self.lo, self.hi, self.max_rate, self.max_accel)
+        if dt > 0:
+            self.times[0] = now_s
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {"y": self.y.copy(), "v": self.v.copy(), "times": self.times.copy(), "flags": self.flags.copy()}
+
+    def set_state(self, s: dict[str, np.ndarray]) -> None:
+        n = self.n_outputs
+        want = {"y": (n,), "v": (n,), "times": (2,), "flags": (2,)}
+        for k, shp in want.items():
+            if k not in s or np.shape(s[k]) != shp:
+                raise ValueError(f"safety state {k!r} missing or not of shape {shp}")
+        for k in want:
+            getattr(self, k)[...] = s[k]
