@@ -1,0 +1,512 @@
+"""Causal, streaming, chunk-invariant event filters, each a frozen params dataclass plus a jitted kernel.
+
+A filter is built for a sensor size, ``F(width, height, **params)``, and called on consecutive chunks of
+`EVENT_DTYPE` events in time order: ``out = f(events)``. Per-pixel state (last timestamps, counters) lives in
+explicit arrays (`get_state` / `set_state`), so any split of a stream into chunks gives exactly the output of
+the whole stream. Filters that change the geometry (`roi` with crop, `downsample`) expose ``out_width`` /
+``out_height``. A pipeline names a chain as a list of ``{kind = "...", ...}`` maps (`FilterChain`).
+
+Timestamps are compared as given; "never fired" is a sentinel far in the past, so the first event of a pixel
+never counts as a neighbour or a refractory cause. See docs/event-streaming.md for each rule and its source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from numba import njit
+
+from spikestream.events.dtype import EVENT_DTYPE
+from spikestream.registry import EVENT_FILTERS, UnknownKind
+
+#: "Never fired": far enough in the past that ``t - NEVER`` cannot overflow for any real timestamp.
+NEVER = np.int64(-(1 << 62))
+
+
+# ------------------------------------------------------------------------------------------------ kernels
+
+
+@njit(cache=True)
+def _background_activity(x, y, t, last, width, height, dt_us, diagonal, include_self, keep):
+    """Keep an event if a neighbouring pixel (4- or 8-connected, optionally itself) had an event less than
+    ``dt_us`` earlier. Every event, kept or not, refreshes its own pixel's timestamp."""
+    for i in range(x.size):
+        xi = np.int64(x[i])
+        yi = np.int64(y[i])
+        ti = t[i]
+        ok = False
+        for dy in range(-1, 2):
+            yy = yi + dy
+            if yy < 0 or yy >= height:
+                continue
+            for dx in range(-1, 2):
+                if dx == 0 and dy == 0:
+                    if not include_self:
+                        continue
+                elif dx != 0 and dy != 0 and not diagonal:
+                    continue
+                xx = xi + dx
+                if xx < 0 or xx >= width:
+                    continue
+                if ti - last[yy * width + xx] < dt_us:
+                    ok = True
+        keep[i] = ok
+        last[yi * width + xi] = ti
+
+
+@njit(cache=True)
+def _refractory(x, y, t, last, width, period_us, extend, keep):
+    """Keep an event if more than ``period_us`` passed since its pixel's last kept event (or, with
+    ``extend``, since its pixel's last event of any kind)."""
+    for i in range(x.size):
+        k = np.int64(y[i]) * width + np.int64(x[i])
+        ok = t[i] - last[k] > period_us
+        keep[i] = ok
+        if ok or extend:
+            last[k] = t[i]
+
+
+@njit(cache=True)
+def _hot_pixel(x, y, t, win, cur, prev, width, window_us, max_events, keep):
+    """Per pixel, count events in aligned windows ``[k*window_us, (k+1)*window_us)``. A pixel is hot while
+    its count in the current window, or its count in the window before, exceeds ``max_events``."""
+    for i in range(x.size):
+        k = np.int64(y[i]) * width + np.int64(x[i])
+        w = t[i] // window_us
+        if w != win[k]:
+            prev[k] = cur[k] if w == win[k] + 1 else 0
+            cur[k] = 0
+            win[k] = w
+        cur[k] += 1
+        keep[i] = cur[k] <= max_events and prev[k] <= max_events
+
+
+@njit(cache=True)
+def _decimate(x, y, count, width, n, keep):
+    """Keep every n-th event of each pixel (the n-th, 2n-th, ...)."""
+    for i in range(x.size):
+        k = np.int64(y[i]) * width + np.int64(x[i])
+        c = count[k] + 1
+        if c >= n:
+            keep[i] = True
+            c = 0
+        else:
+            keep[i] = False
+        count[k] = c
+
+
+@njit(cache=True)
+def _rate_limit(t, state, window_us, max_events, keep):
+    """Keep at most ``max_events`` events in each aligned window of ``window_us`` (whole sensor);
+    ``state = [window index, count]``."""
+    for i in range(t.size):
+        w = t[i] // window_us
+        if w != state[0]:
+            state[0] = w
+            state[1] = 0
+        state[1] += 1
+        keep[i] = state[1] <= max_events
+
+
+# ------------------------------------------------------------------------------------------- the stages
+
+
+def _build_params(cls: type, kind: str, params: dict[str, Any]):
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(params) - set(names))
+    if unknown:
+        raise ValueError(f"event filter {kind!r}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(names)}")
+    try:
+        return cls(**params)
+    except TypeError as e:
+        raise ValueError(f"event filter {kind!r}: {e}") from None
+
+
+def _need_int(kind: str, name: str, v: Any, lo: int) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ValueError(f"event filter {kind!r}: {name} must be an integer >= {lo}, got {v!r}")
+
+
+class EventFilter:
+    """Base of every filter: a sensor geometry in and out, a call on a chunk, and explicit state."""
+
+    kind: ClassVar[str] = ""
+    Params: ClassVar[type]
+
+    def __init__(self, width: int, height: int, /, **params: Any):
+        _need_int(self.kind, "width", width, 1)
+        _need_int(self.kind, "height", height, 1)
+        self.width, self.height = int(width), int(height)
+        self.params = _build_params(self.Params, self.kind, params)
+        self._keep = np.zeros(0, np.bool_)
+
+    @property
+    def out_width(self) -> int:
+        return self.width
+
+    @property
+    def out_height(self) -> int:
+        return self.height
+
+    def _mask(self, n: int) -> np.ndarray:
+        if self._keep.size < n:
+            self._keep = np.zeros(max(n, 2 * self._keep.size), np.bool_)
+        return self._keep[:n]
+
+    def __call__(self, ev: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        _restore(self, state)
+
+
+def _restore(f: EventFilter, state: dict[str, np.ndarray]) -> None:
+    mine = f.get_state()
+    if set(state) != set(mine):
+        raise ValueError(f"event filter {f.kind!r}: state keys {sorted(state)} where {sorted(mine)} are expected")
+    for k, cur in mine.items():
+        new = np.asarray(state[k])
+        if new.shape != cur.shape:
+            raise ValueError(f"event filter {f.kind!r}: state {k!r} has shape {new.shape}, expected {cur.shape}")
+        cur[...] = new  # get_state returns the live arrays; copy into them
+
+
+class _PixelStateFilter(EventFilter):
+    """A filter whose state is one or more per-pixel arrays (flattened ``y * width + x``)."""
+
+    _state_names: ClassVar[tuple[str, ...]] = ()
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {n: getattr(self, "_" + n) for n in self._state_names}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        _restore(self, state)
+
+
+@dataclass(frozen=True)
+class BackgroundActivityParams:
+    dt_us: int = 10_000
+    neighbourhood: int = 8  # 4 or 8
+    include_self: bool = False
+
+    def __post_init__(self):
+        _need_int("background_activity", "dt_us", self.dt_us, 1)
+        if self.neighbourhood not in (4, 8):
+            raise ValueError(f"event filter 'background_activity': neighbourhood must be 4 or 8, got {self.neighbourhood!r}")
+
+
+@EVENT_FILTERS.register("background_activity")
+class BackgroundActivityFilter(_PixelStateFilter):
+    """Delbruck's background-activity (nearest-neighbour) noise filter: an event passes when a neighbour
+    fired within ``dt_us`` before it. Isolated noise events have no such support."""
+
+    kind = "background_activity"
+    Params = BackgroundActivityParams
+    _state_names = ("last",)
+
+    def __init__(self, width: int, height: int, /, **params: Any):
+        super().__init__(width, height, **params)
+        self._last = np.full(self.width * self.height, NEVER, np.int64)
+
+    def __call__(self, ev: np.ndarray) -> np.ndarray:
+        keep = self._mask(ev.size)
+        p = self.params
+        _background_activity(ev["x"], ev["y"], ev["t"], self._last, self.width, self.height, p.dt_us,
+                             p.neighbourhood == 8, p.include_self, keep)
+        return ev[keep]
+
+
+@dataclass(frozen=True)
+class RefractoryParams:
+    period_us: int = 1_000
+    extend: bool = False  # True: every event (also a dropped one) restarts the period, as tonic does
+
+    def __post_init__(self):
+        _need_int("refractory", "period_us", self.period_us, 0)
+
+
+@EVENT_FILTERS.register("refractory")
+class RefractoryFilter(_PixelStateFilter):
+    """Drop an event that follows its pixel's previous event by ``period_us`` or less."""
+
+    kind = "refractory"
+    Params = RefractoryParams
+    _state_names = ("last",)
+
+    def __init__(self, width: int, height: int, /, **params: Any):
+        super().__init__(width, height, **params)
+        self._last = np.full(self.width * self.height, NEVER, np.int64)
+
+    def __call__(self, ev: np.ndarray) -> np.ndarray:
+        keep = self._mask(ev.size)
+        _refractory(ev["x"], ev["y"], ev["t"], self._last, self.width, self.params.period_us, self.params.extend, keep)
+        return ev[keep]
+
+
+@dataclass(frozen=True)
+class HotPixelParams:
+    window_us: int = 100_000
+    max_events: int = 100  # per pixel per window; above it the pixel is hot
+
+    def __post_init__(self):
+        _need_int("hot_pixel", "window_us", self.window_us, 1)
+        _need_int("hot_pixel", "max_events", self.max_events, 1)
+
+
+@EVENT_FILTERS.register("hot_pixel")
+class HotPixelFilter(_PixelStateFilter):
+    """Streaming hot-pixel removal: a pixel firing more than ``max_events`` in an aligned window of
+    ``window_us`` is muted for the rest of that window and the whole next one (and so on while it stays hot)."""
+
+    kind = "hot_pixel"
+    Params = HotPixelParams
+    _state_names = ("win", "cur", "prev")
+
+    def __init__(self, width: int, height: int, /, **params: Any):
+        super().__init__(width, height, **params)
+        n = self.width * self.height
+        self._win = np.full(n, NEVER, np.int64)
+        self._cur = np.zeros(n, np.int64)
+        self._prev = np.zeros(n, np.int64)
+
+    def __call__(self, ev: np.ndarray) -> np.ndarray:
+        keep = self._mask(ev.size)
+        p = self.params
+        _hot_pixel(ev["x"], ev["y"], ev["t"], self._win, self._cur, self._prev, self.width, p.window_us,
+                   p.max_events, keep)
+        return ev[keep]
+
+
+@dataclass(frozen=True)
+class DecimateParams:
+    n: int = 2
+
+    def __post_init__(self):
+        _need_int("decimate", "n", self.n, 1)
+
+
+@EVENT_FILTERS.register("decimate")
+class DecimateFilter(_PixelStateFilter):
+    """Time decimation: keep every n-th event of each pixel."""
+
+    kind = "decimate"
+    Params = DecimateParams
+    _state_names = ("count",)
+
+    def __init__(self, width: int, height: int, /, **params: Any):
+        super().__init__(width, height, **params)
+        self._count = np.zeros(self.width * self.height, np.int64)
+
+    def __call__(self, ev: np.ndarray) -> np.ndarray:
+        keep = self._mask(ev.size)
+        _decimate(ev["x"], ev["y"], self._count, self.width, self.params.n, keep)
+        return ev[keep]
+
+
+@dataclass(frozen=True)
+class RateLimitParams:
+    window_us: int = 1_000
+    max_events: int = 10_000  # whole sensor, per aligned window
+
+    def __post_init__(self):
+        _need_int("rate_limit", "window_us", self.window_us, 1)
+        _need_int("rate_limit", "max_events", self.max_events, 0)
+
+
+@EVENT_FILTERS.register("rate_limit")
+class RateLimitFilter(EventFilter):
+    """Keep at most ``max_events`` per aligned window of ``window_us`` (the first ones), dropping the rest:
+    a hard bound on the load passed downstream."""
+
+    kind = "rate_limit"
+    Params = RateLimitParams
+
+    def __init__(self, width: int, height: int, /, **params: Any):
+        super().__init__(width, height, **params)
+        self._window = np.array([NEVER, 0], np.int64)
+
+    def __call__(self, ev: np.ndarray) -> np.ndarray:
+        keep = self._mask(ev.size)
+        _rate_limit(ev["t"], self._window, self.params.window_us, self.params.max_events, keep)
+        return ev[keep]
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {"window": self._window}
+
+
+@dataclass(frozen=True)
+class RoiParams:
+    x: int = 0
+    y: int = 0
+    width: int = 1
+    height: int = 1
+    crop: bool = True  # True: shift coordinates so the ROI's corner is (0, 0) and the sensor shrinks to it
+
+    def __post_init__(self):
+        for n in ("x", "y"):
+            _need_int("roi", n, getattr(self, n), 0)
+        for n in ("width", "height"):
+            _need_int("roi", n, getattr(self, n), 1)
+
+
+@EVENT_FILTERS.register("roi")
+class RoiFilter(EventFilter):
+    """Region of interest: keep events with ``x <= ex < x + width`` and ``y <= ey < y + height``."""
+
+    kind = "roi"
+    Params = RoiParams
+
+    def __init__(self, width: int, height: int, /, **params: Any):
+        super().__init__(width, height, **params)
+        p = self.params
+        if p.x + p.width > self.width or p.y + p.height > self.height:
+            raise ValueError(f"event filter 'roi': region x={p.x} y={p.y} {p.width}x{p.height} exceeds the "
+                             f"{self.width}x{self.height} sensor")
+
+    @property
+    def out_width(self) -> int:
+        return self.params.width if self.params.crop else self.width
+
+    @property
+    def out_height(self) -> int:
+        return self.params.height if self.params.crop else self.height
+
+    def __call__(self, ev: np.ndarray) -> np.ndarray:
+        p = self.params
+        x, y = ev["x"], ev["y"]
+        out = ev[(x >= p.x) & (x < p.x + p.width) & (y >= p.y) & (y < p.y + p.height)]
+        if p.crop and (p.x or p.y):
+            out["x"] -= p.x
+            out["y"] -= p.y
+        return out
+
+
+@dataclass(frozen=True)
+class PolarityParams:
+    keep: str = "on"  # "on" or "off"
+
+    def __post_init__(self):
+        if self.keep not in ("on", "off"):
+            raise ValueError(f"event filter 'polarity': keep must be 'on' or 'off', got {self.keep!r}")
+
+
+@EVENT_FILTERS.register("polarity")
+class PolarityFilter(EventFilter):
+    """Keep only ON (p = 1) or only OFF (p = 0) events. Merging polarities is the slicer's job."""
+
+    kind = "polarity"
+    Params = PolarityParams
+
+    def __call__(self, ev: np.ndarray) -> np.ndarray:
+        on = ev["p"] != 0
+        return ev[on] if self.params.keep == "on" else ev[~on]
+
+
+@dataclass(frozen=True)
+class DownsampleParams:
+    factor: int = 2  # both axes, unless factor_x / factor_y are given
+    factor_x: int = 0
+    factor_y: int = 0
+
+    def __post_init__(self):
+        _need_int("downsample", "factor", self.factor, 1)
+        _need_int("downsample", "factor_x", self.factor_x, 0)
+        _need_int("downsample", "factor_y", self.factor_y, 0)
+
+    @property
+    def fx(self) -> int:
+        return self.factor_x or self.factor
+
+    @property
+    def fy(self) -> int:
+        return self.factor_y or self.factor
+
+
+@EVENT_FILTERS.register("downsample")
+class DownsampleFilter(EventFilter):
+    """Spatial downsampling by integer factors: ``x // fx, y // fy``; every event is kept (follow with
+    `refractory` or `decimate` to thin the merged pixels)."""
+
+    kind = "downsample"
+    Params = DownsampleParams
+
+    @property
+    def out_width(self) -> int:
+        return -(-self.width // self.params.fx)
+
+    @property
+    def out_height(self) -> int:
+        return -(-self.height // self.params.fy)
+
+    def __call__(self, ev: np.ndarray) -> np.ndarray:
+        out = ev.copy()
+        if self.params.fx > 1:
+            out["x"] //= self.params.fx
+        if self.params.fy > 1:
+            out["y"] //= self.params.fy
+        return out
+
+
+# ----------------------------------------------------------------------------------------------- chains
+
+
+class FilterChain:
+    """Filters applied in order, each built for the geometry the previous one leaves.
+
+    ``FilterChain([{"kind": "refractory", "period_us": 500}, {"kind": "downsample", "factor": 2}], 640, 480)``.
+    Events outside the input sensor are dropped at the door and counted in ``rejected``.
+    """
+
+    def __init__(self, specs: list[dict[str, Any]] | None, width: int, height: int):
+        _need_int("chain", "width", width, 1)
+        _need_int("chain", "height", height, 1)
+        self.width, self.height = int(width), int(height)
+        self.filters: list[EventFilter] = []
+        w, h = self.width, self.height
+        for i, spec in enumerate(specs or []):
+            if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
+                raise ValueError(f"filters[{i}]: expected a map with a 'kind' string, got {spec!r}")
+            params = {k: v for k, v in spec.items() if k != "kind"}
+            try:
+                cls = EVENT_FILTERS.get(spec["kind"])
+            except UnknownKind as e:
+                raise ValueError(f"filters[{i}]: {e}") from None
+            f = cls(w, h, **params)
+            self.filters.append(f)
+            w, h = f.out_width, f.out_height
+        self.out_width, self.out_height = w, h
+        self.rejected = 0
+
+    def __call__(self, ev: np.ndarray) -> np.ndarray:
+        if ev.dtype != EVENT_DTYPE:
+            raise ValueError(f"events must have EVENT_DTYPE, got {ev.dtype}")
+        if ev.size and (int(ev["x"].max()) >= self.width or int(ev["y"].max()) >= self.height):
+            inside = (ev["x"] < self.width) & (ev["y"] < self.height)
+            self.rejected += int(ev.size - np.count_nonzero(inside))
+            ev = ev[inside]
+        for f in self.filters:
+            if ev.size == 0:
+                break
+            ev = f(ev)
+        return ev
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        out = {}
+        for i, f in enumerate(self.filters):
+            for k, v in f.get_state().items():
+                out[f"{i}.{f.kind}.{k}"] = v
+        return out
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        expected = set(self.get_state())
+        if set(state) != expected:
+            raise ValueError(f"filter chain: state keys {sorted(state)} where {sorted(expected)} are expected")
+        for i, f in enumerate(self.filters):
+            prefix = f"{i}.{f.kind}."
+            f.set_state({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
