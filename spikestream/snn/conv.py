@@ -1,0 +1,339 @@
+"""Convolutional spiking layer with shared weights, spike pooling and k-winners-take-all STDP.
+
+The streaming counterpart of SpykeTorch's ``Convolution`` + ``Pooling`` + ``STDP`` + ``get_k_winners``
+(Mozafari et al. 2019; Kheradpisheh et al. 2018), stepped at a fixed ``dt`` so that event-camera input
+(``idx = p*H*W + y*W + x``) and latency-coded images (``idx = c*H*W + y*W + x``) both drive it online.
+
+Per step, event-driven:
+  1. ``v[f,oy,ox] *= decay`` (``decay = exp(-dt/tau)``; ``tau_us = 0`` is a non-leaky IF neuron);
+  2. each input spike at (c,iy,ix) adds ``w[f,c,ky,kx]`` to every output it reaches (shared kernels);
+  3. pointwise lateral inhibition: at each position only the feature with the highest potential may fire,
+     if that potential reaches ``threshold``; the whole column (all features) is then reset to 0;
+  4. learning (k-WTA): up to ``k_winners`` of this step's firing neurons, highest potential first, with
+     no two winners of the same feature and none within ``inhibition_radius`` (Chebyshev) of an earlier
+     winner, update their feature's kernel: ``dw = a * w * (1 - w)``, ``a = a_plus`` if the pre-synaptic
+     input spiked within the last ``stdp_window_us`` (pre before or with post), else ``a = a_minus``;
+  5. spike max-pooling: pooled unit (f, oy//pool, ox//pool) spikes if any unit of its window fired.
+
+Output index ``f*Hp*Wp + py*Wp + px``. Chunk-invariant: inputs at or after the last whole step are held
+until a later `advance` reaches them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+
+@dataclass(frozen=True)
+class ConvParams:
+    in_channels: int = 2
+    height: int = 32
+    width: int = 32
+    n_features: int = 8
+    kernel: int = 5
+    stride: int = 1
+    padding: int = 0
+    pool: int = 2
+    threshold: float = 15.0
+    tau_us: float = 20_000.0  # membrane leak; 0 = perfect integrator (SpykeTorch's IF)
+    dt_us: int = 1000
+    k_winners: int = 1
+    inhibition_radius: int = 2
+    a_plus: float = 0.004  # SpykeTorch defaults
+    a_minus: float = -0.003
+    stdp_window_us: float = 20_000.0
+    w_mean: float = 0.8
+    w_std: float = 0.05
+    learning: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("in_channels", "height", "width", "n_features", "kernel", "stride", "pool", "dt_us"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"conv: {name} must be >= 1, got {getattr(self, name)}")
+        if self.padding < 0:
+            raise ValueError(f"conv: padding must be >= 0, got {self.padding}")
+        if self.k_winners < 0 or self.inhibition_radius < 0:
+            raise ValueError("conv: k_winners and inhibition_radius must be >= 0")
+        if not (np.isfinite(self.threshold) and self.threshold > 0):
+            raise ValueError(f"conv: threshold must be a finite number > 0, got {self.threshold}")
+        if not (self.tau_us >= 0 and np.isfinite(self.tau_us)):
+            raise ValueError(f"conv: tau_us must be >= 0 (0 = no leak), got {self.tau_us}")
+        if not (self.a_plus >= 0 and self.a_minus <= 0):
+            raise ValueError("conv: need a_plus >= 0 and a_minus <= 0")
+        if not (0.0 <= self.w_mean <= 1.0 and self.w_std >= 0):
+            raise ValueError("conv: weights live in [0, 1]: need 0 <= w_mean <= 1 and w_std >= 0")
+        if self.stdp_window_us < 0:
+            raise ValueError("conv: stdp_window_us must be >= 0")
+        if self.conv_height < 1 or self.conv_width < 1:
+            raise ValueError(
+                f"conv: kernel {self.kernel} (stride {self.stride}, padding {self.padding}) does not fit "
+                f"a {self.height}x{self.width} input")
+
+    @property
+    def conv_height(self) -> int:
+        return (self.height + 2 * self.padding - self.kernel) // self.stride + 1
+
+    @property
+    def conv_width(self) -> int:
+        return (self.width + 2 * self.padding - self.kernel) // self.stride + 1
+
+    @property
+    def out_height(self) -> int:
+        return max(1, self.conv_height // self.pool)
+
+    @property
+    def out_width(self) -> int:
+        return max(1, self.conv_width // self.pool)
+
+
+# ------------------------------------------------------------------------------------------ kernels
+@njit(cache=True)
+def _stdp_winner(w, last_pre, f, oy, ox, step, win_steps, stride, pad, a_plus, a_minus):
+    C, K = w.shape[1], w.shape[2]
+    H, W = last_pre.shape[1], last_pre.shape[2]
+    for c in range(C):
+        for ky in range(K):
+            iy = oy * stride - pad + ky
+            if iy < 0 or iy >= H:
+                continue
+            for kx in range(K):
+                ix = ox * stride - pad + kx
+                if ix < 0 or ix >= W:
+                    continue
+                lp = last_pre[c, iy, ix]
+                a = a_plus if (lp >= 0 and step - lp <= win_steps) else a_minus
+                wv = w[f, c, ky, kx]
+                wv += a * wv * (1.0 - wv)
+                if wv < 0.0:
+                    wv = 0.0
+                elif wv > 1.0:
+                    wv = 1.0
+                w[f, c, ky, kx] = wv
+
+
+@njit(cache=True)
+def _conv_advance(in_idx, in_step, step0, n_steps, w, v, last_pre, pool_mark,
+                  fired_f, fired_v, won_feat, blocked,
+                  decay, threshold, stride, pad, pool, learning, k_winners, radius, win_steps,
+                  a_plus, a_minus, out_idx, out_step):
+    """Simulate steps step0 .. step0+n_steps-1. Inputs sorted by step. Returns (n_out, steps_done);
+    stops early (before a step) when `out_idx` could overflow during it."""
+    F, C, K = w.shape[0], w.shape[1], w.shape[2]
+    Ho, Wo = v.shape[1], v.shape[2]
+    H, W = last_pre.shape[1], last_pre.shape[2]
+    Hp, Wp = pool_mark.shape[1], pool_mark.shape[2]
+    HW = H * W
+    n_in = in_idx.shape[0]
+    cap = out_idx.shape[0]
+    per_step_max = Ho * Wo
+    j = 0
+    n_out = 0
+    for s in range(n_steps):
+        step = step0 + s
+        if n_out + per_step_max > cap:
+            return n_out, s
+        # 1. leak
+        if decay != 1.0:
+            for f in range(F):
+                for oy in range(Ho):
+                    for ox in range(Wo):
+                        v[f, oy, ox] *= decay
+        # 2. inputs of this step, scattered through the shared kernels
+        while j < n_in and in_step[j] == step:
+            k = in_idx[j]
+            c = k // HW
+            r = k - c * HW
+            iy = r // W
+            ix = r - iy * W
+            last_pre[c, iy, ix] = step
+            for ky in range(K):
+                ty = iy + pad - ky
+                if ty < 0 or ty % stride != 0:
+                    continue
+                oy = ty // stride
+                if oy >= Ho:
+                    continue
+                for kx in range(K):
+                    tx = ix + pad - kx
+                    if tx < 0 or tx % stride != 0:
+                        continue
+                    ox = tx // stride
+                    if ox >= Wo:
+                        continue
+                    for f in range(F):
+                        v[f, oy, ox] += w[f, c, ky, kx]
+            j += 1
+        # 3. fire with pointwise (column) inhibition
+        n_fired = 0
+        for oy in range(Ho):
+            for ox in range(Wo):
+                best = 0
+                bv = v[0, oy, ox]
+                for f in range(1, F):
+                    if v[f, oy, ox] > bv:
+                        bv = v[f, oy, ox]
+                        best = f
+                if bv >= threshold:
+                    fired_f[oy, ox] = best
+                    fired_v[oy, ox] = bv
+                    n_fired += 1
+                    for f in range(F):
+                        v[f, oy, ox] = 0.0
+                    py = oy // pool
+                    px = ox // pool
+                    if py < Hp and px < Wp and pool_mark[best, py, px] != step:
+                        pool_mark[best, py, px] = step
+                        out_idx[n_out] = (best * Hp + py) * Wp + px
+                        out_step[n_out] = step
+                        n_out += 1
+                else:
+                    fired_f[oy, ox] = -1
+        # 4. k-winners-take-all STDP
+        if learning and n_fired > 0 and k_winners > 0:
+            for f in range(F):
+                won_feat[f] = False
+            for oy in range(Ho):
+                for ox in range(Wo):
+                    blocked[oy, ox] = False
+            for _ in range(k_winners):
+                wb = -1.0
+                wy = -1
+                wx = -1
+                for oy in range(Ho):
+                    for ox in range(Wo):
+                        f = fired_f[oy, ox]
+                        if f >= 0 and not blocked[oy, ox] and not won_feat[f] and fired_v[oy, ox] > wb:
+                            wb = fired_v[oy, ox]
+                            wy = oy
+                            wx = ox
+                if wy < 0:
+                    break
+                f = fired_f[wy, wx]
+                won_feat[f] = True
+                for oy in range(max(0, wy - radius), min(Ho, wy + radius + 1)):
+                    for ox in range(max(0, wx - radius), min(Wo, wx + radius + 1)):
+                        blocked[oy, ox] = True
+                _stdp_winner(w, last_pre, f, wy, wx, step, win_steps, stride, pad, a_plus, a_minus)
+    return n_out, n_steps
+
+
+# ------------------------------------------------------------------------------------------ stage
+class ConvLayer:
+    """A streaming convolutional SNN stage (SNN stage contract: `advance(in_idx, in_t_us, until_us)`)."""
+
+    def __init__(self, params: ConvParams):
+        self.params = p = params
+        self.n_inputs = p.in_channels * p.height * p.width
+        self.n_outputs = p.n_features * p.out_height * p.out_width
+        self.dt_us = int(p.dt_us)
+        self.learning = bool(p.learning)
+        self._decay = 1.0 if p.tau_us == 0 else float(np.exp(-p.dt_us / p.tau_us))
+        self._win_steps = int(p.stdp_window_us // p.dt_us)
+        rng = np.random.default_rng(p.seed)
+        w = rng.normal(p.w_mean, p.w_std, (p.n_features, p.in_channels, p.kernel, p.kernel))
+        self.w = np.clip(w, 0.0, 1.0)
+        Ho, Wo = p.conv_height, p.conv_width
+        self.v = np.zeros((p.n_features, Ho, Wo))
+        self.last_pre = np.full((p.in_channels, p.height, p.width), -1, np.int64)
+        self.pool_mark = np.full((p.n_features, p.out_height, p.out_width), -1, np.int64)
+        self.step = 0  # next step to simulate
+        self.pending_idx = np.zeros(0, np.int32)
+        self.pending_t = np.zeros(0, np.int64)
+        # scratch (no allocation per step)
+        self._fired_f = np.full((Ho, Wo), -1, np.int64)
+        self._fired_v = np.zeros((Ho, Wo))
+        self._won = np.zeros(p.n_features, np.bool_)
+        self._blocked = np.zeros((Ho, Wo), np.bool_)
+        self._out_idx = np.zeros(max(4096, 4 * Ho * Wo), np.int32)
+        self._out_step = np.zeros_like(self._out_idx, dtype=np.int64)
+
+    def reset_potentials(self) -> None:
+        """Clear membrane potentials (SpykeTorch resets between images)."""
+        self.v[:] = 0.0
+
+    def advance(self, in_idx, in_t_us, until_us: int):
+        idx = np.asarray(in_idx)
+        t = np.asarray(in_t_us)
+        if idx.ndim != 1 or t.shape != idx.shape:
+            raise ValueError("conv: in_idx and in_t_us must be 1-D arrays of equal length")
+        if idx.size and (not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= self.n_inputs):
+            raise ValueError(f"conv: input indices must be integers in [0, {self.n_inputs})")
+        if t.size and (np.any(np.diff(t) < 0)):
+            raise ValueError("conv: input spike times must be non-decreasing")
+        until_us = int(until_us)
+        if t.size and int(t[-1]) >= until_us:
+            raise ValueError(f"conv: input spike at t={int(t[-1])} us is not before until_us={until_us}")
+        if self.pending_idx.size:
+            idx = np.concatenate([self.pending_idx, idx.astype(np.int32)])
+            t = np.concatenate([self.pending_t, t.astype(np.int64)])
+        step_in = t.astype(np.int64) // self.dt_us
+        step_in = np.maximum(step_in, self.step)  # late spikes go into the current step
+        end_step = max(self.step, until_us // self.dt_us)
+        keep = step_in < end_step
+        self.pending_idx = idx[~keep].astype(np.int32)
+        self.pending_t = t[~keep].astype(np.int64)
+        idx = np.ascontiguousarray(idx[keep], np.int32)
+        step_in = np.ascontiguousarray(step_in[keep])
+        outs_i, outs_s = [], []
+        p = self.params
+        while self.step < end_step:
+            j0 = np.searchsorted(step_in, self.step)
+            n, done = _conv_advance(
+                idx[j0:], step_in[j0:], self.step, end_step - self.step, self.w, self.v, self.last_pre,
+                self.pool_mark, self._fired_f, self._fired_v, self._won, self._blocked,
+                self._decay, float(p.threshold), p.stride, p.padding, p.pool, self.learning,
+                p.k_winners, p.inhibition_radius, self._win_steps, float(p.a_plus), float(p.a_minus),
+                self._out_idx, self._out_step)
+            outs_i.append(self._out_idx[:n].copy())
+            outs_s.append(self._out_step[:n].copy())
+            self.step += done
+        if not outs_i:
+            return np.zeros(0, np.int32), np.zeros(0, np.int64)
+        return np.concatenate(outs_i), np.concatenate(outs_s) * self.dt_us
+
+    def feature_maps(self) -> np.ndarray:
+        """Shared kernels, [n_features, in_channels, kernel, kernel] (a copy)."""
+        return self.w.copy()
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {"w": self.w.copy(), "v": self.v.copy(), "last_pre": self.last_pre.copy(),
+                "pool_mark": self.pool_mark.copy(), "step": np.array(self.step, np.int64),
+                "pending_idx": self.pending_idx.copy(), "pending_t": self.pending_t.copy()}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        for key in ("w", "v", "last_pre", "pool_mark"):
+            if key not in state:
+                raise ValueError(f"conv: state lacks {key!r}")
+            cur = getattr(self, key)
+            if np.shape(state[key]) != cur.shape:
+                raise ValueError(f"conv: state {key!r} has shape {np.shape(state[key])}, this layer {cur.shape}")
+        for key in ("w", "v", "last_pre", "pool_mark"):
+            getattr(self, key)[...] = state[key]
+        self.step = int(state["step"])
+        self.pending_idx = np.asarray(state.get("pending_idx", np.zeros(0)), np.int32).copy()
+        self.pending_t = np.asarray(state.get("pending_t", np.zeros(0)), np.int64).copy()
+
+
+def image_to_latency_spikes(image: np.ndarray, t0_us: int, dt_us: int, n_steps: int,
+                            min_value: float = 0.0):
+    """Intensity-to-latency coding (brightest first, SpykeTorch's ``Intensity2Latency``) of an image
+    [C, H, W] into one spike per pixel above `min_value`: returns (idx, t_us) sorted by time."""
+    img = np.asarray(image, np.float64)
+    if img.ndim != 3:
+        raise ValueError("image_to_latency_spikes: image must be [C, H, W]")
+    if n_steps < 1:
+        raise ValueError("image_to_latency_spikes: n_steps must be >= 1")
+    flat = img.ravel()
+    idx = np.flatnonzero(flat > min_value)
+    if idx.size == 0:
+        return np.zeros(0, np.int32), np.zeros(0, np.int64)
+    vals = flat[idx]
+    span = vals.max() - vals.min()
+    rank = np.zeros_like(vals) if span == 0 else (vals.max() - vals) / span
+    steps = np.minimum((rank * n_steps).astype(np.int64), n_steps - 1)
+    order = np.lexsort((idx, steps))
+    return idx[order].astype(np.int32), t0_us + steps[order] * dt_us

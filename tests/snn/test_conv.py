@@ -1,0 +1,216 @@
+"""Convolutional SNN layer: kernel vs a plain-numpy reference, chunk invariance, state, and STDP selectivity."""
+
+import numpy as np
+import pytest
+
+from spikestream.snn.conv import ConvLayer, ConvParams, image_to_latency_spikes
+
+
+# ------------------------------------------------------------------ plain-numpy reference (slow, obvious)
+def reference_conv(p: ConvParams, w0, in_idx, in_t, n_steps):
+    w = w0.copy()
+    F, C, K = w.shape[:3]
+    H, W = p.height, p.width
+    Ho, Wo, Hp, Wp = p.conv_height, p.conv_width, p.out_height, p.out_width
+    decay = 1.0 if p.tau_us == 0 else np.exp(-p.dt_us / p.tau_us)
+    win = int(p.stdp_window_us // p.dt_us)
+    v = np.zeros((F, Ho, Wo))
+    last_pre = np.full((C, H, W), -1)
+    steps_in = in_t // p.dt_us
+    out_i, out_s = [], []
+    for step in range(n_steps):
+        v *= decay
+        frame = np.zeros((C, H + 2 * p.padding, W + 2 * p.padding))
+        for k in in_idx[steps_in == step]:
+            c, r = divmod(int(k), H * W)
+            y, x = divmod(r, W)
+            frame[c, y + p.padding, x + p.padding] += 1
+            last_pre[c, y, x] = step
+        for oy in range(Ho):
+            for ox in range(Wo):
+                patch = frame[:, oy * p.stride:oy * p.stride + K, ox * p.stride:ox * p.stride + K]
+                v[:, oy, ox] += (w * patch[None]).sum(axis=(1, 2, 3))
+        fired = {}
+        for oy in range(Ho):
+            for ox in range(Wo):
+                f = int(np.argmax(v[:, oy, ox]))
+                if v[f, oy, ox] >= p.threshold:
+                    fired[(oy, ox)] = (f, v[f, oy, ox])
+                    v[:, oy, ox] = 0.0
+        pooled = set()
+        for (oy, ox), (f, _) in fired.items():
+            py, px = oy // p.pool, ox // p.pool
+            if py < Hp and px < Wp and (f, py, px) not in pooled:
+                pooled.add((f, py, px))
+                out_i.append((f * Hp + py) * Wp + px)
+                out_s.append(step)
+        if p.learning and fired:
+            won, blocked = set(), set()
+            for _ in range(p.k_winners):
+                cands = [(val, oy, ox, f) for (oy, ox), (f, val) in fired.items()
+                         if (oy, ox) not in blocked and f not in won]
+                if not cands:
+                    break
+                # highest potential; ties -> first in row-major scan order
+                best = max(cands, key=lambda c: (c[0], -c[1] * Wo - c[2]))
+                _, oy, ox, f = best
+                won.add(f)
+                for yy in range(oy - p.inhibition_radius, oy + p.inhibition_radius + 1):
+                    for xx in range(ox - p.inhibition_radius, ox + p.inhibition_radius + 1):
+                        blocked.add((yy, xx))
+                for c in range(C):
+                    for ky in range(K):
+                        for kx in range(K):
+                            iy, ix = oy * p.stride - p.padding + ky, ox * p.stride - p.padding + kx
+                            if not (0 <= iy < H and 0 <= ix < W):
+                                continue
+                            lp = last_pre[c, iy, ix]
+                            a = p.a_plus if (lp >= 0 and step - lp <= win) else p.a_minus
+                            wv = w[f, c, ky, kx]
+                            w[f, c, ky, kx] = np.clip(wv + a * wv * (1 - wv), 0.0, 1.0)
+    return np.array(out_i, np.int64), np.array(out_s, np.int64) * p.dt_us, w
+
+
+def random_input(p, n, T_us, seed):
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.integers(0, T_us, n)).astype(np.int64)
+    idx = rng.integers(0, p.in_channels * p.height * p.width, n).astype(np.int32)
+    return idx, t
+
+
+PARAMS = [
+    ConvParams(in_channels=2, height=9, width=10, n_features=3, kernel=3, stride=1, padding=1, pool=2,
+               threshold=2.0, tau_us=5000, k_winners=2, inhibition_radius=1, a_plus=0.05, a_minus=-0.04),
+    ConvParams(in_channels=1, height=11, width=8, n_features=4, kernel=4, stride=2, padding=0, pool=1,
+               threshold=1.5, tau_us=0, k_winners=3, inhibition_radius=0, a_plus=0.1, a_minus=-0.02,
+               stdp_window_us=3000),
+]
+
+
+@pytest.mark.parametrize("p", PARAMS)
+def test_kernel_matches_reference(p):
+    layer = ConvLayer(p)
+    w0 = layer.w.copy()
+    idx, t = random_input(p, 600, 40_000, seed=5)
+    oi, ot = layer.advance(idx, t, 40_000)
+    ri, rt, rw = reference_conv(p, w0, idx, t, 40)
+    assert oi.size > 20  # the comparison is not vacuous
+    order_k = np.lexsort((oi, ot))
+    order_r = np.lexsort((ri, rt))
+    np.testing.assert_array_equal(oi[order_k], ri[order_r])
+    np.testing.assert_array_equal(ot[order_k], rt[order_r])
+    np.testing.assert_allclose(layer.w, rw, rtol=0, atol=1e-12)
+    assert not np.allclose(layer.w, w0)  # learning happened
+
+
+@pytest.mark.parametrize("p", PARAMS)
+def test_chunked_equals_whole(p):
+    idx, t = random_input(p, 800, 50_000, seed=9)
+    whole = ConvLayer(p)
+    wi, wt = whole.advance(idx, t, 50_000)
+    chunked = ConvLayer(p)
+    rng = np.random.default_rng(3)
+    cuts = np.sort(rng.integers(1, 50_000, 12))
+    outs_i, outs_t, prev = [], [], 0
+    for cut in list(cuts) + [50_000]:
+        sel = (t >= prev) & (t < cut)
+        oi, ot = chunked.advance(idx[sel], t[sel], int(cut))
+        outs_i.append(oi)
+        outs_t.append(ot)
+        prev = cut
+    np.testing.assert_array_equal(np.concatenate(outs_i), wi)
+    np.testing.assert_array_equal(np.concatenate(outs_t), wt)
+    np.testing.assert_array_equal(chunked.w, whole.w)
+
+
+def test_state_roundtrip_continues_exactly():
+    p = PARAMS[0]
+    idx, t = random_input(p, 600, 40_000, seed=2)
+    a = ConvLayer(p)
+    first = t < 17_500
+    a.advance(idx[first], t[first], 17_500)
+    st = {k: v.copy() for k, v in a.get_state().items()}
+    ai, at = a.advance(idx[~first], t[~first], 40_000)
+    b = ConvLayer(ConvParams(**{**p.__dict__, "seed": 99}))
+    b.set_state(st)
+    bi, bt = b.advance(idx[~first], t[~first], 40_000)
+    np.testing.assert_array_equal(ai, bi)
+    np.testing.assert_array_equal(at, bt)
+    np.testing.assert_array_equal(a.w, b.w)
+    with pytest.raises(ValueError, match="shape"):
+        ConvLayer(PARAMS[1]).set_state(st)
+
+
+def test_bad_input_and_params():
+    layer = ConvLayer(PARAMS[0])
+    with pytest.raises(ValueError, match="indices"):
+        layer.advance(np.array([layer.n_inputs]), np.array([0]), 1000)
+    with pytest.raises(ValueError, match="indices"):
+        layer.advance(np.array([-1]), np.array([0]), 1000)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        layer.advance(np.array([0, 1]), np.array([5, 3]), 1000)
+    with pytest.raises(ValueError, match="until_us"):
+        layer.advance(np.array([0]), np.array([2000]), 1000)
+    with pytest.raises(ValueError, match="does not fit"):
+        ConvParams(height=3, width=3, kernel=5)
+    with pytest.raises(ValueError, match="threshold"):
+        ConvParams(threshold=float("nan"))
+    with pytest.raises(ValueError, match="a_plus"):
+        ConvParams(a_minus=0.1)
+
+
+def test_latency_coding_orders_by_intensity():
+    img = np.array([[[0.0, 1.0], [0.5, 0.25]]])
+    idx, t = image_to_latency_spikes(img, t0_us=1000, dt_us=1000, n_steps=4)
+    assert list(idx) == [1, 2, 3]
+    assert list(t) == [1000, 3000, 4000]
+
+
+def _bar(kind, rng, H=12, W=12):
+    img = np.zeros((1, H, W))
+    y, x = rng.integers(0, H - 5, 2)
+    if kind == 0:
+        img[0, y + 2, x:x + 5] = 1
+    else:
+        img[0, y:y + 5, x + 2] = 1
+    img[rng.random((1, H, W)) < 0.03] = 1
+    return img
+
+
+def _responses(layer, rng, n, t):
+    F = layer.params.n_features
+    per_map = layer.params.out_height * layer.params.out_width
+    resp = np.zeros((2, F))
+    for it in range(n):
+        k = it % 2
+        layer.reset_potentials()
+        idx = np.flatnonzero(_bar(k, rng).ravel()).astype(np.int32)
+        oi, _ = layer.advance(idx, np.full(idx.size, t, np.int64), t + 5000)
+        t += 5000
+        resp[k] += np.bincount(oi // per_map, minlength=F)
+    return resp, t
+
+
+def test_stdp_on_repeated_patterns_makes_features_selective():
+    """Bars of two orientations at random places: k-WTA STDP gives features tuned to one orientation."""
+    p = ConvParams(in_channels=1, height=12, width=12, n_features=4, kernel=5, pool=1, threshold=4.0,
+                   tau_us=0, k_winners=1, inhibition_radius=3, a_plus=0.05, a_minus=-0.03,
+                   stdp_window_us=10_000, seed=3)
+    layer = ConvLayer(p)
+    rng = np.random.default_rng(1)
+    layer.learning = False
+    before, t = _responses(layer, rng, 100, 0)
+    # untrained: every feature that responds answers both orientations
+    sel_before = np.abs(before[0] - before[1]) / np.maximum(before.sum(0), 1)
+    assert sel_before.max() < 0.5
+    layer.learning = True
+    _, t = _responses(layer, rng, 1500, t)
+    layer.learning = False
+    after, t = _responses(layer, rng, 200, t)
+    sel = (after[0] - after[1]) / np.maximum(after.sum(0), 1)
+    h, v = int(np.argmax(sel)), int(np.argmin(sel))
+    assert sel[h] > 0.9 and after[0, h] > 50  # a feature answering horizontal bars only
+    assert sel[v] < -0.9 and after[1, v] > 50  # and one answering vertical bars only
+    kh, kv = layer.w[h, 0], layer.w[v, 0]
+    assert kh.mean(axis=1).max() > 0.9 and kh.mean(axis=0).max() < 0.6  # a bright row
+    assert kv.mean(axis=0).max() > 0.9 and kv.mean(axis=1).max() < 0.6  # a bright column
