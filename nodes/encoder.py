@@ -1,0 +1,128 @@
+"""The encoder node: samples in, one spike packet per samples message out.
+
+Params: ``encoder`` (an ENCODERS name, default "delta"), that encoder's own parameters, ``conditioning``
+(optional list of ``{kind = "...", ...}`` stages applied first) and ``channels`` (optional: the expected
+channel count; otherwise taken from the first message). Each inbound chunk ``t[0..n-1]`` gives a Spikes
+packet over ``[t[0], t[n-1] + period)`` with the inbound ``origin_ns``. A message with the wrong channel
+count or timestamps not after the previous message's is rejected, counted and logged; the node goes on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from spikestream.condition._registry import build_chain
+from spikestream.protocol import Spikes
+from spikestream.registry import ENCODERS
+from spikestream.runtime.node import Node, register_node
+
+_OWN = ("encoder", "conditioning", "channels", "rate_hz")
+
+
+@register_node("encoder")
+class EncoderNode(Node):
+    inputs = {"in": ("samples",)}
+    outputs = {"out": "spikes"}
+
+    def setup(self) -> None:
+        self.encoder_kind = str(self.params.get("encoder", "delta"))
+        ENCODERS.get(self.encoder_kind)  # unknown name -> clear error now
+        self.enc_params = {k: v for k, v in self.params.items() if k not in _OWN}
+        self.enc = None
+        self.chain: list = []
+        self._period_us = 1
+        self._state_pending: dict | None = None
+        ch = self.params.get("channels")
+        if ch is not None:
+            if not isinstance(ch, int) or ch < 1:
+                raise ValueError(f"parameter 'channels' must be a positive integer, got {ch!r}")
+            self._build(ch, float(self.params.get("rate_hz", 0.0)) or None)
+
+    def _build(self, n_channels: int, rate_hz: float | None) -> None:
+        try:
+            self.enc = ENCODERS.create(self.encoder_kind, n_channels=n_channels, **self.enc_params)
+        except TypeError as e:
+            raise ValueError(f"encoder {self.encoder_kind!r}: {e}") from None
+        specs = self.params.get("conditioning")
+        if specs and not rate_hz:
+            raise ValueError("conditioning needs the sample rate: set 'rate_hz' or send samples with a rate")
+        self.chain = build_chain(specs, n_channels, rate_hz or 0.0)
+        self._last_t = None
+
+    # ------------------------------------------------------------------ runtime callbacks
+    def on_message(self, port: str, msg) -> None:
+        s = msg.body
+        n, c = s.data.shape
+        if n == 0:
+            return
+        if self.enc is None:
+            try:
+                self._build(c, float(self.params.get("rate_hz", 0.0)) or s.rate_hz or None)
+            except ValueError as e:
+                self.enc = None
+                self._reject("rejected_samples", str(e))
+                return
+            if self._state_pending is not None:
+                self.set_state(self._state_pending)
+                self._state_pending = None
+        if c != self.enc.n_inputs:
+            self._reject("rejected_channels", f"{c} channels where {self.enc.n_inputs} are expected")
+            return
+        if self._last_t is not None and int(s.t_us[0]) <= self._last_t:
+            self._reject("rejected_time", f"chunk starts at t={int(s.t_us[0])} us, not after the last sample "
+                         f"t={self._last_t} us")
+            return
+        try:
+            data = s.data
+            for stage in self.chain:
+                data = stage.process(data, s.t_us)
+            idx, t = self.enc.encode(data, s.t_us)
+        except ValueError as e:
+            self._reject("rejected_samples", str(e))
+            return
+        self._last_t = int(s.t_us[-1])
+        if s.rate_hz > 0:
+            self._period_us = max(1, int(1e6 // s.rate_hz))
+        elif n > 1:
+            self._period_us = max(1, int(s.t_us[-1] - s.t_us[-2]))
+        t0, t1 = int(s.t_us[0]), int(s.t_us[-1]) + self._period_us
+        self.emit("out", Spikes(t0, t1, self.enc.n_outputs, idx.astype(np.uint32), t), int(s.t_us[-1]), msg.origin_ns)
+        self.count("samples_in", n)
+        self.count("spikes_out", int(idx.size))
+
+    def _reject(self, key: str, text: str) -> None:
+        self.count(key)
+        self.log.warning("%s: rejected a samples message: %s", self.name, text)
+
+    def on_command(self, cmd: str, args: dict[str, Any]) -> Any:
+        if cmd == "reset":
+            if self.enc is not None:
+                self.enc.reset()
+                for st in self.chain:
+                    st.reset()
+                self._last_t = None
+            return True
+        return super().on_command(cmd, args)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        if self.enc is None:
+            return {}
+        st = {f"enc.{k}": v for k, v in self.enc.get_state().items()}
+        for i, stage in enumerate(self.chain):
+            st.update({f"cond{i}.{k}": v for k, v in stage.get_state().items()})
+        return st
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        if not state:
+            return
+        if self.enc is None:  # built at the first message; restore then
+            self._state_pending = dict(state)
+            return
+        self.enc.set_state({k[4:]: v for k, v in state.items() if k.startswith("enc.")})
+        last = int(self.enc.get_state()["last_t"][0])
+        self._last_t = None if last == np.iinfo(np.int64).min else last
+        for i, stage in enumerate(self.chain):
+            pre = f"cond{i}."
+            stage.set_state({k[len(pre):]: v for k, v in state.items() if k.startswith(pre)})

@@ -1,0 +1,135 @@
+"""Delta encoders: send-on-delta (Miskowicz 2006) and level crossing (Tsividis 2010).
+
+Each input channel c drives two output neurons: UP = 2c fires when the signal rose by ``threshold`` above
+the reference, DOWN = 2c+1 when it fell by ``threshold`` below it. Spikes carry the sample's time.
+
+- ``mode="reset"`` (send-on-delta): one spike when ``|x - ref| >= threshold``, then ``ref = x``.
+- ``mode="level"`` (level crossing): ``k = floor(|x - ref| / threshold)`` levels were crossed; emit
+  ``min(k, max_per_sample)`` spikes and move ``ref`` by that many thresholds, so a decoder that sums
+  ``±threshold`` per spike tracks the signal within one threshold (see `decode_delta`).
+
+The reference starts at ``init`` or, if None, at the stream's first sample (which then gives no spike).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from spikestream.encode._base import Encoder, SpikeBuffer
+from spikestream.registry import ENCODERS
+
+
+@dataclass(frozen=True)
+class DeltaParams:
+    n_channels: int
+    threshold: float | tuple[float, ...] = 0.1
+    mode: str = "reset"
+    max_per_sample: int = 1
+    init: float | None = None
+
+    def __post_init__(self):
+        if int(self.n_channels) < 1:
+            raise ValueError(f"delta: n_channels must be >= 1, got {self.n_channels}")
+        thr = np.atleast_1d(np.asarray(self.threshold, np.float64))
+        if thr.ndim != 1 or thr.size not in (1, int(self.n_channels)):
+            raise ValueError(f"delta: threshold must be one number or one per channel ({self.n_channels})")
+        if not np.all(np.isfinite(thr)) or np.any(thr <= 0):
+            raise ValueError(f"delta: threshold must be finite and > 0, got {self.threshold}")
+        if self.mode not in ("reset", "level"):
+            raise ValueError(f"delta: mode must be 'reset' or 'level', got {self.mode!r}")
+        if int(self.max_per_sample) < 1:
+            raise ValueError(f"delta: max_per_sample must be >= 1, got {self.max_per_sample}")
+        if self.init is not None and not np.isfinite(self.init):
+            raise ValueError("delta: init must be finite or None")
+
+    def thresholds(self) -> np.ndarray:
+        return np.broadcast_to(np.asarray(self.threshold, np.float64), (int(self.n_channels),)).copy()
+
+
+@njit(cache=True)
+def _delta_kernel(data, t_us, thr, ref, level, max_per, out_idx, out_t):
+    """Send-on-delta / level crossing over rows of ``data``; updates ``ref``; returns the spike count."""
+    n, c_n = data.shape
+    m = 0
+    for i in range(n):
+        ti = t_us[i]
+        for c in range(c_n):
+            d = np.float64(data[i, c]) - ref[c]
+            if d >= thr[c]:
+                if level:
+                    k = min(int(d / thr[c]), max_per)
+                    ref[c] += k * thr[c]
+                else:
+                    k = 1
+                    ref[c] = data[i, c]
+                for _ in range(k):
+                    out_idx[m] = 2 * c
+                    out_t[m] = ti
+                    m += 1
+            elif d <= -thr[c]:
+                if level:
+                    k = min(int(-d / thr[c]), max_per)
+                    ref[c] -= k * thr[c]
+                else:
+                    k = 1
+                    ref[c] = data[i, c]
+                for _ in range(k):
+                    out_idx[m] = 2 * c + 1
+                    out_t[m] = ti
+                    m += 1
+    return m
+
+
+@ENCODERS.register("delta")
+class DeltaEncoder(Encoder):
+    """UP/DOWN spikes on changes of ``threshold``; `DeltaParams` documents the parameters."""
+
+    _state_names = ("ref", "started")
+
+    def __init__(self, n_channels: int, threshold=0.1, mode: str = "reset", max_per_sample: int = 1,
+                 init: float | None = None):
+        if isinstance(threshold, (list, np.ndarray)):
+            threshold = tuple(float(v) for v in np.ravel(threshold))
+        self.params = DeltaParams(int(n_channels), threshold, mode, int(max_per_sample), init)
+        super().__init__(self.params.n_channels, 2 * self.params.n_channels)
+        self._thr = self.params.thresholds()
+        self._level = mode == "level"
+        self._max_per = int(max_per_sample) if self._level else 1
+        self.ref = np.zeros(self.n_inputs, np.float64)
+        self.started = np.zeros(1, np.uint8)
+        self._buf = SpikeBuffer()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.ref[:] = 0.0 if self.params.init is None else self.params.init
+        self.started[0] = 0 if self.params.init is None else 1
+
+    def _encode(self, data, t_us):
+        if not self.started[0]:
+            self.ref[:] = data[0]
+            self.started[0] = 1
+        self._buf.ensure(data.size * self._max_per)
+        m = _delta_kernel(data, t_us, self._thr, self.ref, self._level, self._max_per, self._buf.idx, self._buf.t)
+        return self._buf.take(m)
+
+
+def decode_delta(idx, t_us, sample_t_us, n_channels: int, threshold, x0=0.0) -> np.ndarray:
+    """Reconstruct ``float64[len(sample_t_us), n_channels]`` from delta spikes: ``x0 ± threshold`` per
+    UP/DOWN spike at or before each sample time (exact within one threshold for ``mode="level"``)."""
+    idx = np.asarray(idx, np.int64)
+    t_us = np.asarray(t_us, np.int64)
+    sample_t_us = np.asarray(sample_t_us, np.int64)
+    thr = np.broadcast_to(np.asarray(threshold, np.float64), (n_channels,))
+    sign = np.where(idx % 2 == 0, 1.0, -1.0)
+    ch = idx // 2
+    out = np.empty((sample_t_us.size, n_channels))
+    pos = np.searchsorted(sample_t_us, t_us, side="left")  # spike at sample i counts from row i on
+    for c in range(n_channels):
+        steps = np.zeros(sample_t_us.size + 1)
+        sel = ch == c
+        np.add.at(steps, pos[sel], sign[sel] * thr[c])
+        out[:, c] = np.cumsum(steps)[:-1]
+    return out + np.broadcast_to(np.asarray(x0, np.float64), (n_channels,))
