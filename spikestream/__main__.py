@@ -1,0 +1,5 @@
+import sys
+
+from spikestream.cli import main
+
+sys.exit(main())

@@ -1,0 +1,192 @@
+"""`spikestream ...`: run a pipeline, one node, tap a stream, send a command, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+# Areas that add their own subcommands through `add_commands(subparsers)`.
+COMMAND_MODULES = ("spikestream.events.commands",)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _write_report(path: str | None, report: dict) -> None:
+    if path:
+        Path(path).write_text(json.dumps(report, indent=1))
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from spikestream.runtime import pipeline
+    from spikestream.runtime.supervisor import Supervisor
+
+    pl = pipeline.load(a.pipeline)
+    sup = Supervisor(pl, workdir=a.workdir, host=a.host, log_level=a.log_level)
+    report = sup.run(a.duration)
+    _write_report(a.report, report)
+    failed = [n for n, r in report["nodes"].items() if r["state"] == "failed"]
+    return 1 if failed else 0
+
+
+def cmd_node(a: argparse.Namespace) -> int:
+    from spikestream.runtime import pipeline
+    from spikestream.runtime.loop import EX_CONFIG, NodeRunner
+
+    try:
+        pl = pipeline.load(a.pipeline, resolve_auto=False)
+        spec = pl.nodes[a.name]
+    except KeyError:
+        logging.error("no node %r in %s", a.name, a.pipeline)
+        return EX_CONFIG
+    except pipeline.PipelineError as e:
+        logging.error("%s", e)
+        return EX_CONFIG
+    eps = [*spec.outputs.values(), *(e for v in spec.inputs.values() for e in v), spec.control or "", pl.stats or ""]
+    if any(e.endswith(":auto") for e in eps):
+        logging.error("node %r uses ':auto' endpoints; give explicit ports to run it alone "
+                      "(`spikestream run` resolves them)", a.name)
+        return EX_CONFIG
+    return NodeRunner(spec, pl.stats).run(a.duration, a.report)
+
+
+def cmd_tap(a: argparse.Namespace) -> int:
+    import zmq
+
+    from spikestream import protocol as P
+    from spikestream import transport
+
+    ctx = zmq.Context.instance()
+    s = transport.sub(ctx, [a.endpoint], bind=a.bind)
+    t_end = time.monotonic() + a.duration if a.duration else None
+    n = 0
+    try:
+        while (a.count is None or n < a.count) and (t_end is None or time.monotonic() < t_end):
+            if not s.poll(100):
+                continue
+            frame = s.recv()
+            try:
+                m = P.unpack(frame)
+            except P.ProtocolError as e:
+                print(json.dumps({"error": str(e), "bytes": len(frame)}), flush=True)
+                continue
+            d = P.to_jsonable(m)
+            if m.origin_ns:
+                d["latency_ms"] = round((time.time_ns() - m.origin_ns) / 1e6, 3)
+            print(json.dumps(d), flush=True)
+            n += 1
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass
+    finally:
+        s.close(linger=0)
+    return 0
+
+
+def cmd_cmd(a: argparse.Namespace) -> int:
+    import zmq
+
+    from spikestream import protocol as P
+    from spikestream import transport
+
+    args = json.loads(a.args) if a.args else {}
+    frame = P.pack(P.Message(P.Command(a.command, args)))
+    try:
+        reply = P.unpack(transport.request(zmq.Context.instance(), a.endpoint, frame, a.timeout), kinds=("reply",))
+    except (TimeoutError, P.ProtocolError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({"ok": reply.body.ok, "result": reply.body.result, "error": reply.body.error}))
+    return 0 if reply.body.ok else 1
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from spikestream.runtime.demo import run_demo
+
+    report = run_demo(a.pipeline, a.duration, a.calibrate)
+    _write_report(a.report, report)
+    return 0 if report["ok"] else 1
+
+
+def cmd_kinds(a: argparse.Namespace) -> int:
+    from spikestream import registry as R
+
+    for reg in (R.NODES, R.SOURCES, R.ENCODERS, R.NEURON_MODELS, R.LEARNING_RULES, R.DECODERS, R.SINKS,
+                R.EVENT_FORMATS, R.EVENT_FILTERS):
+        print(f"{reg.family}: {', '.join(reg.names()) or '-'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="spikestream", description=__doc__)
+    p.add_argument("--log-level", default="INFO")
+    sp = p.add_subparsers(dest="command", required=True)
+
+    def long_running(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+        q.add_argument("--report", default=None, help="write a JSON summary of every node's stats here at exit")
+
+    q = sp.add_parser("run", help="run every node of a pipeline file as its own process, supervised")
+    q.add_argument("pipeline")
+    q.add_argument("--host", default=None, help="run only the nodes placed on this host (and unplaced ones)")
+    q.add_argument("--workdir", default=None)
+    long_running(q)
+    q.set_defaults(fn=cmd_run)
+
+    q = sp.add_parser("node", help="run one node of a pipeline file (what a service unit or another host runs)")
+    q.add_argument("pipeline")
+    q.add_argument("name")
+    long_running(q)
+    q.set_defaults(fn=cmd_node)
+
+    q = sp.add_parser("tap", help="print the messages on a stream as JSON lines")
+    q.add_argument("endpoint")
+    q.add_argument("--count", type=int, default=None)
+    q.add_argument("--bind", action="store_true", help="bind instead of connect (to collect a stats stream)")
+    long_running(q)
+    q.set_defaults(fn=cmd_tap)
+
+    q = sp.add_parser("cmd", help="send a command to a node's control endpoint")
+    q.add_argument("endpoint")
+    q.add_argument("command")
+    q.add_argument("args", nargs="?", default=None, help="JSON object of arguments")
+    q.add_argument("--timeout", type=float, default=2.0)
+    q.set_defaults(fn=cmd_cmd)
+
+    q = sp.add_parser("demo", help="run the EMG -> SNN -> control demo pipeline on this machine")
+    q.add_argument("--pipeline", default=None, help="default: deploy/demo.toml")
+    q.add_argument("--calibrate", type=float, default=None, help="calibration seconds (overrides the file)")
+    long_running(q)
+    q.set_defaults(fn=cmd_demo, duration=20.0)
+
+    q = sp.add_parser("kinds", help="list every registered kind (nodes, encoders, models, ...)")
+    q.set_defaults(fn=cmd_kinds)
+
+    for mod in COMMAND_MODULES:
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                logging.getLogger("spikestream.cli").warning("commands from %s unavailable: %s", mod, e)
+            continue
+        except Exception as e:  # a broken optional area must not take the whole CLI down
+            logging.getLogger("spikestream.cli").warning("commands from %s unavailable: %s", mod, e)
+            continue
+        m.add_commands(sp)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    _logging(a.log_level)
+    return a.fn(a) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

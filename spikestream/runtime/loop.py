@@ -1,0 +1,275 @@
+"""How a node runs: sockets, the loop, validation at the boundary, stats, state, graceful stop.
+
+The loop alone waits (on its sockets, at most one tick or until the node's next wanted wake-up) and
+alone handles signals. Every inbound frame is validated once here; a bad one is counted and logged at a
+limited rate, never a crash. An exception inside a node callback is counted and logged the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zmq
+
+from spikestream import protocol as P
+from spikestream import transport
+from spikestream.registry import NODES
+from spikestream.runtime.node import Node
+from spikestream.runtime.pipeline import NodeSpec
+from spikestream.runtime.stats import NodeStats, RateLimitedLog
+
+EX_CONFIG = 78  # sysexits: the node cannot start as configured; restarting will not help
+MAX_DRAIN = 512  # frames taken from one socket per loop iteration, so no input starves the others
+
+
+class NodeRunner:
+    def __init__(self, spec: NodeSpec, stats_endpoint: str | None = None, log: logging.Logger | None = None):
+        self.spec = spec
+        self.log = log or logging.getLogger(f"spikestream.{spec.name}")
+        self.warn = RateLimitedLog(self.log)
+        self.stats = NodeStats(spec.name, spec.kind)
+        self.stats_endpoint = stats_endpoint
+        self._stop = False
+        self._seq: dict[str, int] = {}
+        self._last_in: dict[tuple[str, str], tuple[int, int]] = {}  # (port, stream) -> (seq, t_us)
+        self.node: Node | None = None
+
+    # ------------------------------------------------------------------ sending
+    def _emit(self, port: str, body: P.Body, t_us: int, origin_ns: int) -> None:
+        sock = self._out.get(port)
+        if sock is None:
+            if port in type(self.node).outputs:  # declared but left unwired in the pipeline: fine
+                return
+            raise ValueError(f"node emitted on undeclared port {port!r}")
+        seq = self._seq.get(port, 0)
+        self._seq[port] = seq + 1
+        frame = P.pack(P.Message(body, f"{self.spec.name}.{port}", seq, t_us, origin_ns))
+        try:
+            sock.send(frame, zmq.NOBLOCK)
+        except zmq.Again:
+            self.stats.send_failed += 1
+            return
+        self.stats.msgs_out[port] += 1
+        if origin_ns > 0:
+            self.stats.latency_out.add((time.time_ns() - origin_ns) * 1e-9)
+
+    def stop(self, *_: Any) -> None:
+        self._stop = True
+
+    # ------------------------------------------------------------------ receiving
+    def _receive(self, port: str, frame: bytes) -> None:
+        st = self.stats
+        try:
+            msg = P.unpack(frame, self.spec.max_message_bytes, type(self.node).inputs[port])
+        except P.ProtocolError as e:
+            st.rejected += 1
+            self.warn.warning(f"reject:{port}", f"input {port!r}: rejected a message: {e}")
+            return
+        now = time.time_ns()
+        key = (port, msg.stream)
+        last = self._last_in.get(key)
+        if last is not None:
+            lseq, lt = last
+            if msg.seq <= lseq:  # the sender restarted: its sequence begins again
+                self.node.count("upstream_restarts")
+            elif msg.seq > lseq + 1:
+                st.dropped += msg.seq - lseq - 1
+            if msg.t_us < lt:
+                st.rejected += 1
+                self.warn.warning(f"order:{port}", f"input {port!r}: {msg.stream} went back in time "
+                                                   f"({msg.t_us} < {lt} us); message rejected")
+                self._last_in[key] = (msg.seq, lt)
+                return
+        self._last_in[key] = (msg.seq, msg.t_us)
+        if msg.origin_ns > 0:
+            age = (now - msg.origin_ns) * 1e-9
+            if self.spec.max_age_ms is not None and age * 1e3 > self.spec.max_age_ms:
+                st.stale += 1
+                st.dropped += 1
+                return
+            st.latency_in.add(age)
+        st.msgs_in[port] += 1
+        self._call(self.node.on_message, port, msg)
+
+    def _call(self, fn, *args) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn(*args)
+        except Exception as e:  # a node bug or bad data must not kill the daemon
+            self.stats.errors += 1
+            self.warn.warning(f"err:{fn.__name__}", f"{fn.__name__} raised {type(e).__name__}: {e}")
+            self.log.debug("traceback", exc_info=True)
+            return None
+        finally:
+            self.stats.busy_s += time.perf_counter() - t
+
+    def _command(self, frame: bytes) -> bytes:
+        try:
+            msg = P.unpack(frame, 1 << 20, ("command",))
+        except P.ProtocolError as e:
+            self.stats.rejected += 1
+            return P.pack(P.Message(P.Reply(False, error=str(e))))
+        cmd, args = msg.body.cmd, msg.body.args
+        try:
+            if cmd == "ping":
+                result: Any = "pong"
+            elif cmd == "stats":
+                result = self.snapshot()
+            elif cmd == "save_state":
+                result = self.save_state(args.get("path") or self.spec.state)
+            elif cmd == "load_state":
+                result = self.load_state(args.get("path") or self.spec.state)
+            elif cmd == "stop":
+                self._stop = True
+                result = "stopping"
+            else:
+                result = self.node.on_command(cmd, args)
+            return P.pack(P.Message(P.Reply(True, _plain(result))))
+        except Exception as e:
+            return P.pack(P.Message(P.Reply(False, error=f"{type(e).__name__}: {e}")))
+
+    # ------------------------------------------------------------------ state
+    def save_state(self, path: str | None) -> str:
+        if not path:
+            raise ValueError("no state path given and none configured")
+        state = self.node.get_state()
+        tmp = f"{path}.tmp.npz"
+        np.savez(tmp, **state)
+        os.replace(tmp, path)  # never a half-written checkpoint
+        return path
+
+    def load_state(self, path: str | None) -> str:
+        if not path:
+            raise ValueError("no state path given and none configured")
+        with np.load(path, allow_pickle=False) as z:
+            self.node.set_state({k: z[k] for k in z.files})
+        return path
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.stats.snapshot(dict(self.node.counters) if self.node else None)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, duration_s: float | None = None, report: str | None = None) -> int:
+        spec = self.spec
+        try:
+            cls = NODES.get(spec.kind)
+            self.node = cls(spec.name, spec.params, emit=self._emit, log=self.log)
+            self.node.setup()
+            if spec.state and Path(spec.state).exists():
+                self.load_state(spec.state)
+                self.log.info("restored state from %s", spec.state)
+        except Exception as e:
+            self.log.error("cannot start node %r (%s): %s: %s", spec.name, spec.kind, type(e).__name__, e)
+            return EX_CONFIG
+        for s in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(s, self.stop)
+
+        ctx = zmq.Context()
+        opt = transport.SocketOptions(spec.hwm, spec.linger_ms, spec.max_message_bytes)
+        self._out = {p: transport.pub(ctx, ep, opt, xpub=True) for p, ep in spec.outputs.items()}
+        ins = {transport.sub(ctx, [], opt): p for p, eps in spec.inputs.items()}
+        ctl = transport.rep(ctx, spec.control, opt) if spec.control else None
+        stats_sock = transport.pub(ctx, self.stats_endpoint, opt, bind=False) if self.stats_endpoint else None
+        poller = zmq.Poller()
+        xpubs = {sock: p for p, sock in self._out.items()}
+        subscribers = dict.fromkeys(self._out, 0)
+        for s in [*xpubs, *ins]:
+            poller.register(s, zmq.POLLIN)
+        if ctl is not None:
+            poller.register(ctl, zmq.POLLIN)
+
+        tick_ns = int(spec.tick_ms * 1e6)
+        t_start = time.monotonic()
+        next_stats = t_start + spec.stats_interval_s
+        next_ckpt = t_start + spec.checkpoint_s if spec.checkpoint_s else math.inf
+        has_sockets = bool(ins) or bool(xpubs) or ctl is not None
+        start_by = t_start + spec.start_wait_s
+        started = False
+        code = 0
+        try:
+            while not self._stop:
+                if not started and (all(subscribers.values()) or time.monotonic() >= start_by):
+                    started = True  # downstream is listening (or we waited long enough): begin
+                    if not all(subscribers.values()):
+                        self.log.warning("starting without subscribers on %s",
+                                         [p for p, n in subscribers.items() if not n])
+                    for sock, p in ins.items():
+                        for ep in spec.inputs[p]:
+                            sock.connect(ep)
+                now = time.time_ns()
+                wake = self.node.wake_at_ns() if started else None
+                wait_ns = tick_ns if wake is None else min(tick_ns, max(0, wake - now))
+                if has_sockets:
+                    events = dict(poller.poll(math.ceil(wait_ns / 1e6)))  # ZeroMQ waits in whole ms
+                else:
+                    time.sleep(wait_ns * 1e-9)  # a pure source: sub-millisecond pacing
+                    events = {}
+                for sock in events:
+                    if sock is ctl:
+                        ctl.send(self._command(ctl.recv()))
+                        continue
+                    if sock in xpubs:
+                        while sock.poll(0):
+                            subscribers[xpubs[sock]] += transport.subscription_delta(sock.recv())
+                        continue
+                    port = ins[sock]
+                    for _ in range(MAX_DRAIN):
+                        try:
+                            frame = sock.recv(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                        self._receive(port, frame)
+                now = time.time_ns()
+                if wake is not None and now >= wake:
+                    self.stats.loop_lag.add((now - wake) * 1e-9)
+                if started:
+                    self._call(self.node.poll, now)
+                mono = time.monotonic()
+                if stats_sock is not None and mono >= next_stats:
+                    next_stats = mono + spec.stats_interval_s
+                    stats_sock.send(P.pack(P.Message(P.Stats(spec.name, self.snapshot()), f"{spec.name}.stats")), zmq.NOBLOCK)
+                if mono >= next_ckpt:
+                    next_ckpt = mono + spec.checkpoint_s
+                    self._call(self.save_state, spec.state)
+                if self.node.finished:
+                    self.log.info("source finished")
+                    break
+                if duration_s is not None and mono - t_start >= duration_s:
+                    break
+        finally:
+            self._call(self.node.close)
+            if spec.state:
+                self._call(self.save_state, spec.state)
+            snap = self.snapshot()
+            if stats_sock is not None:
+                try:
+                    stats_sock.send(P.pack(P.Message(P.Stats(spec.name, {**snap, "final": True}), f"{spec.name}.stats")), zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass
+            if report:
+                Path(report).write_text(json.dumps(snap, indent=1))
+            for s in [*self._out.values(), *ins, *( [ctl] if ctl else []), *([stats_sock] if stats_sock else [])]:
+                s.close(linger=spec.linger_ms)
+            ctx.term()
+        return code
+
+
+def _plain(o: Any) -> Any:
+    """Make a command result msgpack-able (arrays to lists)."""
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.integer, np.floating, np.bool_)):
+        return o.item()
+    if isinstance(o, dict):
+        return {str(k): _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_plain(v) for v in o]
+    return o

@@ -1,0 +1,166 @@
+"""Pipeline files: one TOML file describes the nodes, their kinds, parameters and wiring.
+
+docs/pipeline.md is the reference. In short::
+
+    [pipeline]
+    name = "emg-demo"
+    stats = "tcp://127.0.0.1:auto"        # where nodes send their stats (the supervisor listens)
+
+    [nodes.emg]
+    kind = "emg_synth"
+    outputs = { samples = "tcp://127.0.0.1:auto" }
+    params = { channels = 8, rate_hz = 1000 }
+
+    [nodes.enc]
+    kind = "encoder"
+    inputs = { in = "emg.samples" }        # another node's output port, or a literal endpoint
+    outputs = { out = "ipc:///tmp/ss/enc" }
+
+``auto`` picks a free TCP port when the pipeline is resolved (by `spikestream run`), and the resolved
+pipeline (plain JSON) is what each node process is started with, so every process agrees on addresses.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spikestream.registry import NODES
+from spikestream.transport import check_endpoint, free_tcp_port
+
+NODE_KEYS = {"kind", "inputs", "outputs", "params", "control", "host", "tick_ms", "hwm", "linger_ms",
+             "max_age_ms", "state", "start_wait_s", "checkpoint_s", "stats_interval_s", "max_message_bytes"}
+
+
+class PipelineError(ValueError):
+    """A pipeline file that cannot run; the text names the file, node and field."""
+
+
+@dataclass
+class NodeSpec:
+    name: str
+    kind: str
+    inputs: dict[str, list[str]] = field(default_factory=dict)  # port -> endpoints (resolved)
+    outputs: dict[str, str] = field(default_factory=dict)  # port -> endpoint
+    params: dict[str, Any] = field(default_factory=dict)
+    control: str | None = None  # REP endpoint for commands
+    host: str | None = None  # which machine runs it (`spikestream run --host`)
+    tick_ms: float = 10.0  # the longest the loop waits without polling the node
+    hwm: int = 1000
+    linger_ms: int = 500
+    max_age_ms: float | None = None  # drop inbound data older than this (counted as stale)
+    state: str | None = None  # .npz restored at start, saved on stop and every checkpoint_s
+    checkpoint_s: float | None = None
+    stats_interval_s: float = 1.0
+    #: Hold the node's start (a source's first sample, a stage's subscriptions) until every wired output
+    #: has a subscriber, at most this long; started downstream-first this way, no startup data is lost.
+    start_wait_s: float = 5.0
+    max_message_bytes: int = 16 * 1024 * 1024
+
+
+@dataclass
+class Pipeline:
+    name: str
+    nodes: dict[str, NodeSpec]
+    stats: str | None = None
+    source: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps({"name": self.name, "stats": self.stats, "source": self.source,
+                           "nodes": {n: asdict(s) for n, s in self.nodes.items()}}, indent=1)
+
+
+def load(path: str | Path, resolve_auto: bool = True) -> Pipeline:
+    """Read a .toml pipeline file (or a resolved .json one), validate it, and resolve its wiring."""
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as e:
+        raise PipelineError(f"{path}: cannot read: {e.strerror}") from None
+    if path.suffix == ".json":
+        d = json.loads(text)
+        nodes = {n: NodeSpec(**s) for n, s in d["nodes"].items()}
+        return Pipeline(d["name"], nodes, d.get("stats"), d.get("source", str(path)))
+    try:
+        doc = tomllib.loads(text.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise PipelineError(f"{path}: not valid TOML: {e}") from None
+    return from_dict(doc, str(path), resolve_auto)
+
+
+def from_dict(doc: dict, where: str = "<pipeline>", resolve_auto: bool = True) -> Pipeline:
+    head = doc.get("pipeline", {})
+    name = head.get("name", Path(where).stem)
+    raw_nodes = doc.get("nodes")
+    if not isinstance(raw_nodes, dict) or not raw_nodes:
+        raise PipelineError(f"{where}: no [nodes.NAME] tables")
+    auto: dict[str, str] = {}
+
+    def endpoint(ep: Any, what: str) -> str:
+        if not isinstance(ep, str):
+            raise PipelineError(f"{where}: {what}: endpoint must be a string")
+        if resolve_auto and ep.startswith("tcp://") and ep.endswith(":auto"):
+            host = ep[len("tcp://"):-len(":auto")]
+            ep = auto.setdefault(f"{what}", f"tcp://{host}:{free_tcp_port(host)}")
+        if not ep.endswith(":auto"):
+            try:
+                check_endpoint(ep)
+            except ValueError as e:
+                raise PipelineError(f"{where}: {what}: {e}") from None
+        return ep
+
+    specs: dict[str, NodeSpec] = {}
+    for nname, nd in raw_nodes.items():
+        w = f"node {nname!r}"
+        if not isinstance(nd, dict):
+            raise PipelineError(f"{where}: {w} must be a table")
+        unknown = set(nd) - NODE_KEYS
+        if unknown:
+            raise PipelineError(f"{where}: {w}: unknown key(s) {sorted(unknown)}; allowed: {sorted(NODE_KEYS)}")
+        if "kind" not in nd:
+            raise PipelineError(f"{where}: {w} has no kind")
+        try:
+            cls = NODES.get(nd["kind"])
+        except KeyError as e:
+            raise PipelineError(f"{where}: {w}: {e}") from None
+        outs = {p: endpoint(ep, f"{w} output {p!r}") for p, ep in nd.get("outputs", {}).items()}
+        for p in outs:
+            if p not in cls.outputs:
+                raise PipelineError(f"{where}: {w}: kind {nd['kind']!r} has no output {p!r}; it has {sorted(cls.outputs)}")
+        extra = {k: nd[k] for k in NODE_KEYS - {"kind", "inputs", "outputs", "params", "control"} if k in nd}
+        ctrl = endpoint(nd["control"], f"{w} control") if "control" in nd else None
+        specs[nname] = NodeSpec(nname, nd["kind"], {}, outs, dict(nd.get("params", {})), ctrl, **extra)
+
+    for nname, nd in raw_nodes.items():
+        w = f"node {nname!r}"
+        cls = NODES.get(nd["kind"])
+        for port, refs in nd.get("inputs", {}).items():
+            if port not in cls.inputs:
+                raise PipelineError(f"{where}: {w}: kind {nd['kind']!r} has no input {port!r}; it has {sorted(cls.inputs)}")
+            eps = []
+            for ref in [refs] if isinstance(refs, str) else list(refs):
+                if isinstance(ref, str) and "://" not in ref:
+                    src, _, sport = ref.partition(".")
+                    if src not in specs or sport not in specs[src].outputs:
+                        raise PipelineError(f"{where}: {w} input {port!r}: no output {ref!r} in this pipeline")
+                    sent = NODES.get(specs[src].kind).outputs[sport]
+                    if sent not in cls.inputs[port]:
+                        raise PipelineError(f"{where}: {w} input {port!r} takes {cls.inputs[port]}, but {ref} sends {sent!r}")
+                    eps.append(specs[src].outputs[sport])
+                else:
+                    eps.append(endpoint(ref, f"{w} input {port!r}"))
+            specs[nname].inputs[port] = eps
+        for port in set(cls.inputs) - set(specs[nname].inputs) - cls.optional:
+            raise PipelineError(f"{where}: {w}: input {port!r} is not wired")
+        for port in set(cls.outputs) - set(specs[nname].outputs) - cls.optional:
+            raise PipelineError(f"{where}: {w}: output {port!r} has no endpoint")
+
+    bound = [ep for s in specs.values() for ep in [*s.outputs.values(), *([s.control] if s.control else [])]]
+    dup = {ep for ep in bound if bound.count(ep) > 1}
+    if dup:
+        raise PipelineError(f"{where}: endpoint(s) bound twice: {sorted(dup)}")
+    stats = endpoint(head["stats"], "pipeline stats") if "stats" in head else None
+    return Pipeline(name, specs, stats, where)

@@ -1,0 +1,113 @@
+"""ZeroMQ sockets: endpoints, high-water marks, linger. Bytes in, bytes out; nothing here knows messages.
+
+Convention: an output port binds a PUB socket at its endpoint; an input port connects a SUB socket to one
+or more endpoints. Stats flow the other way (every node's PUB connects to the collector's bound SUB), so
+a node can start before or after the collector. A control channel is a REP socket bound by the node.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import zmq
+
+
+@dataclass(frozen=True, slots=True)
+class SocketOptions:
+    hwm: int = 1000  # messages queued per peer before ZeroMQ drops (PUB) -- bounded, never unlimited
+    linger_ms: int = 500  # how long close() may wait to flush
+    max_message_bytes: int = 16 * 1024 * 1024  # ZeroMQ refuses larger frames before we ever see them
+
+
+def check_endpoint(endpoint: str) -> str:
+    """Validate an endpoint string (tcp://host:port, ipc://path, inproc://name); return it."""
+    if not isinstance(endpoint, str):
+        raise ValueError(f"endpoint must be a string, got {endpoint!r}")
+    u = urlparse(endpoint)
+    if u.scheme == "tcp":
+        if not u.hostname or u.port is None:
+            raise ValueError(f"tcp endpoint needs host and port: {endpoint!r}")
+    elif u.scheme == "ipc":
+        if not endpoint[len("ipc://"):]:
+            raise ValueError(f"ipc endpoint needs a path: {endpoint!r}")
+    elif u.scheme != "inproc":
+        raise ValueError(f"endpoint {endpoint!r}: scheme must be tcp, ipc or inproc")
+    return endpoint
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    """A port the OS says is free now (used to resolve ``tcp://host:auto`` endpoints)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _common(sock: zmq.Socket, opt: SocketOptions) -> None:
+    sock.setsockopt(zmq.LINGER, opt.linger_ms)
+    sock.setsockopt(zmq.MAXMSGSIZE, opt.max_message_bytes)
+
+
+def _prepare_ipc(endpoint: str) -> None:
+    if endpoint.startswith("ipc://"):
+        d = os.path.dirname(endpoint[len("ipc://"):])
+        if d:
+            os.makedirs(d, exist_ok=True)
+
+
+def pub(ctx: zmq.Context, endpoint: str, opt: SocketOptions = SocketOptions(), bind: bool = True,
+        xpub: bool = False) -> zmq.Socket:
+    """A publisher. With ``xpub`` the socket also delivers (un)subscription frames to `recv`, so a node
+    can tell whether anyone is listening yet (see `subscription_delta`)."""
+    s = ctx.socket(zmq.XPUB if xpub else zmq.PUB)
+    _common(s, opt)
+    s.setsockopt(zmq.SNDHWM, opt.hwm)
+    if bind:
+        _prepare_ipc(endpoint)
+        s.bind(endpoint)
+    else:
+        s.connect(endpoint)
+    return s
+
+
+def subscription_delta(frame: bytes) -> int:
+    """+1 for a subscribe frame read from an XPUB socket, -1 for an unsubscribe."""
+    return 1 if frame[:1] == b"\x01" else -1 if frame[:1] == b"\x00" else 0
+
+
+def sub(ctx: zmq.Context, endpoints: list[str], opt: SocketOptions = SocketOptions(), bind: bool = False) -> zmq.Socket:
+    s = ctx.socket(zmq.SUB)
+    _common(s, opt)
+    s.setsockopt(zmq.RCVHWM, opt.hwm)
+    s.setsockopt(zmq.SUBSCRIBE, b"")
+    for ep in endpoints:
+        if bind:
+            _prepare_ipc(ep)
+            s.bind(ep)
+        else:
+            s.connect(ep)
+    return s
+
+
+def rep(ctx: zmq.Context, endpoint: str, opt: SocketOptions = SocketOptions()) -> zmq.Socket:
+    s = ctx.socket(zmq.REP)
+    _common(s, opt)
+    _prepare_ipc(endpoint)
+    s.bind(endpoint)
+    return s
+
+
+def request(ctx: zmq.Context, endpoint: str, frame: bytes, timeout_s: float = 2.0) -> bytes:
+    """One request/reply round trip with a deadline (for `spikestream cmd`). Raises TimeoutError."""
+    s = ctx.socket(zmq.REQ)
+    s.setsockopt(zmq.LINGER, 0)
+    try:
+        s.connect(endpoint)
+        s.send(frame)
+        if not s.poll(int(timeout_s * 1000)):
+            raise TimeoutError(f"no reply from {endpoint} within {timeout_s} s")
+        return s.recv()
+    finally:
+        s.close()
