@@ -1,0 +1,316 @@
+"""Streaming machinery shared by the event-file readers and writers.
+
+A reader hands out bounded chunks of `EVENT_DTYPE` events. Word formats (EVT 2.0/2.1/3.0, DAT,
+AEDAT 2.0) subclass `WordReader`: it reads fixed-size byte blocks, keeps a word split across a block
+boundary for the next block, and calls a jitted kernel that carries the decoder state (time high, y,
+vector base...) across calls in a small int64 array. Packet formats (AEDAT 3.1/4) subclass
+`PacketReader` and return one decoded packet at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO, ClassVar
+
+import numpy as np
+
+from spikestream.events.dtype import EVENT_DTYPE
+
+#: External trigger side channel: t in microseconds (same origin as the events), channel id, edge value.
+TRIGGER_DTYPE = np.dtype([("t", "<i8"), ("id", "u1"), ("value", "u1")])
+
+DEFAULT_CHUNK_EVENTS = 1 << 18
+DEFAULT_BLOCK_BYTES = 1 << 20
+MAX_KEPT_TRIGGERS = 1 << 20
+
+
+class EventFormatError(ValueError):
+    """A file is not in the format claimed, or is damaged beyond a clean partial read."""
+
+
+def _empty_events(n: int = 0) -> np.ndarray:
+    return np.empty(n, EVENT_DTYPE)
+
+
+class EventReader:
+    """Base class: ``read(max_events)`` returns at most that many events; an empty array at the end.
+
+    Attributes every reader sets: ``format`` (registry name), ``width``/``height`` (None when the file
+    does not say), ``size`` (bytes in the file) and ``position`` (bytes consumed so far, for progress).
+    ``stats`` counts what was skipped (protocol violations, unknown words, truncated tails).
+    """
+
+    format: ClassVar[str] = ""
+    counter_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, path: str | os.PathLike, chunk_events: int = DEFAULT_CHUNK_EVENTS):
+        if int(chunk_events) < 1:
+            raise ValueError(f"chunk_events must be >= 1, got {chunk_events}")
+        self.path = os.fspath(path)
+        self.chunk_events = int(chunk_events)
+        self.width: int | None = None
+        self.height: int | None = None
+        self.t0_us = 0  # offset added to decoded times (from a `% t0` header), else 0
+        self.size = os.path.getsize(self.path)
+        self._f: BinaryIO = open(self.path, "rb")
+        self._counters = np.zeros(max(len(self.counter_names), 1), np.int64)
+        self._extra_stats: dict[str, int] = {}
+        self._trig: list[np.ndarray] = []
+        self._n_trig = 0
+        self._closed = False
+        self._pend = _empty_events()
+        self._pend_pos = 0
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def position(self) -> int:
+        return 0 if self._closed else self._f.tell()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        d = {name: int(self._counters[i]) for i, name in enumerate(self.counter_names)}
+        d.update(self._extra_stats)
+        return d
+
+    def read(self, max_events: int | None = None) -> np.ndarray:
+        """Up to `max_events` (default `chunk_events`) events, in file order; empty at the end."""
+        if self._closed:
+            raise ValueError("read from a closed event reader")
+        n = self.chunk_events if max_events is None else int(max_events)
+        if n <= 0:
+            return _empty_events()
+        out = None
+        got = 0
+        while got < n:
+            avail = len(self._pend) - self._pend_pos
+            if avail <= 0:
+                self._pend = self._next_events()
+                self._pend_pos = 0
+                if self._pend is None:
+                    self._pend = _empty_events()
+                    break
+                continue
+            take = min(avail, n - got)
+            if out is None:
+                # the pending buffer is reused by the next decode: always copy out of it
+                out = np.empty(min(n, max(take, self.chunk_events)), EVENT_DTYPE)
+            elif got + take > len(out):
+                out = np.concatenate([out[:got], np.empty(min(n, 2 * (got + take)) - got, EVENT_DTYPE)])
+            out[got:got + take] = self._pend[self._pend_pos:self._pend_pos + take]
+            self._pend_pos += take
+            got += take
+        if out is None:
+            return _empty_events()
+        out = out[:got] if got > len(out) // 2 else out[:got].copy()
+        if self.t0_us:
+            out["t"] += self.t0_us
+        return out
+
+    def __iter__(self):
+        while True:
+            ev = self.read()
+            if len(ev) == 0:
+                return
+            yield ev
+
+    def pop_triggers(self) -> np.ndarray:
+        """External triggers decoded so far (TRIGGER_DTYPE), removed from the reader."""
+        out = np.concatenate(self._trig) if self._trig else np.empty(0, TRIGGER_DTYPE)
+        self._trig.clear()
+        self._n_trig = 0
+        if self.t0_us and len(out):
+            out["t"] += self.t0_us
+        return out
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path!r} {self.width}x{self.height}>"
+
+    # ------------------------------------------------------------------ for subclasses
+    def _next_events(self) -> np.ndarray | None:
+        """Decode some more events (possibly none); None at the end of the file."""
+        raise NotImplementedError
+
+    def _keep_triggers(self, trig: np.ndarray) -> None:
+        if len(trig) == 0:
+            return
+        room = MAX_KEPT_TRIGGERS - self._n_trig
+        if room < len(trig):
+            self._extra_stats["triggers_dropped"] = self._extra_stats.get("triggers_dropped", 0) + len(
+                trig) - max(room, 0)
+            trig = trig[:max(room, 0)]
+        if len(trig):
+            self._trig.append(trig.copy())
+            self._n_trig += len(trig)
+
+    def _count(self, name: str, k: int = 1) -> None:
+        self._extra_stats[name] = self._extra_stats.get(name, 0) + int(k)
+
+    def _fail(self, msg: str):
+        self.close()
+        raise EventFormatError(f"{self.path}: {msg}")
+
+
+class WordReader(EventReader):
+    """Reader for a stream of fixed-size little- or big-endian words after a header.
+
+    Subclasses set ``word_dtype`` (e.g. ``np.dtype('<u2')``), ``max_events_per_word``, ``n_state`` and
+    implement ``_kernel(words, state, x, y, t, p, tt, tid, tv, counters) -> (n_words, n_ev, n_trig)``,
+    which must stop before a word when fewer than ``max_events_per_word`` output slots remain, and
+    ``_open_header()`` which parses the header, sets width/height and returns the data offset.
+    """
+
+    word_dtype: ClassVar[np.dtype] = np.dtype("<u4")
+    max_events_per_word: ClassVar[int] = 1
+    n_state: ClassVar[int] = 8
+
+    def __init__(self, path, chunk_events: int = DEFAULT_CHUNK_EVENTS,
+                 block_bytes: int = DEFAULT_BLOCK_BYTES):
+        super().__init__(path, chunk_events)
+        try:
+            wb = self.word_dtype.itemsize
+            if int(block_bytes) < wb:
+                raise ValueError(f"block_bytes must be >= {wb}, got {block_bytes}")
+            self._block = int(block_bytes) // wb * wb
+            self._state = np.zeros(self.n_state, np.int64)
+            offset = self._open_header()
+            self._f.seek(offset)
+            self._buf = np.empty(self._block + wb, np.uint8)
+            self._nbuf = 0  # valid bytes in _buf
+            self._wpos = 0  # next unconsumed word in _buf
+            self._eof = False
+            cap = max(self.chunk_events, 4 * self.max_events_per_word)
+            self._out = np.empty(cap, EVENT_DTYPE)
+            self._tbuf = np.empty(max(self._block // wb, 1), TRIGGER_DTYPE)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_header(self) -> int:
+        raise NotImplementedError
+
+    def _kernel(self, words, state, x, y, t, p, tt, tid, tv, counters):
+        raise NotImplementedError
+
+    def _fill(self) -> bool:
+        """Refill the byte buffer, keeping a partial trailing word. False at the end of the file."""
+        wb = self.word_dtype.itemsize
+        used = self._wpos * wb
+        rest = self._nbuf - used
+        if rest:
+            self._buf[:rest] = self._buf[used:self._nbuf]
+        got = self._f.readinto(memoryview(self._buf)[rest:rest + self._block])
+        self._nbuf = rest + (got or 0)
+        self._wpos = 0
+        if not got:
+            self._eof = True
+            if rest:
+                self._count("truncated_tail_bytes", rest)
+                self._nbuf = 0
+            return False
+        return True
+
+    def _next_events(self) -> np.ndarray | None:
+        wb = self.word_dtype.itemsize
+        while True:
+            nwords = self._nbuf // wb
+            if self._wpos < nwords:
+                break
+            if self._eof or not self._fill():
+                return None
+        words = self._buf[:nwords * wb].view(self.word_dtype)[self._wpos:]
+        o, tb = self._out, self._tbuf
+        nw, ne, nt = self._kernel(words, self._state, o["x"], o["y"], o["t"], o["p"], tb["t"], tb["id"],
+                                  tb["value"], self._counters)
+        self._wpos += nw
+        if nt:
+            self._keep_triggers(tb[:nt])
+        return o[:ne]
+
+
+class PacketReader(EventReader):
+    """Reader whose subclass decodes one packet at a time: ``_next_packet() -> events | None``."""
+
+    def _next_events(self) -> np.ndarray | None:
+        return self._next_packet()
+
+    def _next_packet(self) -> np.ndarray | None:
+        raise NotImplementedError
+
+
+class EventWriter:
+    """Base class: ``write(events)`` appends EVENT_DTYPE events (time non-decreasing); ``close()``."""
+
+    format: ClassVar[str] = ""
+
+    def __init__(self, path: str | os.PathLike, width: int | None = None, height: int | None = None):
+        self.path = os.fspath(path)
+        self.width = None if width is None else int(width)
+        self.height = None if height is None else int(height)
+        for name, v in (("width", self.width), ("height", self.height)):
+            if v is not None and v <= 0:
+                raise ValueError(f"{name} must be positive, got {v}")
+        self.n_written = 0
+        self._last_t: int | None = None
+        self._closed = False
+        self._f: BinaryIO = open(self.path, "wb")
+
+    def _check(self, ev: np.ndarray, max_xy: int | None = None) -> np.ndarray:
+        if self._closed:
+            raise ValueError("write to a closed event writer")
+        ev = np.asarray(ev)
+        if ev.dtype != EVENT_DTYPE:
+            if ev.dtype.names is None or not {"x", "y", "t", "p"} <= set(ev.dtype.names):
+                raise ValueError(f"events need fields x, y, t, p; got dtype {ev.dtype}")
+            conv = np.empty(ev.shape, EVENT_DTYPE)
+            for f in ("x", "y", "t", "p"):
+                conv[f] = ev[f]
+            ev = conv
+        if ev.ndim != 1:
+            raise ValueError(f"events must be 1-D, got shape {ev.shape}")
+        if len(ev) == 0:
+            return ev
+        t = ev["t"]
+        if t[0] < 0:
+            raise ValueError("event times must be >= 0")
+        if (self._last_t is not None and t[0] < self._last_t) or np.any(t[1:] < t[:-1]):
+            raise ValueError("event times must be non-decreasing (within and across writes)")
+        if self.width is not None and ev["x"].max() >= self.width:
+            raise ValueError(f"x={int(ev['x'].max())} outside width {self.width}")
+        if self.height is not None and ev["y"].max() >= self.height:
+            raise ValueError(f"y={int(ev['y'].max())} outside height {self.height}")
+        if max_xy is not None and max(int(ev["x"].max()), int(ev["y"].max())) > max_xy:
+            raise ValueError(f"{self.format} stores x and y up to {max_xy}")
+        if np.any(ev["p"] > 1):
+            raise ValueError("polarity must be 0 or 1")
+        return ev
+
+    def write(self, ev: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        """Write any trailer (called once by close)."""
+
+    def close(self) -> None:
+        if not self._closed:
+            try:
+                self._finish()
+            finally:
+                self._closed = True
+                self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

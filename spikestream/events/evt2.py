@@ -1,0 +1,269 @@
+"""Prophesee RAW EVT 2.0 (32-bit words) and EVT 2.1 (64-bit vectorised words): readers, EVT 2.0 writer.
+
+EVT 2.0 word, type in bits 31-28: CD_OFF 0x0 / CD_ON 0x1 (ts[5:0] 27-22, x 21-11, y 10-0), TIME_HIGH 0x8
+(bits 27-0 = t[33:6]), EXT_TRIGGER 0xA (ts[5:0] 27-22, id 12-8, value 0), OTHERS 0xE, CONTINUED 0xF.
+EVT 2.1 word (64 bit): type 63-60 (0x0 OFF, 0x1 ON), ts[5:0] 59-54, x base 53-43, y 42-32, bits 31-0 a
+validity mask of pixels x..x+31; TIME_HIGH 0x8 (bits 59-32 = t[33:6]); EXT_TRIGGER 0xA (ts 59-54,
+id 44-40, value 32). The IMX636 "legacy" layout sends the high 32-bit half first.
+
+The 34-bit time base wraps every ~4.8 h: a TIME_HIGH that falls back by more than half its range counts a
+wrap. Events before the first TIME_HIGH, unknown word types and pixels outside the sensor are counted in
+`stats` and skipped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from spikestream.events.blockio import EventFormatError, EventWriter, WordReader
+from spikestream.events.io import FormatSpec, register_format
+from spikestream.events.rawheader import format_percent_header, read_percent_header
+
+# state slots
+_TH, _HAVE_TH, _LOOPS, _W, _H = 0, 1, 2, 3, 4
+COUNTERS = ("before_time_high", "unknown_words", "out_of_bounds")
+_TH_BITS = 28
+_HALF = 1 << (_TH_BITS - 1)
+
+
+@njit(cache=True)
+def _time_high(raw, state):
+    """Update the unwrapped time-high (t >> 6) from a 28-bit raw value."""
+    if state[_HAVE_TH] != 0:
+        last = state[_TH] & ((1 << _TH_BITS) - 1)
+        if raw < last and last - raw > _HALF:
+            state[_LOOPS] += 1
+    state[_HAVE_TH] = 1
+    state[_TH] = (state[_LOOPS] << _TH_BITS) | raw
+
+
+@njit(cache=True)
+def _decode_evt2(words, state, ox, oy, ot, op, tt, tid, tv, counters):
+    cap = ox.shape[0]
+    tcap = tt.shape[0]
+    width = state[_W]
+    height = state[_H]
+    n = 0
+    nt = 0
+    i = 0
+    nw = words.shape[0]
+    while i < nw:
+        if n >= cap or nt >= tcap:
+            break
+        w = np.int64(words[i])
+        typ = w >> 28
+        if typ <= 1:
+            if state[_HAVE_TH] == 0:
+                counters[0] += 1
+            else:
+                x = (w >> 11) & 0x7FF
+                y = w & 0x7FF
+                if x >= width or y >= height:
+                    counters[2] += 1
+                else:
+                    ox[n] = x
+                    oy[n] = y
+                    ot[n] = (state[_TH] << 6) | ((w >> 22) & 0x3F)
+                    op[n] = typ
+                    n += 1
+        elif typ == 0x8:
+            _time_high(w & 0x0FFFFFFF, state)
+        elif typ == 0xA:
+            if state[_HAVE_TH] == 0:
+                counters[0] += 1
+            else:
+                tt[nt] = (state[_TH] << 6) | ((w >> 22) & 0x3F)
+                tid[nt] = (w >> 8) & 0x1F
+                tv[nt] = w & 1
+                nt += 1
+        elif typ == 0xE or typ == 0xF:
+            pass
+        else:
+            counters[1] += 1
+        i += 1
+    return i, n, nt
+
+
+@njit(cache=True)
+def _decode_evt21(words, state, ox, oy, ot, op, tt, tid, tv, counters):
+    """`words` are little-endian uint64; in the legacy layout the first 32-bit half is the high half."""
+    cap = ox.shape[0]
+    tcap = tt.shape[0]
+    width = state[_W]
+    height = state[_H]
+    legacy = state[5]
+    n = 0
+    nt = 0
+    i = 0
+    nw = words.shape[0]
+    s32 = np.uint64(32)
+    m32 = np.uint64(0xFFFFFFFF)
+    while i < nw:
+        if n + 32 > cap or nt >= tcap:
+            break
+        w = words[i]
+        if legacy != 0:
+            hi = np.int64(w & m32)
+            lo = np.int64(w >> s32)
+        else:
+            hi = np.int64(w >> s32)
+            lo = np.int64(w & m32)
+        typ = hi >> 28
+        if typ <= 1:
+            if state[_HAVE_TH] == 0:
+                counters[0] += 1
+            else:
+                t = (state[_TH] << 6) | ((hi >> 22) & 0x3F)
+                xb = (hi >> 11) & 0x7FF
+                y = hi & 0x7FF
+                mask = lo
+                b = 0
+                while mask != 0:
+                    if mask & 1:
+                        x = xb + b
+                        if x >= width or y >= height:
+                            counters[2] += 1
+                        else:
+                            ox[n] = x
+                            oy[n] = y
+                            ot[n] = t
+                            op[n] = typ
+                            n += 1
+                    mask >>= 1
+                    b += 1
+        elif typ == 0x8:
+            _time_high(hi & 0x0FFFFFFF, state)
+        elif typ == 0xA:
+            if state[_HAVE_TH] == 0:
+                counters[0] += 1
+            else:
+                tt[nt] = (state[_TH] << 6) | ((hi >> 22) & 0x3F)
+                tid[nt] = (hi >> 8) & 0x1F
+                tv[nt] = hi & 1
+                nt += 1
+        elif typ == 0xE or typ == 0xF:
+            pass
+        else:
+            counters[1] += 1
+        i += 1
+    return i, n, nt
+
+
+class _RawReader(WordReader):
+    counter_names = COUNTERS
+    n_state = 8
+
+    def _open_header(self) -> int:
+        h = read_percent_header(self._f)
+        self.header = h
+        found = h.evt_format()
+        if found is not None and found != self.format:
+            self._fail(f"header says {found}, not {self.format}")
+        self.width, self.height = h.geometry()
+        self.t0_us = h.t0()
+        self._state[_W] = self.width if self.width else 1 << 16
+        self._state[_H] = self.height if self.height else 1 << 16
+        return h.end
+
+
+class Evt2Reader(_RawReader):
+    format = "evt2"
+    word_dtype = np.dtype("<u4")
+    max_events_per_word = 1
+
+    def _kernel(self, *a):
+        return _decode_evt2(*a)
+
+
+class Evt21Reader(_RawReader):
+    """EVT 2.1. `legacy=None` takes the half order from the header (`endianness=legacy`), else plain LE."""
+
+    format = "evt21"
+    word_dtype = np.dtype("<u8")
+    max_events_per_word = 32
+
+    def __init__(self, path, chunk_events=1 << 18, block_bytes=1 << 20, legacy: bool | None = None):
+        self._legacy_opt = legacy
+        super().__init__(path, chunk_events, block_bytes)
+
+    def _open_header(self) -> int:
+        end = super()._open_header()
+        legacy = self._legacy_opt
+        if legacy is None:
+            legacy = "legacy" in self.header.keys.get("format", "").lower()
+        self._state[5] = int(bool(legacy))
+        return end
+
+    def _kernel(self, *a):
+        return _decode_evt21(*a)
+
+
+# ---------------------------------------------------------------------------------------- writer
+@njit(cache=True)
+def _encode_evt2(x, y, t, p, state, out):
+    """state[0] = last written time high (t >> 6) or -1. Emits TIME_HIGH on change, one step at most
+    2**26 units forward so that a reader's wrap detection never misfires on long gaps."""
+    k = 0
+    last = state[0]
+    for i in range(x.shape[0]):
+        th = t[i] >> 6
+        if th != last:
+            if last >= 0:
+                while th - last > (1 << 26):
+                    last += 1 << 26
+                    out[k] = (0x8 << 28) | (last & 0x0FFFFFFF)
+                    k += 1
+            last = th
+            out[k] = (0x8 << 28) | (th & 0x0FFFFFFF)
+            k += 1
+        out[k] = (np.int64(p[i]) << 28) | ((t[i] & 0x3F) << 22) | (np.int64(x[i]) << 11) | np.int64(y[i])
+        k += 1
+    state[0] = last
+    return k
+
+
+class Evt2Writer(EventWriter):
+    """EVT 2.0 writer. Times are written relative to the first event; `% t0` in the header keeps the origin."""
+
+    format = "evt2"
+
+    def __init__(self, path, width=None, height=None):
+        super().__init__(path, width, height)
+        self._state = np.array([-1], np.int64)
+        self._t0: int | None = None
+
+    def _header(self, t0: int) -> None:
+        lines = ["evt 2.0"]
+        if self.width and self.height:
+            lines += [f"format EVT2;width={self.width};height={self.height}", f"geometry {self.width}x{self.height}"]
+        else:
+            lines += ["format EVT2"]
+        lines += [f"t0 {t0}", "end"]
+        self._f.write(format_percent_header(lines))
+
+    def write(self, ev: np.ndarray) -> None:
+        ev = self._check(ev, max_xy=2047)
+        if len(ev) == 0:
+            return
+        if self._t0 is None:
+            self._t0 = int(ev["t"][0])
+            self._header(self._t0)
+        t = ev["t"] - self._t0
+        gaps = np.diff(t >> 6, prepend=max(int(self._state[0]), int(t[0] >> 6)))
+        extra = int(np.sum(gaps >> 26)) + 1
+        out = np.empty(2 * len(ev) + extra, np.uint32)
+        k = _encode_evt2(ev["x"], ev["y"], t, ev["p"], self._state, out)
+        self._f.write(out[:k].astype("<u4").tobytes())
+        self.n_written += len(ev)
+        self._last_t = int(ev["t"][-1])
+
+    def _finish(self) -> None:
+        if self._t0 is None:
+            self._header(0)
+
+
+register_format(FormatSpec("evt2", "Prophesee RAW EVT 2.0", (".raw",), Evt2Reader, Evt2Writer))
+register_format(FormatSpec("evt21", "Prophesee RAW EVT 2.1 (vectorised, 64-bit)", (".raw",), Evt21Reader))
+
+__all__ = ["Evt2Reader", "Evt21Reader", "Evt2Writer", "EventFormatError"]

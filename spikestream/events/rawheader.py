@@ -1,0 +1,85 @@
+"""Prophesee `% key value` text headers (RAW EVT files and DAT files)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+MAX_HEADER_BYTES = 1 << 20
+MAX_LINE_BYTES = 4096
+
+
+@dataclass
+class PercentHeader:
+    lines: list[str] = field(default_factory=list)
+    keys: dict[str, str] = field(default_factory=dict)  # lower-case key -> value
+    end: int = 0  # byte offset of the first data byte
+
+    def evt_format(self) -> str | None:
+        """'evt2', 'evt21' or 'evt3' from `% format EVT3;...` or `% evt 3.0`, else None."""
+        fmt = self.keys.get("format", "")
+        name = fmt.split(";")[0].strip().upper()
+        table = {"EVT3": "evt3", "EVT2": "evt2", "EVT21": "evt21", "EVT2.1": "evt21", "EVT3.0": "evt3",
+                 "EVT2.0": "evt2"}
+        if name in table:
+            return table[name]
+        ver = self.keys.get("evt", "").strip()
+        return {"3.0": "evt3", "2.0": "evt2", "2.1": "evt21", "3": "evt3", "2": "evt2"}.get(ver)
+
+    def geometry(self) -> tuple[int | None, int | None]:
+        fmt = self.keys.get("format", "")
+        opts = dict(kv.split("=", 1) for kv in fmt.split(";")[1:] if "=" in kv)
+        w, h = _int(opts.get("width")), _int(opts.get("height"))
+        if w is None or h is None:
+            m = re.match(r"\s*(\d+)\s*x\s*(\d+)", self.keys.get("geometry", ""))
+            if m:
+                w, h = int(m.group(1)), int(m.group(2))
+        if w is None or h is None:
+            w, h = _int(self.keys.get("width")), _int(self.keys.get("height"))
+        if w is not None and h is not None and w > 0 and h > 0:
+            return w, h
+        return None, None
+
+    def t0(self) -> int:
+        v = _int(self.keys.get("t0"))
+        return v if v is not None and v >= 0 else 0
+
+
+def _int(s: str | None) -> int | None:
+    try:
+        return int(str(s).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def read_percent_header(f: BinaryIO) -> PercentHeader:
+    """Parse `%` lines from the start of `f`; stop at `% end` or at the first line not starting with '%'.
+
+    A line must be printable text ending in a newline within MAX_LINE_BYTES, else it is taken as data.
+    """
+    h = PercentHeader()
+    f.seek(0)
+    pos = 0
+    while pos < MAX_HEADER_BYTES:
+        first = f.read(1)
+        if first != b"%":
+            break
+        line = first + f.readline(MAX_LINE_BYTES)
+        if not line.endswith(b"\n") or any(c < 9 or c == 127 for c in line[:-1]):
+            break
+        pos += len(line)
+        text = line[1:].decode("ascii", "replace").strip()
+        h.lines.append(text)
+        if text.lower() == "end":
+            break
+        parts = text.split(None, 1)
+        if parts:
+            h.keys[parts[0].lower()] = parts[1].strip() if len(parts) > 1 else ""
+    h.end = pos
+    f.seek(pos)
+    return h
+
+
+def format_percent_header(lines: list[str]) -> bytes:
+    return "".join(f"% {ln}\n" for ln in lines).encode("ascii")
