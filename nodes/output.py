@@ -24,7 +24,7 @@ import numpy as np
 
 from spikestream.decode._base import build_params
 from spikestream.protocol import Control, Message
-from spikestream.registry import DECODERS, SINKS
+from spikestream.registry import DECODERS, SINKS, UnknownKind
 from spikestream.runtime.node import Node, register_node
 from spikestream.safety import SafetyParams, SafetyStage
 
@@ -62,7 +62,7 @@ class ControlOutputNode(Node):
         if self.calibrate_us < 0:
             raise ValueError("control_output.calibrate_s must be >= 0")
         dec.setdefault("calibrating", self.calibrate_us > 0)
-        self.decoder = DECODERS.create(kind, **dec)
+        self.decoder = _create(DECODERS, kind, dec)
         K = self.decoder.n_outputs
         saf = _kw(p.get("safety", {}), "control_output.safety")
         saf.setdefault("n_outputs", K)
@@ -90,7 +90,7 @@ class ControlOutputNode(Node):
             skind = s.pop("kind", None)
             if not isinstance(skind, str):
                 raise ValueError(f"control_output.sinks[{i}] needs kind = one of {SINKS.names()}")
-            self.sinks.append(SINKS.create(skind, **s))
+            self.sinks.append(_create(SINKS, skind, s))
         self._tt = np.zeros(0, np.int64)
         self._td = np.zeros((0, 0), np.float64)
         # [first packet t0 (-1 = none), calibration mode (0 auto, 1 forced on, 2 frozen), last t1]
@@ -226,6 +226,15 @@ class ControlOutputNode(Node):
                 s.close()
             except Exception as e:
                 self.log.warning("closing sink %s: %s", type(s).__name__, e)
+
+
+def _create(registry, kind: str, kw: dict):
+    try:
+        return registry.create(kind, **kw)
+    except UnknownKind as e:
+        raise ValueError(str(e)) from None
+    except TypeError as e:  # a factory that does not validate its keywords itself
+        raise ValueError(f"{registry.family} {kind!r}: {e}") from None
 
 
 def _accepts_any_target(dec) -> bool:

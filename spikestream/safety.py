@@ -6,7 +6,7 @@ Per output ``k``, for a fresh value ``u`` at time ``now``  (``dt = now - t_last`
     non-finite u          -> rejected (counted); the last output is held and the watchdog is NOT fed
     u  = clip(u, lo, hi)
     u  = y_last            if |u - y_last| <= deadband
-    v* = sign(u - y) * min(|u - y| / dt, max_rate, sqrt(2 max_accel |u - y|))   (braking curve)
+    v* = sign(u - y) * min(|u - y| / dt, max_rate, a (sqrt(dt^2/4 + 2|u - y|/a) - dt/2))   (braking curve)
     v  = clip(v*, v_last - max_accel dt, v_last + max_accel dt)
     y  = y_last + v dt, snapped to u if it would pass u, then clipped to [lo, hi]
 
@@ -47,7 +47,8 @@ def _limit(y, v, u, dt, lo, hi, max_rate, max_accel):
                 v[k] = 0.0
             continue
         if a < math.inf:
-            vb = math.sqrt(2.0 * a * abs(d))
+            # fastest speed from which braking at ``a`` in steps of dt still stops at u
+            vb = a * (math.sqrt(0.25 * dt * dt + 2.0 * abs(d) / a) - 0.5 * dt)
             if vb < vmax:
                 vmax = vb
         sp = abs(d) / dt

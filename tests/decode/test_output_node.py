@@ -1,0 +1,148 @@
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+import spikestream.nodes  # noqa: F401  (registers node kinds)
+from spikestream.protocol import Control, Message, Samples, Spikes
+from spikestream.registry import NODES
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"_tests_decode_{name}", pathlib.Path(__file__).with_name(f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+hp = _load("helpers")
+N, K, DT = 20, 2, 10_000
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1_000_000_000_000
+
+    def __call__(self):
+        return self.t
+
+
+def _node(**params):
+    out = []
+    base = {"decoder": {"kind": "linear_rls", "n_inputs": N, "n_outputs": K, "tau_ms": 80.0},
+            "safety": {"lo": -3.0, "hi": 3.0, "timeout_s": 0.3}, "calibrate_s": 15.0}
+    base.update(params)
+    n = NODES.get("control_output")("out", base, emit=lambda port, body, t_us, origin_ns: out.append((port, body, t_us, origin_ns)))
+    clk = Clock()
+    n.clock_ns = clk
+    n.setup()
+    return n, out, clk
+
+
+def _stream(T, seed=0):
+    rng = np.random.default_rng(seed)
+    tt = np.arange(T) * DT / 1e6
+    Y = np.stack([np.sin(2 * np.pi * 0.4 * tt), np.cos(2 * np.pi * 0.25 * tt)], 1)
+    G = rng.normal(size=(N, K))
+    return hp.poisson_packets(30 * np.clip(1 + 0.8 * Y @ G.T, 0.05, None), DT, seed), Y
+
+
+def _feed(n, clk, pk, Y, lo, hi, with_target=True, step_ns=DT * 1000):
+    for k in range(lo, hi):
+        i, t, t0, t1 = pk[k]
+        if with_target:
+            n.on_message("target", Message(Samples(np.array([t0], np.int64), Y[k:k + 1].astype(np.float32)), "tgt", k, t0))
+        clk.t += step_ns
+        n.on_message("in", Message(Spikes(t0, t1, N, i.astype(np.uint32), t), "sp", k, t0, origin_ns=1000 + k))
+        n.poll(clk.t)
+
+
+def test_calibrates_then_freezes_and_tracks_target():
+    n, out, clk = _node()
+    pk, Y = _stream(2500)
+    _feed(n, clk, pk, Y, 0, 2500)
+    assert len(out) == 2500 and all(o[0] == "out" and isinstance(o[1], Control) and not o[1].safe for o in out)
+    assert out[-1][2] == pk[-1][3] and out[-1][3] == 1000 + 2499  # t_us = packet end, origin passed through
+    assert not n.decoder.calibrating
+    est = np.array([o[1].values for o in out[1600:]])
+    for k in range(K):
+        assert np.corrcoef(est[:, k], Y[1600:, k])[0, 1] > 0.85
+    assert n.on_command("stats", {})["counters"]["packets"] == 2500
+
+
+def test_target_alignment_uses_sample_at_or_before_packet_end():
+    n, out, clk = _node()
+    n.on_message("target", Message(Samples(np.array([0, 5000, 10_000, 20_000], np.int64),
+                                           np.arange(8, dtype=np.float32).reshape(4, 2)), "tgt", 0, 0))
+    assert np.array_equal(n._target_at(10_000), [4, 5])
+    assert np.array_equal(n._target_at(19_999), [4, 5])
+    assert n._target_at(-1) is None
+    assert n._target_at(20_000 + 100_001) is None  # older than target_max_age_ms
+
+
+def test_watchdog_emits_safe_once_per_repeat_and_recovers():
+    n, out, clk = _node(safety={"lo": -3.0, "hi": 3.0, "timeout_s": 0.3, "safe_value": [0.5, -0.5]}, safe_repeat_s=0.1)
+    pk, Y = _stream(100)
+    _feed(n, clk, pk, Y, 0, 50)
+    assert not any(o[1].safe for o in out)
+    wake = n.wake_at_ns()
+    assert wake == pytest.approx(clk.t + 0.3e9, abs=2)
+    n.poll(wake - 10_000)
+    assert not out[-1][1].safe
+    n.poll(wake)  # timeout + one tick
+    assert out[-1][1].safe and np.array_equal(out[-1][1].values, [0.5, -0.5])
+    k = len(out)
+    for dt_ms in (1, 2, 50):
+        n.poll(wake + dt_ms * 1_000_000)
+    assert len(out) == k  # not repeated within safe_repeat_s
+    n.poll(wake + 100_000_000)
+    assert len(out) == k + 1 and out[-1][1].safe
+    clk.t = wake + 200_000_000
+    _feed(n, clk, pk, Y, 50, 60)
+    assert not out[-1][1].safe and not n.on_command("stats", {})["safe"]
+
+
+def test_calibrate_command_and_state_roundtrip():
+    n, out, clk = _node(calibrate_s=0.0)
+    pk, Y = _stream(600)
+    assert not n.decoder.calibrating
+    assert n.on_command("calibrate", {"on": True}) == {"calibrating": True}
+    _feed(n, clk, pk, Y, 0, 400)
+    n.on_command("calibrate", {"on": False})
+    W = n.decoder.W.copy()
+    assert np.abs(W).sum() > 0
+    st = n.get_state()
+    m, out2, clk2 = _node(calibrate_s=0.0)
+    m.set_state(st)
+    clk2.t = clk.t
+    _feed(n, clk, pk, Y, 400, 600)
+    _feed(m, clk2, pk, Y, 400, 600)
+    assert np.array_equal(m.decoder.W, W)
+    assert all(np.array_equal(a[1].values, b[1].values) for a, b in zip(out[-200:], out2[-200:]))
+    with pytest.raises(ValueError):
+        n.on_command("calibrate", {"on": "yes"})
+    with pytest.raises(ValueError, match="no command"):
+        n.on_command("fly", {})
+
+
+def test_bad_packets_are_counted_not_fatal():
+    n, out, clk = _node()
+    n.on_message("in", Message(Spikes(0, 10, N + 1, np.array([N], np.uint32), np.array([3], np.int64)), "sp", 0, 0))
+    n.on_message("in", Message(Spikes(100, 200, N, np.zeros(0, np.uint32), np.zeros(0, np.int64)), "sp", 1, 0))
+    n.on_message("in", Message(Spikes(50, 90, N, np.zeros(0, np.uint32), np.zeros(0, np.int64)), "sp", 2, 0))  # back in time
+    assert n.counters["rejected_packets"] == 2 and len(out) == 1
+
+
+@pytest.mark.parametrize("params, msg", [
+    ({"decoder": {"kind": "nope", "n_inputs": 2, "n_outputs": 1}}, "unknown decoder"),
+    ({"decoder": {"n_inputs": 2}}, "kind"),
+    ({"speed": 3}, "unknown parameter"),
+    ({"safety": {"lo": 1, "hi": 0}}, "below"),
+    ({"safety": {"timeout": 1}}, "unknown parameter"),
+    ({"names": ["a"]}, "names"),
+    ({"sinks": [{"kind": "carrier_pigeon"}]}, "unknown sink"),
+])
+def test_bad_params(params, msg):
+    with pytest.raises(ValueError, match=msg):
+        _node(**params)
