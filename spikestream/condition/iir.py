@@ -1,0 +1,108 @@
+"""Causal IIR filters with carried state: Butterworth band-pass / low-pass / high-pass and notch.
+
+Design by scipy.signal (``butter(..., output="sos")``, ``iirnotch``); filtering by a jitted cascade of
+biquads in transposed direct form II, the same recursion as ``scipy.signal.sosfilt``, so the outputs
+agree with it (to float64 rounding) and a stream filtered in chunks equals the stream filtered whole.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from scipy import signal
+
+from spikestream.condition._base import Conditioner
+from spikestream.condition._registry import CONDITIONERS
+
+
+@njit(cache=True)
+def sos_filter_kernel(x, sos, zi, out):
+    """Filter each column k of ``x[n, K]`` by the biquad cascade ``sos[k, s, 0:6]`` (b0 b1 b2 a0 a1 a2,
+    a0 == 1) with state ``zi[k, s, 0:2]`` (updated in place); write ``out[n, K]``."""
+    n, kk = x.shape
+    ns = sos.shape[1]
+    for i in range(n):
+        for k in range(kk):
+            v = np.float64(x[i, k])
+            for s in range(ns):
+                b0 = sos[k, s, 0]
+                y = b0 * v + zi[k, s, 0]
+                zi[k, s, 0] = sos[k, s, 1] * v - sos[k, s, 4] * y + zi[k, s, 1]
+                zi[k, s, 1] = sos[k, s, 2] * v - sos[k, s, 5] * y
+                v = y
+            out[i, k] = v
+
+
+class SOSFilter(Conditioner):
+    """Apply one second-order-section design to every channel."""
+
+    _state_names = ("zi",)
+
+    def __init__(self, n_channels: int, rate_hz: float, sos: np.ndarray):
+        super().__init__(n_channels, rate_hz)
+        sos = np.asarray(sos, np.float64)
+        if sos.ndim != 2 or sos.shape[1] != 6 or not np.allclose(sos[:, 3], 1.0):
+            raise ValueError("sos must be [sections, 6] with a0 == 1")
+        self.sos = np.ascontiguousarray(np.broadcast_to(sos, (self.n_channels, *sos.shape)))
+        self.zi = np.zeros((self.n_channels, sos.shape[0], 2))
+
+    def _reset(self) -> None:
+        self.zi[:] = 0.0
+
+    def _process(self, data, out) -> None:
+        sos_filter_kernel(data, self.sos, self.zi, out)
+
+
+def _check_band(what: str, f, rate_hz: float) -> None:
+    nyq = rate_hz / 2
+    for v in np.atleast_1d(f):
+        if not (np.isfinite(v) and 0 < v < nyq):
+            raise ValueError(f"{what}: cutoff {v} Hz must lie in (0, Nyquist = {nyq:g} Hz)")
+
+
+@CONDITIONERS.register("bandpass")
+class BandPass(SOSFilter):
+    """Butterworth band-pass ``low_hz``..``high_hz`` of ``order`` (per edge; scipy's convention)."""
+
+    def __init__(self, n_channels: int, rate_hz: float, low_hz: float = 20.0, high_hz: float = 450.0, order: int = 4):
+        _check_band("bandpass", [low_hz, high_hz], rate_hz)
+        if not low_hz < high_hz:
+            raise ValueError(f"bandpass: low_hz {low_hz} must be below high_hz {high_hz}")
+        if not 1 <= int(order) <= 12:
+            raise ValueError(f"bandpass: order must be in 1..12, got {order}")
+        super().__init__(n_channels, rate_hz, signal.butter(int(order), [low_hz, high_hz], "bandpass", fs=rate_hz, output="sos"))
+
+
+@CONDITIONERS.register("lowpass")
+class LowPass(SOSFilter):
+    def __init__(self, n_channels: int, rate_hz: float, cutoff_hz: float = 10.0, order: int = 2):
+        _check_band("lowpass", cutoff_hz, rate_hz)
+        if not 1 <= int(order) <= 12:
+            raise ValueError(f"lowpass: order must be in 1..12, got {order}")
+        super().__init__(n_channels, rate_hz, signal.butter(int(order), cutoff_hz, "lowpass", fs=rate_hz, output="sos"))
+
+
+@CONDITIONERS.register("highpass")
+class HighPass(SOSFilter):
+    def __init__(self, n_channels: int, rate_hz: float, cutoff_hz: float = 20.0, order: int = 2):
+        _check_band("highpass", cutoff_hz, rate_hz)
+        if not 1 <= int(order) <= 12:
+            raise ValueError(f"highpass: order must be in 1..12, got {order}")
+        super().__init__(n_channels, rate_hz, signal.butter(int(order), cutoff_hz, "highpass", fs=rate_hz, output="sos"))
+
+
+@CONDITIONERS.register("notch")
+class Notch(SOSFilter):
+    """Mains notch at ``freq_hz`` and its first ``harmonics`` multiples below Nyquist (``iirnotch``, ``q``)."""
+
+    def __init__(self, n_channels: int, rate_hz: float, freq_hz: float = 50.0, q: float = 30.0, harmonics: int = 1):
+        _check_band("notch", freq_hz, rate_hz)
+        if not q > 0 or int(harmonics) < 1:
+            raise ValueError("notch: q must be > 0 and harmonics >= 1")
+        secs = []
+        for h in range(1, int(harmonics) + 1):
+            if h * freq_hz >= rate_hz / 2:
+                break
+            b, a = signal.iirnotch(h * freq_hz, q, fs=rate_hz)
+            secs.append(signal.tf2sos(b, a))
+        super().__init__(n_channels, rate_hz, np.concatenate(secs))
