@@ -232,6 +232,8 @@ class WordReader(EventReader):
         o, tb = self._out, self._tbuf
         nw, ne, nt = self._kernel(words, self._state, o["x"], o["y"], o["t"], o["p"], tb["t"], tb["id"],
                                   tb["value"], self._counters)
+        if nw == 0:  # a kernel must always make progress: never spin
+            raise RuntimeError(f"{type(self).__name__}: decoder made no progress")
         self._wpos += nw
         if nt:
             self._keep_triggers(tb[:nt])

@@ -1,0 +1,111 @@
+"""Prophesee DAT: `%` header (`% Version 2`, `% Width`, `% Height`, optional `% T0`), then one byte event
+type and one byte event size (8), then records [uint32 t (us)][uint32: x bits 0-13, y 14-27, polarity 28].
+
+The 32-bit time wraps every 71.6 min: a time that falls back by more than half the range counts a wrap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from spikestream.events.blockio import EventWriter, WordReader
+from spikestream.events.io import FormatSpec, register_format
+from spikestream.events.rawheader import format_percent_header, read_percent_header
+
+_LAST, _HAVE, _LOOPS, _W, _H = range(5)
+COUNTERS = ("out_of_bounds",)
+
+
+@njit(cache=True)
+def _decode_dat(words, state, ox, oy, ot, op, tt, tid, tv, counters):
+    cap = ox.shape[0]
+    nw = words.shape[0]
+    n = 0
+    i = 0
+    s32 = np.uint64(32)
+    m32 = np.uint64(0xFFFFFFFF)
+    while i < nw and n < cap:
+        traw = np.int64(words[i] & m32)
+        d = np.int64(words[i] >> s32)
+        i += 1
+        if state[_HAVE] != 0 and traw < state[_LAST] and state[_LAST] - traw > (1 << 31):
+            state[_LOOPS] += 1
+        state[_HAVE] = 1
+        state[_LAST] = traw
+        x = d & 0x3FFF
+        y = (d >> 14) & 0x3FFF
+        if x >= state[_W] or y >= state[_H]:
+            counters[0] += 1
+            continue
+        ox[n] = x
+        oy[n] = y
+        ot[n] = (state[_LOOPS] << 32) | traw
+        op[n] = (d >> 28) & 1
+        n += 1
+    return i, n, 0
+
+
+class DatReader(WordReader):
+    format = "dat"
+    counter_names = COUNTERS
+    word_dtype = np.dtype("<u8")  # one record: low half t, high half x/y/p
+
+    def _open_header(self) -> int:
+        h = read_percent_header(self._f)
+        self.header = h
+        self.width, self.height = h.geometry()
+        self.t0_us = h.t0()
+        self._state[_W] = self.width if self.width else 1 << 16
+        self._state[_H] = self.height if self.height else 1 << 16
+        typ_size = self._f.read(2)
+        end = h.end
+        if len(typ_size) == 2 and typ_size[1] == 8:
+            end += 2
+        elif len(typ_size) == 2 and "version" in h.keys and h.keys["version"].strip() not in ("", "1"):
+            self._fail(f"event size byte is {typ_size[1]}, expected 8")
+        return end
+
+    def _kernel(self, *a):
+        return _decode_dat(*a)
+
+
+class DatWriter(EventWriter):
+    format = "dat"
+
+    def __init__(self, path, width=None, height=None):
+        super().__init__(path, width, height)
+        self._t0: int | None = None
+        self._header_done = False
+
+    def _header(self, t0: int) -> None:
+        lines = ["Version 2"]
+        if self.width and self.height:
+            lines += [f"Width {self.width}", f"Height {self.height}"]
+        lines += [f"T0 {t0}"]
+        self._f.write(format_percent_header(lines) + bytes([0x0C, 8]))
+
+    def write(self, ev: np.ndarray) -> None:
+        ev = self._check(ev, max_xy=0x3FFF)
+        if len(ev) == 0:
+            return
+        if self._t0 is None:
+            self._t0 = int(ev["t"][0])
+            self._header(self._t0)
+        t = ev["t"] - self._t0
+        if t[-1] >= 1 << 32:
+            raise ValueError("DAT stores 32-bit times: recording longer than 71 min after its first event")
+        rec = np.empty((len(ev), 2), "<u4")
+        rec[:, 0] = t
+        rec[:, 1] = (ev["x"].astype(np.uint32) | (ev["y"].astype(np.uint32) << 14)
+                     | (ev["p"].astype(np.uint32) << 28))
+        self._f.write(rec.tobytes())
+        self.n_written += len(ev)
+        self._last_t = int(ev["t"][-1])
+
+    def _finish(self) -> None:
+        if self._t0 is None:
+            self._header(0)
+
+
+register_format(FormatSpec("dat", "Prophesee DAT (CD events)", (".dat",), DatReader, DatWriter))

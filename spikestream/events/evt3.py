@@ -1,0 +1,233 @@
+"""Prophesee RAW EVT 3.0 (16-bit stateful words): reader and vectorising writer.
+
+Word types (bits 15-12): ADDR_Y 0x0 (y 10-0), ADDR_X 0x2 (one event: polarity 11, x 10-0), VECT_BASE_X 0x3
+(polarity 11, base x 10-0), VECT_12 0x4 (mask 11-0, then base += 12), VECT_8 0x5 (mask 7-0, base += 8),
+TIME_LOW 0x6 (t[11:0]), CONTINUED_4 0x7, TIME_HIGH 0x8 (t[23:12]), EXT_TRIGGER 0xA (id 11-8, value 0),
+OTHERS 0xE, CONTINUED_12 0xF.
+
+The 24-bit time base wraps every 16.78 s: a TIME_HIGH that falls back by more than half its range counts
+a wrap. Protocol violations are counted in `stats` and skipped, never fatal: events before the first
+TIME_HIGH, events before the first ADDR_Y, vectors before a VECT_BASE_X, reserved word types, pixels
+outside the sensor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from spikestream.events.blockio import EventWriter
+from spikestream.events.evt2 import _RawReader
+from spikestream.events.io import FormatSpec, register_format
+from spikestream.events.rawheader import format_percent_header
+
+# state slots
+_TH, _HAVE_TH, _LOOPS, _W, _H, _TL, _Y, _HAVE_Y, _BASE, _BASE_P, _HAVE_BASE, _P = range(12)
+COUNTERS = ("before_time_high", "before_addr_y", "vector_without_base", "unknown_words", "out_of_bounds")
+
+
+@njit(cache=True)
+def _emit(x, y, t, p, state, ox, oy, ot, op, n, counters):
+    if x >= state[_W] or y >= state[_H]:
+        counters[4] += 1
+        return n
+    ox[n] = x
+    oy[n] = y
+    ot[n] = t
+    op[n] = p
+    return n + 1
+
+
+@njit(cache=True)
+def _decode_evt3(words, state, ox, oy, ot, op, tt, tid, tv, counters):
+    cap = ox.shape[0]
+    tcap = tt.shape[0]
+    n = 0
+    nt = 0
+    i = 0
+    nw = words.shape[0]
+    while i < nw:
+        if n + 12 > cap or nt >= tcap:
+            break
+        w = np.int64(words[i])
+        typ = w >> 12
+        i += 1
+        if typ == 0x6:  # TIME_LOW
+            state[_TL] = w & 0xFFF
+        elif typ == 0x8:  # TIME_HIGH
+            raw = w & 0xFFF
+            if state[_HAVE_TH] != 0:
+                last = state[_TH] & 0xFFF
+                if raw < last and last - raw > 2048:
+                    state[_LOOPS] += 1
+            state[_HAVE_TH] = 1
+            state[_TH] = (state[_LOOPS] << 12) | raw
+        elif typ == 0x0:  # ADDR_Y
+            state[_Y] = w & 0x7FF
+            state[_HAVE_Y] = 1
+        elif typ == 0x2 or typ == 0x4 or typ == 0x5:  # events
+            if state[_HAVE_TH] == 0:
+                counters[0] += 1
+                continue
+            if state[_HAVE_Y] == 0:
+                counters[1] += 1
+                continue
+            t = (state[_TH] << 12) | state[_TL]
+            y = state[_Y]
+            if typ == 0x2:
+                n = _emit(w & 0x7FF, y, t, (w >> 11) & 1, state, ox, oy, ot, op, n, counters)
+            else:
+                if state[_HAVE_BASE] == 0:
+                    counters[2] += 1
+                    continue
+                nbits = 12 if typ == 0x4 else 8
+                mask = w & 0xFFF if typ == 0x4 else w & 0xFF
+                base = state[_BASE]
+                p = state[_BASE_P]
+                b = 0
+                while mask != 0:
+                    if mask & 1:
+                        n = _emit(base + b, y, t, p, state, ox, oy, ot, op, n, counters)
+                    mask >>= 1
+                    b += 1
+                state[_BASE] = base + nbits
+        elif typ == 0x3:  # VECT_BASE_X
+            state[_BASE] = w & 0x7FF
+            state[_BASE_P] = (w >> 11) & 1
+            state[_HAVE_BASE] = 1
+        elif typ == 0xA:  # EXT_TRIGGER
+            if state[_HAVE_TH] == 0:
+                counters[0] += 1
+            else:
+                tt[nt] = (state[_TH] << 12) | state[_TL]
+                tid[nt] = (w >> 8) & 0xF
+                tv[nt] = w & 1
+                nt += 1
+        elif typ == 0x7 or typ == 0xE or typ == 0xF:
+            pass
+        else:
+            counters[3] += 1
+    return i, n, nt
+
+
+class Evt3Reader(_RawReader):
+    format = "evt3"
+    counter_names = COUNTERS
+    word_dtype = np.dtype("<u2")
+    max_events_per_word = 12
+    n_state = 12
+
+    def _kernel(self, *a):
+        return _decode_evt3(*a)
+
+
+# ---------------------------------------------------------------------------------------- writer
+_STEP = 1  # TIME_HIGH words written every 4096 us across gaps, as a sensor does (faery and OpenEB expect it)
+
+
+@njit(cache=True)
+def _run_end(x, y, t, p, i):
+    """End of the run from i with equal t, y, p and strictly increasing x."""
+    j = i + 1
+    while j < x.shape[0] and t[j] == t[i] and y[j] == y[i] and p[j] == p[i] and x[j] > x[j - 1]:
+        j += 1
+    return j
+
+
+@njit(cache=True)
+def _encode_evt3(x, y, t, p, state, out):
+    """state: [last time high (t >> 12) or -1, last time low or -1, last y or -1]. Runs of three or more
+    events with equal t, y, p and increasing x become VECT_BASE_X + VECT_12 words."""
+    k = 0
+    n = x.shape[0]
+    i = 0
+    while i < n:
+        th = t[i] >> 12
+        last = state[0]
+        if th != last:
+            if last >= 0:
+                while th - last > _STEP:
+                    last += _STEP
+                    out[k] = (0x8 << 12) | (last & 0xFFF)
+                    k += 1
+            out[k] = (0x8 << 12) | (th & 0xFFF)
+            k += 1
+            state[0] = th
+            state[1] = -1
+        tl = t[i] & 0xFFF
+        if tl != state[1]:
+            out[k] = (0x6 << 12) | tl
+            k += 1
+            state[1] = tl
+        if y[i] != state[2]:
+            out[k] = np.int64(y[i])
+            k += 1
+            state[2] = y[i]
+        j = _run_end(x, y, t, p, i)
+        if j - i < 3:
+            for m in range(i, j):
+                out[k] = (0x2 << 12) | (np.int64(p[m]) << 11) | np.int64(x[m])
+                k += 1
+        else:
+            m = i
+            base = np.int64(x[i])
+            out[k] = (0x3 << 12) | (np.int64(p[i]) << 11) | base
+            k += 1
+            while m < j:
+                if x[m] - base >= 24:  # a wide gap: re-base rather than emit empty vectors
+                    base = np.int64(x[m])
+                    out[k] = (0x3 << 12) | (np.int64(p[i]) << 11) | base
+                    k += 1
+                mask = 0
+                while m < j and x[m] < base + 12:
+                    mask |= 1 << (x[m] - base)
+                    m += 1
+                out[k] = (0x4 << 12) | mask
+                k += 1
+                base += 12
+        i = j
+    return k
+
+
+class Evt3Writer(EventWriter):
+    """EVT 3.0 writer. Times are written relative to the first event; `% t0` in the header keeps the origin."""
+
+    format = "evt3"
+
+    def __init__(self, path, width=None, height=None):
+        super().__init__(path, width, height)
+        self._state = np.array([-1, -1, -1], np.int64)
+        self._t0: int | None = None
+
+    def _header(self, t0: int) -> None:
+        lines = ["evt 3.0"]
+        if self.width and self.height:
+            lines += [f"format EVT3;width={self.width};height={self.height}", f"geometry {self.width}x{self.height}"]
+        else:
+            lines += ["format EVT3"]
+        lines += [f"t0 {t0}", "end"]
+        self._f.write(format_percent_header(lines))
+
+    def write(self, ev: np.ndarray) -> None:
+        ev = self._check(ev, max_xy=2047)
+        if len(ev) == 0:
+            return
+        if self._t0 is None:
+            self._t0 = int(ev["t"][0])
+            self._header(self._t0)
+        t = ev["t"] - self._t0
+        th = t >> 12
+        gaps = np.diff(th, prepend=max(int(self._state[0]), int(th[0])))
+        extra = int(np.sum(gaps // _STEP)) + 1
+        out = np.empty(6 * len(ev) + extra + 8, np.uint16)
+        k = _encode_evt3(ev["x"], ev["y"], t, ev["p"], self._state, out)
+        self._f.write(out[:k].astype("<u2").tobytes())
+        self.n_written += len(ev)
+        self._last_t = int(ev["t"][-1])
+
+    def _finish(self) -> None:
+        if self._t0 is None:
+            self._header(0)
+
+
+register_format(FormatSpec("evt3", "Prophesee RAW EVT 3.0", (".raw",), Evt3Reader, Evt3Writer))
