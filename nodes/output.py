@@ -85,12 +85,18 @@ class ControlOutputNode(Node):
         if not isinstance(sinks, list):
             raise ValueError("control_output.sinks must be a list of tables")
         self.sinks = []
-        for i, s in enumerate(sinks):
-            s = _kw(s, f"control_output.sinks[{i}]")
-            skind = s.pop("kind", None)
-            if not isinstance(skind, str):
-                raise ValueError(f"control_output.sinks[{i}] needs kind = one of {SINKS.names()}")
-            self.sinks.append(_create(SINKS, skind, s))
+        try:
+            for i, s in enumerate(sinks):
+                s = _kw(s, f"control_output.sinks[{i}]")
+                skind = s.pop("kind", None)
+                if not isinstance(skind, str):
+                    raise ValueError(f"control_output.sinks[{i}] needs kind = one of {SINKS.names()}")
+                self.sinks.append(_create(SINKS, skind, s))
+        except Exception:
+            self.close()
+            raise
+        for sk in self.sinks:
+            sk.open(K, self.names)
         self._tt = np.zeros(0, np.int64)
         self._td = np.zeros((0, 0), np.float64)
         # [first packet t0 (-1 = none), calibration mode (0 auto, 1 forced on, 2 frozen), last t1]
