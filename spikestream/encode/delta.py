@@ -133,3 +133,63 @@ def decode_delta(idx, t_us, sample_t_us, n_channels: int, threshold, x0=0.0) -> 
         np.add.at(steps, pos[sel], sign[sel] * thr[c])
         out[:, c] = np.cumsum(steps)[:-1]
     return out + np.broadcast_to(np.asarray(x0, np.float64), (n_channels,))
+
+
+@njit(cache=True)
+def _sigma_delta_kernel(data, t_us, gain, thr, max_per, acc, out_idx, out_t):
+    n, c_n = data.shape
+    m = 0
+    for i in range(n):
+        for c in range(c_n):
+            acc[c] += gain * np.float64(data[i, c])
+            k = 0
+            while acc[c] >= thr and k < max_per:
+                acc[c] -= thr
+                out_idx[m] = 2 * c
+                out_t[m] = t_us[i]
+                m += 1
+                k += 1
+            while acc[c] <= -thr and k < max_per:
+                acc[c] += thr
+                out_idx[m] = 2 * c + 1
+                out_t[m] = t_us[i]
+                m += 1
+                k += 1
+    return m
+
+
+@ENCODERS.register("sigma_delta")
+class SigmaDeltaEncoder(Encoder):
+    """First-order sigma-delta modulation as a signed integrate-and-fire neuron pair per channel:
+    ``acc += gain * x``; while ``acc >= threshold``: UP (2c), ``acc -= threshold``; while
+    ``acc <= -threshold``: DOWN (2c+1), ``acc += threshold`` (at most ``max_per_sample`` per sample).
+    The net spike rate is proportional to the signal: ``x ≈ threshold / gain * (UP - DOWN) per sample``."""
+
+    _state_names = ("acc",)
+
+    def __init__(self, n_channels: int, threshold: float = 1.0, gain: float = 0.1, max_per_sample: int = 1):
+        if not (np.isfinite(threshold) and threshold > 0):
+            raise ValueError(f"sigma_delta: threshold must be > 0, got {threshold}")
+        if not (np.isfinite(gain) and gain > 0):
+            raise ValueError(f"sigma_delta: gain must be > 0, got {gain}")
+        if int(max_per_sample) < 1 or int(n_channels) < 1:
+            raise ValueError("sigma_delta: n_channels and max_per_sample must be >= 1")
+        super().__init__(n_channels, 2 * int(n_channels))
+        self.threshold, self.gain, self.max_per = float(threshold), float(gain), int(max_per_sample)
+        self.acc = np.zeros(self.n_inputs)
+        self._buf = SpikeBuffer()
+
+    def _reset(self) -> None:
+        self.acc[:] = 0.0
+
+    def _encode(self, data, t_us):
+        self._buf.ensure(data.size * self.max_per)
+        m = _sigma_delta_kernel(data, t_us, self.gain, self.threshold, self.max_per, self.acc, self._buf.idx, self._buf.t)
+        return self._buf.take(m)
+
+
+def decode_sigma_delta(idx, t_us, sample_t_us, n_channels: int, threshold: float, gain: float, window: int = 50):
+    """Reconstruct by the net spike count over the last ``window`` samples: ``threshold / gain * count / window``."""
+    steps = decode_delta(idx, t_us, sample_t_us, n_channels, 1.0)  # cumulative net count per sample
+    lagged = np.vstack([np.zeros((window, n_channels)), steps[:-window]]) if steps.shape[0] > window else np.zeros_like(steps)
+    return (steps - lagged) * (threshold / gain / window)

@@ -1,0 +1,102 @@
+"""Ben's Spiker Algorithm (Schrauwen & Van Campenhout 2003), made causal by a fixed delay.
+
+The input is scaled ``u = (x - lo) / (hi - lo)`` and a FIR filter ``h`` (a Hann window of ``filter_len``
+taps with peak ``filter_amp``) is fitted greedily: for the oldest sample ``k`` of the last ``L`` residuals,
+``e1 = sum_j |u[k+j] - h[j]|``, ``e2 = sum_j |u[k+j]|``; if ``e1 <= e2 - threshold`` a spike is placed at
+``k`` and ``h`` is subtracted from the residual. The decision about sample k needs samples up to
+``k + L - 1``, so the spike is emitted then, stamped with that sample's time: a delay of ``L - 1`` samples.
+Decoding (`decode_bsa`) convolves the spike train with ``h``, undoing the delay. One neuron per channel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from spikestream.encode._base import Encoder, SpikeBuffer
+from spikestream.encode.rate import check_range
+from spikestream.registry import ENCODERS
+
+
+def bsa_filter(filter_len: int, filter_amp: float) -> np.ndarray:
+    return np.hanning(int(filter_len) + 2)[1:-1] * float(filter_amp)
+
+
+@njit(cache=True)
+def _bsa_kernel(data, t_us, lo, inv_span, h, thr, ring, pos, count, out_idx, out_t):
+    n, c_n = data.shape
+    L = h.shape[0]
+    m = 0
+    for i in range(n):
+        p = pos[0]
+        for c in range(c_n):
+            ring[c, p] = (np.float64(data[i, c]) - lo) * inv_span
+        if count[0] < L - 1:
+            count[0] += 1
+        else:
+            start = (p + 1) % L  # oldest residual: the sample L-1 rows back
+            for c in range(c_n):
+                e1 = 0.0
+                e2 = 0.0
+                for j in range(L):
+                    r = ring[c, (start + j) % L]
+                    e1 += abs(r - h[j])
+                    e2 += abs(r)
+                if e1 <= e2 - thr:
+                    for j in range(L):
+                        ring[c, (start + j) % L] -= h[j]
+                    out_idx[m] = c
+                    out_t[m] = t_us[i]
+                    m += 1
+        pos[0] = (p + 1) % L
+    return m
+
+
+@ENCODERS.register("bsa")
+class BSAEncoder(Encoder):
+    _state_names = ("ring", "pos", "count")
+
+    def __init__(self, n_channels: int, filter_len: int = 16, filter_amp: float = 0.1, threshold: float = 0.0,
+                 lo: float = 0.0, hi: float = 1.0):
+        if int(n_channels) < 1:
+            raise ValueError("bsa: n_channels must be >= 1")
+        if not 2 <= int(filter_len) <= 1024:
+            raise ValueError(f"bsa: filter_len must be in 2..1024, got {filter_len}")
+        if not (np.isfinite(filter_amp) and filter_amp > 0):
+            raise ValueError(f"bsa: filter_amp must be > 0, got {filter_amp}")
+        if not np.isfinite(threshold):
+            raise ValueError("bsa: threshold must be finite")
+        check_range("bsa", lo, hi)
+        super().__init__(n_channels, n_channels)
+        self.h = bsa_filter(filter_len, filter_amp)
+        self.lo, self.inv_span, self.threshold = float(lo), 1.0 / (hi - lo), float(threshold)
+        self.delay = int(filter_len) - 1
+        self.ring = np.zeros((self.n_inputs, int(filter_len)))
+        self.pos = np.zeros(1, np.int64)
+        self.count = np.zeros(1, np.int64)
+        self._buf = SpikeBuffer()
+
+    def _reset(self) -> None:
+        self.ring[:] = 0.0
+        self.pos[:] = 0
+        self.count[:] = 0
+
+    def _encode(self, data, t_us):
+        self._buf.ensure(data.size)
+        m = _bsa_kernel(data, t_us, self.lo, self.inv_span, self.h, self.threshold, self.ring, self.pos, self.count,
+                        self._buf.idx, self._buf.t)
+        return self._buf.take(m)
+
+
+def decode_bsa(idx, t_us, sample_t_us, n_channels: int, h, delay: int, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
+    """Reconstruct ``float64[n, C]``: each spike, moved back ``delay`` samples, adds ``h`` (then unscaled)."""
+    sample_t_us = np.asarray(sample_t_us, np.int64)
+    n = sample_t_us.size
+    k = np.searchsorted(sample_t_us, np.asarray(t_us, np.int64)) - int(delay)
+    train = np.zeros((n, n_channels))
+    ok = (k >= 0) & (k < n)
+    np.add.at(train, (k[ok], np.asarray(idx, np.int64)[ok]), 1.0)
+    out = np.empty((n, n_channels))
+    for c in range(n_channels):
+        out[:, c] = np.convolve(train[:, c], h)[:n]
+    return lo + out * (hi - lo)
