@@ -9,6 +9,7 @@ count or timestamps not after the previous message's is rejected, counted and lo
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -41,8 +42,11 @@ class EncoderNode(Node):
             self._build(ch, float(self.params.get("rate_hz", 0.0)) or None)
 
     def _build(self, n_channels: int, rate_hz: float | None) -> None:
+        kw = dict(self.enc_params)
+        if "rate_hz" in inspect.signature(ENCODERS.get(self.encoder_kind)).parameters:
+            kw["rate_hz"] = rate_hz  # encoders that need the sample rate get it from the params or the stream
         try:
-            self.enc = ENCODERS.create(self.encoder_kind, n_channels=n_channels, **self.enc_params)
+            self.enc = ENCODERS.create(self.encoder_kind, n_channels=n_channels, **kw)
         except TypeError as e:
             raise ValueError(f"encoder {self.encoder_kind!r}: {e}") from None
         specs = self.params.get("conditioning")

@@ -75,3 +75,33 @@ def test_bad_node_params():
         _node(encoder="nope")
     with pytest.raises(ValueError, match="threshold"):
         _node(encoder="delta", threshold=-1, channels=2)
+
+
+def test_rate_from_stream_and_conditioning_chain():
+    from spikestream.condition._registry import build_chain
+    from spikestream.encode.population import PopulationEncoder
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((400, 2)).astype(np.float32)
+    t = np.arange(400, dtype=np.int64) * 500
+    cond = [{"kind": "envelope", "cutoff_hz": 20}, {"kind": "normalize", "tau_s": 0.05}]
+    n, out = _node(encoder="population", n_neurons=5, lo=-2, hi=2, conditioning=cond)
+    for m in _msgs(x, t, [50] * 8, rate=2000.0):
+        n.on_message("in", m)
+    chain = build_chain(cond, 2, 2000.0)
+    y = x
+    for st in chain:
+        y = st.process(y, t)
+    ri, rt = PopulationEncoder(2, rate_hz=2000.0, n_neurons=5, lo=-2, hi=2).encode(y, t)
+    np.testing.assert_array_equal(np.concatenate([b.idx for _, b, *_ in out]), ri)
+    assert out[0][1].n_neurons == 10 and ri.size > 0
+    st = n.get_state()
+    assert {"cond0.zi", "cond1.mean", "enc.acc"} <= set(st)
+
+
+def test_missing_rate_is_a_counted_rejection():
+    n, out = _node(encoder="rate")
+    n.on_message("in", Message(Samples(np.arange(3, dtype=np.int64), np.zeros((3, 1), np.float32), 0.0)))
+    assert n.counters["rejected_samples"] == 1 and not out
+    n.on_message("in", Message(Samples(np.arange(3, dtype=np.int64), np.ones((3, 1), np.float32), 1e6)))
+    assert len(out) == 1
