@@ -159,6 +159,8 @@ class NodeRunner:
     # ------------------------------------------------------------------ the loop
     def run(self, duration_s: float | None = None, report: str | None = None) -> int:
         spec = self.spec
+        for s in (signal.SIGTERM, signal.SIGINT):  # first: a stop asked for during start-up is graceful too
+            signal.signal(s, self.stop)
         try:
             cls = NODES.get(spec.kind)
             self.node = cls(spec.name, spec.params, emit=self._emit, log=self.log)
@@ -169,8 +171,6 @@ class NodeRunner:
         except Exception as e:
             self.log.error("cannot start node %r (%s): %s: %s", spec.name, spec.kind, type(e).__name__, e)
             return EX_CONFIG
-        for s in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(s, self.stop)
 
         ctx = zmq.Context()
         opt = transport.SocketOptions(spec.hwm, spec.linger_ms, spec.max_message_bytes)
