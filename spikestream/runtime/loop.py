@@ -198,6 +198,7 @@ class NodeRunner:
             while not self._stop:
                 if not started and (all(subscribers.values()) or time.monotonic() >= start_by):
                     started = True  # downstream is listening (or we waited long enough): begin
+                    self.log.info("%s (%s) running after %.2f s", spec.name, spec.kind, time.monotonic() - t_start)
                     if not all(subscribers.values()):
                         self.log.warning("starting without subscribers on %s",
                                          [p for p, n in subscribers.items() if not n])
