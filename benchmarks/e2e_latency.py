@@ -1,0 +1,121 @@
+"""End-to-end latency at a 1 kHz sample rate: the demo pipeline beside a bare pyzmq relay chain.
+
+spikestream: deploy/demo.toml (emg_synth -> encoder -> snn -> control_output -> actuator probe), every
+node its own process over tcp loopback, one sample per message. Latency = probe receipt time minus the
+sample's acquisition time (origin_ns), for every control output after a warm-up.
+
+Baseline: the same number of hops (source -> 3 relays -> sink, 4 tcp hops, one process each) moving an
+8-byte timestamp with bare pyzmq PUB/SUB and nothing else — the floor that ZeroMQ and Python impose.
+
+    .venv/bin/python benchmarks/e2e_latency.py [--quick] [--duration S] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import statistics
+import struct
+import sys
+import time
+
+import numpy as np
+import zmq
+
+from spikestream.runtime.demo import DemoRun
+from spikestream.transport import free_tcp_port
+
+
+def _relay(up: str, down: str) -> None:
+    ctx = zmq.Context()
+    s, p = ctx.socket(zmq.SUB), ctx.socket(zmq.PUB)
+    s.setsockopt(zmq.SUBSCRIBE, b"")
+    p.bind(down)
+    s.connect(up)
+    while True:
+        m = s.recv()
+        if m == b"stop":
+            p.send(m)
+            break
+        p.send(m)
+
+
+def _source(down: str, rate: float, n: int, ready) -> None:
+    ctx = zmq.Context()
+    p = ctx.socket(zmq.PUB)
+    p.bind(down)
+    ready.wait()
+    t0 = time.perf_counter()
+    for k in range(n):
+        due = t0 + k / rate
+        while (d := due - time.perf_counter()) > 0:
+            time.sleep(d)
+        p.send(struct.pack("<q", time.time_ns()))
+    time.sleep(0.2)
+    p.send(b"stop")
+
+
+def bare_chain(rate: float, seconds: float, hops: int = 4) -> np.ndarray:
+    eps = [f"tcp://127.0.0.1:{free_tcp_port()}" for _ in range(hops)]
+    ready = mp.Event()
+    procs = [mp.Process(target=_relay, args=(eps[i], eps[i + 1]), daemon=True) for i in range(hops - 1)]
+    src = mp.Process(target=_source, args=(eps[0], rate, int(rate * seconds), ready), daemon=True)
+    for p in procs + [src]:
+        p.start()
+    ctx = zmq.Context.instance()
+    sink = ctx.socket(zmq.SUB)
+    sink.setsockopt(zmq.SUBSCRIBE, b"")
+    sink.connect(eps[-1])
+    time.sleep(1.0)  # let every SUB connect before the source starts (ZeroMQ's slow joiner)
+    ready.set()
+    lat = []
+    while True:
+        if not sink.poll(10_000):
+            break
+        m = sink.recv()
+        if m == b"stop":
+            break
+        lat.append((time.time_ns() - struct.unpack("<q", m)[0]) * 1e-6)
+    for p in procs + [src]:
+        p.join(2)
+        p.kill()
+    sink.close(0)
+    lat = np.asarray(lat)
+    return lat[lat.size // 10:]  # the first tenth is connection warm-up
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--duration", type=float, default=None)
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--json", default=None, help="also write the figures here")
+    a = ap.parse_args()
+    dur = a.duration or (8.0 if a.quick else 20.0)
+    reps = a.repeats or (1 if a.quick else 3)
+    rows = []
+    for r in range(reps):
+        base = bare_chain(1000.0, dur)
+        s = DemoRun(warmup_s=3.0).run(dur + 3.0)
+        lat = s["latency_sensor_to_control_ms"]
+        drops = sum(st["dropped"] for st in s["stages"])
+        rows.append({"bare_p50": float(np.percentile(base, 50)), "bare_p99": float(np.percentile(base, 99)),
+                     "ss_p50": lat.get("p50", float("nan")), "ss_p99": lat.get("p99", float("nan")),
+                     "ss_n": lat.get("n", 0), "drops": drops})
+        print(f"run {r + 1}/{reps}: bare chain p50 {rows[-1]['bare_p50']:.3f} ms p99 {rows[-1]['bare_p99']:.3f} ms | "
+              f"spikestream p50 {rows[-1]['ss_p50']:.3f} ms p99 {rows[-1]['ss_p99']:.3f} ms "
+              f"({rows[-1]['ss_n']} outputs, {drops} drops)", flush=True)
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    print(f"\nend-to-end latency at 1 kHz, 4 tcp hops, median of {reps} run(s) of {dur:.0f} s:")
+    print(f"  bare pyzmq relay chain : p50 {med['bare_p50']:.3f} ms   p99 {med['bare_p99']:.3f} ms")
+    print(f"  spikestream demo       : p50 {med['ss_p50']:.3f} ms   p99 {med['ss_p99']:.3f} ms   drops {med['drops']:.0f}")
+    print(f"  ratio spikestream/bare : p50 {med['ss_p50'] / med['bare_p50']:.2f}x   p99 {med['ss_p99'] / med['bare_p99']:.2f}x")
+    print(f"  target                 : p50 <= 1 ms, p99 <= 3 ms, no drops")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"runs": rows, "median": med, "duration_s": dur}, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
