@@ -52,3 +52,40 @@ def nlms(X, Y, mu, eps):
         pred[t] = W.T @ x
         W = W + mu * np.outer(x, Y[t] - pred[t]) / (eps + x @ x)
     return pred, W
+
+
+def kalman_fit(X, Z):
+    """Batch least squares fit of the Kalman model (Wu et al. 2006) with bias terms, from stacked data."""
+    T, K = X.shape
+    Xa = np.hstack([X, np.ones((T, 1))])
+    Aa = np.linalg.lstsq(Xa[:-1], X[1:], rcond=None)[0].T
+    Rw = X[1:] - Xa[:-1] @ Aa.T
+    Hd = np.linalg.lstsq(Xa, Z, rcond=None)[0].T
+    Rq = Z - Xa @ Hd.T
+    return Aa[:, :K], Aa[:, K], Rw.T @ Rw / (T - 1), Hd[:, :K], Hd[:, K], Rq.T @ Rq / T
+
+
+def kalman_filter(Z, A, a, W, H, d, Q, x0, P0):
+    """Textbook covariance-form Kalman filter (gain through the N x N innovation covariance)."""
+    x, P = x0.copy(), P0.copy()
+    out = []
+    for z in Z:
+        xp = A @ x + a
+        Pp = A @ P @ A.T + W
+        S = H @ Pp @ H.T + Q
+        G = Pp @ H.T @ np.linalg.inv(S)
+        x = xp + G @ (z - H @ xp - d)
+        P = (np.eye(len(x)) - G @ H) @ Pp
+        out.append(x.copy())
+    return np.array(out)
+
+
+def lda_fit(F, y, n_classes, shrink):
+    N = F.shape[1]
+    mu = np.array([F[y == c].mean(0) for c in range(n_classes)])
+    R = F - mu[y]
+    S = R.T @ R / (len(y) - n_classes)
+    S = (1 - shrink) * S + shrink * np.trace(S) / N * np.eye(N)
+    Si = np.linalg.inv(S)
+    prior = np.bincount(y, minlength=n_classes) / len(y)
+    return mu @ Si, -0.5 * np.einsum("cn,nm,cm->c", mu, Si, mu) + np.log(prior)

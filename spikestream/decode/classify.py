@@ -1,0 +1,210 @@
+"""Discrete decoders: an LDA classifier of gestures on spike-count features (Hudgins et al. 1993;
+Englehart & Hudgins 2003) and a winner-take-all label decoder (Diehl & Cook 2015 style assignment).
+
+Targets while calibrating: the class label as one value (rounded to an integer in ``[0, n_classes)``), or
+``n_classes`` values of which the largest marks the class (one-hot). Other values are rejected.
+
+LDA: features ``f`` = per-neuron spike counts in a box window ``window_ms`` (``log1p`` of them with
+``log_counts``), class means ``mu_c`` and pooled covariance ``S`` from accumulated sums, shrunk as
+``(1 - shrink) S + shrink (tr S / N) I`` so that it stays invertible; discriminants
+``g_c(f) = mu_c^T S^-1 f - mu_c^T S^-1 mu_c / 2 + log pi_c``. Fitted when calibration ends.
+
+WTA: each neuron belongs to the class for which its mean rate during calibration was highest (or to
+``assign[j]``); the output is the class whose neurons have the highest mean rate now, or ``rest_label``
+while that rate is below ``min_rate_hz``.
+
+``output = "label"`` gives one value (the class); ``"scores"`` gives ``n_classes`` values (LDA posterior
+probabilities; WTA mean rates per class).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from spikestream.decode._base import Decoder, build_params
+from spikestream.decode.rates import RateFeatures
+from spikestream.registry import DECODERS
+
+
+class _Classifier(Decoder):
+    accepts_any_target = True
+
+    def __init__(self, p):
+        if int(p.n_classes) < 2:
+            raise ValueError(f"n_classes must be >= 2, got {p.n_classes!r}")
+        if p.output not in ("label", "scores"):
+            raise ValueError(f"output must be 'label' or 'scores', got {p.output!r}")
+        super().__init__(p.n_inputs, 1 if p.output == "label" else p.n_classes, p.calibrating)
+        self.params = p
+        self.n_classes = int(p.n_classes)
+
+    def _check_target(self, target):
+        if target.size not in (1, self.n_classes):
+            raise ValueError(f"target must be one label or {self.n_classes} one-hot values, got {target.size} values")
+
+    def label_of(self, target: np.ndarray) -> int:
+        if target.size == 1:
+            c = int(round(float(target[0])))
+            if not 0 <= c < self.n_classes:
+                raise ValueError(f"target label {target[0]} outside [0, {self.n_classes})")
+            return c
+        return int(np.argmax(target))
+
+
+@dataclass(frozen=True)
+class LdaParams:
+    n_inputs: int
+    n_classes: int
+    window_ms: float = 200.0
+    log_counts: bool = False
+    shrink: float = 0.05
+    output: str = "label"
+    calibrating: bool = False
+
+    def __post_init__(self):
+        if not (0.0 <= self.shrink <= 1.0):
+            raise ValueError(f"shrink must be in [0, 1], got {self.shrink!r}")
+        if not (math.isfinite(self.window_ms) and self.window_ms > 0):
+            raise ValueError(f"window_ms must be > 0, got {self.window_ms!r}")
+
+
+@DECODERS.register("lda")
+class LdaDecoder(_Classifier):
+    def __init__(self, **kw):
+        super().__init__(build_params(LdaParams, kw))
+        N, C = self.n_inputs, self.n_classes
+        self.features = RateFeatures(N, "box", window_ms=self.params.window_ms, unit="count")
+        self.n_c = np.zeros(C)
+        self.S_c = np.zeros((C, N))
+        self.S_ff = np.zeros((N, N))
+        self.Wd = np.zeros((C, N))
+        self.bd = np.zeros(C)
+        self.fitted = np.zeros(1, np.int64)
+        self._g = np.zeros(C)
+
+    def fit(self) -> None:
+        C, N = self.n_classes, self.n_inputs
+        seen = self.n_c > 0
+        n = self.n_c.sum()
+        if seen.sum() < 2 or n <= seen.sum():
+            raise ValueError("lda: calibration must contain at least two classes")
+        mu = np.zeros((C, N))
+        mu[seen] = self.S_c[seen] / self.n_c[seen, None]
+        S = (self.S_ff - (mu.T * self.n_c) @ mu) / (n - seen.sum())
+        lam = self.params.shrink
+        S = (1 - lam) * S + lam * (max(np.trace(S), 1e-12) / N) * np.eye(N) + 1e-9 * np.eye(N)
+        Si_mu = np.linalg.solve(S, mu.T).T  # [C, N]
+        self.Wd[:] = Si_mu
+        self.bd[:] = -0.5 * np.einsum("cn,cn->c", Si_mu, mu) + np.log(np.maximum(self.n_c, 1e-300) / n)
+        self.bd[~seen] = -np.inf
+        self.fitted[0] = 1
+
+    def _on_calibration(self, on: bool) -> None:
+        if not on and np.count_nonzero(self.n_c) >= 2:
+            self.fit()
+
+    def _decode(self, idx, t_us, until_us, target):
+        f = self.features.step(idx, t_us, until_us)
+        if self.params.log_counts:
+            f = np.log1p(f)
+        if target is not None:
+            c = self.label_of(target)
+            self.n_c[c] += 1
+            self.S_c[c] += f
+            self.S_ff += np.outer(f, f)
+        if not self.fitted[0]:
+            self.out[:] = 0.0
+            return self.out
+        g = np.dot(self.Wd, f, out=self._g)
+        g += self.bd
+        if self.params.output == "label":
+            self.out[0] = float(np.argmax(g))
+        else:
+            e = np.exp(g - g.max())
+            self.out[:] = e / e.sum()
+        return self.out
+
+    def _parts(self):
+        return {"features": self.features}
+
+    def _arrays(self):
+        return {**super()._arrays(), "n_c": self.n_c, "S_c": self.S_c, "S_ff": self.S_ff, "Wd": self.Wd,
+                "bd": self.bd, "fitted": self.fitted}
+
+
+@dataclass(frozen=True)
+class WtaParams:
+    n_inputs: int
+    n_classes: int
+    window: str = "exp"
+    tau_ms: float = 100.0
+    window_ms: float = 200.0
+    assign: tuple = ()          # class of each neuron; empty = learn while calibrating
+    min_rate_hz: float = 0.0
+    rest_label: int = 0
+    output: str = "label"
+    calibrating: bool = False
+
+
+@DECODERS.register("wta")
+class WtaDecoder(_Classifier):
+    def __init__(self, **kw):
+        if "assign" in kw:
+            kw["assign"] = tuple(int(v) for v in kw["assign"])
+        super().__init__(build_params(WtaParams, kw))
+        p = self.params
+        N, C = self.n_inputs, self.n_classes
+        self.features = RateFeatures(N, p.window, p.tau_ms, p.window_ms)
+        self.resp = np.zeros((C, N))   # summed rates per class during calibration
+        self.n_c = np.zeros(C)
+        self.assign = np.full(N, -1, np.int64)
+        if p.assign:
+            a = np.asarray(p.assign, np.int64)
+            if a.shape != (N,) or a.min() < -1 or a.max() >= C:
+                raise ValueError(f"assign must give each of {N} neurons a class in [0, {C}) (or -1)")
+            self.assign[:] = a
+        self._update_members()
+
+    def _update_members(self):
+        C = self.n_classes
+        M = np.zeros((C, self.n_inputs))
+        for c in range(C):
+            m = self.assign == c
+            if m.any():
+                M[c, m] = 1.0 / m.sum()
+        self.M = M
+        self._has = M.sum(axis=1) > 0
+        self._score = np.zeros(C)
+
+    def _decode(self, idx, t_us, until_us, target):
+        r = self.features.step(idx, t_us, until_us)
+        if target is not None:
+            c = self.label_of(target)
+            self.resp[c] += r
+            self.n_c[c] += 1
+            seen = self.n_c > 0
+            mean = np.where(seen[:, None], self.resp / np.maximum(self.n_c, 1)[:, None], -np.inf)
+            new = np.where(mean.max(axis=0) > 0, np.argmax(mean, axis=0), -1)
+            if not np.array_equal(new, self.assign):
+                self.assign[:] = new
+                self._update_members()
+        s = np.dot(self.M, r, out=self._score)
+        s[~self._has] = -np.inf
+        if self.params.output == "label":
+            best = int(np.argmax(s))
+            self.out[0] = float(best if s[best] > self.params.min_rate_hz else self.params.rest_label)
+        else:
+            self.out[:] = np.where(self._has, s, 0.0)
+        return self.out
+
+    def _parts(self):
+        return {"features": self.features}
+
+    def _arrays(self):
+        return {**super()._arrays(), "resp": self.resp, "n_c": self.n_c, "assign": self.assign}
+
+    def _after_set_state(self):
+        self._update_members()

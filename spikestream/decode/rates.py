@@ -1,0 +1,132 @@
+"""Spike counts and rates as decoders (box or exponential window), pooled into groups of neurons.
+
+``window = "exp"``: ``r_j(T)`` exponentially filtered rate (tau ``tau_ms``), see `features.ExpRates`.
+``window = "box"``: ``c_j(T) / W`` with ``c_j`` the count in ``[T - W, T)``, ``W = window_ms``
+(``unit = "count"`` gives the count itself). Output ``k`` is the mean over the neurons of group ``k``:
+``groups`` lists, per output, its neuron indices; by default output ``k`` takes the contiguous block
+``j * K // N == k`` (with ``K = N`` each neuron is its own output).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from spikestream.decode._base import Decoder, build_params
+from spikestream.decode.features import BoxCounts, ExpRates
+from spikestream.registry import DECODERS
+
+
+class RateFeatures:
+    """Per-neuron rates (spikes/s) from an exponential or a box window; ``step`` returns float64[N]."""
+
+    def __init__(self, n: int, window: str = "exp", tau_ms: float = 100.0, window_ms: float = 200.0,
+                 unit: str = "hz", capacity: int = 1 << 16):
+        if window not in ("exp", "box"):
+            raise ValueError(f"window must be 'exp' or 'box', got {window!r}")
+        if unit not in ("hz", "count"):
+            raise ValueError(f"unit must be 'hz' or 'count', got {unit!r}")
+        self.window = window
+        self.out = np.zeros(n)
+        if window == "exp":
+            self.f = ExpRates(n, tau_ms)
+            self._scale = 1.0 if unit == "hz" else tau_ms * 1e-3  # filtered count = rate x tau
+        else:
+            self.f = BoxCounts(n, window_ms, capacity)
+            self._scale = 1e3 / window_ms if unit == "hz" else 1.0
+
+    def step(self, idx, t_us, until_us) -> np.ndarray:
+        if self.window == "exp":
+            self.f.add(idx, t_us)
+            self.f.read(until_us, self.out)
+        else:
+            self.out[:] = self.f.advance(idx, t_us, until_us)
+        if self._scale != 1.0:
+            self.out *= self._scale
+        return self.out
+
+    def get_state(self):
+        return self.f.get_state()
+
+    def set_state(self, s):
+        self.f.set_state(s)
+
+
+@dataclass(frozen=True)
+class RateParams:
+    n_inputs: int
+    n_outputs: int = 0          # 0 = one output per neuron
+    window: str = "exp"         # "exp" or "box"
+    tau_ms: float = 100.0
+    window_ms: float = 200.0
+    unit: str = "hz"            # "hz" or "count"
+    groups: tuple = ()          # per output, the neuron indices it averages
+    calibrating: bool = False
+
+    def __post_init__(self):
+        for name in ("tau_ms", "window_ms"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive number, got {v!r}")
+
+
+def group_matrix(n: int, k: int, groups) -> np.ndarray:
+    """M[k, j] = 1/|group k| for j in group k: output = M @ rates."""
+    M = np.zeros((k, n))
+    if groups:
+        if len(groups) != k:
+            raise ValueError(f"groups: {len(groups)} groups for {k} outputs")
+        for g, members in enumerate(groups):
+            members = np.asarray(members, np.int64).reshape(-1)
+            if members.size == 0 or members.min() < 0 or members.max() >= n:
+                raise ValueError(f"groups[{g}] must list neuron indices in [0, {n})")
+            M[g, members] = 1.0 / members.size
+    else:
+        if k > n:
+            raise ValueError(f"{k} outputs from {n} neurons need explicit groups")
+        blk = np.arange(n) * k // n
+        M[blk, np.arange(n)] = 1.0
+        M /= M.sum(axis=1, keepdims=True)
+    return M
+
+
+@DECODERS.register("rate")
+class RateDecoder(Decoder):
+    """Spike rates or counts (box or exponential window), averaged over groups of neurons."""
+
+    def __init__(self, **kw):
+        if "groups" in kw:
+            kw["groups"] = tuple(tuple(g) for g in kw["groups"])
+        p = build_params(RateParams, kw)
+        k = p.n_outputs or (len(p.groups) if p.groups else p.n_inputs)
+        super().__init__(p.n_inputs, k, p.calibrating)
+        self.params = p
+        self.features = RateFeatures(p.n_inputs, p.window, p.tau_ms, p.window_ms, p.unit)
+        self.M = group_matrix(p.n_inputs, k, p.groups)
+        self._identity = k == p.n_inputs and not p.groups
+
+    def _check_target(self, target):  # a rate decoder learns nothing; any target is ignored
+        pass
+
+    accepts_any_target = True
+
+    def _decode(self, idx, t_us, until_us, target):
+        r = self.features.step(idx, t_us, until_us)
+        if self._identity:
+            self.out[:] = r
+        else:
+            np.dot(self.M, r, out=self.out)
+        return self.out
+
+    def _parts(self):
+        return {"features": self.features}
+
+
+@DECODERS.register("counts")
+def counts_decoder(**kw):
+    """Box-window spike counts (``rate`` with ``window = "box"``, ``unit = "count"``)."""
+    kw.setdefault("window", "box")
+    kw.setdefault("unit", "count")
+    return RateDecoder(**kw)
