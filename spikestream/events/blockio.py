@@ -179,9 +179,9 @@ class WordReader(EventReader):
         super().__init__(path, chunk_events)
         try:
             wb = self.word_dtype.itemsize
-            if int(block_bytes) < wb:
-                raise ValueError(f"block_bytes must be >= {wb}, got {block_bytes}")
-            self._block = int(block_bytes) // wb * wb
+            if int(block_bytes) < 1:
+                raise ValueError(f"block_bytes must be >= 1, got {block_bytes}")
+            self._block = int(block_bytes)  # need not be a multiple of the word size: split words carry over
             self._state = np.zeros(self.n_state, np.int64)
             offset = self._open_header()
             self._f.seek(offset)

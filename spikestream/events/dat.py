@@ -54,6 +54,8 @@ class DatReader(WordReader):
     def _open_header(self) -> int:
         h = read_percent_header(self._f)
         self.header = h
+        if h.truncated:
+            self._fail("file ends inside its text header")
         self.width, self.height = h.geometry()
         self.t0_us = h.t0()
         self._state[_W] = self.width if self.width else 1 << 16

@@ -157,6 +157,8 @@ class _RawReader(WordReader):
     def _open_header(self) -> int:
         h = read_percent_header(self._f)
         self.header = h
+        if h.truncated:
+            self._fail("file ends inside its text header")
         found = h.evt_format()
         if found is not None and found != self.format:
             self._fail(f"header says {found}, not {self.format}")

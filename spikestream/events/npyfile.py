@@ -55,7 +55,11 @@ class NpyReader(PacketReader):
         out["x"] = part["x"]
         out["y"] = part["y"]
         out["t"] = part["t"]
-        out["p"] = part[self._pol]
+        pol = np.asarray(part[self._pol])
+        bad = pol > 1
+        if bad.any():  # anything but 0/1 is damage: count it, keep the event as ON
+            self._count("bad_polarity", int(bad.sum()))
+        out["p"] = pol != 0
         return out
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ class PercentHeader:
     lines: list[str] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)  # lower-case key -> value
     end: int = 0  # byte offset of the first data byte
+    truncated: bool = False  # the file ends inside a header line
 
     def evt_format(self) -> str | None:
         """'evt2', 'evt21' or 'evt3' from `% format EVT3;...` or `% evt 3.0`, else None."""
@@ -66,6 +67,9 @@ def read_percent_header(f: BinaryIO) -> PercentHeader:
         if first != b"%":
             break
         line = first + f.readline(MAX_LINE_BYTES)
+        if not line.endswith(b"\n") and len(line) < MAX_LINE_BYTES and not f.read(1):
+            h.truncated = True
+            break
         if not line.endswith(b"\n") or any(c < 9 or c == 127 for c in line[:-1]):
             break
         pos += len(line)
