@@ -1,18 +1,28 @@
-"""Source nodes: synthetic generators (and, in their own classes, LSL, serial and file sources).
+"""Source nodes: synthetic EMG and IMU, file replay (paced), LSL and serial (live).
 
-A paced source never sleeps: `poll(now_ns)` emits every chunk whose last sample is due by ``now_ns``
-(the clock starts at the first poll) and `wake_at_ns` names the next due time. Each message's
-``origin_ns`` is the wall time its oldest sample was due, i.e. its acquisition time.
+**Paced** sources (synthetic, file) never sleep: `poll(now_ns)` emits every chunk whose last row is due
+by ``now_ns`` (row k is due ``(t_k - t_0) / speed`` after the first poll) and `wake_at_ns` names the next
+due time; ``pace = "fast"`` emits ``fast_msgs_per_poll`` chunks per poll instead. A message's ``origin_ns``
+is the wall time its oldest row was due (its acquisition time). A synthetic source that falls more than
+``max_lag_s`` behind (a stalled loop) drops the stale rows and counts them in ``dropped_samples``.
+
+**Live** sources (LSL, serial) are drained on each poll with non-blocking reads; their ``origin_ns`` is
+the acquisition time the source reports, and their counters (gaps, missing and rejected samples,
+stalls, reconnects) are copied into the node's stats.
 """
 
 from __future__ import annotations
 
 import math
+import sys
+import time
 
 import numpy as np
 
 from spikestream.protocol import Samples
 from spikestream.runtime.node import Node, register_node
+from spikestream.sources.files import FileSource
+from spikestream.sources.imu import IMUSynth
 from spikestream.sources.synthetic import EMGSynth
 
 
@@ -27,11 +37,18 @@ def _param(params: dict, key: str, default, conv, check=None, text: str = ""):
     return v
 
 
-class PacedSynthNode(Node):
-    """Shared pacing for synthetic sources that can produce any number of rows on demand."""
+def _bool(v) -> bool:
+    if isinstance(v, bool):
+        return v
+    raise ValueError(v)
 
-    outputs = {"samples": "samples", "target": "samples", "gesture": "samples"}
-    optional = frozenset({"target", "gesture"})
+
+class PacedSourceNode(Node):
+    """Pacing for sources with ``read(n)``, ``skip(n)``, ``position``, ``time_us(k)``, ``rows_until(t)``,
+    ``total`` (None = endless), ``rate_hz``, ``channels``, ``get_state``/``set_state``."""
+
+    outputs = {"samples": "samples"}
+    default_max_lag_s: float | None = None  # None: never drop (a recording)
 
     def _make_source(self):
         raise NotImplementedError
@@ -40,43 +57,56 @@ class PacedSynthNode(Node):
         p = self.params
         self.chunk = _param(p, "chunk", 10, int, lambda v: v >= 1, "must be >= 1")
         self.pace = _param(p, "pace", "realtime", str, lambda v: v in ("realtime", "fast"), "must be 'realtime' or 'fast'")
-        self.max_lag_s = _param(p, "max_lag_s", 0.5, float, lambda v: v > 0, "must be > 0")
+        self.speed = _param(p, "speed", 1.0, float, lambda v: v > 0 and math.isfinite(v), "must be > 0")
+        lag = p.get("max_lag_s", self.default_max_lag_s)
+        self.max_lag_s = None if lag is None else _param(p, "max_lag_s", lag, float, lambda v: v > 0, "must be > 0")
         self.fast_msgs = _param(p, "fast_msgs_per_poll", 64, int, lambda v: v >= 1, "must be >= 1")
-        dur = p.get("duration_s")
-        self.limit = None if dur is None else _param(p, "duration_s", dur, float, lambda v: v > 0, "must be > 0")
-        self.truth = _param(p, "truth", True, bool)
+        self.max_msgs = _param(p, "max_msgs_per_poll", 1000, int, lambda v: v >= 1, "must be >= 1")
+        self.truth = _param(p, "truth", True, _bool)
         self.src = self._make_source()
         self.rate = float(self.src.rate_hz)
-        if self.limit is not None:
-            self.limit = int(math.floor(self.limit * self.rate))
+        self.limit = self.src.total
+        dur = p.get("duration_s")
+        if dur is not None:
+            dur = _param(p, "duration_s", dur, float, lambda v: v > 0, "must be > 0")
+            n = self.src.rows_until(int(self.src.time_us(0)) + int(dur * 1e6) - 1)
+            self.limit = n if self.limit is None else min(n, self.limit)
+        self._t0 = int(self.src.time_us(0))
         self._start_ns: int | None = None
-        self._period_ns = 1e9 / self.rate
+        self._progress = None
 
     # ------------------------------------------------------------------ runtime callbacks
     def poll(self, now_ns: int) -> None:
         if self.finished:
+            self._end_progress()
             return
         if self.pace == "fast":
             for _ in range(self.fast_msgs):
                 if not self._emit_chunk(self._take(self.chunk), now_ns):
                     break
+            self._show_progress()
             return
         if self._start_ns is None:  # row `position` is due now (0 at start, later after set_state)
-            self._start_ns = int(now_ns) - int(round(self.src.position * self._period_ns))
-        due = int((now_ns - self._start_ns) // self._period_ns) + 1  # rows due so far
+            self._start_ns = int(now_ns) - self._ns_after_t0(self.src.time_us(self.src.position))
+        t_now = self._t0 + int((now_ns - self._start_ns) * self.speed / 1000)
+        due = self.src.rows_until(t_now)
         if self.limit is not None:
             due = min(due, self.limit)
-        lag = due - self.src.position
-        max_lag = max(self.chunk, int(self.max_lag_s * self.rate))
-        if lag > max_lag:  # the loop stalled: drop stale rows, say so, keep the time base
-            drop = lag - max_lag
-            drop -= drop % self.chunk
-            self.src.skip(drop)
-            self.count("dropped_samples", drop)
-            self.log.warning("%s: loop fell %.3f s behind; dropped %d stale samples", self.name, lag / self.rate, drop)
-        while self.src.position + self.chunk <= due:
+        if self.max_lag_s is not None:
+            max_lag = max(self.chunk, int(self.max_lag_s * self.rate))
+            lag = due - self.src.position
+            if lag > max_lag:  # the loop stalled: drop stale rows, say so, keep the time base
+                drop = lag - max_lag
+                drop -= drop % self.chunk
+                self.src.skip(drop)
+                self.count("dropped_samples", drop)
+                self.log.warning("%s: loop fell %.3f s behind; dropped %d stale samples", self.name, lag / self.rate, drop)
+        at_end = self.limit is not None and due >= self.limit
+        for _ in range(self.max_msgs):
             k0 = self.src.position
-            self._emit_chunk(self._take(self.chunk), self._start_ns + int(round(k0 * self._period_ns)))
+            if not (k0 + self.chunk <= due or (at_end and k0 < due)):
+                break
+            self._emit_chunk(self._take(min(self.chunk, due - k0)), self._start_ns + self._ns_after_t0(self.src.time_us(k0)))
 
     def wake_at_ns(self) -> int | None:
         if self.finished:
@@ -86,7 +116,9 @@ class PacedSynthNode(Node):
         if self._start_ns is None:
             return None
         last = self.src.position + self.chunk - 1
-        return self._start_ns + int(math.ceil(last * self._period_ns))
+        if self.limit is not None:
+            last = min(last, self.limit - 1)
+        return self._start_ns + self._ns_after_t0(self.src.time_us(last))
 
     @property
     def finished(self) -> bool:
@@ -99,7 +131,13 @@ class PacedSynthNode(Node):
         self.src.set_state(state)
         self._start_ns = None  # pacing restarts from the restored row
 
+    def close(self) -> None:
+        self._end_progress()
+
     # ------------------------------------------------------------------ helpers
+    def _ns_after_t0(self, t_us) -> int:
+        return int(math.ceil((int(t_us) - self._t0) * 1000 / self.speed))
+
     def _take(self, n: int):
         if self.limit is not None:
             n = min(n, self.limit - self.src.position)
@@ -111,17 +149,42 @@ class PacedSynthNode(Node):
         t_last = int(c.t_us[-1])
         self.emit("samples", Samples(c.t_us, c.data, self.rate, self.src.channels), t_last, origin_ns)
         if self.truth:
-            self.emit("target", Samples(c.t_us, c.target, self.rate, self.truth_names), t_last, origin_ns)
-            self.emit("gesture", Samples(c.t_us, c.gesture.astype(np.float32)[:, None], self.rate, ["gesture"]),
-                      t_last, origin_ns)
+            self._emit_truth(c, t_last, origin_ns)
         self.count("samples_out", int(c.t_us.size))
         return True
 
+    def _emit_truth(self, c, t_last: int, origin_ns: int) -> None:
+        pass
+
+    def _show_progress(self) -> None:
+        want = self.params.get("progress", "auto")
+        if self.limit is None or want is False or (want == "auto" and not sys.stderr.isatty()):
+            return
+        if self._progress is None:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(TextColumn(f"{self.name}"), BarColumn(), TextColumn("{task.completed}/{task.total} rows"),
+                                      TimeRemainingColumn(), transient=False)
+            self._task = self._progress.add_task("replay", total=self.limit)
+            self._progress.start()
+        self._progress.update(self._task, completed=self.src.position)
+
+    def _end_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=self.src.position)
+            self._progress.stop()
+            self._progress = None
+
 
 @register_node("emg_synth")
-class EMGSynthNode(PacedSynthNode):
+class EMGSynthNode(PacedSourceNode):
     """Synthetic EMG. Params: channels=8, rate_hz=1000, dof=2, seed=0, gestures=4, chunk=10,
-    pace="realtime"|"fast", duration_s (optional: finite stream), truth=true, max_lag_s=0.5."""
+    pace="realtime"|"fast", duration_s (optional: a finite stream), truth=true, max_lag_s=0.5.
+    Outputs: samples; target (dof columns in [0, 1]) and gesture (one column, the label) are optional."""
+
+    outputs = {"samples": "samples", "target": "samples", "gesture": "samples"}
+    optional = frozenset({"target", "gesture"})
+    default_max_lag_s = 0.5
 
     def _make_source(self):
         p = self.params
@@ -130,3 +193,103 @@ class EMGSynthNode(PacedSynthNode):
                        n_gestures=_param(p, "gestures", 4, int))
         self.truth_names = [f"dof{d}" for d in range(src.n_dof)]
         return src
+
+    def _emit_truth(self, c, t_last, origin_ns):
+        self.emit("target", Samples(c.t_us, c.target, self.rate, self.truth_names), t_last, origin_ns)
+        self.emit("gesture", Samples(c.t_us, c.gesture.astype(np.float32)[:, None], self.rate, ["gesture"]),
+                  t_last, origin_ns)
+
+
+@register_node("imu_synth")
+class IMUSynthNode(PacedSourceNode):
+    """Synthetic 6-axis IMU. Params: rate_hz=200, seed=0, motion_hz=0.5, rate_dps=60, chunk=10, pace,
+    duration_s, truth=true. Outputs: samples (ax ay az in g, gx gy gz in deg/s); target (roll, pitch,
+    yaw in rad) optional."""
+
+    outputs = {"samples": "samples", "target": "samples"}
+    optional = frozenset({"target"})
+    default_max_lag_s = 0.5
+
+    def _make_source(self):
+        p = self.params
+        return IMUSynth(rate_hz=_param(p, "rate_hz", 200.0, float), seed=_param(p, "seed", 0, int),
+                        motion_hz=_param(p, "motion_hz", 0.5, float), rate_dps=_param(p, "rate_dps", 60.0, float))
+
+    def _emit_truth(self, c, t_last, origin_ns):
+        self.emit("target", Samples(c.t_us, c.euler, self.rate, self.src.truth_names), t_last, origin_ns)
+
+
+@register_node("file_source")
+class FileSourceNode(PacedSourceNode):
+    """Replay a CSV/WAV/NPY/NPZ recording. Params: path, rate_hz (if the file has no times), time_column,
+    time_unit="us", columns, speed=1.0, pace="realtime"|"fast", chunk=10, progress="auto"|true|false
+    (a rich progress bar on stderr when replaying fast). Finished at the end of the file."""
+
+    def _make_source(self):
+        p = self.params
+        if "path" not in p:
+            raise ValueError("file_source needs a 'path'")
+        rate = p.get("rate_hz")
+        src = FileSource(str(p["path"]), rate_hz=None if rate is None else float(rate), time_column=p.get("time_column"),
+                         time_unit=str(p.get("time_unit", "us")), columns=p.get("columns"), log=self.log)
+        self.counters.update(src.stats)
+        return src
+
+
+class LiveSourceNode(Node):
+    """Drain a non-blocking live source on every poll; ``poll_interval_us`` sets the wake-up hint."""
+
+    outputs = {"samples": "samples"}
+
+    def _make_source(self):
+        raise NotImplementedError
+
+    def setup(self) -> None:
+        self.max_rows = _param(self.params, "max_rows_per_poll", 100_000, int, lambda v: v >= 1, "must be >= 1")
+        self.poll_ns = 1000 * _param(self.params, "poll_interval_us", 500, int, lambda v: v >= 1, "must be >= 1")
+        self.src = self._make_source()
+
+    def poll(self, now_ns: int) -> None:
+        got = 0
+        while got < self.max_rows:
+            c = self.src.read(min(4096, self.max_rows - got))
+            n = c.t_us.size
+            if n == 0:
+                break
+            got += n
+            self.emit("samples", Samples(c.t_us, c.data, self.src.rate_hz, self.src.channels), int(c.t_us[-1]), c.origin_ns)
+        self.counters.update(self.src.stats)
+
+    def wake_at_ns(self) -> int | None:
+        return time.time_ns() + self.poll_ns
+
+    def close(self) -> None:
+        self.src.close()
+
+
+@register_node("lsl_source")
+class LSLSourceNode(LiveSourceNode):
+    """An LSL inlet. Params: name / type / source_id (at least one), channels (expected count, optional),
+    clocksync=true, dejitter=false, stale_s=1.0, buffer_s=10, poll_interval_us=500."""
+
+    def _make_source(self):
+        from spikestream.sources.lsl import LSLSource
+
+        p = self.params
+        keys = ("name", "type", "source_id", "channels", "clocksync", "dejitter", "stale_s", "buffer_s", "max_samples")
+        return LSLSource(**{k: p[k] for k in keys if k in p}, log=self.log)
+
+
+@register_node("serial_source")
+class SerialSourceNode(LiveSourceNode):
+    """A serial port. Params: port, channels, rate_hz, baudrate=115200, format="csv"|"binary",
+    timestamps="device"|"counter", queue_rows=100000, reconnect_s=0.5 (see docs/sources.md)."""
+
+    def _make_source(self):
+        from spikestream.sources.serial_port import SerialSource
+
+        p = self.params
+        if "port" not in p or "channels" not in p:
+            raise ValueError("serial_source needs 'port' and 'channels'")
+        keys = ("port", "channels", "rate_hz", "baudrate", "format", "timestamps", "queue_rows", "reconnect_s")
+        return SerialSource(**{k: p[k] for k in keys if k in p}, log=self.log)

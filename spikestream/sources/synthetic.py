@@ -86,13 +86,104 @@ def _one_pole(f_hz: float, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
     return np.array([1 - a]), np.array([1.0, -a])
 
 
+class BlockSynth:
+    """Shared machinery: rows come from fixed blocks, each generated from an RNG seeded by (seed, block
+    number) with filter states carried over, so any sequence of `read` sizes gives the same rows."""
+
+    chunk_type: type = None  # a dataclass whose first two fields are t_us and data
+    total = None  # endless
+
+    def __init__(self, rate_hz: float, block: int):
+        self.rate_hz = float(rate_hz)
+        self._block = int(block)
+
+    def reset(self) -> None:
+        self._k = 0  # next row to hand out
+        self._block_no = 0
+        self._buf = None  # the current block
+        self._buf_k0 = 0
+        self._reset_generator()
+
+    def read(self, max_samples: int):
+        """The next ``max_samples`` rows (a synthetic source always has them)."""
+        n = int(max_samples)
+        if n < 0:
+            raise ValueError("read: max_samples must be >= 0")
+        parts = []
+        while n > 0:
+            if self._buf is None or self._k >= self._buf_k0 + self._buf[0].size:
+                self._buf_k0 = self._block_no * self._block
+                self._buf = self._make_block(self._block_no, self._block)
+                self._block_no += 1
+            off = self._k - self._buf_k0
+            take = min(n, self._buf[0].size - off)
+            parts.append([a[off:off + take] for a in self._buf])
+            self._k += take
+            n -= take
+        if not parts:
+            return self.chunk_type(*(a[:0] for a in self._empty_block()))
+        if len(parts) == 1:
+            return self.chunk_type(*(a.copy() for a in parts[0]))
+        return self.chunk_type(*(np.concatenate([q[i] for q in parts]) for i in range(len(parts[0]))))
+
+    def skip(self, n: int) -> None:
+        """Advance ``n`` rows without returning them (used to drop stale rows when a paced loop stalls)."""
+        while n > 0:
+            step = min(n, 1 << 16)
+            self.read(step)
+            n -= step
+
+    @property
+    def position(self) -> int:
+        """Rows handed out so far."""
+        return self._k
+
+    def time_us(self, k) -> np.ndarray:
+        return np.round(np.asarray(k, np.float64) * (1e6 / self.rate_hz)).astype(np.int64)
+
+    def rows_until(self, t_us: int) -> int:
+        """How many rows have times <= t_us."""
+        if t_us < 0:
+            return 0
+        k = int(np.floor(t_us * self.rate_hz / 1e6))
+        while self.time_us(k + 1) <= t_us:
+            k += 1
+        while k >= 0 and self.time_us(k) > t_us:
+            k -= 1
+        return k + 1
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {"position": np.array([self._k], np.int64)}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        if "position" not in state or np.asarray(state["position"]).shape != (1,):
+            raise ValueError(f"{type(self).__name__} state needs 'position' of shape (1,)")
+        k = int(np.asarray(state["position"])[0])
+        if k < 0:
+            raise ValueError(f"{type(self).__name__} state: negative position")
+        self.reset()
+        self.skip(k)
+
+    def _empty_block(self):
+        return self._make_block(0, 0)
+
+    def _reset_generator(self) -> None:
+        raise NotImplementedError
+
+    def _make_block(self, block_no: int, n: int) -> tuple:
+        raise NotImplementedError
+
+
 @SOURCES.register("emg_synth")
-class EMGSynth:
+class EMGSynth(BlockSynth):
     """Synthetic multichannel EMG with gesture labels and continuous targets. See module docstring."""
+
+    chunk_type = SynthChunk
 
     def __init__(self, n_channels: int = 8, rate_hz: float = 1000.0, n_dof: int = 2, seed: int = 0, **kw):
         p = self.params = EMGParams(int(n_channels), float(rate_hz), int(n_dof), int(seed), **kw)
-        self.n_channels, self.rate_hz, self.n_dof = p.n_channels, p.rate_hz, p.n_dof
+        super().__init__(p.rate_hz, p.block)
+        self.n_channels, self.n_dof = p.n_channels, p.n_dof
         self.channels = [f"emg{c}" for c in range(p.n_channels)]
         fixed = np.random.default_rng([p.seed, 0x5EED])
         self.mixing = fixed.random((p.n_dof, p.n_channels)) ** 2 + 0.02
@@ -116,83 +207,29 @@ class EMGSynth:
         self._wander_gain = 1.2 / np.sqrt(var2)
         self.reset()
 
-    # ------------------------------------------------------------------ public
-    def reset(self) -> None:
+    def _reset_generator(self) -> None:
         p = self.params
-        self._k = 0  # next row to hand out
-        self._block_no = 0
         self._zi_band = np.zeros((self._sos_band.shape[0], 2, p.n_channels))
         self._zi_w1 = np.zeros((1, p.n_dof))
         self._zi_w2 = np.zeros((1, p.n_dof))
         self._zi_on = np.zeros((1, p.n_dof))
         self._gesture = 0
         self._gesture_left = 0
-        self._buf: SynthChunk | None = None  # the current block
-        self._buf_k0 = 0
 
-    def read(self, max_samples: int) -> SynthChunk:
-        """The next ``max_samples`` rows (a synthetic source always has them)."""
-        n = int(max_samples)
-        if n < 0:
-            raise ValueError("read: max_samples must be >= 0")
-        parts = []
-        while n > 0:
-            if self._buf is None or self._k >= self._buf_k0 + self._buf.t_us.size:
-                self._buf_k0 = self._block_no * self.params.block
-                self._buf = self._make_block()
-            off = self._k - self._buf_k0
-            take = min(n, self._buf.t_us.size - off)
-            b = self._buf
-            parts.append((b.t_us[off:off + take], b.data[off:off + take], b.target[off:off + take],
-                          b.gesture[off:off + take]))
-            self._k += take
-            n -= take
-        if not parts:
-            return SynthChunk(np.empty(0, np.int64), np.empty((0, self.n_channels), np.float32),
-                              np.empty((0, self.n_dof), np.float32), np.empty(0, np.int16))
-        return SynthChunk(*(np.concatenate([q[i] for q in parts]) for i in range(4)))
-
-    def skip(self, n: int) -> None:
-        """Advance ``n`` rows without returning them (used to drop stale rows when a paced loop stalls)."""
-        while n > 0:
-            step = min(n, 1 << 16)
-            self.read(step)
-            n -= step
-
-    @property
-    def position(self) -> int:
-        """Rows handed out so far."""
-        return self._k
-
-    def time_us(self, k) -> np.ndarray:
-        return np.round(np.asarray(k, np.float64) * (1e6 / self.rate_hz)).astype(np.int64)
-
-    def get_state(self) -> dict[str, np.ndarray]:
-        return {"position": np.array([self._k], np.int64)}
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
-        if "position" not in state or np.asarray(state["position"]).shape != (1,):
-            raise ValueError("emg synth state needs 'position' of shape (1,)")
-        k = int(np.asarray(state["position"])[0])
-        if k < 0:
-            raise ValueError("emg synth state: negative position")
-        self.reset()
-        self.skip(k)
-
-    # ------------------------------------------------------------------ generation
-    def _make_block(self) -> SynthChunk:
+    def _make_block(self, block_no: int, n: int) -> tuple:
         p = self.params
-        n = p.block
-        k0 = self._block_no * n
-        rng = np.random.default_rng([p.seed, 1, self._block_no])
-        self._block_no += 1
+        k0 = block_no * p.block
+        if n == 0:
+            return (np.empty(0, np.int64), np.empty((0, p.n_channels), np.float32),
+                    np.empty((0, p.n_dof), np.float32), np.empty(0, np.int16))
+        rng = np.random.default_rng([p.seed, 1, block_no])
         # gesture schedule (a Python loop over segments, a few per block at most)
         labels = np.empty(n, np.int16)
         i = 0
         while i < n:
             if self._gesture_left <= 0:
-                if self._gesture == 0 or p.n_gestures == 1:
-                    self._gesture = int(rng.integers(1, p.n_gestures)) if p.n_gestures > 1 else 0
+                if self._gesture == 0 and p.n_gestures > 1:
+                    self._gesture = int(rng.integers(1, p.n_gestures))
                 else:
                     self._gesture = 0  # rest between gestures
                 self._gesture_left = max(1, int(round(rng.uniform(*p.gesture_s) * p.rate_hz)))
@@ -213,4 +250,4 @@ class EMGSynth:
         floor = rng.standard_normal((n, p.n_channels))
         x = p.amplitude * (act * s * self._band_gain + p.noise_floor * floor)
         t = self.time_us(np.arange(k0, k0 + n))
-        return SynthChunk(t, x.astype(np.float32), target.astype(np.float32), labels)
+        return t, x.astype(np.float32), target.astype(np.float32), labels
