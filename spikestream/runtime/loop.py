@@ -161,10 +161,12 @@ class NodeRunner:
         spec = self.spec
         for s in (signal.SIGTERM, signal.SIGINT):  # first: a stop asked for during start-up is graceful too
             signal.signal(s, self.stop)
+        t_setup = time.monotonic()
         try:
             cls = NODES.get(spec.kind)
             self.node = cls(spec.name, spec.params, emit=self._emit, log=self.log)
             self.node.setup()
+            self.log.info("%s (%s) set up in %.2f s", spec.name, spec.kind, time.monotonic() - t_setup)
             if spec.state and Path(spec.state).exists():
                 self.load_state(spec.state)
                 self.log.info("restored state from %s", spec.state)
@@ -198,7 +200,8 @@ class NodeRunner:
             while not self._stop:
                 if not started and (all(subscribers.values()) or time.monotonic() >= start_by):
                     started = True  # downstream is listening (or we waited long enough): begin
-                    self.log.info("%s (%s) running after %.2f s", spec.name, spec.kind, time.monotonic() - t_start)
+                    self.log.info("%s (%s) running; waited %.2f s for subscribers", spec.name, spec.kind,
+                                  time.monotonic() - t_start)
                     if not all(subscribers.values()):
                         self.log.warning("starting without subscribers on %s",
                                          [p for p, n in subscribers.items() if not n])

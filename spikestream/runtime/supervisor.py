@@ -158,10 +158,10 @@ class Supervisor:
         return layers
 
     def shutdown(self) -> None:
-        """SIGTERM the children layer by layer (sources first), each within the grace period; SIGKILL any
-        straggler; reap all."""
-        deadline = time.monotonic() + STOP_GRACE_S
+        """SIGTERM the children layer by layer (sources first), each layer within the grace period; SIGKILL
+        any straggler; reap all."""
         for layer in self.stop_layers():
+            deadline = time.monotonic() + STOP_GRACE_S
             live = [c for c in map(self.children.get, layer) if c.proc is not None and c.proc.poll() is None]
             for c in live:
                 c.proc.send_signal(signal.SIGTERM)
