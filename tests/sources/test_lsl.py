@@ -1,0 +1,138 @@
+"""The LSL inlet against a real pylsl outlet on loopback, in the same process."""
+
+import os
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+pylsl = pytest.importorskip("pylsl")
+
+from spikestream.registry import NODES  # noqa: E402
+from spikestream.sources.lsl import LSLSource  # noqa: E402
+
+
+def wait_for(cond, timeout_s=10.0):
+    deadline = time.monotonic() + timeout_s
+    while not (v := cond()) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return v
+
+
+def _outlet(name, c=4, rate=1000.0, sid=None):
+    info = pylsl.StreamInfo(name, "EMG", c, rate, "float32", sid or name)
+    return pylsl.StreamOutlet(info)
+
+
+def _collect(src, n, timeout_s=10.0):
+    ts, xs = [], []
+
+    def more():
+        c = src.read(1000)
+        if c.t_us.size:
+            ts.append(c.t_us)
+            xs.append(c.data)
+        return sum(t.size for t in ts) >= n
+
+    assert wait_for(more, timeout_s), f"got {sum(t.size for t in ts)} of {n} samples"
+    return np.concatenate(ts), np.concatenate(xs)
+
+
+@pytest.fixture
+def name():
+    return f"sstest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def test_lsl_samples_and_timestamps_travel_exactly(name):
+    out = _outlet(name)
+    src = LSLSource(name=name, clocksync=False, resolve_timeout_s=0.2)
+    try:
+        assert src.wait_connected(10) and src.n_channels == 4 and src.rate_hz == 1000.0
+        assert wait_for(lambda: out.have_consumers(), 5)
+        t0 = pylsl.local_clock()
+        x = np.random.default_rng(0).standard_normal((300, 4)).astype(np.float32)
+        ts = t0 + np.arange(300) * 1e-3
+        out.push_chunk(x, ts.tolist())
+        t_us, data = _collect(src, 300)
+        np.testing.assert_array_equal(data, x)
+        np.testing.assert_array_equal(t_us, np.round(ts * 1e6).astype(np.int64))
+        assert src.stats["gaps"] == 0 and src.stats["samples"] == 300
+        # a gap of 50 samples, a step back in time and a NaN row: counted, not passed on
+        out.push_chunk(x[:10], (ts[-1] + (51 + np.arange(10)) * 1e-3).tolist())
+        t2, _ = _collect(src, 10)
+        assert src.stats["gaps"] == 1 and src.stats["missing_samples"] == 50
+        bad = x[:3].copy()
+        bad[1, 2] = np.nan
+        out.push_chunk(bad, (t2[-1] / 1e6 + np.array([1, 2, 3]) * 1e-3).tolist())
+        out.push_chunk(x[:2], (t2[-1] / 1e6 + np.array([-5, 4]) * 1e-3).tolist())
+        t3, _ = _collect(src, 3)
+        assert src.stats["rejected_nonfinite"] == 1 and src.stats["rejected_time"] == 1
+        assert np.all(np.diff(np.concatenate([t_us, t2, t3])) > 0)
+    finally:
+        src.close()
+
+
+def test_lsl_source_disappears_and_comes_back(name):
+    out = _outlet(name, c=2, sid=name)
+    src = LSLSource(name=name, clocksync=False, stale_s=0.2, resolve_timeout_s=0.2)
+    try:
+        assert src.wait_connected(10)
+        assert wait_for(lambda: out.have_consumers(), 5)
+        t0 = pylsl.local_clock()
+        out.push_chunk(np.zeros((20, 2), np.float32), (t0 + np.arange(20) * 1e-3).tolist())
+        _collect(src, 20)
+        del out
+        assert wait_for(lambda: src.read(100).t_us.size == 0 and src.stats["stalls"] == 1, 5)
+        out = _outlet(name, c=2, sid=name)  # the same stream returns
+        got = []
+
+        def flowing():
+            out.push_chunk(np.ones((5, 2), np.float32), (pylsl.local_clock() + np.arange(5) * 1e-3).tolist())
+            c = src.read(100)
+            got.append(c.t_us.size)
+            return sum(got) > 0
+
+        assert wait_for(flowing, 15)
+        assert src.stats["gaps"] >= 1 and src.stats["stalls"] == 1
+    finally:
+        src.close()
+
+
+def test_lsl_wrong_channel_count_is_refused_and_counted(name):
+    out = _outlet(name, c=3)
+    src = LSLSource(name=name, channels=5, resolve_timeout_s=0.1)
+    try:
+        assert wait_for(lambda: src.stats["rejected_streams"] >= 1, 10)
+        assert not src.connected and src.read(10).t_us.size == 0
+    finally:
+        src.close()
+    del out
+    with pytest.raises(ValueError, match="name, type, source_id"):
+        LSLSource()
+
+
+def test_lsl_node_emits_with_origin_from_lsl_time(name):
+    out = _outlet(name, c=2)
+    got = []
+    node = NODES.get("lsl_source")("lsl", {"name": name, "clocksync": False},
+                                   emit=lambda port, body, t_us, origin_ns: got.append((port, body, t_us, origin_ns)))
+    node.setup()
+    try:
+        assert node.src.wait_connected(10) and wait_for(lambda: out.have_consumers(), 5)
+        t0 = pylsl.local_clock()
+        out.push_chunk(np.arange(20, dtype=np.float32).reshape(10, 2), (t0 + np.arange(10) * 1e-3).tolist())
+
+        def polled():
+            node.poll(time.time_ns())
+            return sum(b.data.shape[0] for _, b, *_ in got) >= 10
+
+        assert wait_for(polled, 10)
+        now = time.time_ns()
+        port, body, t_us, origin = got[0]
+        assert port == "samples" and body.rate_hz == 1000.0 and t_us == body.t_us[-1]
+        assert 0 <= now - origin < 5e9  # acquisition time mapped from LSL's clock onto the wall clock
+        assert node.counters["samples"] == 10
+        assert node.wake_at_ns() > now
+    finally:
+        node.close()
