@@ -1,0 +1,199 @@
+"""NetSpec -> flat arrays: the static structure (`Net`) and the initial dynamic state (`State`).
+
+Neurons get global indices: the external inputs first (0 .. n_inputs-1), then each layer in order.
+Synapses are stored per projection, sorted by (pre, post): a forward CSR by pre-synaptic neuron, and, for
+plastic or normalised projections, a reverse index by post-synaptic neuron (synapse ids sorted by
+(post, pre)). A neuron's outgoing (incoming) synapses are listed as segments, one per projection.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from spikestream.snn.connect import Ctx, connect
+from spikestream.snn.learning import N_PP, P_NORM_EVERY, P_NORM_TARGET, P_WMAX, P_WMIN, R_NONE, R_RSTDP, build_rule
+from spikestream.snn.neuron import (C_DEXC, C_DINH, C_DT, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, C_REF,
+                                    C_THETA_DECAY, C_THETA_PLUS, C_WTA, N_COMMON, N_VARS, M_INPUT, substeps)
+from spikestream.snn.spec import INPUT, NetSpec
+from spikestream.snn.weights import init_delays, init_weights
+
+Net = namedtuple("Net", [
+    "n_inputs", "n_neurons", "n_out", "any_plastic",
+    "layer_code", "layer_lo", "layer_hi", "layer_pm", "layer_pc",
+    "syn_pre", "syn_post", "syn_delay",
+    "out_seg_ptr", "out_seg_proj", "out_seg_lo", "out_seg_hi",
+    "in_seg_ptr", "in_seg_proj", "in_seg_lo", "in_seg_hi", "rev_syn",
+    "proj_rule", "proj_chan", "proj_pp", "proj_pre_lo", "proj_post_lo", "proj_n_pre", "proj_n_post",
+    "proj_syn_lo", "proj_syn_hi", "proj_x_off", "proj_y_off", "proj_e_off",
+    "out_map",
+])
+
+State = namedtuple("State", ["S", "syn", "refr", "flag", "theta", "ibias", "ring", "w", "elig",
+                             "x1", "x2", "y1", "y2", "dopa", "rng", "count"])
+
+#: Receptor channel rows of `syn`: current exc/inh, conductance exc/inh.
+CHANNELS = {("exp_current", "exc"): 0, ("exp_current", "inh"): 1, ("conductance", "exc"): 2,
+            ("conductance", "inh"): 3}
+SYN_NAMES = ("i_exc", "i_inh", "g_exc", "g_inh")
+
+
+class Layout:
+    """Where things are: layer and projection ranges by name (Python side only)."""
+
+    def __init__(self) -> None:
+        self.layers: dict[str, tuple[int, int]] = {}
+        self.projections: dict[str, dict] = {}
+
+
+def _segments(g: np.ndarray, proj: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int):
+    order = np.argsort(g, kind="stable")
+    counts = np.bincount(g, minlength=n)
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return ptr, proj[order].astype(np.int64), lo[order].astype(np.int64), hi[order].astype(np.int64)
+
+
+def build(spec: NetSpec) -> tuple[Net, State, Layout]:
+    dt_ms = spec.dt_ms
+    lay = Layout()
+    n_in = spec.n_inputs
+    lay.layers[INPUT] = (0, n_in)
+    lo = n_in
+    L = len(spec.layers)
+    code = np.zeros(L, np.int64)
+    llo = np.zeros(L, np.int64)
+    lhi = np.zeros(L, np.int64)
+    pm = np.zeros((L, 24))
+    pc = np.zeros((L, N_COMMON))
+    for i, ls in enumerate(spec.layers):
+        lay.layers[ls.name] = (lo, lo + ls.n)
+        code[i], llo[i], lhi[i] = ls.model.code, lo, lo + ls.n
+        c = ls.common
+        nsub, h = substeps(dt_ms, c["substep_ms"])
+        try:
+            pm[i] = ls.model.pack(ls.params, dt_ms, h)
+        except ValueError as e:
+            raise ValueError(f"layer {ls.name!r}: {e}") from None
+        pc[i, C_DEXC] = np.exp(-h / c["tau_exc_ms"])
+        pc[i, C_DINH] = np.exp(-h / c["tau_inh_ms"])
+        pc[i, C_EEXC], pc[i, C_EINH] = c["e_exc"], c["e_inh"]
+        pc[i, C_REF] = int(round(c["t_ref_ms"] / dt_ms))
+        pc[i, C_NOISE], pc[i, C_NSUB], pc[i, C_H] = c["noise"], nsub, h
+        pc[i, C_THETA_PLUS] = c["theta_plus"]
+        pc[i, C_THETA_DECAY] = np.exp(-dt_ms / c["tau_theta_ms"]) if c["tau_theta_ms"] > 0 else 1.0
+        pc[i, C_WTA], pc[i, C_DT] = c["wta_k"], dt_ms
+        lo += ls.n
+    N = lo
+
+    # initial state of the neurons
+    S = np.zeros((N_VARS, N))
+    ibias = np.zeros(N)
+    for ls in spec.layers:
+        a, b = lay.layers[ls.name]
+        for r, var in enumerate(ls.model.variables):
+            S[r, a:b] = ls.init[var]
+        ibias[a:b] = ls.common["i_bias"]
+
+    # projections
+    P = len(spec.connections)
+    rng = np.random.default_rng(spec.seed)
+    shapes = {ls.name: ls.shape for ls in spec.layers}
+    pres, posts, ws, ds = [], [], [], []
+    proj = {k: np.zeros(P, np.int64) for k in ("rule", "chan", "pre_lo", "post_lo", "n_pre", "n_post",
+                                               "syn_lo", "syn_hi", "x_off", "y_off", "e_off")}
+    pp = np.zeros((P, N_PP))
+    s0 = x_off = y_off = e_off = 0
+    for p, cs in enumerate(spec.connections):
+        what = f"connection {cs.name!r}"
+        a_pre, b_pre = lay.layers[cs.pre]
+        a_post, b_post = lay.layers[cs.post]
+        n_pre, n_post = b_pre - a_pre, b_post - a_post
+        ctx = Ctx(n_pre, n_post, shapes.get(cs.pre), shapes.get(cs.post), cs.pre == cs.post,
+                  np.random.default_rng([spec.seed, p, 1]))
+        try:
+            pre, post = connect(cs.rule, ctx, cs.rule_params)
+        except ValueError as e:
+            raise ValueError(f"{what}: {e}") from None
+        crng = np.random.default_rng([spec.seed, p, 2])
+        w = init_weights(cs.weight, pre.size, crng, what)
+        d = init_delays(cs.delay_ms, pre.size, dt_ms, crng, what)
+        rule = R_NONE
+        if cs.plasticity is not None:
+            try:
+                rule, pp[p] = build_rule(cs.plasticity, dt_ms)
+            except ValueError as e:
+                raise ValueError(f"{what}: {e}") from None
+            w = np.clip(w, pp[p, P_WMIN], pp[p, P_WMAX])
+        else:
+            pp[p, P_WMIN], pp[p, P_WMAX] = 0.0, np.inf
+        if cs.normalize is not None:
+            pp[p, P_NORM_TARGET] = cs.normalize["target"]
+            pp[p, P_NORM_EVERY] = max(1, int(round(cs.normalize["every_ms"] / dt_ms)))
+        proj["rule"][p] = rule
+        proj["chan"][p] = CHANNELS[(cs.synapse, cs.receptor)]
+        proj["pre_lo"][p], proj["post_lo"][p] = a_pre, a_post
+        proj["n_pre"][p], proj["n_post"][p] = n_pre, n_post
+        proj["syn_lo"][p], proj["syn_hi"][p] = s0, s0 + pre.size
+        proj["x_off"][p], proj["y_off"][p], proj["e_off"][p] = x_off, y_off, e_off
+        if rule != R_NONE:
+            x_off += n_pre
+            y_off += n_post
+        if rule == R_RSTDP:
+            e_off += pre.size
+        lay.projections[cs.name] = {"index": p, "pre": cs.pre, "post": cs.post, "lo": s0, "hi": s0 + pre.size}
+        pres.append(pre + a_pre)
+        posts.append(post + a_post)
+        ws.append(w)
+        ds.append(d)
+        s0 += pre.size
+    syn_pre = np.concatenate(pres).astype(np.int32) if P else np.zeros(0, np.int32)
+    syn_post = np.concatenate(posts).astype(np.int32) if P else np.zeros(0, np.int32)
+    w = np.concatenate(ws).astype(np.float64) if P else np.zeros(0)
+    delay = np.concatenate(ds).astype(np.int16) if P else np.zeros(0, np.int16)
+
+    # forward segments: one per (pre neuron, projection)
+    g_l, p_l, lo_l, hi_l = [], [], [], []
+    gi_l, pi_l, loi_l, hii_l, rev_l = [], [], [], [], []
+    r0 = 0
+    for p in range(P):
+        a, b = proj["syn_lo"][p], proj["syn_hi"][p]
+        n_pre, n_post = proj["n_pre"][p], proj["n_post"][p]
+        ptr = np.searchsorted(syn_pre[a:b], proj["pre_lo"][p] + np.arange(n_pre + 1)) + a
+        g_l.append(proj["pre_lo"][p] + np.arange(n_pre))
+        p_l.append(np.full(n_pre, p))
+        lo_l.append(ptr[:-1])
+        hi_l.append(ptr[1:])
+        if proj["rule"][p] != R_NONE or pp[p, P_NORM_EVERY] > 0:
+            order = np.lexsort((syn_pre[a:b], syn_post[a:b]))
+            rev_l.append(order + a)
+            rptr = np.searchsorted(syn_post[a:b][order], proj["post_lo"][p] + np.arange(n_post + 1)) + r0
+            gi_l.append(proj["post_lo"][p] + np.arange(n_post))
+            pi_l.append(np.full(n_post, p))
+            loi_l.append(rptr[:-1])
+            hii_l.append(rptr[1:])
+            r0 += b - a
+    cat = lambda xs, dt=np.int64: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
+    out_seg = _segments(cat(g_l), cat(p_l), cat(lo_l), cat(hi_l), N)
+    in_seg = _segments(cat(gi_l), cat(pi_l), cat(loi_l), cat(hii_l), N)
+    rev_syn = cat(rev_l)
+
+    out_map = np.full(N, -1, np.int64)
+    k = 0
+    for name in spec.outputs:
+        a, b = lay.layers[name]
+        out_map[a:b] = np.arange(k, k + b - a)
+        k += b - a
+
+    D = int(delay.max()) + 1 if delay.size else 1
+    net = Net(n_in, N, k, bool(np.any(proj["rule"] != R_NONE)), code, llo, lhi, pm, pc,
+              syn_pre, syn_post, delay, *out_seg, *in_seg, rev_syn,
+              proj["rule"], proj["chan"], pp, proj["pre_lo"], proj["post_lo"], proj["n_pre"], proj["n_post"],
+              proj["syn_lo"], proj["syn_hi"], proj["x_off"], proj["y_off"], proj["e_off"], out_map)
+    from spikestream.snn._rng import seed_state
+    st = State(S, np.zeros((4, N)), np.zeros(N, np.int32), np.zeros(N, np.int8), np.zeros(N), ibias,
+               np.zeros((D, 4, N)), w, np.zeros(e_off), np.zeros(x_off), np.zeros(x_off), np.zeros(y_off),
+               np.zeros(y_off), np.zeros(P), seed_state(spec.seed), np.zeros(N, np.int64))
+    assert M_INPUT == 0
+    return net, st, lay

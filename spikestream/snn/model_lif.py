@@ -1,0 +1,119 @@
+"""Integrate-and-fire family: perfect IF, leaky IF, adaptive LIF — one kernel, voltage units (mV, ms).
+
+    tau_m dv/dt = -g_l (v - e_l) + I - w          (g_l = 1 for LIF/ALIF, 0 for perfect IF)
+    tau_w dw/dt = a (v - e_l) - w                 (ALIF only; w in mV)
+    I = i_bias + I_exc - I_inh + g_exc (e_exc - v) + g_inh (e_inh - v)
+    v >= v_th + theta  ->  spike, v = v_reset, w += b, refractory for t_ref
+
+Exponential Euler (Brian2's ``exponential_euler``): exact for v between input spikes when w is frozen.
+Defaults: Vogels & Abbott (2005) COBA benchmark (tau_m 20 ms, e_l -60, v_th -50, v_reset -60, t_ref 5 ms,
+e_exc 0, e_inh -80); adaptation as in Gerstner et al., Neuronal Dynamics (2014) ch. 6.
+"""
+
+import numpy as np
+from numba import njit
+
+from spikestream.registry import NEURON_MODELS
+from spikestream.snn._integrate import exp_euler
+from spikestream.snn._rng import normal
+from spikestream.snn.neuron import (C_DEXC, C_DINH, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, C_REF, M_LIF,
+                                    NeuronModel, pack_in_order)
+
+_REF = "Vogels & Abbott 2005 (J Neurosci 25:10786); Gerstner et al. 2014, Neuronal Dynamics ch. 1, 6"
+
+
+def _pack(kind: str):
+    def pack(p: dict, dt_ms: float, h_ms: float) -> np.ndarray:
+        g_l = 0.0 if kind == "if" else 1.0
+        e_l = p.get("e_l", 0.0)
+        a, b, tau_w = (p["a"], p["b"], p["tau_w_ms"]) if kind == "alif" else (0.0, 0.0, 0.0)
+        if p["tau_m_ms"] <= 0:
+            raise ValueError("tau_m_ms must be > 0")
+        if kind == "alif" and tau_w <= 0:
+            raise ValueError("tau_w_ms must be > 0")
+        leak = np.exp(-g_l * h_ms / p["tau_m_ms"])
+        wfac = np.exp(-h_ms / tau_w) if tau_w > 0 else 1.0
+        return pack_in_order({}, [], [p["tau_m_ms"], e_l, p["v_th"], p["v_reset"], g_l, a, b, tau_w, leak, wfac])
+
+    return pack
+
+
+@njit(cache=True)
+def step_lif(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
+    tau_m = pm[0]
+    e_l = pm[1]
+    v_th = pm[2]
+    v_reset = pm[3]
+    g_l = pm[4]
+    a = pm[5]
+    b = pm[6]
+    adapt = pm[7] > 0.0
+    leak = pm[8]
+    wfac = pm[9]
+    e_exc = pc[C_EEXC]
+    e_inh = pc[C_EINH]
+    dexc = pc[C_DEXC]
+    dinh = pc[C_DINH]
+    nsub = int(pc[C_NSUB])
+    h = pc[C_H]
+    ref = int(pc[C_REF])
+    noise = pc[C_NOISE]
+    sq = np.sqrt(h)
+    for i in range(lo, hi):
+        spk[i] = 0
+        if refr[i] > 0:
+            refr[i] -= 1
+        v = S[0, i]
+        w = S[1, i]
+        ie = syn[0, i]
+        ii = syn[1, i]
+        ge = syn[2, i]
+        gi = syn[3, i]
+        for _ in range(nsub):
+            vold = v
+            if refr[i] == 0:
+                drive = ibias[i] + ie - ii - w
+                if ge == 0.0 and gi == 0.0:
+                    if g_l == 0.0:
+                        v = v + drive / tau_m * h
+                    else:
+                        vinf = e_l + drive / g_l
+                        v = vinf + (v - vinf) * leak
+                else:
+                    v = exp_euler(v, (g_l * e_l + drive + ge * e_exc + gi * e_inh) / tau_m,
+                                  -(g_l + ge + gi) / tau_m, h)
+                if noise > 0.0:
+                    v += noise * sq * normal(rng)
+            if adapt:
+                winf = a * (vold - e_l)
+                w = winf + (w - winf) * wfac
+            ie *= dexc
+            ii *= dinh
+            ge *= dexc
+            gi *= dinh
+            if refr[i] == 0 and v >= v_th + theta[i]:
+                spk[i] = 1
+                vpk[i] = v
+                v = v_reset
+                w += b
+                if ref > 0:
+                    refr[i] = ref
+        S[0, i] = v
+        S[1, i] = w
+        syn[0, i] = ie
+        syn[1, i] = ii
+        syn[2, i] = ge
+        syn[3, i] = gi
+
+
+_LIF = {"tau_m_ms": 20.0, "e_l": -60.0, "v_th": -50.0, "v_reset": -60.0}
+
+NEURON_MODELS.register("if")(NeuronModel(
+    "if", M_LIF, ("v", "w"), {"tau_m_ms": 20.0, "v_th": -50.0, "v_reset": -60.0}, _pack("if"),
+    lambda p: {"v": p["v_reset"], "w": 0.0}, t_ref_ms=0.0, reference=_REF))
+NEURON_MODELS.register("lif")(NeuronModel(
+    "lif", M_LIF, ("v", "w"), dict(_LIF), _pack("lif"),
+    lambda p: {"v": p["e_l"], "w": 0.0}, t_ref_ms=5.0, reference=_REF))
+NEURON_MODELS.register("alif")(NeuronModel(
+    "alif", M_LIF, ("v", "w"), {**_LIF, "a": 0.0, "b": 1.0, "tau_w_ms": 100.0}, _pack("alif"),
+    lambda p: {"v": p["e_l"], "w": 0.0}, t_ref_ms=5.0, reference=_REF))

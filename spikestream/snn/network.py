@@ -1,0 +1,353 @@
+"""The SNN stage: build a network from the pipeline file's params and advance it as spikes arrive.
+
+    snn = build_snn(params, n_inputs)
+    out_idx, out_t_us = snn.advance(in_idx, in_t_us, until_us)
+
+Time grid: step n covers [n*dt_us, (n+1)*dt_us) of source time (absolute multiples of dt). `advance`
+simulates every *complete* step ending at or before `until_us`; input spikes of a step not yet complete wait
+inside (they are part of the state). Output spikes are stamped with the start of their step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from spikestream.snn import build as _build
+from spikestream.snn.build import SYN_NAMES, Net, State
+from spikestream.snn.kernel import REC_SYN, REC_THETA, run
+from spikestream.snn.spec import INPUT, NetSpec, parse
+
+_EXTRA = ("step", "pend_idx", "pend_t", "rw_step", "rw_ch", "rw_val", "learning", "signature")
+
+
+class SNN:
+    """A spiking network advancing in source time. See docs/snn.md."""
+
+    def __init__(self, spec: NetSpec):
+        self.spec = spec
+        self._net, self._st, self._layout = _build.build(spec)
+        self.dt_us = spec.dt_us
+        self.n_inputs = spec.n_inputs
+        self.n_outputs = int(self._net.n_out)
+        self.learning = True
+        self.late_spikes = 0
+        self.late_rewards = 0
+        self._step: int | None = None          # next step to simulate
+        self._pend_idx = np.zeros(0, np.int64)
+        self._pend_t = np.zeros(0, np.int64)
+        self._rw = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+        N = self._net.n_neurons
+        self._spk = np.zeros(N, np.int8)
+        self._vpk = np.zeros(N)
+        self._spikes = np.zeros(N, np.int64)
+        self._out_cap = 4096
+        self._rec: dict[tuple[str, str], dict] = {}
+        self._rec_src = np.zeros(0, np.int64)
+        self._rec_idx = np.zeros(0, np.int64)
+        self._stats_mark = (0, self._st.count.copy())
+
+    # ------------------------------------------------------------------ description
+    @property
+    def layers(self) -> dict[str, tuple[int, int]]:
+        """Layer name -> (first, end) global neuron index ('input' is the external inputs)."""
+        return dict(self._layout.layers)
+
+    @property
+    def projections(self) -> list[str]:
+        return list(self._layout.projections)
+
+    @property
+    def time_us(self) -> int | None:
+        """Start of the next step to simulate (None before the first advance / start)."""
+        return None if self._step is None else self._step * self.dt_us
+
+    def _layer(self, name: str) -> tuple[int, int]:
+        if name == INPUT or name not in self._layout.layers:
+            raise ValueError(f"unknown layer {name!r}; layers: {[n for n in self._layout.layers if n != INPUT]}")
+        return self._layout.layers[name]
+
+    def _proj(self, name: str) -> dict:
+        if name not in self._layout.projections:
+            raise ValueError(f"unknown projection {name!r}; projections: {self.projections}")
+        return self._layout.projections[name]
+
+    def _model(self, layer: str):
+        return next(ls.model for ls in self.spec.layers if ls.name == layer)
+
+    # ------------------------------------------------------------------ running
+    def start(self, t_us: int) -> None:
+        """Put the clock at the step containing t_us. Only before the first simulated step."""
+        if self._step is not None:
+            raise ValueError("the network clock is already running")
+        self._step = int(t_us) // self.dt_us
+
+    def advance(self, in_idx, in_t_us, until_us: int) -> tuple[np.ndarray, np.ndarray]:
+        """Deliver input spikes (idx < n_inputs, times non-decreasing) and simulate every step that ends
+        at or before `until_us`. Returns output spikes (idx int64 into the output layers, t_us int64).
+        Input spikes earlier than the current simulated time are dropped and counted in `late_spikes`."""
+        idx = np.asarray(in_idx)
+        t = np.asarray(in_t_us)
+        if idx.ndim != 1 or t.ndim != 1 or idx.shape != t.shape:
+            raise ValueError(f"in_idx and in_t_us must be 1-d of equal length, got {idx.shape} and {t.shape}")
+        if idx.size:
+            if idx.dtype.kind not in "iu" or t.dtype.kind not in "iu":
+                raise ValueError("in_idx and in_t_us must be integer arrays")
+            if int(idx.min()) < 0 or int(idx.max()) >= self.n_inputs:
+                raise ValueError(f"input index out of range [0, {self.n_inputs})")
+            if np.any(np.diff(t) < 0):
+                raise ValueError("input spike times are not sorted")
+        idx = idx.astype(np.int64)
+        t = t.astype(np.int64)
+        until_us = int(until_us)
+        dt = self.dt_us
+        if self._step is None:
+            self._step = (int(t[0]) if t.size else until_us) // dt
+        if t.size and t[0] < self._step * dt:
+            late = t < self._step * dt
+            self.late_spikes += int(late.sum())
+            idx, t = idx[~late], t[~late]
+        if self._pend_t.size:
+            idx = np.concatenate([self._pend_idx, idx])
+            t = np.concatenate([self._pend_t, t])
+            if np.any(np.diff(t) < 0):
+                o = np.argsort(t, kind="stable")
+                idx, t = idx[o], t[o]
+        n_end = until_us // dt
+        steps = t // dt
+        n_now = int(np.searchsorted(steps, n_end, side="left"))
+        self._pend_idx, self._pend_t = idx[n_now:].copy(), t[n_now:].copy()
+        in_step, in_idx_ = steps[:n_now], idx[:n_now]
+        n_steps = max(0, n_end - self._step)
+        return self._run(n_steps, in_step, in_idx_)
+
+    def _run(self, n_steps: int, in_step: np.ndarray, in_idx: np.ndarray):
+        rw_step, rw_ch, rw_val = self._rw
+        outs_s, outs_i = [], []
+        recs = []
+        nrec = self._rec_src.size
+        done_total = 0
+        while done_total < n_steps:
+            todo = n_steps - done_total
+            cap = max(self._out_cap, self.n_outputs)
+            out_step = np.empty(cap, np.int64)
+            out_idx = np.empty(cap, np.int64)
+            rec_buf = np.empty((todo if nrec else 0, nrec))
+            done, n_out, ii, ri = run(self._net, self._st, self._step, todo, in_step, in_idx, rw_step, rw_ch,
+                                      rw_val, self.learning, out_step, out_idx, self._rec_src, self._rec_idx,
+                                      rec_buf, self._spk, self._vpk, self._spikes)
+            outs_s.append(out_step[:n_out])
+            outs_i.append(out_idx[:n_out])
+            if nrec:
+                recs.append((self._step + np.arange(done), rec_buf[:done]))
+            in_step, in_idx = in_step[ii:], in_idx[ii:]
+            rw_step, rw_ch, rw_val = rw_step[ri:], rw_ch[ri:], rw_val[ri:]
+            self._step += int(done)
+            done_total += int(done)
+            if done < todo:
+                self._out_cap = cap * 4
+        self._rw = (rw_step, rw_ch, rw_val)
+        for steps, buf in recs:
+            self._store_records(steps, buf)
+        if not outs_s:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        s = np.concatenate(outs_s)
+        return np.concatenate(outs_i), s * self.dt_us
+
+    def reward(self, t_us, values, channel: int = 0) -> None:
+        """Reward (dopamine) arriving at source times `t_us` for R-STDP projections listening on
+        `channel`. A reward older than the simulated time is applied at the next step (`late_rewards`)."""
+        t = np.atleast_1d(np.asarray(t_us, np.int64))
+        v = np.atleast_1d(np.asarray(values, np.float64))
+        if t.shape != v.shape or t.ndim != 1:
+            raise ValueError("reward: t_us and values must be 1-d of equal length")
+        if not np.all(np.isfinite(v)):
+            raise ValueError("reward: values must be finite")
+        if isinstance(channel, bool) or int(channel) != channel or channel < 0:
+            raise ValueError("reward: channel must be a non-negative integer")
+        steps = t // self.dt_us
+        if self._step is not None:
+            late = steps < self._step
+            self.late_rewards += int(late.sum())
+            steps = np.maximum(steps, self._step)
+        s, c, val = self._rw
+        s = np.concatenate([s, steps])
+        c = np.concatenate([c, np.full(steps.size, int(channel), np.int64)])
+        val = np.concatenate([val, v])
+        o = np.argsort(s, kind="stable")
+        self._rw = (s[o], c[o], val[o])
+
+    # ------------------------------------------------------------------ access
+    def weights(self, projection: str) -> np.ndarray:
+        """A copy of the projection's weights, in synapse order (sorted by pre, then post)."""
+        p = self._proj(projection)
+        return self._st.w[p["lo"]:p["hi"]].copy()
+
+    def set_weights(self, projection: str, w) -> None:
+        p = self._proj(projection)
+        w = np.asarray(w, np.float64)
+        if w.shape != (p["hi"] - p["lo"],):
+            raise ValueError(f"set_weights({projection!r}): expected shape ({p['hi'] - p['lo']},), got {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError("weights must be finite and >= 0")
+        self._st.w[p["lo"]:p["hi"]] = w
+
+    def connectivity(self, projection: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pre, post, delay_steps) of the projection's synapses: local indices within their layers."""
+        p = self._proj(projection)
+        a, b = p["lo"], p["hi"]
+        pre0 = self._layout.layers[p["pre"]][0]
+        post0 = self._layout.layers[p["post"]][0]
+        return (self._net.syn_pre[a:b].astype(np.int64) - pre0, self._net.syn_post[a:b].astype(np.int64) - post0,
+                self._net.syn_delay[a:b].astype(np.int64))
+
+    def weight_matrix(self, projection: str) -> np.ndarray:
+        """Dense [n_pre, n_post] weights (0 where not connected; multapses summed)."""
+        pre, post, _ = self.connectivity(projection)
+        p = self._proj(projection)
+        a, b = self._layout.layers[p["pre"]]
+        c, d = self._layout.layers[p["post"]]
+        m = np.zeros((b - a, d - c))
+        np.add.at(m, (pre, post), self.weights(projection))
+        return m
+
+    def set_bias(self, layer: str, values) -> None:
+        """Set the constant input i_bias of a layer's neurons (scalar or one value per neuron)."""
+        a, b = self._layer(layer)
+        v = np.broadcast_to(np.asarray(values, np.float64), (b - a,)) if np.ndim(values) == 0 else np.asarray(values, np.float64)
+        if v.shape != (b - a,) or not np.all(np.isfinite(v)):
+            raise ValueError(f"set_bias({layer!r}): need a finite scalar or {b - a} values")
+        self._st.ibias[a:b] = v
+
+    def variable(self, layer: str, var: str) -> np.ndarray:
+        """Current value of a state variable (model variable, i_exc/i_inh/g_exc/g_inh, theta) of a layer."""
+        a, b = self._layer(layer)
+        src = self._var_src(layer, var)
+        if src < REC_SYN:
+            return self._st.S[src, a:b].copy()
+        if src < REC_THETA:
+            return self._st.syn[src - REC_SYN, a:b].copy()
+        return self._st.theta[a:b].copy()
+
+    def _var_src(self, layer: str, var: str) -> int:
+        model = self._model(layer)
+        if var in model.variables:
+            return model.variables.index(var)
+        if var in SYN_NAMES:
+            return REC_SYN + SYN_NAMES.index(var)
+        if var == "theta":
+            return REC_THETA
+        raise ValueError(f"layer {layer!r} ({model.name}) has no variable {var!r}; it has "
+                         f"{list(model.variables) + list(SYN_NAMES) + ['theta']}")
+
+    # ------------------------------------------------------------------ recording (for validation)
+    def record(self, layer: str, var: str = "v", neurons=None) -> None:
+        """Record `var` of `layer` (all neurons, or the local indices `neurons`) after every step."""
+        a, b = self._layer(layer)
+        src = self._var_src(layer, var)
+        local = np.arange(b - a) if neurons is None else np.asarray(neurons, np.int64)
+        if local.ndim != 1 or (local.size and (local.min() < 0 or local.max() >= b - a)):
+            raise ValueError(f"record({layer!r}): neuron indices out of range [0, {b - a})")
+        self._rec[(layer, var)] = {"src": src, "idx": local + a, "t": [], "v": []}
+        self._rebuild_rec()
+
+    def _rebuild_rec(self) -> None:
+        srcs, idxs = [], []
+        for r in self._rec.values():
+            r["col"] = sum(s.size for s in idxs)
+            srcs.append(np.full(r["idx"].size, r["src"], np.int64))
+            idxs.append(r["idx"])
+        self._rec_src = np.concatenate(srcs) if srcs else np.zeros(0, np.int64)
+        self._rec_idx = np.concatenate(idxs) if idxs else np.zeros(0, np.int64)
+
+    def _store_records(self, steps: np.ndarray, buf: np.ndarray) -> None:
+        for r in self._rec.values():
+            r["t"].append(steps * self.dt_us)
+            r["v"].append(buf[:, r["col"]:r["col"] + r["idx"].size].copy())
+
+    def recorded(self, layer: str, var: str = "v") -> tuple[np.ndarray, np.ndarray]:
+        """(t_us [T], values [T, n]) recorded so far; t_us is the start of each step, the value is the
+        one at the step's end."""
+        if (layer, var) not in self._rec:
+            raise ValueError(f"{var!r} of layer {layer!r} is not being recorded; call record() first")
+        r = self._rec[(layer, var)]
+        if not r["t"]:
+            return np.zeros(0, np.int64), np.zeros((0, r["idx"].size))
+        return np.concatenate(r["t"]), np.concatenate(r["v"])
+
+    def stop_recording(self) -> None:
+        self._rec.clear()
+        self._rebuild_rec()
+
+    # ------------------------------------------------------------------ stats
+    def stats(self) -> dict[str, Any]:
+        """Per-layer firing rates (Hz) since the previous call and mean weight per projection."""
+        step_now = self._step or 0
+        step0, c0 = self._stats_mark
+        span_s = max(step_now - step0, 0) * self.dt_us * 1e-6
+        c = self._st.count
+        rates = {}
+        for name, (a, b) in self._layout.layers.items():
+            if name == INPUT:
+                continue
+            n = int(c[a:b].sum() - c0[a:b].sum())
+            rates[name] = n / span_s / (b - a) if span_s > 0 else 0.0
+        self._stats_mark = (step_now, c.copy())
+        mean_w = {name: float(self._st.w[p["lo"]:p["hi"]].mean()) if p["hi"] > p["lo"] else 0.0
+                  for name, p in self._layout.projections.items()}
+        return {"rates_hz": rates, "mean_weight": mean_w, "time_us": self.time_us,
+                "learning": self.learning, "late_spikes": self.late_spikes, "late_rewards": self.late_rewards}
+
+    # ------------------------------------------------------------------ state
+    def _signature(self) -> np.ndarray:
+        n = self._net
+        parts = [n.n_inputs, n.n_neurons, n.syn_pre.size, self._st.ring.shape[0], n.proj_rule.size,
+                 n.layer_code.size]
+        return np.array(parts + list(n.layer_code) + list(n.layer_hi - n.layer_lo) + list(n.proj_rule), np.int64)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        d = {k: np.array(v, copy=True) for k, v in self._st._asdict().items()}
+        d["step"] = np.array([-1 if self._step is None else self._step], np.int64)
+        d["pend_idx"], d["pend_t"] = self._pend_idx.copy(), self._pend_t.copy()
+        d["rw_step"], d["rw_ch"], d["rw_val"] = (a.copy() for a in self._rw)
+        d["learning"] = np.array([self.learning], np.bool_)
+        d["signature"] = self._signature()
+        return d
+
+    def set_state(self, d: dict[str, np.ndarray]) -> None:
+        want = set(State._fields) | set(_EXTRA)
+        missing, extra = want - set(d), set(d) - want
+        if missing or extra:
+            raise ValueError(f"SNN state: missing {sorted(missing)}, unexpected {sorted(extra)}")
+        sig = np.asarray(d["signature"])
+        if sig.shape != self._signature().shape or not np.array_equal(sig, self._signature()):
+            raise ValueError("SNN state is from a network of another shape (layers, sizes, synapse count, "
+                             "delays or learning rules differ); refusing to load it")
+        new = {}
+        for k in State._fields:
+            cur = getattr(self._st, k)
+            v = np.asarray(d[k])
+            if v.shape != cur.shape:
+                raise ValueError(f"SNN state: {k!r} has shape {v.shape}, this network needs {cur.shape}")
+            new[k] = v.astype(cur.dtype, copy=False)
+        for k, v in new.items():
+            getattr(self._st, k)[...] = v
+        step = int(np.asarray(d["step"]).reshape(-1)[0])
+        self._step = None if step < 0 else step
+        self._pend_idx = np.asarray(d["pend_idx"], np.int64).copy()
+        self._pend_t = np.asarray(d["pend_t"], np.int64).copy()
+        if self._pend_idx.shape != self._pend_t.shape or self._pend_idx.ndim != 1:
+            raise ValueError("SNN state: pending input arrays differ in shape")
+        rw = tuple(np.asarray(d[k], dt).copy() for k, dt in (("rw_step", np.int64), ("rw_ch", np.int64),
+                                                               ("rw_val", np.float64)))
+        if not (rw[0].shape == rw[1].shape == rw[2].shape):
+            raise ValueError("SNN state: pending reward arrays differ in shape")
+        self._rw = rw
+        self.learning = bool(np.asarray(d["learning"]).reshape(-1)[0])
+        self._stats_mark = (self._step or 0, self._st.count.copy())
+
+
+def build_snn(params: dict[str, Any], n_inputs: int) -> SNN:
+    """Build the network described by `params` (the pipeline file's SNN table) for `n_inputs` inputs."""
+    return SNN(parse(params, n_inputs))

@@ -1,0 +1,92 @@
+"""The SNN node without sockets: packets in, packets out, commands, state, bad input."""
+
+import numpy as np
+import pytest
+from snn_reference import poisson_input
+
+from spikestream.nodes.snn import SNNNode
+from spikestream.protocol import Message, Samples, Spikes, pack, unpack
+
+
+def _node(params, **extra):
+    out = []
+    n = SNNNode("snn", {**params, **extra}, emit=lambda port, body, t_us, origin_ns: out.append((port, body, origin_ns)))
+    n.setup()
+    return n, out
+
+
+def _packets(n_in, T, step_us, seed=0, rate=80.0):
+    idx, t = poisson_input(n_in, rate, T, seed)
+    for t0 in range(0, T, step_us):
+        sel = (t >= t0) & (t < t0 + step_us)
+        yield Spikes(t0, t0 + step_us, n_in, idx[sel].astype(np.uint32), t[sel])
+
+
+def test_packets_in_packets_out(minimal_params):
+    node, out = _node(minimal_params)
+    for k, sp in enumerate(_packets(400, 500_000, 10_000)):
+        node.on_message("in", Message(sp, stream="enc", seq=k, t_us=sp.t0_us, origin_ns=1000 + k))
+    assert len(out) == 50
+    n_spk = 0
+    for k, (port, body, origin) in enumerate(out):
+        assert port == "out" and origin == 1000 + k
+        assert (body.t0_us, body.t1_us) == (k * 10_000, (k + 1) * 10_000)
+        assert body.n_neurons == 64
+        unpack(pack(Message(body)))  # valid on the wire
+        n_spk += body.idx.size
+    assert n_spk > 0
+    stats = node.on_command("stats", {})
+    assert stats["built"] and stats["rates_hz"]["hidden"] > 0
+    assert set(stats["mean_weight"]) == {"input->hidden"}
+
+
+def test_learning_command_and_state_roundtrip(minimal_params):
+    a, _ = _node(minimal_params)
+    assert a.on_command("learning", {"on": False}) == {"learning": False}
+    with pytest.raises(ValueError):
+        a.on_command("learning", {"on": "yes"})
+    pk = list(_packets(400, 200_000, 20_000))
+    for sp in pk[:5]:
+        a.on_message("in", Message(sp, origin_ns=1))
+    w0 = a.snn.weights("input->hidden")
+    state = a.get_state()
+    b, out_b = _node(minimal_params)
+    b.set_state(state)           # before the first packet: applied when the network is built
+    a_out = []
+    a._emit = lambda port, body, t_us, origin_ns: a_out.append(body)
+    for sp in pk[5:]:
+        a.on_message("in", Message(sp, origin_ns=1))
+        b.on_message("in", Message(sp, origin_ns=1))
+    assert b.snn.learning is False
+    np.testing.assert_array_equal(a.snn.weights("input->hidden"), w0)
+    for x, (_, y, _) in zip(a_out, out_b):
+        np.testing.assert_array_equal(x.idx, y.idx)
+        np.testing.assert_array_equal(x.t_us, y.t_us)
+
+
+def test_bad_packets_are_counted_not_fatal(minimal_params):
+    node, out = _node(minimal_params, n_inputs=400)
+    node.on_message("in", Message(Spikes(0, 1000, 12, np.zeros(0, np.uint32), np.zeros(0, np.int64))))
+    assert node.counters["rejected_packets"] == 1 and not out
+    node.on_message("in", Message(Spikes(0, 5000, 400, np.array([3], np.uint32), np.array([4000]))))
+    node.on_message("in", Message(Spikes(2000, 9000, 400, np.array([3, 4], np.uint32), np.array([2500, 8000]))))
+    assert node.counters["late_spikes"] == 1
+    assert out[-1][1].t0_us == 5000 and out[-1][1].t1_us == 9000
+    node.on_message("reward", Message(Samples(np.array([1000]), np.ones((1, 1), np.float32))))
+    assert node.counters.get("late_rewards", 0) == 1   # no rstdp projection, but time is checked
+
+
+def test_bad_params_fail_at_setup(minimal_params):
+    bad = dict(minimal_params, layers=[{"name": "h", "n": 4, "model": "lif", "tau_q": 1}])
+    with pytest.raises(ValueError, match="unknown parameter 'tau_q'"):
+        _node(bad)
+    with pytest.raises(ValueError, match="unknown neuron model"):
+        _node(dict(minimal_params, layers=[{"name": "h", "n": 4, "model": "nope"}]))
+
+
+def test_state_of_other_network_is_refused(minimal_params):
+    a, _ = _node(minimal_params, n_inputs=400)
+    other = dict(minimal_params, layers=[{"name": "hidden", "n": 65, "model": "lif"}])
+    b, _ = _node(other, n_inputs=400)
+    with pytest.raises(ValueError, match="another shape"):
+        b.set_state(a.get_state())
