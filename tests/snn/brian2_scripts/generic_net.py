@@ -3,18 +3,19 @@
 usage: python generic_net.py IN.npz OUT.npz
 
 IN.npz holds ``config`` (JSON) and arrays. The network: a SpikeGeneratorGroup of ``n_in`` inputs
-(``in_idx``, ``in_t_us``) -> Synapses (``syn_i``, ``syn_j``, ``syn_w``, optional ``syn_delay_us``) ->
-NeuronGroup of ``n_out`` neurons. Equations, threshold, reset, refractoriness, integration method,
-synaptic model and pre/post pathways come as strings in the config, so the test states exactly which
-model it compares; constants come as ``namespace`` strings evaluated with Brian2's units (``"10*ms"``).
+(``in_idx``, ``in_t_us``; at most one spike per input and step, at step starts) -> one or more Synapses
+groups -> one NeuronGroup of ``n_out`` neurons. Equations, threshold, reset, refractoriness, integration
+method and the synapses' models and pathways come as strings in the config, so the test states exactly
+which model it compares; constants come as ``namespace`` strings evaluated with Brian2's units.
 
-config keys: dt_us, duration_us, n_in, n_out, target ("numpy" | "cython"), seed,
-  neuron: {eqs, threshold, reset, refractory, method, init: {var: scalar-string}}
-  synapse: {model, on_pre, on_post, method}
-  record_v: [neuron vars], record_w_every_us (0 = none), warmup_us (cython: compile first, timed apart)
-Array overrides: ``init_<var>`` arrays set neuron variables before the run.
-OUT.npz: spike_i, spike_t_us, <var> [T, n_out] per recorded variable, w_t_us, w [T, n_syn], w_final,
-  t_compile_s, t_run_s.
+config keys: dt_us, duration_us, n_in, n_out, target ("numpy" | "cython"), seed, namespace,
+  neuron: {eqs, threshold, reset, refractory, method, init: {var: value-string}}
+  synapses: [{name, model, on_pre, on_post, method, record_w_every_us}]
+  record: [neuron variables recorded every step], warmup_us (run first and timed apart: compilation)
+arrays: in_idx, in_t_us, <name>_i, <name>_j, <name>_w, optional <name>_delay_us per synapse group;
+  init_<var> (SI values) per neuron variable.
+OUT.npz: spike_i, spike_t_us, <var> [T, n_out] (SI; Brian2 records at the *start* of each step),
+  rec_t_us, <name>_w_final, <name>_w [T, n_syn], <name>_w_t_us, t_compile_s, t_run_s.
 """
 
 import json
@@ -59,27 +60,29 @@ def main(inp, out):
     in_t = z["in_t_us"].astype(np.int64)
     # SpikeGeneratorGroup wants at most one spike per (neuron, step): the caller guarantees it
     P = SpikeGeneratorGroup(cfg["n_in"], in_idx, (in_t * 1e-6) * second, dt=dt, name="pre")
-    syn = cfg["synapse"]
-    S = Synapses(P, G, model=syn.get("model", "w : 1"), on_pre=syn.get("on_pre", ""),
-                 on_post=syn.get("on_post", None), method=syn.get("method", "exact"), namespace=ns,
-                 name="syn")
-    S.connect(i=z["syn_i"].astype(np.int64), j=z["syn_j"].astype(np.int64))
-    S.w[:] = z["syn_w"]
-    if "syn_delay_us" in z.files:
-        S.delay[:] = (z["syn_delay_us"] * 1e-6) * second
-    for var, val in syn.get("init", {}).items():
-        setattr(S, var, val)
     SM = SpikeMonitor(G)
-    objs = [G, P, S, SM]
-    rec = cfg.get("record_v", [])
+    objs = [G, P, SM]
+    syns = []
+    for sc in cfg["synapses"]:
+        nm = sc["name"]
+        S = Synapses(P, G, model=sc.get("model", "w : 1"), on_pre=sc.get("on_pre", ""),
+                     on_post=sc.get("on_post", None), method=sc.get("method", "exact"), namespace=ns,
+                     name="syn_" + nm)
+        S.connect(i=z[nm + "_i"].astype(np.int64), j=z[nm + "_j"].astype(np.int64))
+        S.w[:] = z[nm + "_w"]
+        if nm + "_delay_us" in z.files:
+            S.delay[:] = (z[nm + "_delay_us"] * 1e-6) * second
+        objs.append(S)
+        WM = None
+        if sc.get("record_w_every_us", 0):
+            WM = StateMonitor(S, "w", record=True, dt=sc["record_w_every_us"] * 1e-6 * second)
+            objs.append(WM)
+        syns.append((nm, S, WM))
+    rec = cfg.get("record", [])
     VM = None
     if rec:
         VM = StateMonitor(G, rec, record=True)
         objs.append(VM)
-    WM = None
-    if cfg.get("record_w_every_us", 0):
-        WM = StateMonitor(S, "w", record=True, dt=cfg["record_w_every_us"] * 1e-6 * second)
-        objs.append(WM)
     net = Network(*objs)
     t0 = time.perf_counter()
     warm = cfg.get("warmup_us", 0)
@@ -91,17 +94,18 @@ def main(inp, out):
     res = {
         "spike_i": np.asarray(SM.i[:], np.int64),
         "spike_t_us": np.rint(np.asarray(SM.t[:] / second) * 1e6).astype(np.int64),
-        "w_final": np.asarray(S.w[:], np.float64),
         "t_compile_s": np.array(t1 - t0),
         "t_run_s": np.array(t2 - t1),
     }
+    for nm, S, WM in syns:
+        res[nm + "_w_final"] = np.asarray(S.w[:], np.float64)
+        if WM is not None:
+            res[nm + "_w"] = np.asarray(WM.w).T
+            res[nm + "_w_t_us"] = np.rint(np.asarray(WM.t / second) * 1e6).astype(np.int64)
     if VM is not None:
         for var in rec:
             res[var] = np.asarray(getattr(VM, var + "_")).T  # SI, [T, n_out]
-        res["v_t_us"] = np.rint(np.asarray(VM.t / second) * 1e6).astype(np.int64)
-    if WM is not None:
-        res["w"] = np.asarray(WM.w).T
-        res["w_t_us"] = np.rint(np.asarray(WM.t / second) * 1e6).astype(np.int64)
+        res["rec_t_us"] = np.rint(np.asarray(VM.t / second) * 1e6).astype(np.int64)
     np.savez(out, **res)
 
 
