@@ -99,8 +99,8 @@ class ControlOutputNode(Node):
             sk.open(K, self.names)
         self._tt = np.zeros(0, np.int64)
         self._td = np.zeros((0, 0), np.float64)
-        # [first packet t0 (-1 = none), calibration mode (0 auto, 1 forced on, 2 frozen), last t1]
-        self.clock = np.array([-1, 0, 0], np.int64)
+        # [first packet t0, calibration mode (0 auto, 1 forced on, 2 frozen), last t1, packets seen (0/1)]
+        self.clock = np.array([0, 0, 0, 0], np.int64)
         self._last_safe_ns = 0
         self.safety.reset(self.clock_ns() / 1e9)
 
@@ -139,8 +139,10 @@ class ControlOutputNode(Node):
             self.log.warning("spike packet of %d neurons for a decoder of %d inputs", sp.n_neurons, dec.n_inputs)
             return
         c = self.clock
-        if c[0] < 0:
-            c[0] = sp.t0_us
+        if not c[3]:
+            c[0], c[3] = sp.t0_us, 1
+        elif sp.t0_us < dec.last_until[0]:
+            self._time_restart(sp.t0_us)
         if c[1] == 0:
             on = sp.t1_us - c[0] <= self.calibrate_us
             if dec.calibrating and not on:
@@ -164,6 +166,18 @@ class ControlOutputNode(Node):
         self.count("packets")
         y_safe = self.safety.apply(y, self.clock_ns() / 1e9)
         self._send(y_safe, sp.t1_us, False, msg.origin_ns)
+
+    def _time_restart(self, t0_us: int) -> None:
+        """Source time went back (the upstream restarted without its state): start the features afresh,
+        keep what the decoder learned, and keep the calibration schedule where it was."""
+        c = self.clock
+        self.count("time_restarts")
+        self.log.warning("source time went back from %d to %d us: decoder features restarted", c[2], t0_us)
+        elapsed = c[2] - c[0]
+        c[0] = t0_us - elapsed
+        c[2] = t0_us
+        self.decoder.restart_stream(t0_us)
+        self._tt, self._td = self._tt[:0], self._td[:0]
 
     def _send(self, y: np.ndarray, t_us: int, safe: bool, origin_ns: int) -> None:
         self.emit("out", Control(y, self.names, safe), t_us=t_us, origin_ns=origin_ns)
@@ -217,14 +231,22 @@ class ControlOutputNode(Node):
         return s
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        if "node.clock" not in state or np.shape(state["node.clock"]) != (3,):
-            raise ValueError("control_output state lacks node.clock[3]")
+        if "node.clock" not in state or np.shape(state["node.clock"]) != (4,):
+            raise ValueError("control_output state lacks node.clock[4]")
+        c = np.asarray(state["node.clock"], np.int64)
+        if c[1] == 0:
+            on = self.calibrate_us > 0 if not c[3] else c[2] - c[0] <= self.calibrate_us
+        else:
+            on = c[1] == 1
+        self.decoder.calibrating = bool(on)  # before restoring, so that no fit runs over restored state
         self.decoder.set_state({k[8:]: v for k, v in state.items() if k.startswith("decoder.")})
         self.safety.set_state({k[7:]: v for k, v in state.items() if k.startswith("safety.")})
-        self.clock[:] = state["node.clock"]
-        if self.clock[1] == 2 or (self.clock[1] == 0 and self.clock[0] >= 0
-                                  and self.clock[2] - self.clock[0] > self.calibrate_us):
-            self.decoder.calibrating = False
+        # the saved wall-clock times belong to the previous process: the output is held where it was, at
+        # rest, and counts as stale until fresh input arrives (the watchdog takes it to the safe value)
+        self.safety.times[0] = self.clock_ns() / 1e9
+        self.safety.times[1] = np.nan
+        self.safety.v[:] = 0.0
+        self.clock[:] = c
 
     def close(self) -> None:
         for s in self.sinks:

@@ -68,6 +68,13 @@ class Decoder:
         """Plain arrays owned by the decoder itself (fitted parameters)."""
         return {"last_until": self.last_until}
 
+    def restart_stream(self, t_us: int) -> None:
+        """The upstream restarted its time base at ``t_us`` (earlier than before): forget the spike
+        features, keep everything learned or fitted."""
+        for part in self._parts().values():
+            part.reset(int(t_us))
+        self.last_until[0] = int(t_us)
+
     # -------------------------------------------------------------- state
     def get_state(self) -> dict[str, np.ndarray]:
         s = {k: np.array(v, copy=True) for k, v in self._arrays().items()}

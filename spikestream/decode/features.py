@@ -93,6 +93,11 @@ class ExpRates:
         _exp_read(self.r, self.tl, np.int64(until_us), self._inv_tau_us, out)
         return out
 
+    def reset(self, t_us: int) -> None:
+        """Forget all spikes; the stream (re)starts at ``t_us``."""
+        self.r[:] = 0.0
+        self.tl[:] = t_us
+
     def get_state(self) -> dict[str, np.ndarray]:
         return {"r": self.r.copy(), "tl": self.tl.copy()}
 
@@ -124,6 +129,11 @@ class BoxCounts:
     def advance(self, idx: np.ndarray, t_us: np.ndarray, until_us: int) -> np.ndarray:
         _box_push_pop(self.ring_i, self.ring_t, self.hs, self.counts, idx, t_us, np.int64(until_us - self.window_us))
         return self.counts
+
+    def reset(self, t_us: int) -> None:
+        """Forget all spikes (the eviction count is kept)."""
+        self.hs[:2] = 0
+        self.counts[:] = 0
 
     def get_state(self) -> dict[str, np.ndarray]:
         return {"ring_i": self.ring_i.copy(), "ring_t": self.ring_t.copy(), "hs": self.hs.copy(), "counts": self.counts.copy()}

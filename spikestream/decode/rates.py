@@ -47,6 +47,9 @@ class RateFeatures:
             self.out *= self._scale
         return self.out
 
+    def reset(self, t_us: int) -> None:
+        self.f.reset(t_us)
+
     def get_state(self):
         return self.f.get_state()
 

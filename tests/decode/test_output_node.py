@@ -130,8 +130,19 @@ def test_bad_packets_are_counted_not_fatal():
     n, out, clk = _node()
     n.on_message("in", Message(Spikes(0, 10, N + 1, np.array([N], np.uint32), np.array([3], np.int64)), "sp", 0, 0))
     n.on_message("in", Message(Spikes(100, 200, N, np.zeros(0, np.uint32), np.zeros(0, np.int64)), "sp", 1, 0))
-    n.on_message("in", Message(Spikes(50, 90, N, np.zeros(0, np.uint32), np.zeros(0, np.int64)), "sp", 2, 0))  # back in time
+    n.on_message("in", Message(Spikes(150, 190, N, np.array([1, 0], np.uint32), np.array([170, 160], np.int64)), "sp", 2, 0))
     assert n.counters["rejected_packets"] == 2 and len(out) == 1
+
+
+def test_upstream_time_restart_restarts_features_keeps_learning():
+    n, out, clk = _node(calibrate_s=2.0)
+    pk, Y = _stream(600)
+    _feed(n, clk, pk, Y, 0, 400)
+    W = n.decoder.W.copy()
+    assert not n.decoder.calibrating
+    _feed(n, clk, pk, Y, 0, 100)  # the upstream restarted from source time 0
+    assert n.counters["time_restarts"] == 1 and "rejected_packets" not in n.counters
+    assert len(out) == 500 and np.array_equal(n.decoder.W, W) and not n.decoder.calibrating
 
 
 @pytest.mark.parametrize("params, msg", [
@@ -146,3 +157,20 @@ def test_bad_packets_are_counted_not_fatal():
 def test_bad_params(params, msg):
     with pytest.raises(ValueError, match=msg):
         _node(**params)
+
+
+@pytest.mark.parametrize("kind", ["kalman", "linear_lms", "population_vector"])
+def test_restored_node_continues_exactly(kind):
+    dec = {"kind": kind, "n_inputs": N, "n_outputs": K}
+    n, out, clk = _node(decoder=dec, calibrate_s=2.0)
+    pk, Y = _stream(600)
+    _feed(n, clk, pk, Y, 0, 400)
+    m, out2, clk2 = _node(decoder=dec, calibrate_s=2.0)
+    m.set_state(n.get_state())
+    assert not m.decoder.calibrating
+    clk2.t = clk.t
+    _feed(n, clk, pk, Y, 400, 600)
+    _feed(m, clk2, pk, Y, 400, 600)
+    assert all(np.array_equal(a[1].values, b[1].values) for a, b in zip(out[-200:], out2[-200:]))
+    with pytest.raises(ValueError, match="clock"):
+        m.set_state({})
