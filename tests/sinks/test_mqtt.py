@@ -76,10 +76,11 @@ def test_subscriber_receives_controls_and_status(broker):
 
 def test_broker_restart_mid_stream_recovers_without_stalling(broker):
     sub = mh.Subscriber(broker.port, [TOPIC])
-    sink = MqttSink(port=broker.port, topic=TOPIC, backoff_min_s=0.05, backoff_max_s=0.3, expiry_s=30.0, queue=16)
+    n, out = _node(broker.port, backoff_min_s=0.05, backoff_max_s=0.3, expiry_s=30.0, queue=16)
+    sink = n.sinks[0]
     wait_for(sink.connected.is_set, 10, "the sink to connect")
     for k in range(5):
-        sink.publish(np.array([float(k)]), k)
+        n.on_message("in", _packet(k))
     wait_for(lambda: len(sub.on(TOPIC)) == 5, 10, "messages before the outage")
     sub.close()
     broker.stop()
@@ -88,26 +89,28 @@ def test_broker_restart_mid_stream_recovers_without_stalling(broker):
     t_end = time.monotonic() + 1.5  # the node loop keeps running while the broker is down
     while time.monotonic() < t_end or sink.connected.is_set():
         t0 = time.perf_counter()
-        sink.publish(np.array([float(k)]), k)
+        n.on_message("in", _packet(k))  # decode -> safety -> emit -> sinks: one loop step's work
+        n.poll(time.time_ns())
         worst = max(worst, time.perf_counter() - t0)
         k += 1
         time.sleep(0.002)
         if time.monotonic() > t_end + 10:
             raise AssertionError("the sink never noticed the broker went away")
-    print(f"\nmax publish() call while the broker was down: {worst * 1e3:.3f} ms over {k - 5} calls")
-    assert worst < 0.05, "publish() blocked while the broker was down"
+    print(f"\nmax node call (on_message + poll) while the broker was down: {worst * 1e3:.3f} ms over {k - 5} calls")
+    assert worst < 0.25, "the node loop stalled while the broker was down"
     st = sink.stats()
-    assert st["dropped"] >= k - 5 - 16 - st["sent"] and st["queued"] <= 16  # bounded, oldest dropped
+    assert st["queued"] <= 16 and st["dropped"] > 0  # bounded: the oldest were dropped and counted
     broker.start()
     sub = mh.Subscriber(broker.port, [TOPIC])
     wait_for(sink.connected.is_set, 15, "the sink to reconnect")
     last = k
-    sink.publish(np.array([float(last)]), last)
-    got = wait_for(lambda: [v for v in _vals(sub) if v == last], 10, "a message after the restart")
-    assert got and sink.stats()["connects"] >= 2
-    vals = _vals(sub)
-    assert vals == sorted(vals)  # what was queued arrives in order, newest kept
-    sink.close()
+    n.on_message("in", _packet(last))
+    wait_for(lambda: (last + 1) * 1000 in [json.loads(p)["t_us"] for p, _ in sub.on(TOPIC)], 10,
+             "a message after the restart")
+    assert sink.stats()["connects"] >= 2
+    ts = [json.loads(p)["t_us"] for p, _ in sub.on(TOPIC)]
+    assert ts == sorted(ts)  # what was queued arrives in order, newest kept
+    n.close()
     sub.close()
 
 
@@ -187,3 +190,38 @@ def test_bad_params():
                     ({"password": "x"}, "username"), ({"backoff_min_s": 2, "backoff_max_s": 1}, "backoff")]:
         with pytest.raises(ValueError, match=msg):
             MqttSink(**kw)
+
+
+def _certs(d):
+    def run(*a):
+        subprocess.run(["openssl", *a], check=True, capture_output=True, cwd=d)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+        "-subj", "/CN=spikestream-test-ca")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+        "server.crt", "-days", "2", "-extfile", "san.ext")
+    return d / "ca.crt", d / "server.crt", d / "server.key"
+
+
+def test_tls(tmp_path):
+    import shutil
+
+    mh.need_mosquitto()
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make test certificates")
+    ca, crt, key = _certs(tmp_path)
+    b = mh.Broker(tmp_path, extra_conf=f"allow_anonymous true\ncafile {ca}\ncertfile {crt}\nkeyfile {key}").start()
+    try:
+        good = MqttSink(host="127.0.0.1", port=b.port, topic=TOPIC, tls=True, ca_certs=str(ca))
+        plain = MqttSink(host="127.0.0.1", port=b.port, topic=TOPIC, backoff_max_s=0.2)
+        untrusted = MqttSink(host="127.0.0.1", port=b.port, topic=TOPIC, tls=True, backoff_max_s=0.2)  # system CAs
+        wait_for(good.connected.is_set, 10, "the TLS sink to connect")
+        good.publish(np.array([1.0]), 1)
+        wait_for(lambda: good.stats()["sent"] == 1, 10, "a command over TLS")
+        assert plain.stats()["connects"] == 0 and untrusted.stats()["connects"] == 0
+        for s in (good, plain, untrusted):
+            s.close()
+    finally:
+        b.stop()
