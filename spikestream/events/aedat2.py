@@ -70,7 +70,7 @@ def _decode_aedat2(words, state, ox, oy, ot, op, tt, tid, tv, counters):
             y = state[_H] - 1 - y
         ox[n] = x
         oy[n] = y
-        ot[n] = (state[_LOOPS] << 32) | traw
+        ot[n] = ((state[_LOOPS] << 32) | traw) + state[15]
         op[n] = p
         n += 1
     return i, n, 0
@@ -111,7 +111,6 @@ class Aedat2Reader(WordReader):
     format = "aedat2"
     counter_names = COUNTERS
     word_dtype = np.dtype("<u8")
-    n_state = 8
 
     def __init__(self, path, chunk_events=1 << 18, block_bytes=1 << 20, layout: str | None = None,
                  flip_y: bool = False, width: int | None = None, height: int | None = None):

@@ -20,6 +20,8 @@ from spikestream.events.dtype import EVENT_DTYPE
 TRIGGER_DTYPE = np.dtype([("t", "<i8"), ("id", "u1"), ("value", "u1")])
 
 DEFAULT_CHUNK_EVENTS = 1 << 18
+#: word kernels find the time offset to add (from a `% t0` header) in this slot of their state array
+T0_SLOT = 15
 DEFAULT_BLOCK_BYTES = 1 << 20
 MAX_KEPT_TRIGGERS = 1 << 20
 
@@ -32,6 +34,18 @@ def _empty_events(n: int = 0) -> np.ndarray:
     return np.empty(n, EVENT_DTYPE)
 
 
+def _grow(a: np.ndarray, n: int) -> np.ndarray:
+    b = np.empty(n, EVENT_DTYPE)
+    _copy_events(b, 0, a, 0, len(a))
+    return b
+
+
+def _copy_events(dst: np.ndarray, i: int, src: np.ndarray, j: int, n: int) -> None:
+    """dst[i:i+n] = src[j:j+n] as one memcpy (numpy copies a packed structured dtype field by field)."""
+    k = EVENT_DTYPE.itemsize
+    dst.view(np.uint8)[i * k:(i + n) * k] = src.view(np.uint8)[j * k:(j + n) * k]
+
+
 class EventReader:
     """Base class: ``read(max_events)`` returns at most that many events; an empty array at the end.
 
@@ -42,6 +56,7 @@ class EventReader:
 
     format: ClassVar[str] = ""
     counter_names: ClassVar[tuple[str, ...]] = ()
+    _t0_in_kernel: ClassVar[bool] = False
 
     def __init__(self, path: str | os.PathLike, chunk_events: int = DEFAULT_CHUNK_EVENTS):
         if int(chunk_events) < 1:
@@ -79,30 +94,30 @@ class EventReader:
         n = self.chunk_events if max_events is None else int(max_events)
         if n <= 0:
             return _empty_events()
-        out = None
+        out = np.empty(min(n, max(self.chunk_events, 1024)), EVENT_DTYPE)
         got = 0
         while got < n:
+            if got == len(out):  # the caller asked for more than chunk_events: grow geometrically
+                out = _grow(out, min(n, 2 * len(out)))
             avail = len(self._pend) - self._pend_pos
-            if avail <= 0:
-                self._pend = self._next_events()
-                self._pend_pos = 0
-                if self._pend is None:
-                    self._pend = _empty_events()
-                    break
-                continue
-            take = min(avail, n - got)
-            if out is None:
+            if avail > 0:
                 # the pending buffer is reused by the next decode: always copy out of it
-                out = np.empty(min(n, max(take, self.chunk_events)), EVENT_DTYPE)
-            elif got + take > len(out):
-                out = np.concatenate([out[:got], np.empty(min(n, 2 * (got + take)) - got, EVENT_DTYPE)])
-            out[got:got + take] = self._pend[self._pend_pos:self._pend_pos + take]
-            self._pend_pos += take
-            got += take
-        if out is None:
-            return _empty_events()
-        out = out[:got] if got > len(out) // 2 else out[:got].copy()
-        if self.t0_us:
+                take = min(avail, len(out) - got)
+                _copy_events(out, got, self._pend, self._pend_pos, take)
+                self._pend_pos += take
+                got += take
+                continue
+            k = self._decode_into(out, got)
+            if k < 0:
+                break
+            got += k
+        if got < len(out) // 2:
+            small = np.empty(got, EVENT_DTYPE)
+            _copy_events(small, 0, out, 0, got)
+            out = small
+        else:
+            out = out[:got]
+        if self.t0_us and not self._t0_in_kernel:
             out["t"] += self.t0_us
         return out
 
@@ -118,7 +133,7 @@ class EventReader:
         out = np.concatenate(self._trig) if self._trig else np.empty(0, TRIGGER_DTYPE)
         self._trig.clear()
         self._n_trig = 0
-        if self.t0_us and len(out):
+        if self.t0_us and len(out) and not self._t0_in_kernel:
             out["t"] += self.t0_us
         return out
 
@@ -137,6 +152,15 @@ class EventReader:
         return f"<{type(self).__name__} {self.path!r} {self.width}x{self.height}>"
 
     # ------------------------------------------------------------------ for subclasses
+    def _decode_into(self, out: np.ndarray, got: int) -> int:
+        """Decode events straight into out[got:] and return how many, or fill the pending buffer and return
+        0; -1 at the end of the file. The default goes through `_next_events`."""
+        pend = self._next_events()
+        if pend is None:
+            return -1
+        self._pend, self._pend_pos = pend, 0
+        return 0
+
     def _next_events(self) -> np.ndarray | None:
         """Decode some more events (possibly none); None at the end of the file."""
         raise NotImplementedError
@@ -172,7 +196,8 @@ class WordReader(EventReader):
 
     word_dtype: ClassVar[np.dtype] = np.dtype("<u4")
     max_events_per_word: ClassVar[int] = 1
-    n_state: ClassVar[int] = 8
+    n_state: ClassVar[int] = 16  # slot T0_SLOT holds t0_us
+    _t0_in_kernel = True
 
     def __init__(self, path, chunk_events: int = DEFAULT_CHUNK_EVENTS,
                  block_bytes: int = DEFAULT_BLOCK_BYTES):
@@ -184,6 +209,7 @@ class WordReader(EventReader):
             self._block = int(block_bytes)  # need not be a multiple of the word size: split words carry over
             self._state = np.zeros(self.n_state, np.int64)
             offset = self._open_header()
+            self._state[T0_SLOT] = self.t0_us
             self._f.seek(offset)
             self._buf = np.empty(self._block + wb, np.uint8)
             self._nbuf = 0  # valid bytes in _buf
@@ -191,7 +217,7 @@ class WordReader(EventReader):
             self._eof = False
             cap = max(self.chunk_events, 4 * self.max_events_per_word)
             self._out = np.empty(cap, EVENT_DTYPE)
-            self._tbuf = np.empty(max(self._block // wb, 1), TRIGGER_DTYPE)
+            self._tbuf = np.empty(self._block // wb + 2, TRIGGER_DTYPE)  # one trigger per word at most
         except BaseException:
             self.close()
             raise
@@ -220,16 +246,18 @@ class WordReader(EventReader):
             return False
         return True
 
-    def _next_events(self) -> np.ndarray | None:
+    def _words(self):
+        """The unconsumed whole words of the buffer (refilled when empty); None at the end of the file."""
         wb = self.word_dtype.itemsize
         while True:
             nwords = self._nbuf // wb
             if self._wpos < nwords:
-                break
+                return self._buf[:nwords * wb].view(self.word_dtype)[self._wpos:]
             if self._eof or not self._fill():
                 return None
-        words = self._buf[:nwords * wb].view(self.word_dtype)[self._wpos:]
-        o, tb = self._out, self._tbuf
+
+    def _run_kernel(self, words, o) -> int:
+        tb = self._tbuf
         nw, ne, nt = self._kernel(words, self._state, o["x"], o["y"], o["t"], o["p"], tb["t"], tb["id"],
                                   tb["value"], self._counters)
         if nw == 0:  # a kernel must always make progress: never spin
@@ -237,7 +265,21 @@ class WordReader(EventReader):
         self._wpos += nw
         if nt:
             self._keep_triggers(tb[:nt])
-        return o[:ne]
+        return ne
+
+    def _decode_into(self, out: np.ndarray, got: int) -> int:
+        if len(out) - got < 4 * self.max_events_per_word:
+            return super()._decode_into(out, got)  # too little room: decode into the pending buffer
+        words = self._words()
+        if words is None:
+            return -1
+        return self._run_kernel(words, out[got:])
+
+    def _next_events(self) -> np.ndarray | None:
+        words = self._words()
+        if words is None:
+            return None
+        return self._out[:self._run_kernel(words, self._out)]
 
 
 class PacketReader(EventReader):

@@ -40,7 +40,7 @@ def _decode_dat(words, state, ox, oy, ot, op, tt, tid, tv, counters):
             continue
         ox[n] = x
         oy[n] = y
-        ot[n] = (state[_LOOPS] << 32) | traw
+        ot[n] = ((state[_LOOPS] << 32) | traw) + state[15]
         op[n] = (d >> 28) & 1
         n += 1
     return i, n, 0

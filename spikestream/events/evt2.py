@@ -40,10 +40,15 @@ def _time_high(raw, state):
 
 @njit(cache=True)
 def _decode_evt2(words, state, ox, oy, ot, op, tt, tid, tv, counters):
+    # state in locals (registers) inside the loop, written back at the end
     cap = ox.shape[0]
     tcap = tt.shape[0]
     width = state[_W]
     height = state[_H]
+    have_th = state[_HAVE_TH] != 0
+    th = state[_TH]
+    loops = state[_LOOPS]
+    tbase = (th << 6) + state[15]  # time of the current TIME_HIGH, t0 included
     n = 0
     nt = 0
     i = 0
@@ -52,36 +57,46 @@ def _decode_evt2(words, state, ox, oy, ot, op, tt, tid, tv, counters):
         if n >= cap or nt >= tcap:
             break
         w = np.int64(words[i])
+        i += 1
         typ = w >> 28
         if typ <= 1:
-            if state[_HAVE_TH] == 0:
-                counters[0] += 1
-            else:
+            if have_th:
                 x = (w >> 11) & 0x7FF
                 y = w & 0x7FF
-                if x >= width or y >= height:
-                    counters[2] += 1
-                else:
+                if x < width and y < height:
                     ox[n] = x
                     oy[n] = y
-                    ot[n] = (state[_TH] << 6) | ((w >> 22) & 0x3F)
+                    ot[n] = tbase + ((w >> 22) & 0x3F)
                     op[n] = typ
                     n += 1
-        elif typ == 0x8:
-            _time_high(w & 0x0FFFFFFF, state)
-        elif typ == 0xA:
-            if state[_HAVE_TH] == 0:
-                counters[0] += 1
+                else:
+                    counters[2] += 1
             else:
-                tt[nt] = (state[_TH] << 6) | ((w >> 22) & 0x3F)
+                counters[0] += 1
+        elif typ == 0x8:
+            raw = w & 0x0FFFFFFF
+            if have_th:
+                last = th & 0x0FFFFFFF
+                if raw < last and last - raw > _HALF:
+                    loops += 1
+            have_th = True
+            th = (loops << _TH_BITS) | raw
+            tbase = (th << 6) + state[15]
+        elif typ == 0xA:
+            if have_th:
+                tt[nt] = tbase + ((w >> 22) & 0x3F)
                 tid[nt] = (w >> 8) & 0x1F
                 tv[nt] = w & 1
                 nt += 1
+            else:
+                counters[0] += 1
         elif typ == 0xE or typ == 0xF:
             pass
         else:
             counters[1] += 1
-        i += 1
+    state[_TH] = th
+    state[_HAVE_TH] = 1 if have_th else 0
+    state[_LOOPS] = loops
     return i, n, nt
 
 
@@ -114,7 +129,7 @@ def _decode_evt21(words, state, ox, oy, ot, op, tt, tid, tv, counters):
             if state[_HAVE_TH] == 0:
                 counters[0] += 1
             else:
-                t = (state[_TH] << 6) | ((hi >> 22) & 0x3F)
+                t = ((state[_TH] << 6) | ((hi >> 22) & 0x3F)) + state[15]
                 xb = (hi >> 11) & 0x7FF
                 y = hi & 0x7FF
                 mask = lo
@@ -138,7 +153,7 @@ def _decode_evt21(words, state, ox, oy, ot, op, tt, tid, tv, counters):
             if state[_HAVE_TH] == 0:
                 counters[0] += 1
             else:
-                tt[nt] = (state[_TH] << 6) | ((hi >> 22) & 0x3F)
+                tt[nt] = ((state[_TH] << 6) | ((hi >> 22) & 0x3F)) + state[15]
                 tid[nt] = (hi >> 8) & 0x1F
                 tv[nt] = hi & 1
                 nt += 1
@@ -152,7 +167,6 @@ def _decode_evt21(words, state, ox, oy, ot, op, tt, tid, tv, counters):
 
 class _RawReader(WordReader):
     counter_names = COUNTERS
-    n_state = 8
 
     def _open_header(self) -> int:
         h = read_percent_header(self._f)

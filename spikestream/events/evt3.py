@@ -27,21 +27,23 @@ COUNTERS = ("before_time_high", "before_addr_y", "vector_without_base", "unknown
 
 
 @njit(cache=True)
-def _emit(x, y, t, p, state, ox, oy, ot, op, n, counters):
-    if x >= state[_W] or y >= state[_H]:
-        counters[4] += 1
-        return n
-    ox[n] = x
-    oy[n] = y
-    ot[n] = t
-    op[n] = p
-    return n + 1
-
-
-@njit(cache=True)
 def _decode_evt3(words, state, ox, oy, ot, op, tt, tid, tv, counters):
+    # the decoder state lives in locals inside the loop (kept in registers) and goes back to `state` at the end
     cap = ox.shape[0]
     tcap = tt.shape[0]
+    width = state[_W]
+    height = state[_H]
+    th = state[_TH]
+    have_th = state[_HAVE_TH] != 0
+    loops = state[_LOOPS]
+    tl = state[_TL]
+    y = state[_Y]
+    have_y = state[_HAVE_Y] != 0
+    base = state[_BASE]
+    bp = state[_BASE_P]
+    have_base = state[_HAVE_BASE] != 0
+    t0 = state[15]
+    t = ((th << 12) | tl) + t0
     n = 0
     nt = 0
     i = 0
@@ -52,54 +54,75 @@ def _decode_evt3(words, state, ox, oy, ot, op, tt, tid, tv, counters):
         w = np.int64(words[i])
         typ = w >> 12
         i += 1
-        if typ == 0x6:  # TIME_LOW
-            state[_TL] = w & 0xFFF
-        elif typ == 0x8:  # TIME_HIGH
-            raw = w & 0xFFF
-            if state[_HAVE_TH] != 0:
-                last = state[_TH] & 0xFFF
-                if raw < last and last - raw > 2048:
-                    state[_LOOPS] += 1
-            state[_HAVE_TH] = 1
-            state[_TH] = (state[_LOOPS] << 12) | raw
-        elif typ == 0x0:  # ADDR_Y
-            state[_Y] = w & 0x7FF
-            state[_HAVE_Y] = 1
-        elif typ == 0x2 or typ == 0x4 or typ == 0x5:  # events
-            if state[_HAVE_TH] == 0:
+        if typ == 0x2:  # ADDR_X: one event
+            if have_th and have_y:
+                x = w & 0x7FF
+                if x < width and y < height:
+                    ox[n] = x
+                    oy[n] = y
+                    ot[n] = t
+                    op[n] = (w >> 11) & 1
+                    n += 1
+                else:
+                    counters[4] += 1
+            elif not have_th:
                 counters[0] += 1
-                continue
-            if state[_HAVE_Y] == 0:
-                counters[1] += 1
-                continue
-            t = (state[_TH] << 12) | state[_TL]
-            y = state[_Y]
-            if typ == 0x2:
-                n = _emit(w & 0x7FF, y, t, (w >> 11) & 1, state, ox, oy, ot, op, n, counters)
             else:
-                if state[_HAVE_BASE] == 0:
-                    counters[2] += 1
-                    continue
-                nbits = 12 if typ == 0x4 else 8
-                mask = w & 0xFFF if typ == 0x4 else w & 0xFF
-                base = state[_BASE]
-                p = state[_BASE_P]
-                b = 0
+                counters[1] += 1
+        elif typ == 0x6:  # TIME_LOW
+            tl = w & 0xFFF
+            t = ((th << 12) | tl) + t0
+        elif typ == 0x0:  # ADDR_Y
+            y = w & 0x7FF
+            have_y = True
+        elif typ == 0x4 or typ == 0x5:  # VECT_12 / VECT_8
+            if not have_th:
+                counters[0] += 1
+            elif not have_y:
+                counters[1] += 1
+            elif not have_base:
+                counters[2] += 1
+            else:
+                if typ == 0x4:
+                    mask = w & 0xFFF
+                    step = 12
+                else:
+                    mask = w & 0xFF
+                    step = 8
+                if y >= height:
+                    while mask != 0:
+                        counters[4] += mask & 1
+                        mask >>= 1
+                x = base
                 while mask != 0:
                     if mask & 1:
-                        n = _emit(base + b, y, t, p, state, ox, oy, ot, op, n, counters)
+                        if x < width:
+                            ox[n] = x
+                            oy[n] = y
+                            ot[n] = t
+                            op[n] = bp
+                            n += 1
+                        else:
+                            counters[4] += 1
                     mask >>= 1
-                    b += 1
-                state[_BASE] = base + nbits
+                    x += 1
+                base += step
         elif typ == 0x3:  # VECT_BASE_X
-            state[_BASE] = w & 0x7FF
-            state[_BASE_P] = (w >> 11) & 1
-            state[_HAVE_BASE] = 1
+            base = w & 0x7FF
+            bp = (w >> 11) & 1
+            have_base = True
+        elif typ == 0x8:  # TIME_HIGH
+            raw = w & 0xFFF
+            if have_th and raw < (th & 0xFFF) and (th & 0xFFF) - raw > 2048:
+                loops += 1
+            have_th = True
+            th = (loops << 12) | raw
+            t = ((th << 12) | tl) + t0
         elif typ == 0xA:  # EXT_TRIGGER
-            if state[_HAVE_TH] == 0:
+            if not have_th:
                 counters[0] += 1
             else:
-                tt[nt] = (state[_TH] << 12) | state[_TL]
+                tt[nt] = t
                 tid[nt] = (w >> 8) & 0xF
                 tv[nt] = w & 1
                 nt += 1
@@ -107,6 +130,15 @@ def _decode_evt3(words, state, ox, oy, ot, op, tt, tid, tv, counters):
             pass
         else:
             counters[3] += 1
+    state[_TH] = th
+    state[_HAVE_TH] = 1 if have_th else 0
+    state[_LOOPS] = loops
+    state[_TL] = tl
+    state[_Y] = y
+    state[_HAVE_Y] = 1 if have_y else 0
+    state[_BASE] = base
+    state[_BASE_P] = bp
+    state[_HAVE_BASE] = 1 if have_base else 0
     return i, n, nt
 
 
@@ -115,7 +147,6 @@ class Evt3Reader(_RawReader):
     counter_names = COUNTERS
     word_dtype = np.dtype("<u2")
     max_events_per_word = 12
-    n_state = 12
 
     def _kernel(self, *a):
         return _decode_evt3(*a)
