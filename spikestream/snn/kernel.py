@@ -10,7 +10,12 @@ post-synaptic plasticity, per-step learning; (4) output spikes and recordings ar
 import numpy as np
 from numba import njit
 
+from spikestream.snn.model_adex import step_adex
+from spikestream.snn.model_hh import step_hh
+from spikestream.snn.model_hr import step_hr
+from spikestream.snn.model_izhikevich import step_izhikevich
 from spikestream.snn.model_lif import step_lif
+from spikestream.snn.model_planar import step_fhn, step_ml
 from spikestream.snn.model_poisson import step_poisson
 from spikestream.snn.neuron import (C_THETA_DECAY, C_THETA_PLUS, C_WTA, M_ADEX, M_FHN, M_HH, M_HR, M_IZH,
                                     M_LIF, M_ML, M_POISSON)
@@ -28,6 +33,18 @@ def _update_layer(net, st, l, spk, vpk):
     pm, pc = net.layer_pm[l], net.layer_pc[l]
     if code == M_LIF:
         step_lif(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
+    elif code == M_ADEX:
+        step_adex(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
+    elif code == M_IZH:
+        step_izhikevich(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
+    elif code == M_HH:
+        step_hh(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
+    elif code == M_FHN:
+        step_fhn(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
+    elif code == M_ML:
+        step_ml(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
+    elif code == M_HR:
+        step_hr(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
     elif code == M_POISSON:
         step_poisson(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
 

@@ -116,3 +116,105 @@ def feedforward_lif_stdp(n_in, n_out, w0, delay, in_steps, in_idx, n_steps, *, t
             ypost[j] += 1.0
             out.append((step, j))
     return out, w
+
+
+# ---------------------------------------------------------------------------------------- other models
+def _syn_decay(syn, h, tau_exc, tau_inh):
+    return syn * np.array([math.exp(-h / tau_exc), math.exp(-h / tau_inh)] * 2)[:, None]
+
+
+def _cur(v, syn, ibias, e_exc, e_inh):
+    return ibias + syn[0] - syn[1] + syn[2] * (e_exc - v) + syn[3] * (e_inh - v)
+
+
+def _ee(x, a, b, h):
+    """exponential Euler: dx/dt = a + b x, a and b frozen."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b == 0, x + a * h, -a / b + (x + a / b) * np.exp(b * h))
+
+
+def reset_model_step(model, X, syn, refr, theta, ibias, p, *, e_exc, e_inh, tau_exc=5.0, tau_inh=10.0,
+                     ref_steps=0, h=0.1, nsub=10):
+    """AdEx or Izhikevich: forward Euler sub-steps, reset at v_peak. X = (v, second variable)."""
+    v, u = X[0].copy(), X[1].copy()
+    syn, refr = syn.copy(), refr.copy()
+    refr = np.where(refr > 0, refr - 1, refr)
+    spk = np.zeros(v.size, bool)
+    for _ in range(nsub):
+        free = refr == 0
+        I = _cur(v, syn, ibias, e_exc, e_inh)
+        if model == "adex":
+            x = np.minimum((v - p["v_t"]) / p["delta_t"], 30.0)
+            dv = (-p["g_l_ns"] * (v - p["e_l"]) + p["g_l_ns"] * p["delta_t"] * np.exp(x) - u + I) / p["c_pf"]
+            du = (p["a_ns"] * (v - p["e_l"]) - u) / p["tau_w_ms"]
+            reset, jump, peak = p["v_reset"], p["b_pa"], p["v_peak"]
+        else:
+            dv = 0.04 * v * v + 5 * v + 140 - u + I
+            du = p["a"] * (p["b"] * v - u)
+            reset, jump, peak = p["c"], p["d"], p["v_peak"]
+        v = np.where(free, v + h * dv, v)
+        u = u + h * du
+        syn = _syn_decay(syn, h, tau_exc, tau_inh)
+        fire = free & (v >= peak + theta)
+        spk |= fire
+        v = np.where(fire, reset, v)
+        u = np.where(fire, u + jump, u)
+        if ref_steps:
+            refr = np.where(fire, ref_steps, refr)
+    return np.array([v, u]), syn, refr, spk
+
+
+def hh_rates(v):
+    def vtrap(x, y):
+        r = x / y
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(np.abs(r) < 1e-6, y * (1 - r / 2), x / np.expm1(r))
+    return (0.1 * vtrap(-(v + 40), 10.0), 4 * np.exp(-(v + 65) / 18), 0.07 * np.exp(-(v + 65) / 20),
+            1 / (1 + np.exp(-(v + 35) / 10)), 0.01 * vtrap(-(v + 55), 10.0), 0.125 * np.exp(-(v + 65) / 80))
+
+
+def crossing_model_step(model, X, syn, flag, theta, ibias, p, *, e_exc, e_inh, tau_exc=5.0, tau_inh=10.0,
+                        h, nsub):
+    """HH (exponential Euler / Rush-Larsen), FHN, Morris-Lecar, Hindmarsh-Rose (forward Euler)."""
+    X = X.copy()
+    syn, flag = syn.copy(), flag.copy()
+    spk = np.zeros(X.shape[1], bool)
+    for _ in range(nsub):
+        v = X[0]
+        I = _cur(v, syn, ibias, e_exc, e_inh)
+        if model == "hh":
+            m, hg, n = X[1], X[2], X[3]
+            am, bm, ah, bh, an, bn = hh_rates(v)
+            gna, gk = p["g_na"] * m ** 3 * hg, p["g_k"] * n ** 4
+            A = (ibias + syn[0] - syn[1] + gna * p["e_na"] + gk * p["e_k"] + p["g_l"] * p["e_l"]
+                 + syn[2] * e_exc + syn[3] * e_inh) / p["c_uf"]
+            B = -(gna + gk + p["g_l"] + syn[2] + syn[3]) / p["c_uf"]
+            X = np.array([_ee(v, A, B, h), _ee(m, am, -(am + bm), h), _ee(hg, ah, -(ah + bh), h),
+                          _ee(n, an, -(an + bn), h)])
+            th = p["v_th"]
+        elif model == "fhn":
+            w = X[1]
+            hm = h / p["time_scale_ms"]
+            X = np.array([v + hm * (v - v ** 3 / 3 - w + I), w + hm * (v + p["a"] - p["b"] * w) / p["tau"]])
+            th = p["v_th"]
+        elif model == "morris_lecar":
+            w = X[1]
+            m_inf = 0.5 * (1 + np.tanh((v - p["v1"]) / p["v2"]))
+            w_inf = 0.5 * (1 + np.tanh((v - p["v3"]) / p["v4"]))
+            dv = (I - p["g_l"] * (v - p["e_l"]) - p["g_ca"] * m_inf * (v - p["e_ca"])
+                  - p["g_k"] * w * (v - p["e_k"])) / p["c_uf"]
+            dw = p["phi"] * (w_inf - w) * np.cosh((v - p["v3"]) / (2 * p["v4"]))
+            X = np.array([v + h * dv, w + h * dw])
+            th = p["v_th"]
+        else:  # hindmarsh_rose
+            x, y, z = X
+            hm = h / p["time_scale_ms"]
+            X = np.array([x + hm * (y - p["a"] * x ** 3 + p["b"] * x ** 2 - z + I),
+                          y + hm * (p["c"] - p["d"] * x ** 2 - y),
+                          z + hm * p["r"] * (p["s"] * (x - p["x_r"]) - z)])
+            th = p["x_th"]
+        syn = _syn_decay(syn, h, tau_exc, tau_inh)
+        up = (X[0] >= th + theta) & (flag == 0)
+        spk |= up
+        flag = np.where(up, 1, np.where(X[0] < th, 0, flag))
+    return X, syn, flag, spk

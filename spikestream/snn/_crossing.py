@@ -1,0 +1,14 @@
+"""Spike detection for models without reset: an upward crossing of the threshold (one per step)."""
+
+from numba import njit
+
+
+@njit(cache=True)
+def crossed(v, v_th, theta_i, flag, spk, vpk, i):
+    if v >= v_th + theta_i:
+        if flag[i] == 0:
+            flag[i] = 1
+            spk[i] = 1
+            vpk[i] = v
+    elif v < v_th:
+        flag[i] = 0

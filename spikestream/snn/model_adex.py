@@ -1,0 +1,75 @@
+"""Adaptive exponential integrate-and-fire (Brette & Gerstner 2005), pA, nS, pF, mV, ms.
+
+    C dv/dt = -g_l (v - e_l) + g_l delta_t exp((v - v_t)/delta_t) - w + I
+    tau_w dw/dt = a (v - e_l) - w
+    v >= v_peak + theta  ->  v = v_reset, w += b
+
+Forward Euler on sub-steps of at most 0.1 ms (Brian2 ``euler`` at that dt); the exponent is capped at
+(v - v_t)/delta_t = 30 so a huge overshoot cannot overflow before the reset. Defaults: Brette & Gerstner
+(2005) Table 1 (C 281 pF, g_l 30 nS, e_l -70.6, v_t -50.4, delta_t 2 mV, tau_w 144 ms, a 4 nS, b 80.5 pA,
+v_reset = e_l); v_peak = v_t + 5 delta_t as in Brian2's AdEx example.
+"""
+
+import numpy as np
+from numba import njit
+
+from spikestream.registry import NEURON_MODELS
+from spikestream.snn._rng import normal
+from spikestream.snn.neuron import (C_DEXC, C_DINH, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, C_REF, M_ADEX,
+                                    NeuronModel, pack_in_order)
+
+_NAMES = ["c_pf", "g_l_ns", "e_l", "v_t", "delta_t", "tau_w_ms", "a_ns", "b_pa", "v_reset", "v_peak"]
+
+
+def _pack(p, dt_ms, h_ms):
+    for k in ("c_pf", "g_l_ns", "delta_t", "tau_w_ms"):
+        if p[k] <= 0:
+            raise ValueError(f"{k} must be > 0")
+    return pack_in_order(p, _NAMES)
+
+
+@njit(cache=True)
+def step_adex(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
+    c, g_l, e_l, v_t, d_t, tau_w, a, b, v_reset, v_peak = (pm[0], pm[1], pm[2], pm[3], pm[4], pm[5], pm[6],
+                                                           pm[7], pm[8], pm[9])
+    e_exc, e_inh, dexc, dinh = pc[C_EEXC], pc[C_EINH], pc[C_DEXC], pc[C_DINH]
+    nsub, h, ref, noise = int(pc[C_NSUB]), pc[C_H], int(pc[C_REF]), pc[C_NOISE]
+    sq = np.sqrt(h)
+    for i in range(lo, hi):
+        spk[i] = 0
+        if refr[i] > 0:
+            refr[i] -= 1
+        v, w = S[0, i], S[1, i]
+        ie, ii, ge, gi = syn[0, i], syn[1, i], syn[2, i], syn[3, i]
+        for _ in range(nsub):
+            x = (v - v_t) / d_t
+            if x > 30.0:
+                x = 30.0
+            dw = (a * (v - e_l) - w) / tau_w
+            if refr[i] == 0:
+                cur = ibias[i] + ie - ii + ge * (e_exc - v) + gi * (e_inh - v)
+                v = v + h * (-g_l * (v - e_l) + g_l * d_t * np.exp(x) - w + cur) / c
+                if noise > 0.0:
+                    v += noise * sq * normal(rng)
+            w = w + h * dw
+            ie *= dexc
+            ii *= dinh
+            ge *= dexc
+            gi *= dinh
+            if refr[i] == 0 and v >= v_peak + theta[i]:
+                spk[i] = 1
+                vpk[i] = v
+                v = v_reset
+                w += b
+                if ref > 0:
+                    refr[i] = ref
+        S[0, i], S[1, i] = v, w
+        syn[0, i], syn[1, i], syn[2, i], syn[3, i] = ie, ii, ge, gi
+
+
+NEURON_MODELS.register("adex")(NeuronModel(
+    "adex", M_ADEX, ("v", "w"),
+    {"c_pf": 281.0, "g_l_ns": 30.0, "e_l": -70.6, "v_t": -50.4, "delta_t": 2.0, "tau_w_ms": 144.0,
+     "a_ns": 4.0, "b_pa": 80.5, "v_reset": -70.6, "v_peak": -40.4},
+    _pack, lambda p: {"v": p["e_l"], "w": 0.0}, substep_ms=0.1, t_ref_ms=0.0,
+    reference="Brette & Gerstner 2005, J Neurophysiol 94:3637"))

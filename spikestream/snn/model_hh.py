@@ -1,0 +1,98 @@
+"""Hodgkin-Huxley (1952) squid axon, modern sign convention (rest near -65 mV); µA/cm², mS/cm², µF/cm², mV.
+
+    C dv/dt = I - g_na m^3 h (v - e_na) - g_k n^4 (v - e_k) - g_l (v - e_l)
+    dx/dt = alpha_x(v) (1 - x) - beta_x(v) x            x in {m, h, n}
+    alpha_m = 0.1 (v+40) / (1 - exp(-(v+40)/10))   beta_m = 4 exp(-(v+65)/18)
+    alpha_h = 0.07 exp(-(v+65)/20)                  beta_h = 1 / (1 + exp(-(v+35)/10))
+    alpha_n = 0.01 (v+55) / (1 - exp(-(v+55)/10))  beta_n = 0.125 exp(-(v+65)/80)
+
+Integrator: exponential Euler (Rush & Larsen 1978 for the gates, exact for v with the gates frozen), all
+variables from the values at the start of the sub-step — what Brian2's ``exponential_euler`` does.
+Sub-steps of at most 0.025 ms. Spike: upward crossing of v_th (0 mV). Refractoriness is intrinsic.
+"""
+
+
+import numpy as np
+from numba import njit
+
+from spikestream.registry import NEURON_MODELS
+from spikestream.snn._crossing import crossed
+from spikestream.snn._integrate import exp_euler
+from spikestream.snn._rng import normal
+from spikestream.snn.neuron import (C_DEXC, C_DINH, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, M_HH, NeuronModel,
+                                    pack_in_order)
+
+_NAMES = ["c_uf", "g_na", "g_k", "g_l", "e_na", "e_k", "e_l", "v_th"]
+
+
+@njit(cache=True)
+def _vtrap(x, y):
+    """x / (exp(x/y) - 1), continuous at x = 0."""
+    r = x / y
+    if abs(r) < 1e-6:
+        return y * (1.0 - 0.5 * r)
+    return x / (np.exp(r) - 1.0)
+
+
+@njit(cache=True)
+def rates(v):
+    am = 0.1 * _vtrap(-(v + 40.0), 10.0)
+    bm = 4.0 * np.exp(-(v + 65.0) / 18.0)
+    ah = 0.07 * np.exp(-(v + 65.0) / 20.0)
+    bh = 1.0 / (1.0 + np.exp(-(v + 35.0) / 10.0))
+    an = 0.01 * _vtrap(-(v + 55.0), 10.0)
+    bn = 0.125 * np.exp(-(v + 65.0) / 80.0)
+    return am, bm, ah, bh, an, bn
+
+
+def _pack(p, dt_ms, h_ms):
+    if p["c_uf"] <= 0:
+        raise ValueError("c_uf must be > 0")
+    return pack_in_order(p, _NAMES)
+
+
+def _init(p):
+    v = -65.0
+    am, bm, ah, bh, an, bn = rates(v)
+    return {"v": v, "m": am / (am + bm), "h": ah / (ah + bh), "n": an / (an + bn)}
+
+
+@njit(cache=True)
+def step_hh(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
+    c, g_na, g_k, g_l, e_na, e_k, e_l, v_th = pm[0], pm[1], pm[2], pm[3], pm[4], pm[5], pm[6], pm[7]
+    e_exc, e_inh, dexc, dinh = pc[C_EEXC], pc[C_EINH], pc[C_DEXC], pc[C_DINH]
+    nsub, h, noise = int(pc[C_NSUB]), pc[C_H], pc[C_NOISE]
+    sq = np.sqrt(h)
+    for i in range(lo, hi):
+        spk[i] = 0
+        v, m, hh, n = S[0, i], S[1, i], S[2, i], S[3, i]
+        ie, ii, ge, gi = syn[0, i], syn[1, i], syn[2, i], syn[3, i]
+        for _ in range(nsub):
+            am, bm, ah, bh, an, bn = rates(v)
+            gna = g_na * m * m * m * hh
+            n2 = n * n
+            gk = g_k * n2 * n2
+            A = (ibias[i] + ie - ii + gna * e_na + gk * e_k + g_l * e_l + ge * e_exc + gi * e_inh) / c
+            B = -(gna + gk + g_l + ge + gi) / c
+            v_new = exp_euler(v, A, B, h)
+            m = exp_euler(m, am, -(am + bm), h)
+            hh = exp_euler(hh, ah, -(ah + bh), h)
+            n = exp_euler(n, an, -(an + bn), h)
+            v = v_new
+            if noise > 0.0:
+                v += noise * sq * normal(rng)
+            ie *= dexc
+            ii *= dinh
+            ge *= dexc
+            gi *= dinh
+            crossed(v, v_th, theta[i], flag, spk, vpk, i)
+        S[0, i], S[1, i], S[2, i], S[3, i] = v, m, hh, n
+        syn[0, i], syn[1, i], syn[2, i], syn[3, i] = ie, ii, ge, gi
+
+
+NEURON_MODELS.register("hh")(NeuronModel(
+    "hh", M_HH, ("v", "m", "h", "n"),
+    {"c_uf": 1.0, "g_na": 120.0, "g_k": 36.0, "g_l": 0.3, "e_na": 50.0, "e_k": -77.0, "e_l": -54.387,
+     "v_th": 0.0},
+    _pack, _init, substep_ms=0.025, spiking="crossing",
+    reference="Hodgkin & Huxley 1952, J Physiol 117:500; rates as in Dayan & Abbott 2001 / Brian2 docs"))

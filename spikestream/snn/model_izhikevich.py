@@ -1,0 +1,73 @@
+"""Izhikevich (2003) simple model, mV and ms, input in the model's current units.
+
+    dv/dt = 0.04 v^2 + 5 v + 140 - u + I
+    du/dt = a (b v - u)
+    v >= v_peak + theta  ->  v = c, u += d
+
+Forward Euler on both variables, sub-steps of at most 0.1 ms (Izhikevich's own code used two 0.5 ms
+half-steps for v). Presets: Izhikevich 2003 Fig. 2 / 2004 — RS, IB, CH, FS, LTS, TC, RZ.
+Initial state v = -65, u = b v.
+"""
+
+import numpy as np
+from numba import njit
+
+from spikestream.registry import NEURON_MODELS
+from spikestream.snn._rng import normal
+from spikestream.snn.neuron import (C_DEXC, C_DINH, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, C_REF, M_IZH,
+                                    NeuronModel, pack_in_order)
+
+PRESETS = {
+    "RS": {"a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0},    # regular spiking
+    "IB": {"a": 0.02, "b": 0.2, "c": -55.0, "d": 4.0},    # intrinsically bursting
+    "CH": {"a": 0.02, "b": 0.2, "c": -50.0, "d": 2.0},    # chattering
+    "FS": {"a": 0.1, "b": 0.2, "c": -65.0, "d": 2.0},     # fast spiking
+    "LTS": {"a": 0.02, "b": 0.25, "c": -65.0, "d": 2.0},  # low-threshold spiking
+    "TC": {"a": 0.02, "b": 0.25, "c": -65.0, "d": 0.05},  # thalamo-cortical
+    "RZ": {"a": 0.1, "b": 0.26, "c": -65.0, "d": 2.0},    # resonator
+}
+
+
+def _pack(p, dt_ms, h_ms):
+    return pack_in_order(p, ["a", "b", "c", "d", "v_peak"])
+
+
+@njit(cache=True)
+def step_izhikevich(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
+    a, b, c, d, v_peak = pm[0], pm[1], pm[2], pm[3], pm[4]
+    e_exc, e_inh, dexc, dinh = pc[C_EEXC], pc[C_EINH], pc[C_DEXC], pc[C_DINH]
+    nsub, h, ref, noise = int(pc[C_NSUB]), pc[C_H], int(pc[C_REF]), pc[C_NOISE]
+    sq = np.sqrt(h)
+    for i in range(lo, hi):
+        spk[i] = 0
+        if refr[i] > 0:
+            refr[i] -= 1
+        v, u = S[0, i], S[1, i]
+        ie, ii, ge, gi = syn[0, i], syn[1, i], syn[2, i], syn[3, i]
+        for _ in range(nsub):
+            du = a * (b * v - u)
+            if refr[i] == 0:
+                cur = ibias[i] + ie - ii + ge * (e_exc - v) + gi * (e_inh - v)
+                v = v + h * (0.04 * v * v + 5.0 * v + 140.0 - u + cur)
+                if noise > 0.0:
+                    v += noise * sq * normal(rng)
+            u = u + h * du
+            ie *= dexc
+            ii *= dinh
+            ge *= dexc
+            gi *= dinh
+            if refr[i] == 0 and v >= v_peak + theta[i]:
+                spk[i] = 1
+                vpk[i] = v
+                v = c
+                u += d
+                if ref > 0:
+                    refr[i] = ref
+        S[0, i], S[1, i] = v, u
+        syn[0, i], syn[1, i], syn[2, i], syn[3, i] = ie, ii, ge, gi
+
+
+NEURON_MODELS.register("izhikevich")(NeuronModel(
+    "izhikevich", M_IZH, ("v", "u"), {**PRESETS["RS"], "v_peak": 30.0}, _pack,
+    lambda p: {"v": -65.0, "u": p["b"] * -65.0}, substep_ms=0.1, presets=PRESETS,
+    reference="Izhikevich 2003, IEEE Trans Neural Netw 14:1569; 2004, 15:1063"))
