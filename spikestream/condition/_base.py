@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 NO_TIME = np.iinfo(np.int64).min
 
@@ -23,14 +24,32 @@ def check_chunk(data, t_us, n_channels: int, last_t: int = NO_TIME) -> tuple[np.
     data = np.ascontiguousarray(data, np.float32)
     if t_us.size == 0:
         return data, t_us
-    if not np.isfinite(data).all():
+    code = _check_kernel(data, t_us, last_t)
+    if code == 1:
         bad = int(np.count_nonzero(~np.isfinite(data)))
         raise ValueError(f"data holds {bad} NaN/inf value(s)")
-    if t_us.size > 1 and not (np.diff(t_us) > 0).all():
+    if code == 2:
         raise ValueError("t_us is not strictly increasing")
-    if t_us[0] <= last_t:
+    if code == 3:
         raise ValueError(f"chunk starts at t={int(t_us[0])} us, not after the previous chunk's last sample t={last_t} us")
     return data, t_us
+
+
+@njit(cache=True)
+def _check_kernel(data, t_us, last_t):
+    """0 if the chunk is fine; 1 NaN/inf in data; 2 times not strictly increasing; 3 not after last_t."""
+    n, c = data.shape
+    for i in range(n):
+        for k in range(c):
+            v = data[i, k]
+            if not (v - v == 0.0):  # NaN and +-inf give NaN here
+                return 1
+    for i in range(1, n):
+        if t_us[i] <= t_us[i - 1]:
+            return 2
+    if t_us[0] <= last_t:
+        return 3
+    return 0
 
 
 class StatefulStage:

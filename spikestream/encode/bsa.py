@@ -23,38 +23,45 @@ def bsa_filter(filter_len: int, filter_amp: float) -> np.ndarray:
 
 
 @njit(cache=True)
-def _bsa_kernel(data, t_us, lo, inv_span, h, thr, ring, pos, count, out_idx, out_t):
+def _bsa_kernel(data, t_us, lo, inv_span, h, thr, tail, count, work, out_idx, out_t):
+    """BSA over the carried residual tail (``count[0]`` valid samples, right-aligned in ``tail[c, :]``)
+    followed by this chunk, in the channel-major workspace ``work``; keeps the last L-1 residuals."""
     n, c_n = data.shape
     L = h.shape[0]
+    nt = count[0]
+    total = nt + n
+    for c in range(c_n):
+        for j in range(nt):
+            work[c, j] = tail[c, L - 1 - nt + j]
+        for i in range(n):
+            work[c, nt + i] = (np.float64(data[i, c]) - lo) * inv_span
     m = 0
-    for i in range(n):
-        p = pos[0]
+    for k in range(total - L + 1):
+        ti = t_us[k + L - 1 - nt]
         for c in range(c_n):
-            ring[c, p] = (np.float64(data[i, c]) - lo) * inv_span
-        if count[0] < L - 1:
-            count[0] += 1
-        else:
-            start = (p + 1) % L  # oldest residual: the sample L-1 rows back
-            for c in range(c_n):
-                e1 = 0.0
-                e2 = 0.0
+            e1 = 0.0
+            e2 = 0.0
+            for j in range(L):
+                r = work[c, k + j]
+                e1 += abs(r - h[j])
+                e2 += abs(r)
+            if e1 <= e2 - thr:
                 for j in range(L):
-                    r = ring[c, (start + j) % L]
-                    e1 += abs(r - h[j])
-                    e2 += abs(r)
-                if e1 <= e2 - thr:
-                    for j in range(L):
-                        ring[c, (start + j) % L] -= h[j]
-                    out_idx[m] = c
-                    out_t[m] = t_us[i]
-                    m += 1
-        pos[0] = (p + 1) % L
+                    work[c, k + j] -= h[j]
+                out_idx[m] = c
+                out_t[m] = ti
+                m += 1
+    keep = min(L - 1, total)
+    for c in range(c_n):
+        for j in range(keep):
+            tail[c, L - 1 - keep + j] = work[c, total - keep + j]
+    count[0] = keep
     return m
 
 
 @ENCODERS.register("bsa")
 class BSAEncoder(Encoder):
-    _state_names = ("ring", "pos", "count")
+    _state_names = ("tail", "count")
 
     def __init__(self, n_channels: int, filter_len: int = 16, filter_amp: float = 0.1, threshold: float = 0.0,
                  lo: float = 0.0, hi: float = 1.0):
@@ -71,19 +78,21 @@ class BSAEncoder(Encoder):
         self.h = bsa_filter(filter_len, filter_amp)
         self.lo, self.inv_span, self.threshold = float(lo), 1.0 / (hi - lo), float(threshold)
         self.delay = int(filter_len) - 1
-        self.ring = np.zeros((self.n_inputs, int(filter_len)))
-        self.pos = np.zeros(1, np.int64)
+        self.tail = np.zeros((self.n_inputs, self.delay))
         self.count = np.zeros(1, np.int64)
+        self._work = np.empty((self.n_inputs, 0))
         self._buf = SpikeBuffer()
 
     def _reset(self) -> None:
-        self.ring[:] = 0.0
-        self.pos[:] = 0
+        self.tail[:] = 0.0
         self.count[:] = 0
 
     def _encode(self, data, t_us):
+        need = data.shape[0] + self.delay
+        if self._work.shape[1] < need:
+            self._work = np.empty((self.n_inputs, max(need, 2 * self._work.shape[1])))
         self._buf.ensure(data.size)
-        m = _bsa_kernel(data, t_us, self.lo, self.inv_span, self.h, self.threshold, self.ring, self.pos, self.count,
+        m = _bsa_kernel(data, t_us, self.lo, self.inv_span, self.h, self.threshold, self.tail, self.count, self._work,
                         self._buf.idx, self._buf.t)
         return self._buf.take(m)
 

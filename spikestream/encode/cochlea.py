@@ -50,36 +50,41 @@ def cochlea_sos(f_lo: float, f_hi: float, n_bands: int, rate_hz: float, filters:
 
 
 @njit(cache=True)
-def _cochlea_kernel(data, t_us, sos, zi, gain, exponent, thr, acc, out_idx, out_t):
+def _cochlea_kernel(data, t_us, coef, z0, z1, gain, exponent, thr, acc, v, out_idx, out_t):
+    """``coef[s, 0:6, k]`` are section s of filter k = c * n_bands + b; the innermost loops run over the
+    filters, which are independent, so the compiler can vectorise them (a single biquad is latency-bound)."""
     n, c_n = data.shape
-    nb, ns = sos.shape[0], sos.shape[1]
+    ns, kk = coef.shape[0], coef.shape[2]
+    nb = kk // c_n
     m = 0
     for i in range(n):
         for c in range(c_n):
             x = np.float64(data[i, c])
             for b in range(nb):
-                k = c * nb + b
-                v = x
-                for s in range(ns):
-                    y = sos[b, s, 0] * v + zi[k, s, 0]
-                    zi[k, s, 0] = sos[b, s, 1] * v - sos[b, s, 4] * y + zi[k, s, 1]
-                    zi[k, s, 1] = sos[b, s, 2] * v - sos[b, s, 5] * y
-                    v = y
-                if v > 0.0:
-                    acc[k] += (gain * v) ** exponent
-                if acc[k] >= thr:
-                    acc[k] -= thr
-                    if acc[k] >= thr:  # one spike per sample; drop the excess rather than queue it
-                        acc[k] = 0.0
-                    out_idx[m] = k
-                    out_t[m] = t_us[i]
-                    m += 1
+                v[c * nb + b] = x
+        for s in range(ns):
+            for k in range(kk):
+                x = v[k]
+                y = coef[s, 0, k] * x + z0[s, k]
+                z0[s, k] = coef[s, 1, k] * x - coef[s, 4, k] * y + z1[s, k]
+                z1[s, k] = coef[s, 2, k] * x - coef[s, 5, k] * y
+                v[k] = y
+        for k in range(kk):
+            if v[k] > 0.0:
+                acc[k] += (gain * v[k]) ** exponent
+            if acc[k] >= thr:
+                acc[k] -= thr
+                if acc[k] >= thr:  # one spike per sample; drop the excess rather than queue it
+                    acc[k] = 0.0
+                out_idx[m] = k
+                out_t[m] = t_us[i]
+                m += 1
     return m
 
 
 @ENCODERS.register("cochlea")
 class CochleaEncoder(Encoder):
-    _state_names = ("zi", "acc")
+    _state_names = ("z0", "z1", "acc")
 
     def __init__(self, n_channels: int = 1, rate_hz: float | None = None, n_bands: int = 32, f_lo: float = 100.0,
                  f_hi: float | None = None, filters: str = "gammatone", gain: float = 1.0, exponent: float = 0.3,
@@ -99,16 +104,21 @@ class CochleaEncoder(Encoder):
         super().__init__(n_channels, int(n_channels) * int(n_bands))
         self.sos, self.centres = cochlea_sos(f_lo, f_hi, int(n_bands), rate_hz, filters)
         self.gain, self.exponent, self.threshold = float(gain), float(exponent), float(threshold)
-        self.zi = np.zeros((self.n_outputs, self.sos.shape[1], 2))
+        ns = self.sos.shape[1]
+        self._coef = np.ascontiguousarray(np.tile(self.sos.transpose(1, 2, 0), (1, 1, self.n_inputs)))
+        self.z0 = np.zeros((ns, self.n_outputs))
+        self.z1 = np.zeros((ns, self.n_outputs))
         self.acc = np.zeros(self.n_outputs)
+        self._v = np.zeros(self.n_outputs)
         self._buf = SpikeBuffer()
 
     def _reset(self) -> None:
-        self.zi[:] = 0.0
+        self.z0[:] = 0.0
+        self.z1[:] = 0.0
         self.acc[:] = 0.0
 
     def _encode(self, data, t_us):
         self._buf.ensure(data.size * self.sos.shape[0])
-        m = _cochlea_kernel(data, t_us, self.sos, self.zi, self.gain, self.exponent, self.threshold, self.acc,
-                            self._buf.idx, self._buf.t)
+        m = _cochlea_kernel(data, t_us, self._coef, self.z0, self.z1, self.gain, self.exponent, self.threshold,
+                            self.acc, self._v, self._buf.idx, self._buf.t)
         return self._buf.take(m)

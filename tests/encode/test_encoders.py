@@ -148,3 +148,13 @@ def test_bad_input_leaves_state_alone(case):
 def test_bad_params(kind, kw, match):
     with pytest.raises(ValueError, match=match):
         ENCODERS.create(kind, n_channels=2, **kw)
+
+
+def test_population_far_outside_the_range_matches_reference():
+    t = np.arange(400, dtype=np.int64) * 500
+    x = np.linspace(-3, 4, 400, dtype=np.float32)[:, None]
+    enc = ENCODERS.create("population", n_channels=1, rate_hz=FS, n_neurons=12, max_rate_hz=900)
+    i, tt = enc.encode(x, t)
+    ri, rt = ref.population_reference(x, t, FS, 12, 0.0, 1.0, 1.5, 900)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_array_equal(tt, rt)
