@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 import lz4.frame
 import numpy as np
 import zstandard
+from numba import njit
 
 from spikestream.events.blockio import TRIGGER_DTYPE, EventWriter, PacketReader
 from spikestream.events.dtype import EVENT_DTYPE
@@ -31,6 +32,27 @@ MAX_PACKET_BYTES = 1 << 28
 _DV_EVENT = np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1"), ("_pad", "V3")])
 _DV_TRIGGER = np.dtype([("t", "<i8"), ("type", "i1"), ("_pad", "V7")])
 COMPRESSION = {0: "none", 1: "lz4", 2: "lz4", 3: "zstd", 4: "zstd"}
+
+
+@njit(cache=True)
+def _convert_events(raw, width, height, ox, oy, ot, op):
+    """raw: int64 pairs per dv Event (t; then x int16, y int16, polarity byte). Returns (n kept, n out of
+    bounds); negative coordinates count as out of bounds."""
+    n = 0
+    bad = 0
+    for k in range(raw.shape[0] // 2):
+        w = raw[2 * k + 1]
+        x = w & 0xFFFF
+        y = (w >> 16) & 0xFFFF
+        if x >= 0x8000 or y >= 0x8000 or x >= width or y >= height:
+            bad += 1
+            continue
+        ox[n] = x
+        oy[n] = y
+        ot[n] = raw[2 * k]
+        op[n] = 1 if (w >> 32) & 0xFF else 0
+        n += 1
+    return n, bad
 
 
 def parse_streams(xml_text: str) -> dict[int, dict[str, str]]:
@@ -135,8 +157,7 @@ class Aedat4Reader(PacketReader):
                 table = Table.root(buf, 4)
                 if sid == self.stream_id:
                     p, n = table.vector(0, _DV_EVENT.itemsize)
-                    raw = np.frombuffer(buf, _DV_EVENT, count=n, offset=p) if n else np.empty(0, _DV_EVENT)
-                    return self._convert(raw)
+                    return self._convert(buf, p, n)
                 p, n = table.vector(0, _DV_TRIGGER.itemsize)
                 if n:
                     tr = np.frombuffer(buf, _DV_TRIGGER, count=n, offset=p)
@@ -148,19 +169,16 @@ class Aedat4Reader(PacketReader):
             except (RuntimeError, zstandard.ZstdError, FlatBufferError, ValueError, struct.error):
                 self._counters[0] += 1
 
-    def _convert(self, raw: np.ndarray) -> np.ndarray:
-        ok = (raw["x"] >= 0) & (raw["y"] >= 0)
-        if self.width:
-            ok &= (raw["x"] < self.width) & (raw["y"] < self.height)
-        if not ok.all():
-            self._count("out_of_bounds", int((~ok).sum()))
-            raw = raw[ok]
-        out = np.empty(len(raw), EVENT_DTYPE)
-        out["x"] = raw["x"]
-        out["y"] = raw["y"]
-        out["t"] = raw["t"]
-        out["p"] = raw["p"] != 0
-        return out
+    def _convert(self, buf: bytes, pos: int, n: int) -> np.ndarray:
+        raw = np.frombuffer(buf, "<i8", count=2 * n, offset=pos)
+        if not raw.flags.aligned:
+            raw = raw.copy()
+        out = np.empty(n, EVENT_DTYPE)
+        k, bad = _convert_events(raw, self.width or 1 << 16, self.height or 1 << 16, out["x"], out["y"],
+                                 out["t"], out["p"])
+        if bad:
+            self._count("out_of_bounds", bad)
+        return out[:k]
 
 
 def _info_xml(width: int | None, height: int | None, compression: str) -> str:
