@@ -69,6 +69,7 @@ class ControlOutputNode(Node):
         if saf["n_outputs"] != K:
             raise ValueError(f"control_output.safety.n_outputs {saf['n_outputs']} != decoder outputs {K}")
         self.safety = SafetyStage(build_params(SafetyParams, saf))
+        self._slew_to_safe = self.safety.params.safe_mode == "slew"
         self.names = list(p.get("names", []))
         if self.names and len(self.names) != K:
             raise ValueError(f"control_output.names: {len(self.names)} names for {K} outputs")
@@ -165,6 +166,8 @@ class ControlOutputNode(Node):
         c[2] = sp.t1_us
         self.count("packets")
         y_safe = self.safety.apply(y, self.clock_ns() / 1e9)
+        if not self.safety.safe:
+            self._last_safe_ns = 0  # the next outage is a new watchdog trip
         self._send(y_safe, sp.t1_us, False, msg.origin_ns)
 
     def _time_restart(self, t0_us: int) -> None:
@@ -193,8 +196,7 @@ class ControlOutputNode(Node):
         y = self.safety.watchdog(now_ns / 1e9)
         if y is None:
             return
-        moving = self.params.get("safety", {}).get("safe_mode", "immediate") == "slew"
-        if self._last_safe_ns == 0 or moving or now_ns - self._last_safe_ns >= self.safe_repeat_ns:
+        if self._last_safe_ns == 0 or self._slew_to_safe or now_ns - self._last_safe_ns >= self.safe_repeat_ns:
             if self._last_safe_ns == 0:
                 self.count("watchdog_trips")
             self._last_safe_ns = now_ns

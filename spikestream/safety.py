@@ -3,7 +3,8 @@ acceleration limits, and a watchdog that drives the output to a safe value when 
 
 Per output ``k``, for a fresh value ``u`` at time ``now``  (``dt = now - t_last``)::
 
-    non-finite u          -> rejected (counted); the last output is held and the watchdog is NOT fed
+    non-finite u          -> rejected (counted); the last valid command is kept (the output goes on moving
+                             toward it under the limits) and the watchdog is NOT fed
     u  = clip(u, lo, hi)
     u  = y_last            if |u - y_last| <= deadband
     v* = sign(u - y) * min(|u - y| / dt, max_rate, a (sqrt(dt^2/4 + 2|u - y|/a) - dt/2))   (braking curve)
@@ -136,7 +137,7 @@ class SafetyStage:
         self.v = np.zeros(n)
         self.times = np.full(2, np.nan)  # [t_last output, t_last valid input]
         self.flags = np.zeros(2, np.int64)  # [safe, rejected]
-        self._u = np.zeros(n)
+        self._u = self.safe_value.copy()  # the last valid command (clamped, deadbanded)
 
     @property
     def safe(self) -> bool:
@@ -150,21 +151,25 @@ class SafetyStage:
     def reset(self, now_s: float) -> None:
         """Start the clocks at ``now_s`` with the output at rest at the safe value."""
         self.y[:] = self.safe_value
+        self._u[:] = self.safe_value
         self.v[:] = 0.0
         self.times[:] = now_s
         self.flags[0] = 0
 
     def apply(self, y, now_s: float) -> np.ndarray:
         """A fresh value: returns the output to send (a new array). Non-finite input is rejected: the last
-        output is held and the watchdog is not fed, so a stream of NaN ends in the safe value."""
+        valid command stands (still approached under the limits) and the watchdog is not fed, so a stream
+        of NaN ends in the safe value."""
         u = np.asarray(y, dtype=np.float64).reshape(-1)
         if u.size != self.n_outputs:
             raise ValueError(f"safety: {u.size} values for {self.n_outputs} outputs")
-        if not np.all(np.isfinite(u)):
-            self.flags[1] += 1
-            return self.y.copy()
         if math.isnan(self.times[0]):
             self.reset(now_s)
+        if not np.all(np.isfinite(u)):
+            self.flags[1] += 1
+            if not self.safe:
+                self._step(self._u, now_s)
+            return self.y.copy()
         self.times[1] = now_s
         self.flags[0] = 0
         np.clip(u, self.lo, self.hi, out=self._u)
@@ -194,13 +199,15 @@ class SafetyStage:
             self.times[0] = now_s
 
     def get_state(self) -> dict[str, np.ndarray]:
-        return {"y": self.y.copy(), "v": self.v.copy(), "times": self.times.copy(), "flags": self.flags.copy()}
+        return {"y": self.y.copy(), "v": self.v.copy(), "u": self._u.copy(), "times": self.times.copy(),
+                "flags": self.flags.copy()}
 
     def set_state(self, s: dict[str, np.ndarray]) -> None:
         n = self.n_outputs
-        want = {"y": (n,), "v": (n,), "times": (2,), "flags": (2,)}
+        want = {"y": (n,), "v": (n,), "u": (n,), "times": (2,), "flags": (2,)}
         for k, shp in want.items():
             if k not in s or np.shape(s[k]) != shp:
                 raise ValueError(f"safety state {k!r} missing or not of shape {shp}")
-        for k in want:
+        for k in ("y", "v", "times", "flags"):
             getattr(self, k)[...] = s[k]
+        self._u[...] = s["u"]

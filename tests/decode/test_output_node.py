@@ -101,6 +101,8 @@ def test_watchdog_emits_safe_once_per_repeat_and_recovers():
     clk.t = wake + 200_000_000
     _feed(n, clk, pk, Y, 50, 60)
     assert not out[-1][1].safe and not n.on_command("stats", {})["safe"]
+    n.poll(n.wake_at_ns())  # a second outage is a second trip, reported at once
+    assert out[-1][1].safe and n.counters["watchdog_trips"] == 2
 
 
 def test_calibrate_command_and_state_roundtrip():

@@ -8,6 +8,14 @@ from hypothesis import strategies as st
 from spikestream.safety import SafetyParams, SafetyStage
 
 
+def test_nan_keeps_the_last_valid_command_under_the_rate_limit():
+    s = SafetyStage(n_outputs=1, max_rate=1.0)
+    s.apply([0.0], 0.0)
+    s.apply([1.0], 0.1)
+    assert s.apply([np.nan], 0.2)[0] == pytest.approx(0.2)  # still moving toward 1.0, not frozen
+    assert s.apply([np.inf], 0.3)[0] == pytest.approx(0.3) and s.rejected == 2
+
+
 def test_clamp_and_nan_guard_holds_last_and_starves_watchdog():
     s = SafetyStage(n_outputs=2, lo=[-1, 0], hi=[1, 5], timeout_s=0.5)
     assert np.array_equal(s.apply([3.0, -2.0], 0.0), [1.0, 0.0])
@@ -121,3 +129,39 @@ def test_wrong_length_input():
     with pytest.raises(ValueError, match="outputs"):
         SafetyStage(n_outputs=2).apply([1.0], 0.0)
     assert math.isinf(SafetyParams(n_outputs=1).hi)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.floats(-1e3, 1e3), st.just(float("nan")), st.just(float("inf"))), min_size=1, max_size=60),
+       st.floats(0.5, 50), st.floats(0.5, 200), st.floats(0.001, 0.1), st.floats(0, 0.5))
+def test_properties_with_acceleration_deadband_and_bad_values(us, rate, acc, dt, db):
+    s = SafetyStage(n_outputs=1, lo=-2.0, hi=3.0, max_rate=rate, max_accel=acc, deadband=db)
+    prev = s.apply([0.0], 0.0)[0]
+    for k, u in enumerate(us, 1):
+        y = s.apply([u], k * dt)[0]
+        assert np.isfinite(y) and -2.0 <= y <= 3.0
+        assert abs(y - prev) <= rate * dt * (1 + 1e-9) + 1e-12
+        prev = y
+    assert s.rejected == sum(not np.isfinite(u) for u in us)
+
+
+def test_slew_mode_node_emits_every_tick_until_safe():
+    import spikestream.nodes  # noqa: F401
+    from spikestream.registry import NODES
+
+    out = []
+    n = NODES.get("control_output")("o", {"decoder": {"kind": "rate", "n_inputs": 2},
+                                         "safety": {"timeout_s": 0.1, "max_rate": 1.0, "safe_mode": "slew"}},
+                                    emit=lambda *a: out.append(a))
+    n.clock_ns = lambda: 0
+    n.setup()
+    n.safety.y[:] = [0.5, -0.5]  # where an earlier command left the actuator
+    n.safety.times[:] = [0.0, 0.0]
+    ys = []
+    for k in range(1, 120):
+        n.poll(int(0.1e9) + k * 10_000_000)
+        ys.append(out[-1][1].values.copy())
+    assert len(out) == 119 and all(o[1].safe for o in out)
+    ys = np.array(ys)
+    assert np.all(np.abs(np.diff(ys, axis=0)) <= 0.01 + 1e-12)  # 1 unit/s over 10 ms ticks
+    assert np.array_equal(ys[-1], [0.0, 0.0])
