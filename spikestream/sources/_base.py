@@ -9,6 +9,7 @@ timestamps strictly after everything admitted before, and it counts gaps (a step
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +46,8 @@ class TimeChecker:
         self.log = log
         self.name = name
         self.last_t = NO_TIME
+        self._quiet_until = 0.0  # warnings at most once per `log_every_s`; counters always
+        self.log_every_s = 1.0
         for k in ("samples", "gaps", "missing_samples", "rejected_time", "rejected_nonfinite"):
             stats.setdefault(k, 0)
 
@@ -55,7 +58,7 @@ class TimeChecker:
         if not finite.all():
             bad = int((~finite).sum())
             self.stats["rejected_nonfinite"] += bad
-            self.log.warning("%s: dropped %d row(s) holding NaN/inf", self.name, bad)
+            self._warn("dropped %d row(s) holding NaN/inf", bad)
             t_us, data = t_us[finite], data[finite]
             if t_us.size == 0:
                 return t_us, data
@@ -64,7 +67,7 @@ class TimeChecker:
         if not ok.all():
             bad = int((~ok).sum())
             self.stats["rejected_time"] += bad
-            self.log.warning("%s: dropped %d row(s) whose timestamps did not increase", self.name, bad)
+            self._warn("dropped %d row(s) whose timestamps did not increase", bad)
             t_us, data = t_us[ok], data[ok]
             if t_us.size == 0:
                 return t_us, data
@@ -75,7 +78,16 @@ class TimeChecker:
                 lost = int(np.sum(np.round(steps[big] / self.period_us) - 1))
                 self.stats["gaps"] += int(big.sum())
                 self.stats["missing_samples"] += lost
-                self.log.warning("%s: %d gap(s) in the timestamps, about %d sample(s) missing", self.name, int(big.sum()), lost)
+                self._warn("%d gap(s) in the timestamps, about %d sample(s) missing", int(big.sum()), lost)
         self.last_t = int(t_us[-1])
         self.stats["samples"] += int(t_us.size)
         return t_us, data
+
+    def _warn(self, fmt: str, *args) -> None:
+        now = time.monotonic()
+        if now < self._quiet_until:
+            return
+        self._quiet_until = now + self.log_every_s
+        s = self.stats
+        self.log.warning(f"%s: {fmt} (totals: gaps %d, missing %d, rejected time %d, rejected NaN/inf %d)", self.name,
+                         *args, s["gaps"], s["missing_samples"], s["rejected_time"], s["rejected_nonfinite"])
