@@ -140,10 +140,14 @@ class DemoRun:
         self.probe = Probe(zmq.Context.instance(), out_node.outputs["out"], src.outputs["target"],
                            int(out_node.params["decoder"]["n_outputs"]), int(src.params.get("dof", 2)))
 
-    def run(self, duration_s: float, on_tick=None) -> dict[str, Any]:
+    def outputs_after_calibration(self) -> int:
+        p = self.probe
+        return int(np.count_nonzero(p.c_t[:p.nc] > self.calib_us))
+
+    def run(self, duration_s: float | None, on_tick=None, until=None) -> dict[str, Any]:
         self.probe.start()
         try:
-            report = self.sup.run(duration_s, on_tick=on_tick, tick_s=0.1)
+            report = self.sup.run(duration_s, on_tick=on_tick, tick_s=0.1, until=until)
         finally:
             self.probe.close()
         stages = _stage_table(self.sup)

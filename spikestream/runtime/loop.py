@@ -121,8 +121,12 @@ class NodeRunner:
         try:
             if cmd == "ping":
                 result: Any = "pong"
-            elif cmd == "stats":
-                result = self.snapshot()
+            elif cmd == "stats":  # the runtime's figures, and the node's own where its kind has them
+                try:
+                    own = self.node.on_command("stats", args)
+                except ValueError:
+                    own = None
+                result = {"runtime": self.snapshot(), "node": own}
             elif cmd == "save_state":
                 result = self.save_state(args.get("path") or self.spec.state)
             elif cmd == "load_state":

@@ -183,8 +183,9 @@ class Supervisor:
             self._stats_sock.close(linger=0)
 
     def run(self, duration_s: float | None = None, on_tick: Callable[["Supervisor"], None] | None = None,
-            tick_s: float = 0.05) -> dict[str, Any]:
-        """Run until SIGTERM/SIGINT, `duration_s`, or every node has finished or failed; return the report."""
+            tick_s: float = 0.05, until: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """Run until SIGTERM/SIGINT, `duration_s`, `until()` turns true, or every node has finished or
+        failed; return the report."""
         old = {s: signal.signal(s, self.stop) for s in (signal.SIGTERM, signal.SIGINT)}
         t0 = time.monotonic()
         try:
@@ -196,6 +197,8 @@ class Supervisor:
                 if on_tick is not None:
                     on_tick(self)
                 if duration_s is not None and time.monotonic() - t0 >= duration_s:
+                    break
+                if until is not None and until():
                     break
                 if all(c.state in ("finished", "failed") for c in self.children.values()):
                     break

@@ -124,7 +124,7 @@ def test_malformed_and_unexpected_messages_are_counted_not_fatal(tmp_path):
             upstream.send(good(5, 6_000_000_000))  # seq 3, 4 lost upstream -> counted as dropped
             while down.poll(50):
                 received.append(P.unpack(down.recv()))
-            s = command(e["ctl"], "stats").result
+            s = command(e["ctl"], "stats").result["runtime"]
             return s if s["msgs_in"].get("in", 0) >= 2 else None
 
         stats = wait_for(pump, what="relay to pass the good messages")
