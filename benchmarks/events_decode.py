@@ -32,15 +32,19 @@ _spec.loader.exec_module(fr)
 W, H = 1280, 720
 
 
-def _time(fn, repeats):
-    fn()  # warm-up (JIT compile, page cache)
-    ts = []
-    n = 0
+def _interleaved(runners, repeats, n_expected):
+    """Mev/s per runner: one warm-up each, then `repeats` rounds taking the runners in turn (so that load
+    from other processes hits all of them alike); the median per runner."""
+    for name, fn in runners.items():
+        got = fn()
+        assert got == n_expected, (name, got, n_expected)
+    times = {name: [] for name in runners}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        n = fn()
-        ts.append(time.perf_counter() - t0)
-    return n, statistics.median(ts)
+        for name, fn in runners.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: n_expected / statistics.median(ts) / 1e6 for name, ts in times.items()}
 
 
 def ours(path):
@@ -102,19 +106,17 @@ def main() -> int:
               f" {'ours/expel':>11s} {'ours/faery':>11s}")
         for name, p in files.items():
             fmt = name.split()[0]
-            cnt, t_ours = _time(ours(p), reps)
-            assert cnt == n, (name, cnt, n)
-            r_ours = n / t_ours / 1e6
-            r_ex = r_fa = None
+            runners = {"ours": ours(p)}
             if fmt in ("evt2", "evt3", "dat"):
                 try:
-                    cnt, t = _time(expelliarmus_reader(p, fmt), reps)
-                    r_ex = cnt / t / 1e6
+                    import expelliarmus  # noqa: F401
+                    runners["expelliarmus"] = expelliarmus_reader(p, fmt)
                 except ImportError:
                     pass
             if faery is not None and fmt != "npy":
-                cnt, t = _time(faery_reader(p), reps)
-                r_fa = cnt / t / 1e6
+                runners["faery"] = faery_reader(p)
+            rate = _interleaved(runners, reps, n)
+            r_ours, r_ex, r_fa = rate["ours"], rate.get("expelliarmus"), rate.get("faery")
 
             def f(v):
                 return f"{v:.1f}" if v is not None else "-"
@@ -122,7 +124,7 @@ def main() -> int:
             def ratio(v):
                 return f"{r_ours / v:.2f}x" if v else "-"
             print(f"{name:22s} {os.path.getsize(p) / 1e6:8.1f} {r_ours:11.1f} {f(r_ex):>13s} {f(r_fa):>8s}"
-                  f" {ratio(r_ex):>11s} {ratio(r_fa):>11s}")
+                  f" {ratio(r_ex):>11s} {ratio(r_fa):>11s}", flush=True)
     return 0
 
 
