@@ -146,9 +146,10 @@ class ControlOutputNode(Node):
             self._time_restart(sp.t0_us)
         if c[1] == 0:
             on = sp.t1_us - c[0] <= self.calibrate_us
-            if dec.calibrating and not on:
-                self.log.info("calibration ended after %.1f s of source time", (c[2] - c[0]) / 1e6)
+            ending = dec.calibrating and not on
             dec.calibrating = on
+            if ending:
+                self._calibration_ended()
         target = None
         if dec.calibrating:
             target = self._target_at(sp.t1_us)
@@ -169,6 +170,16 @@ class ControlOutputNode(Node):
         if not self.safety.safe:
             self._last_safe_ns = 0  # the next outage is a new watchdog trip
         self._send(y_safe, sp.t1_us, False, msg.origin_ns)
+
+    def _calibration_ended(self) -> None:
+        fitted = getattr(self.decoder, "fitted", None)
+        if fitted is not None and not fitted[0]:
+            self.count("calibration_failed")
+            self.log.warning("calibration ended but the %s decoder could not be fitted (too little or too "
+                             "uniform target data); it outputs zeros until calibrated again",
+                             type(self.decoder).__name__)
+        else:
+            self.log.info("calibration ended after %.1f s of source time", (self.clock[2] - self.clock[0]) / 1e6)
 
     def _time_restart(self, t0_us: int) -> None:
         """Source time went back (the upstream restarted without its state): start the features afresh,
@@ -215,7 +226,10 @@ class ControlOutputNode(Node):
             if not isinstance(on, bool):
                 raise ValueError('calibrate needs {"on": true|false}')
             self.clock[1] = 1 if on else 2
+            was = self.decoder.calibrating
             self.decoder.calibrating = on
+            if was and not on:
+                self._calibration_ended()
             return {"calibrating": on}
         if cmd == "stats":
             return self.stats()

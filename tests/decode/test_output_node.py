@@ -176,3 +176,11 @@ def test_restored_node_continues_exactly(kind):
     assert all(np.array_equal(a[1].values, b[1].values) for a, b in zip(out[-200:], out2[-200:]))
     with pytest.raises(ValueError, match="clock"):
         m.set_state({})
+
+
+def test_calibration_without_usable_targets_is_reported():
+    n, out, clk = _node(decoder={"kind": "lda", "n_inputs": N, "n_classes": 3}, calibrate_s=0.5)
+    pk, _ = _stream(100)
+    ones = np.zeros((100, 1))  # only class 0 ever shown: LDA cannot be fitted
+    _feed(n, clk, pk, ones, 0, 100)
+    assert n.counters["calibration_failed"] == 1 and np.all([o[1].values == 0 for o in out])
