@@ -67,6 +67,8 @@ def cmd_tap(a: argparse.Namespace) -> int:
     s = transport.sub(ctx, [a.endpoint], bind=a.bind)
     t_end = time.monotonic() + a.duration if a.duration else None
     n = 0
+    kinds: dict[str, int] = {}
+    bad = 0
     try:
         while (a.count is None or n < a.count) and (t_end is None or time.monotonic() < t_end):
             if not s.poll(100):
@@ -75,8 +77,10 @@ def cmd_tap(a: argparse.Namespace) -> int:
             try:
                 m = P.unpack(frame)
             except P.ProtocolError as e:
+                bad += 1
                 print(json.dumps({"error": str(e), "bytes": len(frame)}), flush=True)
                 continue
+            kinds[m.kind] = kinds.get(m.kind, 0) + 1
             d = P.to_jsonable(m)
             if m.origin_ns:
                 d["latency_ms"] = round((time.time_ns() - m.origin_ns) / 1e6, 3)
@@ -86,6 +90,7 @@ def cmd_tap(a: argparse.Namespace) -> int:
         pass
     finally:
         s.close(linger=0)
+    _write_report(a.report, {"endpoint": a.endpoint, "messages": n, "by_kind": kinds, "rejected": bad})
     return 0
 
 
