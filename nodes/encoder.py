@@ -10,6 +10,7 @@ count or timestamps not after the previous message's is rejected, counted and lo
 from __future__ import annotations
 
 import inspect
+import time
 from typing import Any
 
 import numpy as np
@@ -35,11 +36,21 @@ class EncoderNode(Node):
         self.chain: list = []
         self._period_us = 1
         self._state_pending: dict | None = None
+        self._log_after: dict[str, float] = {}
         ch = self.params.get("channels")
-        if ch is not None:
-            if not isinstance(ch, int) or ch < 1:
-                raise ValueError(f"parameter 'channels' must be a positive integer, got {ch!r}")
-            self._build(ch, float(self.params.get("rate_hz", 0.0)) or None)
+        if ch is not None and (not isinstance(ch, int) or isinstance(ch, bool) or ch < 1):
+            raise ValueError(f"parameter 'channels' must be a positive integer, got {ch!r}")
+        rate = self.params.get("rate_hz")
+        if rate is not None and not (isinstance(rate, (int, float)) and rate > 0):
+            raise ValueError(f"parameter 'rate_hz' must be > 0, got {rate!r}")
+        # bad parameters fail now, not at the first message: a trial build (1e6 Hz stands in for an unknown rate)
+        self._build(ch or 1, float(rate) if rate else 1e6)
+        self.enc = None
+        if ch is not None and (rate or not self._needs_rate()):
+            self._build(ch, float(rate) if rate else None)
+
+    def _needs_rate(self) -> bool:
+        return bool(self.params.get("conditioning")) or "rate_hz" in inspect.signature(ENCODERS.get(self.encoder_kind)).parameters
 
     def _build(self, n_channels: int, rate_hz: float | None) -> None:
         kw = dict(self.enc_params)
@@ -98,7 +109,10 @@ class EncoderNode(Node):
 
     def _reject(self, key: str, text: str) -> None:
         self.count(key)
-        self.log.warning("%s: rejected a samples message: %s", self.name, text)
+        now = time.monotonic()
+        if now >= self._log_after.get(key, 0.0):  # log each kind of rejection at most once a second
+            self._log_after[key] = now + 1.0
+            self.log.warning("%s: rejected a samples message (%s so far: %d): %s", self.name, key, self.counters[key], text)
 
     def on_command(self, cmd: str, args: dict[str, Any]) -> Any:
         if cmd == "reset":

@@ -105,3 +105,22 @@ def test_missing_rate_is_a_counted_rejection():
     assert n.counters["rejected_samples"] == 1 and not out
     n.on_message("in", Message(Samples(np.arange(3, dtype=np.int64), np.ones((3, 1), np.float32), 1e6)))
     assert len(out) == 1
+
+
+@pytest.mark.parametrize("params,match", [
+    (dict(encoder="cochlea", f_lo=-1), "f_lo"), (dict(encoder="delta", mode="x"), "mode"),
+    (dict(encoder="delta", conditioning=[{"kind": "notch", "q": -1}]), "q must be"),
+    (dict(encoder="delta", channels=0), "channels"), (dict(encoder="rate", rate_hz=-5), "rate_hz"),
+    (dict(encoder="delta", nonsense=3), "unexpected keyword"),
+])
+def test_bad_params_fail_at_setup(params, match):
+    with pytest.raises(ValueError, match=match):
+        _node(**params)
+
+
+def test_stream_rate_too_low_for_the_chain_is_counted():
+    n, out = _node(encoder="delta", conditioning=[{"kind": "bandpass", "low_hz": 20, "high_hz": 450}])
+    for k in range(3):
+        t = np.arange(5, dtype=np.int64) * 2000 + k * 10_000
+        n.on_message("in", Message(Samples(t, np.zeros((5, 2), np.float32), 500.0)))
+    assert n.counters["rejected_samples"] == 3 and not out
