@@ -279,7 +279,82 @@ class Evt2Writer(EventWriter):
             self._header(0)
 
 
-register_format(FormatSpec("evt2", "Prophesee RAW EVT 2.0", (".raw",), Evt2Reader, Evt2Writer))
-register_format(FormatSpec("evt21", "Prophesee RAW EVT 2.1 (vectorised, 64-bit)", (".raw",), Evt21Reader))
+@njit(cache=True)
+def _encode_evt21(x, y, t, p, state, out, legacy):
+    """Events with equal t, y, p and increasing x inside one 32-aligned block share a word. `out` is uint64;
+    in the legacy layout the high 32-bit half is written first."""
+    k = 0
+    last = state[0]
+    n = x.shape[0]
+    i = 0
+    while i < n:
+        th = t[i] >> 6
+        if th != last:
+            if last >= 0:
+                while th - last > (1 << 26):
+                    last += 1 << 26
+                    out[k] = _evt21_word((0x8 << 28) | (last & 0x0FFFFFFF), 0, legacy)
+                    k += 1
+            last = th
+            out[k] = _evt21_word((0x8 << 28) | (th & 0x0FFFFFFF), 0, legacy)
+            k += 1
+        base = np.int64(x[i]) & ~31
+        mask = np.int64(0)
+        j = i
+        while j < n and t[j] == t[i] and y[j] == y[i] and p[j] == p[i] and base <= x[j] < base + 32 \
+                and (j == i or x[j] > x[j - 1]):
+            mask |= np.int64(1) << (np.int64(x[j]) - base)
+            j += 1
+        hi = (np.int64(p[i]) << 28) | ((t[i] & 0x3F) << 22) | (base << 11) | np.int64(y[i])
+        out[k] = _evt21_word(hi, mask, legacy)
+        k += 1
+        i = j
+    state[0] = last
+    return k
 
-__all__ = ["Evt2Reader", "Evt21Reader", "Evt2Writer", "EventFormatError"]
+
+@njit(cache=True)
+def _evt21_word(hi, lo, legacy):
+    if legacy:
+        return (np.uint64(lo) << np.uint64(32)) | np.uint64(hi)
+    return (np.uint64(hi) << np.uint64(32)) | np.uint64(lo)
+
+
+class Evt21Writer(Evt2Writer):
+    """EVT 2.1 writer (plain 64-bit little-endian words, or `legacy=True` for the IMX636 half order)."""
+
+    format = "evt21"
+
+    def __init__(self, path, width=None, height=None, legacy: bool = False):
+        self.legacy = bool(legacy)
+        super().__init__(path, width, height)
+
+    def _header(self, t0: int) -> None:
+        fmt = "format EVT21" + (f";width={self.width};height={self.height}" if self.width and self.height else "")
+        fmt += ";endianness=legacy" if self.legacy else ""
+        lines = ["evt 2.1", fmt]
+        if self.width and self.height:
+            lines.append(f"geometry {self.width}x{self.height}")
+        self._f.write(format_percent_header(lines + [f"t0 {t0}", "end"]))
+
+    def write(self, ev: np.ndarray) -> None:
+        ev = self._check(ev, max_xy=2047)
+        if len(ev) == 0:
+            return
+        if self._t0 is None:
+            self._t0 = int(ev["t"][0])
+            self._header(self._t0)
+        t = ev["t"] - self._t0
+        gaps = np.diff(t >> 6, prepend=max(int(self._state[0]), int(t[0] >> 6)))
+        out = np.empty(2 * len(ev) + int(np.sum(gaps >> 26)) + 1, np.uint64)
+        k = _encode_evt21(ev["x"], ev["y"], t, ev["p"], self._state, out, self.legacy)
+        self._f.write(out[:k].astype("<u8").tobytes())
+        self.n_written += len(ev)
+        self._last_t = int(ev["t"][-1])
+
+
+register_format(FormatSpec("evt2", "Prophesee RAW EVT 2.0", (".raw",), Evt2Reader, Evt2Writer))
+register_format(FormatSpec("evt21", "Prophesee RAW EVT 2.1 (vectorised, 64-bit)", (".raw",), Evt21Reader,
+                           Evt21Writer))
+
+__all__ = ["Evt2Reader", "Evt21Reader", "Evt2Writer", "Evt21Writer", "EventFormatError"]

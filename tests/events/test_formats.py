@@ -48,8 +48,8 @@ def test_every_format_is_registered():
 
 
 # ------------------------------------------------------------------------------------------ round trips
-@pytest.mark.parametrize("fmt,ext", [("evt2", ".raw"), ("evt3", ".raw"), ("dat", ".dat"), ("npy", ".npy"),
-                                     ("aedat4", ".aedat4")])
+@pytest.mark.parametrize("fmt,ext", [("evt2", ".raw"), ("evt21", ".raw"), ("evt3", ".raw"), ("dat", ".dat"),
+                                     ("npy", ".npy"), ("aedat4", ".aedat4")])
 @pytest.mark.parametrize("runs", [False, True])
 def test_round_trip_exact(tmp_path, fmt, ext, runs):
     ev = fr.moving_edges(30_000, W, H, t0=7_654_321, runs=runs, seed=3)
@@ -94,7 +94,20 @@ def test_evt3_vectorises_runs(tmp_path):
     np.testing.assert_array_equal(got, ev)
 
 
-@pytest.mark.parametrize("fmt", ["evt2", "evt3", "dat", "npy", "aedat4"])
+@pytest.mark.parametrize("legacy", [False, True])
+def test_evt21_writer_words_equal_spec_encoder(tmp_path, legacy):
+    ev = fr.moving_edges(20_000, W, H, t0=0, runs=True, seed=16)
+    ev["t"] -= ev["t"][0]
+    with open_writer(tmp_path / "o.raw", format="evt21", width=W, height=H, legacy=legacy) as w:
+        w.write(ev)
+    ours = (tmp_path / "o.raw").read_bytes()
+    ref = fr.encode_evt21(ev, W, H, legacy=legacy)
+    assert ours[ours.index(b"% end\n") + 6:] == ref[ref.index(b"% end\n") + 6:]
+    got, *_ = read_all(tmp_path / "o.raw")
+    np.testing.assert_array_equal(got, ev)
+
+
+@pytest.mark.parametrize("fmt", ["evt2", "evt21", "evt3", "dat", "npy", "aedat4"])
 def test_writer_rejects_bad_input(tmp_path, fmt):
     ev = fr.moving_edges(100, W, H)
     with open_writer(tmp_path / "x", format=fmt, width=W, height=H) as w:
