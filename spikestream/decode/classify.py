@@ -93,7 +93,7 @@ class LdaDecoder(_Classifier):
             raise ValueError("lda: calibration must contain at least two classes")
         mu = np.zeros((C, N))
         mu[seen] = self.S_c[seen] / self.n_c[seen, None]
-        S = (self.S_ff - (mu.T * self.n_c) @ mu) / (n - seen.sum())
+        S = (self.S_ff - (mu.T * self.n_c) @ mu) / n  # pooled ML covariance, as scikit-learn's LDA
         lam = self.params.shrink
         S = (1 - lam) * S + lam * (max(np.trace(S), 1e-12) / N) * np.eye(N) + 1e-9 * np.eye(N)
         Si_mu = np.linalg.solve(S, mu.T).T  # [C, N]

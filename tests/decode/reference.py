@@ -84,7 +84,7 @@ def lda_fit(F, y, n_classes, shrink):
     N = F.shape[1]
     mu = np.array([F[y == c].mean(0) for c in range(n_classes)])
     R = F - mu[y]
-    S = R.T @ R / (len(y) - n_classes)
+    S = R.T @ R / len(y)
     S = (1 - shrink) * S + shrink * np.trace(S) / N * np.eye(N)
     Si = np.linalg.inv(S)
     prior = np.bincount(y, minlength=n_classes) / len(y)

@@ -1,0 +1,70 @@
+"""Decoders against libraries nobody here wrote: scikit-learn's LDA and filterpy's Kalman filter
+(test-only dependencies)."""
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+from spikestream.registry import DECODERS
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"_tests_decode_{name}", pathlib.Path(__file__).with_name(f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+hp = _load("helpers")
+DT = 10_000
+
+
+def test_lda_equals_scikit_learn_shrinkage_lda():
+    lda_mod = pytest.importorskip("sklearn.discriminant_analysis")
+    rng = np.random.default_rng(7)
+    T, N, C = 2500, 20, 4
+    lab = np.repeat(rng.integers(0, C, T // 25), 25)[:T]
+    pk = hp.poisson_packets(rng.uniform(5, 60, (C, N))[lab], DT, 7)
+    d = DECODERS.create("lda", n_inputs=N, n_classes=C, window_ms=100.0, calibrating=True, shrink=0.2,
+                        output="scores")
+    F = []
+    for k, (i, t, t0, t1) in enumerate(pk[:1500]):
+        d.decode(i, t, t1, [float(lab[k])])
+        F.append(d.features.out.copy())
+    d.calibrating = False
+    sk = lda_mod.LinearDiscriminantAnalysis(solver="lsqr", shrinkage=0.2).fit(np.array(F), lab[:1500])
+    np.testing.assert_allclose(d.Wd, sk.coef_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(d.bd, sk.intercept_, rtol=1e-6, atol=1e-9)
+    P, Ft = [], []
+    for i, t, t0, t1 in pk[1500:]:
+        P.append(d.decode(i, t, t1))
+        Ft.append(d.features.out.copy())
+    np.testing.assert_allclose(np.array(P), sk.predict_proba(np.array(Ft)), rtol=1e-6, atol=1e-9)
+
+
+def test_kalman_equals_filterpy():
+    kf_mod = pytest.importorskip("filterpy.kalman")
+    rng = np.random.default_rng(8)
+    T, N, K = 900, 30, 2
+    tt = np.arange(T) * DT / 1e6
+    Y = np.stack([np.sin(2 * np.pi * 0.3 * tt), np.cos(2 * np.pi * 0.2 * tt)], 1)
+    pk = hp.poisson_packets(30 * np.clip(1 + 0.5 * Y @ rng.normal(size=(K, N)), 0.05, None), DT, 8)
+    d = DECODERS.create("kalman", n_inputs=N, n_outputs=K, calibrating=True)
+    for k, (i, t, t0, t1) in enumerate(pk[:600]):
+        d.decode(i, t, t1, Y[k])
+    d.calibrating = False
+    f = kf_mod.KalmanFilter(dim_x=K, dim_z=N, dim_u=K)
+    f.x, f.P = d.x.copy(), d.P.copy()
+    f.F, f.B, f.Q, f.H = d.A.copy(), np.eye(K), d.W.copy(), d.H.copy()
+    # Q (observation noise) is not kept by the decoder; rebuild it from the statistics, as `fit` does
+    Hd = np.hstack([d.H, d.d[:, None]])
+    n_obs = int(d.n_pairs[0])
+    Qn = (d.Tzz - Hd @ d.Tz.T - d.Tz @ Hd.T + Hd @ d.T00 @ Hd.T) / n_obs
+    f.R = 0.5 * (Qn + Qn.T) + d.params.q_floor * np.eye(N)
+    for i, t, t0, t1 in pk[600:]:
+        mine = d.decode(i, t, t1)
+        f.predict(u=d.a)
+        f.update(d.features.out - d.d)
+        np.testing.assert_allclose(mine, f.x, rtol=1e-6, atol=1e-7)
