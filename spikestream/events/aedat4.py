@@ -4,8 +4,9 @@ Layout: `#!AER-DAT4.0\\r\\n`, int32 length + IOHeader FlatBuffer (id "IOHE": com
 1 LZ4, 2 LZ4_HIGH, 3 ZSTD, 4 ZSTD_HIGH; int64 dataTablePosition, -1 if none; infoNode XML naming the
 streams, their typeIdentifier and sizeX/sizeY), then packets [int32 streamId][int32 size][size bytes of
 compressed, size-prefixed FlatBuffer]. An event packet (id "EVTS") holds a vector of 16-byte structs
-Event{int64 t; int16 x; int16 y; bool polarity}. A trigger packet (id "TRIG") holds Trigger{int64 t;
-int8 type} structs, kept as the trigger side channel.
+Event{int64 t; int16 x; int16 y; bool polarity}. A trigger packet (id "TRIG") holds a vector of tables
+Trigger{int64 timestamp; int8 type}, kept as the trigger side channel: id = dv TriggerType, value 0 for
+the falling-edge types, else 1.
 
 The reader walks packets in file order up to dataTablePosition (or to the end of the file when the table is
 missing or points past the end), so it never needs the table. A packet that fails to decompress or
@@ -30,7 +31,7 @@ from spikestream.events.io import FormatSpec, register_format
 MAGIC = b"#!AER-DAT4.0\r\n"
 MAX_PACKET_BYTES = 1 << 28
 _DV_EVENT = np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1"), ("_pad", "V3")])
-_DV_TRIGGER = np.dtype([("t", "<i8"), ("type", "i1"), ("_pad", "V7")])
+_FALLING = (2, 5)  # dv TriggerType: EXTERNAL_SIGNAL_FALLING_EDGE, EXTERNAL_GENERATOR_FALLING_EDGE
 COMPRESSION = {0: "none", 1: "lz4", 2: "lz4", 3: "zstd", 4: "zstd"}
 
 
@@ -158,13 +159,12 @@ class Aedat4Reader(PacketReader):
                 if sid == self.stream_id:
                     p, n = table.vector(0, _DV_EVENT.itemsize)
                     return self._convert(buf, p, n)
-                p, n = table.vector(0, _DV_TRIGGER.itemsize)
-                if n:
-                    tr = np.frombuffer(buf, _DV_TRIGGER, count=n, offset=p)
-                    out = np.empty(n, TRIGGER_DTYPE)
-                    out["t"] = tr["t"]
-                    out["id"] = tr["type"].astype(np.uint8)
-                    out["value"] = 1
+                trig = table.tables(0)  # Trigger is a table {int64 timestamp; int8 type}
+                if trig:
+                    out = np.empty(len(trig), TRIGGER_DTYPE)
+                    for k, tb in enumerate(trig):
+                        typ = tb.scalar(1, "b", 0)
+                        out[k] = (tb.scalar(0, "q", 0), typ & 0xFF, 0 if typ in _FALLING else 1)
                     self._keep_triggers(out)
             except (RuntimeError, zstandard.ZstdError, FlatBufferError, ValueError, struct.error):
                 self._counters[0] += 1

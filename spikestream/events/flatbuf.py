@@ -66,6 +66,11 @@ class Table:
             raise FlatBufferError("string outside the buffer")
         return bytes(self.buf[p + 4:p + 4 + n]).decode("utf-8", "replace")
 
+    def tables(self, i: int) -> list["Table"]:
+        """The tables of a vector-of-tables field (empty if absent)."""
+        p, n = self.vector(i, 4)
+        return [Table(self.buf, p + 4 * k + _u32(self.buf, p + 4 * k)) for k in range(n)]
+
     def vector(self, i: int, elem_size: int) -> tuple[int, int]:
         """(byte position of the first element, element count) of a vector of structs; (0, 0) if absent."""
         p = self._indirect(i)

@@ -173,3 +173,25 @@ def test_we_read_dv_processing_aedat4(tmp_path, compression):
     got, size = ours(p)
     assert size == (640, 480)
     np.testing.assert_array_equal(got, ev)
+
+
+def test_we_read_dv_processing_triggers(tmp_path):
+    dv = pytest.importorskip("dv_processing")
+    p = tmp_path / "trig.aedat4"
+    cfg = dv.io.MonoCameraWriter.Config("cam")
+    cfg.addEventStream((640, 480))
+    cfg.addTriggerStream()
+    w = dv.io.MonoCameraWriter(str(p), cfg)
+    for base, pol in ((1000, True), (2000, False)):
+        s = dv.EventStore()
+        for i in range(100):
+            s.push_back(base + i, i, 2, pol)
+        w.writeEvents(s)
+        w.writeTrigger(dv.Trigger(base + 50, dv.TriggerType.EXTERNAL_SIGNAL_RISING_EDGE))
+        w.writeTrigger(dv.Trigger(base + 60, dv.TriggerType.EXTERNAL_SIGNAL_FALLING_EDGE))
+    del w
+    with open_reader(p) as r:
+        ev = np.concatenate(list(r))
+        trig = r.pop_triggers()
+    assert len(ev) == 200 and ev["p"].tolist() == [1] * 100 + [0] * 100
+    assert trig.tolist() == [(1050, 1, 1), (1060, 2, 0), (2050, 1, 1), (2060, 2, 0)]
