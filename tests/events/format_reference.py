@@ -157,6 +157,43 @@ def decode_evt2_words(words, width=1 << 16, height=1 << 16):
     return ev, trig, c
 
 
+def decode_evt21_words(words, width=1 << 16, height=1 << 16):
+    """Per-word EVT 2.1 reference on 64-bit words (already in high/low order)."""
+    ev, trig = [], []
+    c = {"before_time_high": 0, "unknown_words": 0, "out_of_bounds": 0}
+    th = None
+    loops = 0
+    for w in words:
+        w = int(w)
+        hi, lo = w >> 32, w & 0xFFFFFFFF
+        typ = hi >> 28
+        if typ in (0, 1):
+            if th is None:
+                c["before_time_high"] += 1
+                continue
+            t = (((loops << 28) + th) << 6) + ((hi >> 22) & 0x3F)
+            xb, y = (hi >> 11) & 0x7FF, hi & 0x7FF
+            for b in range(32):
+                if (lo >> b) & 1:
+                    if xb + b >= width or y >= height:
+                        c["out_of_bounds"] += 1
+                    else:
+                        ev.append((xb + b, y, t, typ))
+        elif typ == 8:
+            raw = hi & 0x0FFFFFFF
+            if th is not None and raw < th and th - raw > 1 << 27:
+                loops += 1
+            th = raw
+        elif typ == 0xA:
+            if th is None:
+                c["before_time_high"] += 1
+                continue
+            trig.append(((((loops << 28) + th) << 6) + ((hi >> 22) & 0x3F), (hi >> 8) & 0x1F, hi & 1))
+        elif typ not in (0xE, 0xF):
+            c["unknown_words"] += 1
+    return ev, trig, c
+
+
 def decode_evt3_words(words, width=1 << 16, height=1 << 16):
     """Per-word EVT 3.0 reference, same outputs as `decode_evt2_words`."""
     ev, trig = [], []

@@ -174,12 +174,12 @@ def test_read_is_bounded_and_iter_yields_chunks(tmp_path):
 # ------------------------------------------------------------------------------------------ EVT kernels vs reference
 def _raw_file(path, fmt, words, header=None):
     h = header if header is not None else f"% format {fmt.upper()};width={W};height={H}\n% end\n"
-    dt = "<u2" if fmt == "evt3" else "<u4"
+    dt = {"evt3": "<u2", "evt21": "<u8"}.get(fmt, "<u4")
     path.write_bytes(h.encode() + np.asarray(words, dt).tobytes())
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**32 - 1), fmt=st.sampled_from(["evt2", "evt3"]), block=st.integers(1, 64))
+@given(seed=st.integers(0, 2**32 - 1), fmt=st.sampled_from(["evt2", "evt21", "evt3"]), block=st.integers(1, 64))
 def test_kernels_equal_reference_on_random_words(tmp_path_factory, seed, fmt, block):
     """Random word streams (every type, garbage included): same events, triggers and counters as the
     per-word reference, at any block size."""
@@ -190,6 +190,13 @@ def test_kernels_equal_reference_on_random_words(tmp_path_factory, seed, fmt, bl
                                                                            .03, .03, .02, .02, .02])
         words = (typ << 12) | rng.integers(0, 1 << 12, n)
         ref = fr.decode_evt3_words(words, W, H)
+    elif fmt == "evt21":
+        n = 800
+        typ = rng.choice([0, 1, 8, 0xA, 0xE, 0xF, 2, 5], n, p=[.35, .35, .12, .05, .04, .03, .03, .03])
+        hi = (typ << 28) | rng.integers(0, 1 << 28, n)
+        lo = rng.integers(0, 1 << 32, n) & rng.integers(0, 1 << 32, n)  # sparse-ish masks
+        words = (hi.astype(np.uint64) << np.uint64(32)) | lo.astype(np.uint64)
+        ref = fr.decode_evt21_words(words, W, H)
     else:
         typ = rng.choice([0, 1, 8, 0xA, 0xE, 0xF, 2, 5], n, p=[.35, .35, .12, .05, .04, .03, .03, .03])
         words = (typ << 28) | rng.integers(0, 1 << 28, n)
