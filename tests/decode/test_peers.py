@@ -68,3 +68,27 @@ def test_kalman_equals_filterpy():
         f.predict(u=d.a)
         f.update(d.features.out - d.d)
         np.testing.assert_allclose(mine, f.x, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["linear_rls", "linear_lms"])
+def test_linear_readouts_equal_padasip(kind):
+    pa = pytest.importorskip("padasip")
+    rng = np.random.default_rng(9)
+    T, N, K = 500, 12, 2
+    tt = np.arange(T) * DT / 1e6
+    Y = np.stack([np.sin(2 * np.pi * 0.4 * tt), np.cos(2 * np.pi * 0.15 * tt)], 1)
+    pk = hp.poisson_packets(30 * np.clip(1 + 0.6 * Y @ rng.normal(size=(K, N)), 0.05, None), DT, 9)
+    if kind == "linear_rls":
+        d = DECODERS.create(kind, n_inputs=N, n_outputs=K, calibrating=True, forgetting=0.99, reg=0.5)
+        peers = [pa.filters.FilterRLS(N + 1, mu=0.99, eps=0.5, w="zeros") for _ in range(K)]
+    else:
+        d = DECODERS.create(kind, n_inputs=N, n_outputs=K, calibrating=True, mu=0.4, eps=3.0)
+        peers = [pa.filters.FilterNLMS(N + 1, mu=0.4, eps=3.0, w="zeros") for _ in range(K)]
+    for k, (i, t, t0, t1) in enumerate(pk):
+        mine = d.decode(i, t, t1, Y[k])
+        x = d.x.copy()
+        theirs = [f.predict(x) for f in peers]
+        for f, y in zip(peers, Y[k]):
+            f.adapt(y, x)
+        np.testing.assert_allclose(mine, theirs, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(d.W, np.stack([f.w for f in peers], 1), rtol=1e-7, atol=1e-9)
