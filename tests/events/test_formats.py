@@ -355,3 +355,26 @@ def test_detect_format_errors(tmp_path):
         open_reader(tmp_path / "missing.raw")
     with pytest.raises(KeyError, match="unknown event format"):
         open_reader(tmp_path / "x.raw", format="evt9")
+
+
+@pytest.mark.parametrize("fmt", ["evt2", "evt3", "dat", "aedat4"])
+def test_memory_stays_bounded(tmp_path, fmt):
+    """Reading a file much larger than one chunk never holds more than a few chunks and one block."""
+    import tracemalloc
+
+    ev = fr.moving_edges(1_500_000, W, H, seed=17)  # 19.5 MB decoded
+    p = tmp_path / "big"
+    write(p, ev, fmt)
+    del ev
+    tracemalloc.start()
+    try:
+        with open_reader(p, format=fmt, chunk_events=1 << 15, **({} if fmt == "aedat4" else
+                                                                 {"block_bytes": 1 << 16})) as r:
+            n = 0
+            for chunk in r:
+                n += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert n == 1_500_000
+    assert peak < 4_000_000, f"peak {peak / 1e6:.1f} MB"
