@@ -26,11 +26,12 @@ def population_centres(n_neurons: int, lo: float, hi: float) -> np.ndarray:
 
 @njit(cache=True)
 def _population_kernel(data, t_us, mu0, delta, k2, p_max, acc, act, out_idx, out_t):
-    """Gaussian activations by recurrence from the nearest centre (3 exps per value, not M):
+    """Gaussian activations by recurrence from the nearest centre (2 exps per value, not M):
     ``a[j+1] = a[j] * r[j]``, ``r[j+1] = r[j] * q`` with ``q = exp(-2 k delta^2)``, and likewise downwards."""
     n, c_n = data.shape
     nm = act.shape[0]
     q = np.exp(-2.0 * k2 * delta * delta)
+    cdd = np.exp(-k2 * delta * delta)
     m = 0
     for i in range(n):
         for c in range(c_n):
@@ -39,11 +40,12 @@ def _population_kernel(data, t_us, mu0, delta, k2, p_max, acc, act, out_idx, out
             js = min(max(js, 0), nm - 1)
             d = x - (mu0 + js * delta)
             act[js] = np.exp(-k2 * d * d)
-            r = np.exp(k2 * (2.0 * d * delta - delta * delta))
+            e = np.exp(2.0 * k2 * d * delta)
+            r = e * cdd
             for j in range(js, nm - 1):
                 act[j + 1] = act[j] * r
                 r *= q
-            r = np.exp(-k2 * (2.0 * d * delta + delta * delta))
+            r = cdd / e
             for j in range(js, 0, -1):
                 act[j - 1] = act[j] * r
                 r *= q
