@@ -67,6 +67,25 @@ class DropOldest:
             self._q.clear()
         return items
 
+    def requeue_front(self, items: list) -> None:
+        """Put items taken earlier back in front of newer ones (order kept); those that no longer fit are
+        the oldest and are dropped and counted."""
+        with self._cv:
+            space = self._q.maxlen - len(self._q)
+            keep = items[len(items) - space:] if space > 0 else []
+            self.dropped += len(items) - len(keep)
+            self._q.extendleft(reversed(keep))
+            self._cv.notify()
+
+    def drop_where(self, pred) -> int:
+        """Remove (and return the number of) queued items for which ``pred(item)`` is true."""
+        with self._cv:
+            kept = [it for it in self._q if not pred(it)]
+            n = len(self._q) - len(kept)
+            self._q.clear()
+            self._q.extend(kept)
+        return n
+
     def __len__(self) -> int:
         return len(self._q)
 

@@ -160,15 +160,8 @@ class MqttSink(Sink):
 
     def _drop_expired(self) -> None:
         """While disconnected: commands past their expiry are counted and dropped."""
-        now = time.monotonic()
-        keep = []
-        for item in self.queue.get_all(timeout=0):
-            if now - item[0] > self.expiry_s:
-                self.counts["expired"] += 1
-            else:
-                keep.append(item)
-        for item in keep:
-            self.queue.put(item)
+        limit = time.monotonic() - self.expiry_s
+        self.counts["expired"] += self.queue.drop_where(lambda item: item[0] < limit)
 
     async def _pump(self, client) -> None:
         while True:
@@ -194,10 +187,5 @@ class MqttSink(Sink):
                     self.counts["sent"] += 1
                 except Exception:
                     self.counts["failed"] += 1
-                    rest = items[i + 1:]
-                    if len(self.queue) == 0:  # put the rest back (order kept) and reconnect
-                        for later in rest:
-                            self.queue.put(later)
-                    else:  # newer commands arrived meanwhile: the older ones must not follow them
-                        self.counts["failed"] += len(rest)
+                    self.queue.requeue_front(items[i + 1:])  # in front of newer ones; then reconnect
                     raise

@@ -123,3 +123,14 @@ def test_lsl_outlet_with_a_real_inlet():
     wait_for(pull, 15, "an LSL sample")
     assert got[0] == [0.25, -0.5, 1.0]
     s.close()
+
+
+def test_drop_oldest_requeue_front_and_drop_where():
+    q = DropOldest(5)
+    for k in (5, 6, 7):
+        q.put(k)
+    q.requeue_front([1, 2, 3, 4])  # only two fit: the oldest two are dropped
+    assert q.get_all(0) == [3, 4, 5, 6, 7] and q.dropped == 2
+    for k in range(5):
+        q.put(k)
+    assert q.drop_where(lambda v: v % 2 == 0) == 3 and q.get_all(0) == [1, 3]
