@@ -16,6 +16,7 @@ in C order. Every inbound frame is validated here, once; the rest of the code tr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -63,7 +64,7 @@ def unpack_array(obj: Any, what: str, dtype: str | tuple[str, ...] | None = None
     if not isinstance(data, (bytes, bytearray)):
         raise ProtocolError(f"{what}: data is not binary")
     npdt = np.dtype(dt)
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = math.prod(shape)
     if count * npdt.itemsize != len(data):
         raise ProtocolError(f"{what}: shape {list(shape)} x {dt} needs {count * npdt.itemsize} bytes, got {len(data)}")
     return np.frombuffer(data, dtype=npdt).reshape(shape)
@@ -105,9 +106,9 @@ class Samples:
         d = unpack_array(_need(m, "data", dict, "samples"), "samples.data", "<f4", 2)
         if d.shape[0] != t.shape[0]:
             raise ProtocolError(f"samples: {t.shape[0]} timestamps for {d.shape[0]} rows")
-        if t.size > 1 and not np.all(np.diff(t) > 0):
+        if t.size > 1 and (t[1:] <= t[:-1]).any():
             raise ProtocolError("samples: timestamps are not strictly increasing")
-        if not np.all(np.isfinite(d)):
+        if not np.isfinite(d).all():
             raise ProtocolError("samples: data holds NaN or inf")
         rate = _need(m, "rate", (int, float), "samples")
         ch = m.get("channels", [])
@@ -149,7 +150,7 @@ class Spikes:
                 raise ProtocolError(f"spikes: neuron index {int(idx.max())} >= n_neurons {n}")
             if int(t.min()) < t0 or int(t.max()) >= t1:
                 raise ProtocolError("spikes: a spike time lies outside the window")
-            if idx.size > 1 and np.any(np.diff(t) < 0):
+            if idx.size > 1 and (t[1:] < t[:-1]).any():
                 raise ProtocolError("spikes: times are not sorted")
         return cls(t0, t1, n, idx, t)
 
