@@ -11,7 +11,6 @@ wraps every 71.6 min and is unwrapped.
 
 from __future__ import annotations
 
-import re
 
 import numpy as np
 from numba import njit

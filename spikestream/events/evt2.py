@@ -165,7 +165,7 @@ def _decode_evt21(words, state, ox, oy, ot, op, tt, tid, tv, counters):
     return i, n, nt
 
 
-class _RawReader(WordReader):
+class RawHeaderReader(WordReader):
     counter_names = COUNTERS
 
     def _open_header(self) -> int:
@@ -183,7 +183,7 @@ class _RawReader(WordReader):
         return h.end
 
 
-class Evt2Reader(_RawReader):
+class Evt2Reader(RawHeaderReader):
     format = "evt2"
     word_dtype = np.dtype("<u4")
     max_events_per_word = 1
@@ -192,7 +192,7 @@ class Evt2Reader(_RawReader):
         return _decode_evt2(*a)
 
 
-class Evt21Reader(_RawReader):
+class Evt21Reader(RawHeaderReader):
     """EVT 2.1. `legacy=None` takes the half order from the header (`endianness=legacy`), else plain LE."""
 
     format = "evt21"

@@ -17,12 +17,12 @@ import numpy as np
 from numba import njit
 
 from spikestream.events.blockio import EventWriter
-from spikestream.events.evt2 import _RawReader
+from spikestream.events.evt2 import RawHeaderReader
 from spikestream.events.io import FormatSpec, register_format
 from spikestream.events.rawheader import format_percent_header
 
 # state slots
-_TH, _HAVE_TH, _LOOPS, _W, _H, _TL, _Y, _HAVE_Y, _BASE, _BASE_P, _HAVE_BASE, _P = range(12)
+_TH, _HAVE_TH, _LOOPS, _W, _H, _TL, _Y, _HAVE_Y, _BASE, _BASE_P, _HAVE_BASE = range(11)
 COUNTERS = ("before_time_high", "before_addr_y", "vector_without_base", "unknown_words", "out_of_bounds")
 
 
@@ -142,7 +142,7 @@ def _decode_evt3(words, state, ox, oy, ot, op, tt, tid, tv, counters):
     return i, n, nt
 
 
-class Evt3Reader(_RawReader):
+class Evt3Reader(RawHeaderReader):
     format = "evt3"
     counter_names = COUNTERS
     word_dtype = np.dtype("<u2")
