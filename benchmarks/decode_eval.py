@@ -1,7 +1,8 @@
 """Decoder evaluation: accuracy / correlation on synthetic EMG with ground truth, and time per tick.
 
 Part 1 (quality): `EMGSynth` (8 channels, 1 kHz, 2 DOF, 4 gestures incl. rest) -> the demo's delta encoder
-(threshold 0.25, 16 UP/DOWN neurons) -> 10 ms spike packets -> each decoder. Continuous decoders are
+(threshold 0.25, 16 UP/DOWN neurons) -> 10 ms spike packets -> each decoder; then again with the
+demo's SNN (deploy/demo.toml: 64 LIF neurons, STDP on) between encoder and decoders. Continuous decoders are
 calibrated on the grip targets for the first half, then frozen and scored by Pearson r on the second
 half (mean over DOF); discrete decoders are calibrated on the gesture labels and scored by accuracy on
 the second half (all ticks, and "settled": ticks >= 200 ms after a gesture change). Baselines: a
@@ -37,9 +38,21 @@ CONTINUOUS = {
 DISCRETE = {"lda": {"window_ms": 200.0}, "wta": {"tau_ms": 150.0}}
 
 
-def emg_packets(seconds: float, seed: int):
+def demo_snn(n_inputs: int):
+    """The SNN of deploy/demo.toml (STDP learning on), built by the library the snn node uses."""
+    import pathlib
+    import tomllib
+
+    from spikestream.snn import build_snn
+
+    doc = tomllib.loads((pathlib.Path(__file__).resolve().parents[1] / "deploy" / "demo.toml").read_text())
+    return build_snn(doc["nodes"]["snn"]["params"], n_inputs)
+
+
+def emg_packets(seconds: float, seed: int, snn: bool = False):
     src = EMGSynth(n_channels=8, rate_hz=1000.0, n_dof=2, seed=seed, n_gestures=4)
     enc = DeltaEncoder(8, threshold=0.25)
+    net = demo_snn(enc.n_outputs) if snn else None
     n_ticks = int(seconds * 1e6 / TICK_US)
     packets, targets, labels, mav = [], [], [], []
     for k in range(n_ticks):
@@ -47,10 +60,13 @@ def emg_packets(seconds: float, seed: int):
         mav.append(np.abs(ch.data).mean(axis=0))
         idx, t = enc.encode(ch.data, ch.t_us)
         t0 = k * TICK_US
+        if net is not None:
+            idx, t = net.advance(idx, t, t0 + TICK_US)
         packets.append((np.asarray(idx, np.int64), np.asarray(t, np.int64), t0 + TICK_US))
         targets.append(ch.target[-1].astype(np.float64))
         labels.append(int(ch.gesture[-1]))
-    return packets, np.array(targets), np.array(labels), enc.n_outputs, np.array(mav)
+    n_out = net.n_outputs if net is not None else enc.n_outputs
+    return packets, np.array(targets), np.array(labels), n_out, np.array(mav)
 
 
 def run_decoder(dec, packets, targets, n_cal):
@@ -62,10 +78,11 @@ def run_decoder(dec, packets, targets, n_cal):
     return out
 
 
-def quality(seconds: float, seed: int) -> None:
-    packets, Y, lab, n_in, mav = emg_packets(seconds, seed)
+def quality(seconds: float, seed: int, snn: bool = False) -> None:
+    packets, Y, lab, n_in, mav = emg_packets(seconds, seed, snn)
     n_cal = len(packets) // 2
-    print(f"\n== quality: {seconds:.0f} s synthetic EMG (seed {seed}), {n_in} delta neurons, "
+    what = f"{n_in} neurons of the demo SNN (STDP on)" if snn else f"{n_in} delta neurons"
+    print(f"\n== quality: {seconds:.0f} s synthetic EMG (seed {seed}), {what}, "
           f"{len(packets)} ticks of 10 ms, calibrate on the first half ==")
     # offline ridge on the same exponential features: the bar an online readout should reach
     feats = DECODERS.create("rate", n_inputs=n_in, tau_ms=150.0)
@@ -177,8 +194,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="shorter run (CI smoke)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-snn", action="store_true", help="skip the pass through the demo SNN")
     a = ap.parse_args()
     quality(40.0 if a.quick else 240.0, a.seed)
+    if not a.no_snn:
+        quality(40.0 if a.quick else 120.0, a.seed, snn=True)
     speed(300 if a.quick else 2000, 3 if a.quick else 5)
 
 
