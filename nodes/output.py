@@ -82,6 +82,8 @@ class ControlOutputNode(Node):
         if self.target_cap < 1:
             raise ValueError("control_output.target_buffer must be >= 1")
         self.safe_repeat_ns = int(float(p.get("safe_repeat_s", 0.1)) * 1e9)
+        if self.safe_repeat_ns <= 0 or self.target_max_age_us < 0:
+            raise ValueError("control_output: safe_repeat_s must be > 0 and target_max_age_ms >= 0")
         sinks = p.get("sinks", [])
         if not isinstance(sinks, list):
             raise ValueError("control_output.sinks must be a list of tables")
@@ -136,8 +138,7 @@ class ControlOutputNode(Node):
         sp = msg.body
         dec = self.decoder
         if sp.n_neurons != dec.n_inputs:
-            self.count("rejected_packets")
-            self.log.warning("spike packet of %d neurons for a decoder of %d inputs", sp.n_neurons, dec.n_inputs)
+            self._warn("rejected_packets", f"spike packet of {sp.n_neurons} neurons for a decoder of {dec.n_inputs} inputs")
             return
         c = self.clock
         if not c[3]:
@@ -161,8 +162,7 @@ class ControlOutputNode(Node):
         try:
             y = dec.decode(sp.idx, sp.t_us, sp.t1_us, target)
         except ValueError as e:
-            self.count("rejected_packets")
-            self.log.warning("spike packet rejected: %s", e)
+            self._warn("rejected_packets", f"spike packet rejected: {e}")
             return
         c[2] = sp.t1_us
         self.count("packets")
@@ -170,6 +170,13 @@ class ControlOutputNode(Node):
         if not self.safety.safe:
             self._last_safe_ns = 0  # the next outage is a new watchdog trip
         self._send(y_safe, sp.t1_us, False, msg.origin_ns)
+
+    def _warn(self, key: str, text: str) -> None:
+        """Count, and log the 1st, 2nd, 4th, 8th ... occurrence: a bad stream cannot flood the log."""
+        self.count(key)
+        n = self.counters[key]
+        if n & (n - 1) == 0:
+            self.log.warning("%s (%s x%d)", text, key, n)
 
     def _calibration_ended(self) -> None:
         fitted = getattr(self.decoder, "fitted", None)
@@ -199,8 +206,7 @@ class ControlOutputNode(Node):
             try:
                 s.publish(y, t_us, safe=safe, names=self.names, origin_ns=origin_ns)
             except Exception as e:  # a sink must never take the node down
-                self.count("sink_errors")
-                self.log.warning("sink %s failed: %s", type(s).__name__, e)
+                self._warn("sink_errors", f"sink {type(s).__name__} failed: {e}")
 
     # ------------------------------------------------------------------ watchdog
     def poll(self, now_ns: int) -> None:
