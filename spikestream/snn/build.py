@@ -20,17 +20,17 @@ from spikestream.snn.spec import INPUT, NetSpec
 from spikestream.snn.weights import init_delays, init_weights
 
 Net = namedtuple("Net", [
-    "n_inputs", "n_neurons", "n_out", "any_plastic",
+    "n_inputs", "n_neurons", "n_out", "any_plastic", "any_per_step",
     "layer_code", "layer_lo", "layer_hi", "layer_pm", "layer_pc",
     "syn_pre", "syn_post", "syn_delay",
     "out_seg_ptr", "out_seg_proj", "out_seg_lo", "out_seg_hi",
-    "in_seg_ptr", "in_seg_proj", "in_seg_lo", "in_seg_hi", "rev_syn",
+    "in_seg_ptr", "in_seg_proj", "in_seg_lo", "in_seg_hi", "rev_syn", "rev_pre",
     "proj_rule", "proj_chan", "proj_pp", "proj_pre_lo", "proj_post_lo", "proj_n_pre", "proj_n_post",
     "proj_syn_lo", "proj_syn_hi", "proj_x_off", "proj_y_off", "proj_e_off",
     "out_map",
 ])
 
-State = namedtuple("State", ["S", "syn", "refr", "flag", "theta", "ibias", "ring", "w", "elig",
+State = namedtuple("State", ["S", "syn", "refr", "flag", "theta", "ibias", "ring", "ring_used", "w", "elig",
                              "x1", "x2", "y1", "y2", "dopa", "rng", "count"])
 
 #: Receptor channel rows of `syn`: current exc/inh, conductance exc/inh.
@@ -178,6 +178,7 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
     out_seg = _segments(cat(g_l), cat(p_l), cat(lo_l), cat(hi_l), N)
     in_seg = _segments(cat(gi_l), cat(pi_l), cat(loi_l), cat(hii_l), N)
     rev_syn = cat(rev_l)
+    rev_pre = syn_pre[rev_syn].astype(np.int32)
 
     out_map = np.full(N, -1, np.int64)
     k = 0
@@ -187,13 +188,14 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
         k += b - a
 
     D = int(delay.max()) + 1 if delay.size else 1
-    net = Net(n_in, N, k, bool(np.any(proj["rule"] != R_NONE)), code, llo, lhi, pm, pc,
-              syn_pre, syn_post, delay, *out_seg, *in_seg, rev_syn,
+    any_per_step = bool(np.any(proj["rule"] == R_RSTDP) or np.any(pp[:, P_NORM_EVERY] > 0))
+    net = Net(n_in, N, k, bool(np.any(proj["rule"] != R_NONE)), any_per_step, code, llo, lhi, pm, pc,
+              syn_pre, syn_post, delay, *out_seg, *in_seg, rev_syn, rev_pre,
               proj["rule"], proj["chan"], pp, proj["pre_lo"], proj["post_lo"], proj["n_pre"], proj["n_post"],
               proj["syn_lo"], proj["syn_hi"], proj["x_off"], proj["y_off"], proj["e_off"], out_map)
     from spikestream.snn._rng import seed_state
     st = State(S, np.zeros((4, N)), np.zeros(N, np.int32), np.zeros(N, np.int8), np.zeros(N), ibias,
-               np.zeros((D, 4, N)), w, np.zeros(e_off), np.zeros(x_off), np.zeros(x_off), np.zeros(y_off),
+               np.zeros((D, 4, N)), np.zeros((D, 4), np.int8), w, np.zeros(e_off), np.zeros(x_off), np.zeros(x_off), np.zeros(y_off),
                np.zeros(y_off), np.zeros(P), seed_state(spec.seed), np.zeros(N, np.int64))
     assert M_INPUT == 0
     return net, st, lay

@@ -19,34 +19,30 @@ from spikestream.snn.model_planar import step_fhn, step_ml
 from spikestream.snn.model_poisson import step_poisson
 from spikestream.snn.neuron import (C_THETA_DECAY, C_THETA_PLUS, C_WTA, M_ADEX, M_FHN, M_HH, M_HR, M_IZH,
                                     M_LIF, M_ML, M_POISSON)
-from spikestream.snn.plasticity import decay_traces, on_post, on_pre, per_step, reward
-from spikestream.snn.learning import R_NONE
+from spikestream.snn.plasticity import decay_traces, per_step, post_spikes, pre_spikes, reward
 
 #: rec_src codes: 0..3 state variable rows, 4..7 synaptic channels, 8 adaptive threshold.
 REC_SYN, REC_THETA = 4, 8
 
 
 @njit(cache=True)
-def _update_layer(net, st, l, spk, vpk):
-    code = net.layer_code[l]
-    lo, hi = net.layer_lo[l], net.layer_hi[l]
-    pm, pc = net.layer_pm[l], net.layer_pc[l]
+def _update_layer(code, lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
     if code == M_LIF:
-        step_lif(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
+        step_lif(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
     elif code == M_ADEX:
-        step_adex(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
+        step_adex(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
     elif code == M_IZH:
-        step_izhikevich(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
+        step_izhikevich(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
     elif code == M_HH:
-        step_hh(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
+        step_hh(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
     elif code == M_FHN:
-        step_fhn(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
+        step_fhn(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
     elif code == M_ML:
-        step_ml(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
+        step_ml(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
     elif code == M_HR:
-        step_hr(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
+        step_hr(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
     elif code == M_POISSON:
-        step_poisson(lo, hi, st.S, st.syn, st.refr, st.flag, st.theta, st.ibias, pm, pc, st.rng, spk, vpk)
+        step_poisson(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
 
 
 @njit(cache=True)
@@ -65,23 +61,6 @@ def _wta(spk, vpk, lo, hi, k):
 
 
 @njit(cache=True)
-def _send(net, st, g, step, learning):
-    D = st.ring.shape[0]
-    for sg in range(net.out_seg_ptr[g], net.out_seg_ptr[g + 1]):
-        p = net.out_seg_proj[sg]
-        lo, hi = net.out_seg_lo[sg], net.out_seg_hi[sg]
-        ch = net.proj_chan[p]
-        for k in range(lo, hi):
-            d = net.syn_delay[k]
-            if d == 0:
-                st.syn[ch, net.syn_post[k]] += st.w[k]
-            else:
-                st.ring[(step + d) % D, ch, net.syn_post[k]] += st.w[k]
-        if net.proj_rule[p] != R_NONE:
-            on_pre(net, st, p, g, lo, hi, learning)
-
-
-@njit(cache=True)
 def run(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learning,
         out_step, out_idx, rec_src, rec_idx, rec_buf, spk, vpk, spikes):
     """Advance from absolute step `step0` by up to `n_steps` steps.
@@ -95,13 +74,23 @@ def run(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learni
     n_out = 0
     ii = 0
     ri = 0
+    # hoist arrays out of the tuples once (calls that take the tuples are costly per call)
+    S, syn, theta, ring, w, ring_used = st.S, st.syn, st.theta, st.ring, st.w, st.ring_used
+    x1, x2, y1, y2, elig = st.x1, st.x2, st.y1, st.y2, st.elig
+    seg_ptr, seg_proj, seg_lo, seg_hi = net.out_seg_ptr, net.out_seg_proj, net.out_seg_lo, net.out_seg_hi
+    chan, delay, post = net.proj_chan, net.syn_delay, net.syn_post
+    rule, pp, x_off, y_off, e_off = net.proj_rule, net.proj_pp, net.proj_x_off, net.proj_y_off, net.proj_e_off
+    pre_lo, post_lo, n_pre, n_post, syn_lo = (net.proj_pre_lo, net.proj_post_lo, net.proj_n_pre, net.proj_n_post,
+                                              net.proj_syn_lo)
+    plastic = net.any_plastic
     for s in range(n_steps):
         if n_out + net.n_out > cap:
             return s, n_out, ii, ri
         step = step0 + s
         # (1) neurons
         for l in range(n_layers):
-            _update_layer(net, st, l, spk, vpk)
+            _update_layer(net.layer_code[l], net.layer_lo[l], net.layer_hi[l], S, syn, st.refr, st.flag, theta,
+                          st.ibias, net.layer_pm[l], net.layer_pc[l], st.rng, spk, vpk)
         # (2) winners, thresholds, the step's spike list
         nsp = 0
         for l in range(n_layers):
@@ -113,9 +102,9 @@ def run(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learni
             tp, td = pc[C_THETA_PLUS], pc[C_THETA_DECAY]
             if tp > 0.0 or td < 1.0:
                 for i in range(lo, hi):
-                    st.theta[i] *= td
+                    theta[i] *= td
                     if learning and spk[i]:
-                        st.theta[i] += tp
+                        theta[i] += tp
             for i in range(lo, hi):
                 if spk[i]:
                     spikes[nsp] = i
@@ -124,25 +113,41 @@ def run(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learni
         # (3) synapses
         slot = step % D
         for c in range(4):
-            for i in range(net.n_inputs, N):
-                st.syn[c, i] += st.ring[slot, c, i]
-                st.ring[slot, c, i] = 0.0
-        if net.any_plastic:
-            decay_traces(net, st)
+            if ring_used[slot, c]:
+                for i in range(net.n_inputs, N):
+                    syn[c, i] += ring[slot, c, i]
+                    ring[slot, c, i] = 0.0
+                ring_used[slot, c] = 0
+        if plastic:
+            decay_traces(rule, pp, x_off, n_pre, y_off, n_post, x1, x2, y1, y2)
         while ri < rw_step.shape[0] and rw_step[ri] <= step:
-            reward(net, st, rw_ch[ri], rw_val[ri])
+            reward(rule, pp, st.dopa, rw_ch[ri], rw_val[ri])
             ri += 1
+        ii0 = ii
         while ii < in_step.shape[0] and in_step[ii] <= step:
-            _send(net, st, in_idx[ii], step, learning)
             ii += 1
-        for q in range(nsp):
-            _send(net, st, spikes[q], step, learning)
-        if net.any_plastic:
-            for q in range(nsp):
-                g = spikes[q]
-                for sg in range(net.in_seg_ptr[g], net.in_seg_ptr[g + 1]):
-                    on_post(net, st, net.in_seg_proj[sg], g, net.in_seg_lo[sg], net.in_seg_hi[sg], learning)
-        per_step(net, st, step, learning)
+        # transmission: external inputs of this step, then the network's spikes
+        for q in range(ii0, ii + nsp):
+            g = in_idx[q] if q < ii else spikes[q - ii]
+            for sg in range(seg_ptr[g], seg_ptr[g + 1]):
+                ch = chan[seg_proj[sg]]
+                for kk in range(seg_lo[sg], seg_hi[sg]):
+                    d = delay[kk]
+                    if d == 0:
+                        syn[ch, post[kk]] += w[kk]
+                    else:
+                        sl = (step + d) % D
+                        ring[sl, ch, post[kk]] += w[kk]
+                        ring_used[sl, ch] = 1
+        if plastic:
+            pre_spikes(in_idx, ii0, ii, spikes, nsp, seg_ptr, seg_proj, seg_lo, seg_hi, rule, pp, x_off, pre_lo,
+                       y_off, post_lo, e_off, syn_lo, post, w, x1, x2, y1, elig, learning)
+            post_spikes(spikes, nsp, net.in_seg_ptr, net.in_seg_proj, net.in_seg_lo, net.in_seg_hi, net.rev_syn,
+                        net.rev_pre, rule, pp, x_off, pre_lo, y_off, post_lo, e_off, syn_lo, w, x1, y1, y2, elig,
+                        learning)
+        if net.any_per_step:
+            per_step(step, rule, pp, syn_lo, net.proj_syn_hi, e_off, post_lo, n_post, net.in_seg_ptr,
+                     net.in_seg_proj, net.in_seg_lo, net.in_seg_hi, net.rev_syn, w, elig, st.dopa, learning)
         # (4) outputs and recordings
         for q in range(nsp):
             o = net.out_map[spikes[q]]
@@ -154,9 +159,9 @@ def run(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learni
             src = rec_src[c]
             i = rec_idx[c]
             if src < REC_SYN:
-                rec_buf[s, c] = st.S[src, i]
+                rec_buf[s, c] = S[src, i]
             elif src < REC_THETA:
-                rec_buf[s, c] = st.syn[src - REC_SYN, i]
+                rec_buf[s, c] = syn[src - REC_SYN, i]
             else:
-                rec_buf[s, c] = st.theta[i]
+                rec_buf[s, c] = theta[i]
     return n_steps, n_out, ii, ri

@@ -1,10 +1,11 @@
-"""Plasticity kernels: what a pre- or post-synaptic spike does to weights, traces and eligibilities,
-and the per-step parts (trace decay, reward-modulated updates, weight normalisation).
+"""Plasticity kernels: what the step's pre- and post-synaptic spikes do to weights, traces and
+eligibilities, and the per-step parts (trace decay, reward-modulated updates, weight normalisation).
 
-Order within a network step (see docs/snn.md): traces decay; rewards arrive; pre-synaptic spikes
-(depression with the post traces as they were, then pre traces += 1); post-synaptic spikes (potentiation
-with the pre traces including this step's spikes, then post traces += 1); R-STDP weight update;
-normalisation.
+Each function handles a whole step and takes plain arrays (no tuples: passing the network's tuples per
+call costs more than the work). Order within a step (docs/snn.md): traces decay; rewards arrive;
+pre-synaptic spikes (depression with the post traces as they were, then pre traces += 1); post-synaptic
+spikes (potentiation with the pre traces including this step's spikes, then post traces += 1); R-STDP
+weight update; normalisation.
 """
 
 import numpy as np
@@ -25,142 +26,149 @@ def _clip(w, lo, hi):
 
 
 @njit(cache=True)
-def decay_traces(net, st):
-    for p in range(net.proj_rule.shape[0]):
-        if net.proj_rule[p] == R_NONE:
+def decay_traces(rule, pp, x_off, n_pre, y_off, n_post, x1, x2, y1, y2):
+    for p in range(rule.shape[0]):
+        if rule[p] == R_NONE:
             continue
-        pp = net.proj_pp[p]
-        a = net.proj_x_off[p]
-        dx1, dx2 = pp[P_DX1], pp[P_DX2]
-        for i in range(a, a + net.proj_n_pre[p]):
-            st.x1[i] *= dx1
-            st.x2[i] *= dx2
-        a = net.proj_y_off[p]
-        dy1, dy2 = pp[P_DY1], pp[P_DY2]
-        for j in range(a, a + net.proj_n_post[p]):
-            st.y1[j] *= dy1
-            st.y2[j] *= dy2
+        dx1, dx2, dy1, dy2 = pp[p, P_DX1], pp[p, P_DX2], pp[p, P_DY1], pp[p, P_DY2]
+        for i in range(x_off[p], x_off[p] + n_pre[p]):
+            x1[i] *= dx1
+            x2[i] *= dx2
+        for j in range(y_off[p], y_off[p] + n_post[p]):
+            y1[j] *= dy1
+            y2[j] *= dy2
 
 
 @njit(cache=True)
-def on_pre(net, st, p, g, lo, hi, learning):
-    """Pre-synaptic neuron g spiked; its synapses in projection p are lo..hi-1."""
-    rule = net.proj_rule[p]
-    pp = net.proj_pp[p]
-    xi = net.proj_x_off[p] + g - net.proj_pre_lo[p]
-    yoff = net.proj_y_off[p] - net.proj_post_lo[p]
-    wmin, wmax = pp[P_WMIN], pp[P_WMAX]
+def _pre_one(g, p, lo, hi, rule, pp, x_off, pre_lo, y_off, post_lo, e_off, syn_lo, syn_post, w, x1, x2, y1,
+             elig, learning):
+    xi = x_off[p] + g - pre_lo[p]
+    yoff = y_off[p] - post_lo[p]
+    wmin, wmax = pp[p, P_WMIN], pp[p, P_WMAX]
+    r = rule[p]
     if learning:
-        if rule == R_PAIR:
-            am = pp[P_AMINUS]
-            if pp[P_SOFT] != 0.0:
+        if r == R_PAIR:
+            am = pp[p, P_AMINUS]
+            if pp[p, P_SOFT] != 0.0:
                 for k in range(lo, hi):
-                    w = st.w[k]
-                    st.w[k] = _clip(w - am * st.y1[yoff + net.syn_post[k]] * (w - wmin), wmin, wmax)
+                    wk = w[k]
+                    w[k] = _clip(wk - am * y1[yoff + syn_post[k]] * (wk - wmin), wmin, wmax)
             else:
                 for k in range(lo, hi):
-                    st.w[k] = _clip(st.w[k] - am * st.y1[yoff + net.syn_post[k]], wmin, wmax)
-        elif rule == R_TRIPLET:
-            am = pp[P_AMINUS] + pp[P_A3MINUS] * st.x2[xi]
+                    w[k] = _clip(w[k] - am * y1[yoff + syn_post[k]], wmin, wmax)
+        elif r == R_TRIPLET:
+            am = pp[p, P_AMINUS] + pp[p, P_A3MINUS] * x2[xi]
             for k in range(lo, hi):
-                st.w[k] = _clip(st.w[k] - am * st.y1[yoff + net.syn_post[k]], wmin, wmax)
-        elif rule == R_RSTDP:
-            am = pp[P_AMINUS]
-            e = net.proj_e_off[p] - net.proj_syn_lo[p]
+                w[k] = _clip(w[k] - am * y1[yoff + syn_post[k]], wmin, wmax)
+        elif r == R_RSTDP:
+            am = pp[p, P_AMINUS]
+            e = e_off[p] - syn_lo[p]
             for k in range(lo, hi):
-                st.elig[e + k] -= am * st.y1[yoff + net.syn_post[k]]
-    if pp[P_NEAREST] != 0.0:
-        st.x1[xi] = 1.0
-        st.x2[xi] = 1.0
+                elig[e + k] -= am * y1[yoff + syn_post[k]]
+    if pp[p, P_NEAREST] != 0.0:
+        x1[xi] = 1.0
+        x2[xi] = 1.0
     else:
-        st.x1[xi] += 1.0
-        st.x2[xi] += 1.0
+        x1[xi] += 1.0
+        x2[xi] += 1.0
 
 
 @njit(cache=True)
-def on_post(net, st, p, g, lo, hi, learning):
-    """Post-synaptic neuron g spiked; its incoming synapses of projection p are rev_syn[lo..hi-1]."""
-    rule = net.proj_rule[p]
-    if rule == R_NONE:
-        return
-    pp = net.proj_pp[p]
-    yj = net.proj_y_off[p] + g - net.proj_post_lo[p]
-    xoff = net.proj_x_off[p] - net.proj_pre_lo[p]
-    wmin, wmax = pp[P_WMIN], pp[P_WMAX]
-    if learning:
-        if rule == R_PAIR:
-            ap = pp[P_APLUS]
-            if pp[P_SOFT] != 0.0:
-                for r in range(lo, hi):
-                    k = net.rev_syn[r]
-                    w = st.w[k]
-                    st.w[k] = _clip(w + ap * st.x1[xoff + net.syn_pre[k]] * (wmax - w), wmin, wmax)
-            else:
-                for r in range(lo, hi):
-                    k = net.rev_syn[r]
-                    st.w[k] = _clip(st.w[k] + ap * st.x1[xoff + net.syn_pre[k]], wmin, wmax)
-        elif rule == R_TRIPLET:
-            ap = pp[P_APLUS] + pp[P_A3PLUS] * st.y2[yj]
-            for r in range(lo, hi):
-                k = net.rev_syn[r]
-                st.w[k] = _clip(st.w[k] + ap * st.x1[xoff + net.syn_pre[k]], wmin, wmax)
-        elif rule == R_RSTDP:
-            ap = pp[P_APLUS]
-            e = net.proj_e_off[p] - net.proj_syn_lo[p]
-            for r in range(lo, hi):
-                k = net.rev_syn[r]
-                st.elig[e + k] += ap * st.x1[xoff + net.syn_pre[k]]
-    if pp[P_NEAREST] != 0.0:
-        st.y1[yj] = 1.0
-        st.y2[yj] = 1.0
-    else:
-        st.y1[yj] += 1.0
-        st.y2[yj] += 1.0
+def pre_spikes(ev_a, a0, a1, ev_b, nb, seg_ptr, seg_proj, seg_lo, seg_hi, rule, pp, x_off, pre_lo, y_off,
+               post_lo, e_off, syn_lo, syn_post, w, x1, x2, y1, elig, learning):
+    """Pre-synaptic plasticity for the step's spikes: ev_a[a0:a1] (external inputs) then ev_b[:nb]."""
+    for q in range(a0, a1 + nb):
+        g = ev_a[q] if q < a1 else ev_b[q - a1]
+        for sg in range(seg_ptr[g], seg_ptr[g + 1]):
+            p = seg_proj[sg]
+            if rule[p] != R_NONE:
+                _pre_one(g, p, seg_lo[sg], seg_hi[sg], rule, pp, x_off, pre_lo, y_off, post_lo, e_off, syn_lo,
+                         syn_post, w, x1, x2, y1, elig, learning)
 
 
 @njit(cache=True)
-def reward(net, st, channel, value):
-    for p in range(net.proj_rule.shape[0]):
-        if net.proj_rule[p] == R_RSTDP and int(net.proj_pp[p, P_RCH]) == channel:
-            st.dopa[p] += value
-
-
-@njit(cache=True)
-def per_step(net, st, step, learning):
-    """R-STDP weight updates and decays; periodic weight normalisation."""
-    for p in range(net.proj_rule.shape[0]):
-        pp = net.proj_pp[p]
-        lo, hi = net.proj_syn_lo[p], net.proj_syn_hi[p]
-        if net.proj_rule[p] == R_RSTDP:
-            d = st.dopa[p]
-            e = net.proj_e_off[p] - lo
-            de = pp[P_DELIG]
-            if learning and d != 0.0:
-                g = pp[P_LR] * d
-                wmin, wmax = pp[P_WMIN], pp[P_WMAX]
-                for k in range(lo, hi):
-                    st.w[k] = _clip(st.w[k] + g * st.elig[e + k], wmin, wmax)
-            for k in range(lo, hi):
-                st.elig[e + k] *= de
-            st.dopa[p] = d * pp[P_DREW]
-        every = int(pp[P_NORM_EVERY])
-        if learning and every > 0 and (step + 1) % every == 0:
-            _normalize(net, st, p, pp[P_NORM_TARGET], pp[P_WMIN], pp[P_WMAX])
-
-
-@njit(cache=True)
-def _normalize(net, st, p, target, wmin, wmax):
-    a = net.proj_post_lo[p]
-    for g in range(a, a + net.proj_n_post[p]):
-        for sg in range(net.in_seg_ptr[g], net.in_seg_ptr[g + 1]):
-            if net.in_seg_proj[sg] != p:
+def post_spikes(spikes, nsp, seg_ptr, seg_proj, seg_lo, seg_hi, rev_syn, rev_pre, rule, pp, x_off, pre_lo,
+                y_off, post_lo, e_off, syn_lo, w, x1, y1, y2, elig, learning):
+    """Post-synaptic plasticity for the step's network spikes."""
+    for q in range(nsp):
+        g = spikes[q]
+        for sg in range(seg_ptr[g], seg_ptr[g + 1]):
+            p = seg_proj[sg]
+            r = rule[p]
+            if r == R_NONE:
                 continue
-            lo, hi = net.in_seg_lo[sg], net.in_seg_hi[sg]
-            s = 0.0
-            for r in range(lo, hi):
-                s += st.w[net.rev_syn[r]]
-            if s > 0.0:
-                f = target / s
-                for r in range(lo, hi):
-                    k = net.rev_syn[r]
-                    st.w[k] = _clip(st.w[k] * f, wmin, wmax)
+            lo, hi = seg_lo[sg], seg_hi[sg]
+            yj = y_off[p] + g - post_lo[p]
+            xoff = x_off[p] - pre_lo[p]
+            wmin, wmax = pp[p, P_WMIN], pp[p, P_WMAX]
+            if learning:
+                if r == R_PAIR:
+                    ap = pp[p, P_APLUS]
+                    if pp[p, P_SOFT] != 0.0:
+                        for i in range(lo, hi):
+                            k = rev_syn[i]
+                            wk = w[k]
+                            w[k] = _clip(wk + ap * x1[xoff + rev_pre[i]] * (wmax - wk), wmin, wmax)
+                    else:
+                        for i in range(lo, hi):
+                            k = rev_syn[i]
+                            w[k] = _clip(w[k] + ap * x1[xoff + rev_pre[i]], wmin, wmax)
+                elif r == R_TRIPLET:
+                    ap = pp[p, P_APLUS] + pp[p, P_A3PLUS] * y2[yj]
+                    for i in range(lo, hi):
+                        k = rev_syn[i]
+                        w[k] = _clip(w[k] + ap * x1[xoff + rev_pre[i]], wmin, wmax)
+                elif r == R_RSTDP:
+                    ap = pp[p, P_APLUS]
+                    e = e_off[p] - syn_lo[p]
+                    for i in range(lo, hi):
+                        k = rev_syn[i]
+                        elig[e + k] += ap * x1[xoff + rev_pre[i]]
+            if pp[p, P_NEAREST] != 0.0:
+                y1[yj] = 1.0
+                y2[yj] = 1.0
+            else:
+                y1[yj] += 1.0
+                y2[yj] += 1.0
+
+
+@njit(cache=True)
+def reward(rule, pp, dopa, channel, value):
+    for p in range(rule.shape[0]):
+        if rule[p] == R_RSTDP and int(pp[p, P_RCH]) == channel:
+            dopa[p] += value
+
+
+@njit(cache=True)
+def per_step(step, rule, pp, syn_lo, syn_hi, e_off, post_lo, n_post, seg_ptr, seg_proj, seg_lo, seg_hi,
+             rev_syn, w, elig, dopa, learning):
+    """R-STDP weight updates and decays; periodic weight normalisation."""
+    for p in range(rule.shape[0]):
+        lo, hi = syn_lo[p], syn_hi[p]
+        if rule[p] == R_RSTDP:
+            d = dopa[p]
+            e = e_off[p] - lo
+            de = pp[p, P_DELIG]
+            if learning and d != 0.0:
+                g = pp[p, P_LR] * d
+                wmin, wmax = pp[p, P_WMIN], pp[p, P_WMAX]
+                for k in range(lo, hi):
+                    w[k] = _clip(w[k] + g * elig[e + k], wmin, wmax)
+            for k in range(lo, hi):
+                elig[e + k] *= de
+            dopa[p] = d * pp[p, P_DREW]
+        every = int(pp[p, P_NORM_EVERY])
+        if learning and every > 0 and (step + 1) % every == 0:
+            target, wmin, wmax = pp[p, P_NORM_TARGET], pp[p, P_WMIN], pp[p, P_WMAX]
+            for g in range(post_lo[p], post_lo[p] + n_post[p]):
+                for sg in range(seg_ptr[g], seg_ptr[g + 1]):
+                    if seg_proj[sg] != p:
+                        continue
+                    s = 0.0
+                    for i in range(seg_lo[sg], seg_hi[sg]):
+                        s += w[rev_syn[i]]
+                    if s > 0.0:
+                        f = target / s
+                        for i in range(seg_lo[sg], seg_hi[sg]):
+                            k = rev_syn[i]
+                            w[k] = _clip(w[k] * f, wmin, wmax)

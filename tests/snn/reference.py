@@ -104,11 +104,12 @@ def feedforward_lif_stdp(n_in, n_out, w0, delay, in_steps, in_idx, n_steps, *, t
             syn[ch] += pending.pop(step)
         xpre *= dp
         ypost *= dm
-        for i in by_step.get(step, []):
+        for i in by_step.get(step, []):  # transmission of the step's spikes first ...
             if delay == 0:
                 syn[ch] += w[i]
             else:
                 pending[step + delay] = pending.get(step + delay, np.zeros(n_out)) + w[i]
+        for i in by_step.get(step, []):  # ... then their plasticity
             w[i] = np.clip(w[i] - a_minus * ypost, 0.0, w_max)
             xpre[i] += 1.0
         for j in np.nonzero(spk)[0]:
