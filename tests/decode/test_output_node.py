@@ -184,3 +184,20 @@ def test_calibration_without_usable_targets_is_reported():
     ones = np.zeros((100, 1))  # only class 0 ever shown: LDA cannot be fitted
     _feed(n, clk, pk, ones, 0, 100)
     assert n.counters["calibration_failed"] == 1 and np.all([o[1].values == 0 for o in out])
+
+
+def test_target_alignment_is_chunk_invariant():
+    rng = np.random.default_rng(3)
+    t = np.cumsum(rng.integers(1, 3000, 500)).astype(np.int64)
+    y = rng.normal(size=(500, 2)).astype(np.float32)
+    a, _, _ = _node(target_buffer=600)
+    a.on_message("target", Message(Samples(t, y), "tgt", 0, 0))
+    b, _, _ = _node(target_buffer=600)
+    i = 0
+    while i < 500:
+        k = int(rng.integers(1, 40))
+        b.on_message("target", Message(Samples(t[i:i + k], y[i:i + k]), "tgt", i, int(t[i])))
+        i += k
+    for q in rng.integers(0, int(t[-1]) + 200_000, 300):
+        ra, rb = a._target_at(int(q)), b._target_at(int(q))
+        assert (ra is None and rb is None) or np.array_equal(ra, rb)
