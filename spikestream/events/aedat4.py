@@ -29,7 +29,7 @@ from spikestream.events.flatbuf import FlatBufferError, Table, build_table
 from spikestream.events.io import FormatSpec, register_format
 
 MAGIC = b"#!AER-DAT4.0\r\n"
-MAX_PACKET_BYTES = 1 << 28
+MAX_PACKET_BYTES = 1 << 26  # compressed or decompressed; dv writes packets of a few MB at most
 _DV_EVENT = np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1"), ("_pad", "V3")])
 _FALLING = (2, 5)  # dv TriggerType: EXTERNAL_SIGNAL_FALLING_EDGE, EXTERNAL_GENERATOR_FALLING_EDGE
 COMPRESSION = {0: "none", 1: "lz4", 2: "lz4", 3: "zstd", 4: "zstd"}
@@ -126,11 +126,20 @@ class Aedat4Reader(PacketReader):
         self._zstd = zstandard.ZstdDecompressor()
 
     def _decompress(self, data: bytes) -> bytes:
+        """Bounded: a damaged size field must not make us allocate without limit."""
         if self.compression == "lz4":
-            return lz4.frame.decompress(data)
-        if self.compression == "zstd":
-            return self._zstd.decompressobj().decompress(data)
-        return data
+            if lz4.frame.get_frame_info(data).get("content_size", 0) > MAX_PACKET_BYTES:
+                raise ValueError("declared packet size too large")
+            out = lz4.frame.decompress(data)
+        elif self.compression == "zstd":
+            if zstandard.frame_content_size(data) > MAX_PACKET_BYTES:
+                raise ValueError("declared packet size too large")
+            out = self._zstd.decompressobj().decompress(data)
+        else:
+            out = data
+        if len(out) >= MAX_PACKET_BYTES:
+            raise ValueError("decompressed packet too large")
+        return out
 
     def _next_packet(self):
         f = self._f
@@ -166,7 +175,7 @@ class Aedat4Reader(PacketReader):
                         typ = tb.scalar(1, "b", 0)
                         out[k] = (tb.scalar(0, "q", 0), typ & 0xFF, 0 if typ in _FALLING else 1)
                     self._keep_triggers(out)
-            except (RuntimeError, zstandard.ZstdError, FlatBufferError, ValueError, struct.error):
+            except (RuntimeError, zstandard.ZstdError, FlatBufferError, ValueError, struct.error, MemoryError):
                 self._counters[0] += 1
 
     def _convert(self, buf: bytes, pos: int, n: int) -> np.ndarray:
