@@ -9,7 +9,8 @@ method and the synapses' models and pathways come as strings in the config, so t
 which model it compares; constants come as ``namespace`` strings evaluated with Brian2's units.
 
 config keys: dt_us, duration_us, n_in, n_out, target ("numpy" | "cython"), seed, namespace,
-  neuron: {eqs, threshold, reset, refractory, method, init: {var: value-string}}
+  neuron: {eqs, threshold, reset, refractory, method, init: {var: value-string},
+           regularly: [[code, when, order], ...] (NeuronGroup.run_regularly every step)}
   synapses: [{name, model, on_pre, on_post, method, record_w_every_us}]
   record: [neuron variables recorded every step], warmup_us (run first and timed apart: compilation)
 arrays: in_idx, in_t_us, <name>_i, <name>_j, <name>_w, optional <name>_delay_us per synapse group;
@@ -51,6 +52,9 @@ def main(inp, out):
             pass
     G = NeuronGroup(cfg["n_out"], neu["eqs"], threshold=neu["threshold"], reset=neu.get("reset", ""),
                     refractory=refr, method=neu.get("method", "euler"), namespace=ns, name="post")
+    for k, (code, when, order) in enumerate(neu.get("regularly", [])):
+        # e.g. exact decay of a synaptic variable right after the state update: ("I *= d", "groups", 1)
+        G.run_regularly(code, when=when, order=order, name=f"post_regularly_{k}")
     for var, val in neu.get("init", {}).items():
         setattr(G, var, val)
     for key in z.files:
