@@ -33,6 +33,10 @@ class FormatSpec:
     reader: Callable[..., EventReader]
     writer: Callable[..., EventWriter] | None = None
 
+    def __call__(self, path: str | os.PathLike, **options: Any) -> EventReader:
+        """`EVENT_FORMATS.create("evt3", path=...)` opens a reader, like every other registry kind."""
+        return self.reader(path, **options)
+
 
 def register_format(spec: FormatSpec) -> FormatSpec:
     return EVENT_FORMATS.register(spec.name)(spec)

@@ -43,8 +43,14 @@ def write(path, ev, fmt, chunks=(), **kw):
             start = c
 
 
-def test_every_format_is_registered():
+def test_every_format_is_registered(tmp_path):
+    from spikestream.registry import EVENT_FORMATS
+
     assert {"evt2", "evt21", "evt3", "dat", "aedat2", "aedat3", "aedat4", "npy"} <= set(formats())
+    ev = fr.moving_edges(100, W, H)
+    write(tmp_path / "f.raw", ev, "evt3")
+    with EVENT_FORMATS.create("evt3", path=tmp_path / "f.raw", chunk_events=10) as r:
+        assert len(r.read()) == 10
 
 
 # ------------------------------------------------------------------------------------------ round trips
