@@ -94,7 +94,6 @@ def test_kalman_tracks_and_steady_state_agrees():
 
 
 def test_population_vector_recovers_direction():
-    rng = np.random.default_rng(0)
     N, T = 64, 2500
     ang = np.linspace(0, 2 * np.pi, N, endpoint=False)
     C = np.stack([np.cos(ang), np.sin(ang)], 1)
@@ -112,7 +111,6 @@ def test_population_vector_recovers_direction():
     assert np.median(cos) > 0.95  # fitted preferred directions match the true ones
     for k in range(2):
         assert np.corrcoef(est[:, k], Y[1500:, k])[0, 1] > 0.9
-    assert rng is not None
 
 
 def test_lda_matches_batch_reference_and_classifies():
