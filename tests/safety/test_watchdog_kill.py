@@ -87,7 +87,7 @@ def test_output_reaches_safe_value_when_upstream_is_killed(tmp_path):
         gap_s = (m.origin_ns - last.origin_ns) / 1e9
         print(f"\nwatchdog: safe value {gap_s * 1e3:.1f} ms after the last input (timeout {TIMEOUT_S * 1e3:.0f} ms, "
               f"tick {TICK_MS:.0f} ms); received {(t_recv - t_kill) / 1e6:.1f} ms after SIGKILL")
-        assert TIMEOUT_S <= gap_s <= TIMEOUT_S + TICK_MS / 1e3 + 0.05  # + scheduling slack on a shared machine
+        assert TIMEOUT_S <= gap_s <= TIMEOUT_S + TICK_MS / 1e3 + 0.1  # + transport and scheduling slack (shared machine)
         node.send_signal(signal.SIGTERM)
         assert node.wait(15) == 0
     finally:
