@@ -8,6 +8,9 @@ from typing import BinaryIO
 
 MAX_HEADER_BYTES = 1 << 20
 MAX_LINE_BYTES = 4096
+#: (substring of a plugin or sensor name, (width, height)); most specific first
+_KNOWN_SENSORS = (("genx320", (320, 320)), ("imx636", (1280, 720)), ("gen41", (1280, 720)),
+                  ("gen4", (1280, 720)), ("gen31", (640, 480)), ("gen3", (640, 480)))
 
 
 @dataclass
@@ -40,6 +43,12 @@ class PercentHeader:
             w, h = _int(self.keys.get("width")), _int(self.keys.get("height"))
         if w is not None and h is not None and w > 0 and h > 0:
             return w, h
+        # older recordings name only the camera: infer the sensor size from known plugin/sensor names
+        text = " ".join(self.keys.get(k, "") for k in ("plugin_name", "sensor_generation", "generation",
+                                                         "sensor_name", "integrator_name")).lower()
+        for key, size in _KNOWN_SENSORS:
+            if key in text:
+                return size
         return None, None
 
     def t0(self) -> int:

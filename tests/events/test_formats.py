@@ -384,3 +384,10 @@ def test_memory_stays_bounded(tmp_path, fmt):
         tracemalloc.stop()
     assert n == 1_500_000
     assert peak < 4_000_000, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_sensor_size_from_an_old_raw_header(tmp_path):
+    h = "% Date 2019-01-01 10:00:00\n% evt 2.0\n% plugin_name hal_plugin_gen31_fx3\n"
+    _raw_file(tmp_path / "g.raw", "evt2", [(0x8 << 28) | 1, (1 << 28) | (639 << 11) | 479], header=h)
+    got, _, _, (f, w, h_) = read_all(tmp_path / "g.raw")
+    assert (f, w, h_) == ("evt2", 640, 480) and len(got) == 1
