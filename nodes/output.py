@@ -105,6 +105,7 @@ class ControlOutputNode(Node):
         # [first packet t0, calibration mode (0 auto, 1 forced on, 2 frozen), last t1, packets seen (0/1)]
         self.clock = np.array([0, 0, 0, 0], np.int64)
         self._last_safe_ns = 0
+        self._next_sink_stats_ns = 0
         self.safety.reset(self.clock_ns() / 1e9)
 
     # ------------------------------------------------------------------ inputs
@@ -210,6 +211,12 @@ class ControlOutputNode(Node):
 
     # ------------------------------------------------------------------ watchdog
     def poll(self, now_ns: int) -> None:
+        if now_ns >= self._next_sink_stats_ns:  # mirror sink figures into the node's counters, once a second
+            self._next_sink_stats_ns = now_ns + 1_000_000_000
+            for i, sk in enumerate(self.sinks):
+                for k, v in sk.stats().items():
+                    if isinstance(v, (int, float)):
+                        self.counters[f"sink{i}.{k}"] = v
         y = self.safety.watchdog(now_ns / 1e9)
         if y is None:
             return

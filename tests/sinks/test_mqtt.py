@@ -100,6 +100,8 @@ def test_broker_restart_mid_stream_recovers_without_stalling(broker):
     assert worst < 0.25, "the node loop stalled while the broker was down"
     st = sink.stats()
     assert st["queued"] <= 16 and st["dropped"] > 0  # bounded: the oldest were dropped and counted
+    n.poll(time.time_ns() + 2_000_000_000)
+    assert n.counters["sink0.dropped"] > 0  # visible in the node's stats
     broker.start()
     sub = mh.Subscriber(broker.port, [TOPIC])
     wait_for(sink.connected.is_set, 15, "the sink to reconnect")
