@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 NO_TIME = np.iinfo(np.int64).min
 
@@ -54,32 +55,23 @@ class TimeChecker:
     def admit(self, t_us: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if t_us.size == 0:
             return t_us, data
-        finite = np.isfinite(data).all(axis=1)
-        if not finite.all():
-            bad = int((~finite).sum())
-            self.stats["rejected_nonfinite"] += bad
-            self._warn("dropped %d row(s) holding NaN/inf", bad)
-            t_us, data = t_us[finite], data[finite]
-            if t_us.size == 0:
-                return t_us, data
-        prev = np.maximum.accumulate(np.concatenate(([self.last_t], t_us[:-1])))
-        ok = t_us > prev
-        if not ok.all():
-            bad = int((~ok).sum())
-            self.stats["rejected_time"] += bad
-            self._warn("dropped %d row(s) whose timestamps did not increase", bad)
-            t_us, data = t_us[ok], data[ok]
-            if t_us.size == 0:
-                return t_us, data
-        if self.period_us > 0:
-            steps = np.diff(t_us) if self.last_t == NO_TIME else np.diff(np.concatenate(([self.last_t], t_us)))
-            big = steps > self.gap_factor * self.period_us
-            if big.any():
-                lost = int(np.sum(np.round(steps[big] / self.period_us) - 1))
-                self.stats["gaps"] += int(big.sum())
-                self.stats["missing_samples"] += lost
-                self._warn("%d gap(s) in the timestamps, about %d sample(s) missing", int(big.sum()), lost)
-        self.last_t = int(t_us[-1])
+        keep = np.empty(t_us.size, np.bool_)
+        counts = np.zeros(4, np.int64)  # nonfinite, time, gaps, missing
+        last = _admit_kernel(t_us, data, self.last_t, self.period_us, self.gap_factor, keep, counts)
+        bad_val, bad_t, gaps, missing = (int(v) for v in counts)
+        if bad_val:
+            self.stats["rejected_nonfinite"] += bad_val
+            self._warn("dropped %d row(s) holding NaN/inf", bad_val)
+        if bad_t:
+            self.stats["rejected_time"] += bad_t
+            self._warn("dropped %d row(s) whose timestamps did not increase", bad_t)
+        if gaps:
+            self.stats["gaps"] += gaps
+            self.stats["missing_samples"] += missing
+            self._warn("%d gap(s) in the timestamps, about %d sample(s) missing", gaps, missing)
+        if bad_val or bad_t:
+            t_us, data = t_us[keep], data[keep]
+        self.last_t = int(last)
         self.stats["samples"] += int(t_us.size)
         return t_us, data
 
@@ -91,3 +83,34 @@ class TimeChecker:
         s = self.stats
         self.log.warning(f"%s: {fmt} (totals: gaps %d, missing %d, rejected time %d, rejected NaN/inf %d)", self.name,
                          *args, s["gaps"], s["missing_samples"], s["rejected_time"], s["rejected_nonfinite"])
+
+
+@njit(cache=True)
+def _admit_kernel(t_us, data, last_t, period_us, gap_factor, keep, counts):
+    """Mark the rows to keep (finite, time after every earlier time); count rejections and gaps between
+    kept rows (a step > gap_factor periods; about round(step / period) - 1 samples missing)."""
+    n, c = data.shape
+    for i in range(n):
+        ok = True
+        for k in range(c):
+            v = data[i, k]
+            if not (v - v == 0.0):
+                ok = False
+                break
+        if not ok:
+            keep[i] = False
+            counts[0] += 1
+            continue
+        t = t_us[i]
+        if t <= last_t:
+            keep[i] = False
+            counts[1] += 1
+            continue
+        keep[i] = True
+        if period_us > 0.0 and last_t != NO_TIME:
+            step = t - last_t
+            if step > gap_factor * period_us:
+                counts[2] += 1
+                counts[3] += np.int64(np.round(step / period_us)) - 1
+        last_t = t
+    return last_t
