@@ -1,7 +1,10 @@
 """The SNN node: input spike packets in, output spike packets out, learning as it streams.
 
 Params: the network description of docs/snn.md (``dt_us``, ``seed``, ``[[layers]]``, ``[[connections]]``,
-``outputs``) plus optional ``n_inputs`` (otherwise taken from the first packet's neuron count).
+``outputs``) plus optional ``n_inputs`` (otherwise taken from the first packet's neuron count) and
+``max_gap_ms`` (default 10000): a packet that would advance the network by more than this jumps the clock
+to the packet's start without simulating the gap (counted as ``time_jumps``), so a source clock jump cannot
+stall the node.
 Each inbound packet [t0, t1) advances the network to t1 and emits one Spikes packet covering the steps
 just simulated, [time before, time after) — the same window as the inbound one when packet edges lie on
 the dt grid — with the inbound ``origin_ns``. Rewards: ``samples`` on port "reward", column c feeds
@@ -27,7 +30,11 @@ class SNNNode(Node):
     optional = frozenset({"reward"})
 
     def setup(self) -> None:
-        self.net_params = {k: v for k, v in self.params.items() if k != "n_inputs"}
+        self.net_params = {k: v for k, v in self.params.items() if k not in ("n_inputs", "max_gap_ms")}
+        gap = self.params.get("max_gap_ms", 10_000)
+        if isinstance(gap, bool) or not isinstance(gap, (int, float)) or not gap > 0:
+            raise ValueError(f"parameter 'max_gap_ms' must be a positive number, got {gap!r}")
+        self._max_gap_us = int(gap * 1000)
         self.snn = None
         self._pending_state: dict | None = None
         self._learning = True
@@ -75,6 +82,10 @@ class SNNNode(Node):
             return
         if snn.time_us is None:
             snn.start(b.t0_us)
+        elif b.t1_us - snn.time_us > self._max_gap_us:
+            self.count("time_jumps")
+            self.log.warning("source time jumped by %.1f s; skipping the gap", (b.t0_us - snn.time_us) / 1e6)
+            snn.skip_to(b.t0_us)
         t_before = snn.time_us
         late0 = snn.late_spikes
         try:

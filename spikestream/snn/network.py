@@ -5,7 +5,8 @@
 
 Time grid: step n covers [n*dt_us, (n+1)*dt_us) of source time (absolute multiples of dt). `advance`
 simulates every *complete* step ending at or before `until_us`; input spikes of a step not yet complete wait
-inside (they are part of the state). Output spikes are stamped with the start of their step.
+inside (they are part of the state). Output spikes are stamped with the start of their step. The clock
+starts at t = 0 unless `start(t0_us)` puts it elsewhere first (do that for streams in wall-clock time).
 """
 
 from __future__ import annotations
@@ -83,6 +84,24 @@ class SNN:
             raise ValueError("the network clock is already running")
         self._step = int(t_us) // self.dt_us
 
+    def skip_to(self, t_us: int) -> int:
+        """Jump the clock forward to the step holding t_us *without simulating* the gap (for a source
+        whose time jumped by hours). Spikes in flight and pending inputs are dropped; membrane, traces and
+        weights keep their values. Returns the number of steps skipped."""
+        new = int(t_us) // self.dt_us
+        if self._step is None:
+            self._step = new
+            return 0
+        if new <= self._step:
+            return 0
+        skipped = new - self._step
+        self._step = new
+        self._st.ring[...] = 0.0
+        self._st.ring_used[...] = 0
+        keep = self._pend_t >= new * self.dt_us
+        self._pend_idx, self._pend_t = self._pend_idx[keep], self._pend_t[keep]
+        return skipped
+
     def advance(self, in_idx, in_t_us, until_us: int) -> tuple[np.ndarray, np.ndarray]:
         """Deliver input spikes (idx < n_inputs, times non-decreasing) and simulate every step that ends
         at or before `until_us`. Returns output spikes (idx int64 into the output layers, t_us int64).
@@ -103,7 +122,7 @@ class SNN:
         until_us = int(until_us)
         dt = self.dt_us
         if self._step is None:
-            self._step = (int(t[0]) if t.size else until_us) // dt
+            self._step = 0  # without start(), the clock starts at t = 0
         if t.size and t[0] < self._step * dt:
             late = t < self._step * dt
             self.late_spikes += int(late.sum())

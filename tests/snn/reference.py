@@ -219,3 +219,27 @@ def crossing_model_step(model, X, syn, flag, theta, ibias, p, *, e_exc, e_inh, t
         spk |= up
         flag = np.where(up, 1, np.where(X[0] < th, 0, flag))
     return X, syn, flag, spk
+
+
+def triplet_dw(pre_ms, post_ms, *, a2p, a3p, a2m, a3m, tau_plus, tau_minus, tau_x, tau_y, nearest=False):
+    """Total weight change of one synapse under triplet STDP (Pfister & Gerstner 2006), evaluated with exact
+    exponentials over the spike lists (ms). Simultaneous pre and post: pre first. No bounds."""
+    events = sorted([(t, 0) for t in pre_ms] + [(t, 1) for t in post_ms])
+    r1 = r2 = o1 = o2 = 0.0
+    last = None
+    dw = 0.0
+    for t, kind in events:
+        if last is not None:
+            dt = t - last
+            r1 *= math.exp(-dt / tau_plus)
+            r2 *= math.exp(-dt / tau_x)
+            o1 *= math.exp(-dt / tau_minus)
+            o2 *= math.exp(-dt / tau_y)
+        last = t
+        if kind == 0:
+            dw -= o1 * (a2m + a3m * r2)
+            r1, r2 = (1.0, 1.0) if nearest else (r1 + 1, r2 + 1)
+        else:
+            dw += r1 * (a2p + a3p * o2)
+            o1, o2 = (1.0, 1.0) if nearest else (o1 + 1, o2 + 1)
+    return dw

@@ -90,3 +90,13 @@ def test_state_of_other_network_is_refused(minimal_params):
     b, _ = _node(other, n_inputs=400)
     with pytest.raises(ValueError, match="another shape"):
         b.set_state(a.get_state())
+
+
+def test_time_jump_does_not_stall(minimal_params):
+    node, out = _node(minimal_params, n_inputs=400, max_gap_ms=1000)
+    empty = (np.zeros(0, np.uint32), np.zeros(0, np.int64))
+    node.on_message("in", Message(Spikes(0, 10_000, 400, *empty)))
+    hour = 3_600_000_000
+    node.on_message("in", Message(Spikes(hour, hour + 10_000, 400, np.array([1], np.uint32), np.array([hour + 5]))))
+    assert node.counters["time_jumps"] == 1
+    assert (out[-1][1].t0_us, out[-1][1].t1_us) == (hour, hour + 10_000)

@@ -1,0 +1,140 @@
+"""Learning rules and homeostasis: triplet STDP against its reference, R-STDP, normalisation,
+adaptive thresholds, winner-take-all."""
+
+import numpy as np
+import pytest
+from snn_reference import poisson_input, triplet_dw
+
+from spikestream.snn import build_snn
+from spikestream.snn.learning import TRIPLET_PRESETS
+
+
+def _pair_net(plasticity, w0=0.5):
+    """Input 0 -> post through the plastic synapse; input 1 drives the post neuron to spike one step
+    after each of its spikes (strong, fast synapse)."""
+    params = {
+        "dt_us": 1000, "seed": 0,
+        "layers": [{"name": "post", "n": 1, "model": "lif", "t_ref_ms": 3.0, "tau_exc_ms": 0.3}],
+        "connections": [
+            {"name": "plastic", "pre": "input", "post": "post", "weight": w0, "plasticity": plasticity},
+            {"name": "drive", "pre": "input", "post": "post", "weight": 2000.0}]}
+    snn = build_snn(params, 2)
+    snn.set_weights("plastic", [w0, 0.0])
+    snn.set_weights("drive", [0.0, 2000.0])
+    return snn
+
+
+def _drive(snn, pre_ms, post_ms, T_ms):
+    ev = sorted([(t * 1000, 0) for t in pre_ms] + [((t - 1) * 1000, 1) for t in post_ms])
+    t = np.array([e[0] for e in ev], np.int64)
+    i = np.array([e[1] for e in ev], np.int64)
+    _, out_t = snn.advance(i, t, T_ms * 1000)
+    np.testing.assert_array_equal(out_t // 1000, sorted(post_ms))
+
+
+@pytest.mark.parametrize("preset", sorted(TRIPLET_PRESETS))
+def test_triplet_matches_reference(preset):
+    rng = np.random.default_rng(len(preset))
+    pre = np.sort(rng.choice(np.arange(10, 990), 25, replace=False))
+    post = np.sort(rng.choice(np.arange(10, 990, 6), 20, replace=False))  # >= 6 ms apart (refractory)
+    pr = TRIPLET_PRESETS[preset]
+    snn = _pair_net({"rule": "stdp_triplet", "preset": preset, "w_max": 10.0}, w0=5.0)
+    _drive(snn, pre.tolist(), post.tolist(), 1000)
+    expect = triplet_dw(pre.tolist(), post.tolist(), a2p=pr["a2_plus"], a3p=pr["a3_plus"], a2m=pr["a2_minus"],
+                        a3m=pr["a3_minus"], tau_plus=16.8, tau_minus=33.7, tau_x=pr["tau_x_ms"],
+                        tau_y=pr["tau_y_ms"], nearest=pr["interaction"] == "nearest")
+    assert abs(expect) > 1e-4
+    assert snn.weights("plastic")[0] - 5.0 == pytest.approx(expect, rel=1e-9, abs=1e-13)
+
+
+def test_triplet_frequency_dependence():
+    """Pfister & Gerstner Fig. 4: with pairs at +-10 ms, potentiation grows with the pairing frequency,
+    and at high frequency post-pre pairs (dt = -10 ms) also potentiate."""
+    def dw(freq, dt):
+        period = int(1000 / freq)
+        base = np.arange(60) * period + 20
+        snn = _pair_net({"rule": "stdp_triplet", "preset": "visual_all_to_all", "w_max": 10.0}, w0=5.0)
+        pre, post = (base, base + dt) if dt > 0 else (base - dt, base)
+        _drive(snn, pre.tolist(), post.tolist(), int(base[-1] + 50))
+        return snn.weights("plastic")[0] - 5.0
+    assert dw(1, -10) < 0 < dw(1, 10)
+    assert dw(20, 10) > dw(1, 10) and dw(40, -10) > 0
+
+
+def test_pair_soft_bound_scales_with_distance_to_bound():
+    changes = []
+    for w0 in (0.2, 0.8):
+        snn = _pair_net({"rule": "stdp_pair", "bound": "soft", "a_plus": 0.1, "a_minus": 0.1, "w_max": 1.0},
+                        w0=w0)
+        _drive(snn, [100], [105], 200)
+        changes.append(snn.weights("plastic")[0] - w0)
+    # potentiation proportional to (w_max - w): 0.8 vs 0.2 remaining room
+    assert changes[0] / changes[1] == pytest.approx(0.8 / 0.2, rel=1e-12)
+
+
+def _rstdp_net():
+    return _pair_net({"rule": "rstdp", "a_plus": 0.1, "a_minus": 0.1, "w_max": 1.0, "tau_elig_ms": 200.0,
+                      "tau_reward_ms": 50.0, "lr": 0.01}, w0=0.5)
+
+
+@pytest.mark.parametrize("reward,sign", [(1.0, 1), (-1.0, -1), (0.0, 0)])
+def test_rstdp_reward_gates_the_change(reward, sign):
+    snn = _rstdp_net()
+    snn.start(0)
+    snn.reward(np.array([150_000]), np.array([reward]))
+    _drive(snn, [100], [105], 400)     # causal pairing -> positive eligibility
+    dw = snn.weights("plastic")[0] - 0.5
+    assert np.sign(dw) == sign
+    if sign:
+        # a reward that comes much later acts on a decayed eligibility: smaller change
+        late = _rstdp_net()
+        late.start(0)
+        late.reward(np.array([800_000]), np.array([reward]))
+        _drive(late, [100], [105], 1100)
+        assert 0 < abs(late.weights("plastic")[0] - 0.5) < abs(dw)
+
+
+def test_normalisation_keeps_incoming_sum():
+    params = {"dt_us": 1000, "seed": 4,
+              "layers": [{"name": "out", "n": 6, "model": "lif"}],
+              "connections": [{"pre": "input", "post": "out", "weight": {"init": "uniform", "low": 0, "high": 1},
+                               "plasticity": {"rule": "stdp_pair", "w_max": 5.0},
+                               "normalize": {"target": 7.5, "every_ms": 10.0}}]}
+    snn = build_snn(params, 40)
+    idx, t = poisson_input(40, 50.0, 95_000, seed=1)
+    snn.advance(idx, t, 100_000)      # step 99 ends a normalisation period
+    m = snn.weight_matrix("input->out")
+    np.testing.assert_allclose(m.sum(axis=0), 7.5, rtol=1e-12)
+
+
+def test_adaptive_threshold_grows_while_learning_only():
+    params = {"dt_us": 1000, "seed": 0,
+              "layers": [{"name": "n", "n": 3, "model": "lif", "i_bias": 30.0, "theta_plus": 0.5,
+                          "tau_theta_ms": 1e4}]}
+    snn = build_snn(params, 1)
+    z = np.zeros(0, np.int64)
+    snn.start(0)
+    _, t1 = snn.advance(z, z, 500_000)
+    th = snn.variable("n", "theta")
+    assert np.all(th > 1.0)
+    _, t2 = snn.advance(z, z, 1_000_000)
+    assert len(t2) < len(t1)          # the raised threshold lowers the rate
+    snn.learning = False
+    th2 = snn.variable("n", "theta")
+    snn.advance(z, z, 1_100_000)
+    assert np.all(snn.variable("n", "theta") < th2)   # decays only
+
+
+def test_wta_allows_at_most_k_per_step():
+    params = {"dt_us": 1000, "seed": 0,
+              "layers": [{"name": "n", "n": 20, "model": "lif", "wta_k": 2, "t_ref_ms": 0.0}],
+              "connections": [{"pre": "input", "post": "n", "weight": {"init": "uniform", "low": 5, "high": 20}}]}
+    snn = build_snn(params, 10)
+    idx, t = poisson_input(10, 300.0, 300_000, seed=0)
+    oi, ot = snn.advance(idx, t, 300_000)
+    counts = np.bincount(ot // 1000)
+    assert counts.max() == 2 and len(oi) > 200
+    # without WTA the same drive makes many neurons fire together
+    params["layers"][0]["wta_k"] = 0
+    _, ot2 = build_snn(params, 10).advance(idx, t, 300_000)
+    assert np.bincount(ot2 // 1000).max() > 5
