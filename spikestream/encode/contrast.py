@@ -156,13 +156,15 @@ def _tbr_kernel(data, t_us, factor, alpha, warmup, prev, mean, var, seen, out_id
                 continue
             d = x - prev[c]
             prev[c] = x
-            if seen[c] > warmup:
-                thr = mean[c] + factor * np.sqrt(var[c])
-                if d > thr:
+            if seen[c] > warmup:  # d > mean + factor*std, written without the square root
+                up = d - mean[c]
+                dn = -d - mean[c]
+                f2v = factor * factor * var[c]
+                if up > 0.0 and up * up > f2v:
                     out_idx[m] = 2 * c
                     out_t[m] = t_us[i]
                     m += 1
-                elif d < -thr:
+                elif dn > 0.0 and dn * dn > f2v:
                     out_idx[m] = 2 * c + 1
                     out_t[m] = t_us[i]
                     m += 1
