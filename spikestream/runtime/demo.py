@@ -92,9 +92,10 @@ class Probe(threading.Thread):
 
     def tracking(self, after_us: int) -> list[float]:
         """Pearson correlation per output between decoded control and ground truth, after `after_us`."""
-        ct, cv = self.c_t[:self.nc], self.c_v[:self.nc]
-        keep = (ct > after_us) & ~self.c_safe[:self.nc]
-        gt, gv = self.g_t[:self.ng], self.g_v[:self.ng]
+        n, ng = self.nc, self.ng  # read once: the probe thread keeps appending
+        ct, cv = self.c_t[:n], self.c_v[:n]
+        keep = (ct > after_us) & ~self.c_safe[:n]
+        gt, gv = self.g_t[:ng], self.g_v[:ng]
         if keep.sum() < 10 or gt.size == 0:
             return []
         ct, cv = ct[keep], cv[keep]
