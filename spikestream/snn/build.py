@@ -1,9 +1,14 @@
 """NetSpec -> flat arrays: the static structure (`Net`) and the initial dynamic state (`State`).
 
 Neurons get global indices: the external inputs first (0 .. n_inputs-1), then each layer in order.
-Synapses are stored per projection, sorted by (pre, post): a forward CSR by pre-synaptic neuron, and, for
-plastic or normalised projections, a reverse index by post-synaptic neuron (synapse ids sorted by
-(post, pre)). A neuron's outgoing (incoming) synapses are listed as segments, one per projection.
+Synapses are stored per projection, sorted by (pre, post). Weights of all projections share one array
+`w` (global synapse id k). A *sparse* projection also keeps post index, pre index and delay per synapse
+(arrays indexed by k + proj_sp_off - proj_syn_lo): a forward CSR by pre-synaptic neuron and, for plastic or
+normalised projections, a reverse index by post-synaptic neuron (synapse ids sorted by (post, pre)).
+A *dense* projection (all_to_all with one delay) keeps only its weights, post-major:
+k = syn_lo + j * n_pre + i, so a post-synaptic spike's potentiation runs over contiguous memory (the public
+accessors transpose back to (pre, post) order).
+A neuron's outgoing (incoming) synapses are listed as segments, one per projection.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ Net = namedtuple("Net", [
     "in_seg_ptr", "in_seg_proj", "in_seg_lo", "in_seg_hi", "rev_syn", "rev_pre",
     "proj_rule", "proj_chan", "proj_pp", "proj_pre_lo", "proj_post_lo", "proj_n_pre", "proj_n_post",
     "proj_syn_lo", "proj_syn_hi", "proj_x_off", "proj_y_off", "proj_e_off",
+    "proj_dense", "proj_delay", "proj_sp_off",
     "out_map",
 ])
 
@@ -102,9 +108,10 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
     shapes = {ls.name: ls.shape for ls in spec.layers}
     pres, posts, ws, ds = [], [], [], []
     proj = {k: np.zeros(P, np.int64) for k in ("rule", "chan", "pre_lo", "post_lo", "n_pre", "n_post",
-                                               "syn_lo", "syn_hi", "x_off", "y_off", "e_off")}
+                                               "syn_lo", "syn_hi", "x_off", "y_off", "e_off", "dense", "delay",
+                                               "sp_off")}
     pp = np.zeros((P, N_PP))
-    s0 = x_off = y_off = e_off = 0
+    s0 = x_off = y_off = e_off = sp0 = 0
     for p, cs in enumerate(spec.connections):
         what = f"connection {cs.name!r}"
         a_pre, b_pre = lay.layers[cs.pre]
@@ -119,6 +126,12 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
         crng = np.random.default_rng([spec.seed, p, 2])
         w = init_weights(cs.weight, pre.size, crng, what)
         d = init_delays(cs.delay_ms, pre.size, dt_ms, crng, what)
+        eligible = (cs.rule == "all_to_all" and pre.size == n_pre * n_post
+                    and not isinstance(cs.delay_ms, dict))
+        if cs.storage == "dense" and not eligible:
+            raise ValueError(f"{what}: storage = \"dense\" needs rule all_to_all (self-connections allowed "
+                             f"when pre == post) and a single delay_ms")
+        dense = eligible and cs.storage != "sparse"
         rule = R_NONE
         if cs.plasticity is not None:
             try:
@@ -142,16 +155,23 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
             y_off += n_post
         if rule == R_RSTDP:
             e_off += pre.size
-        lay.projections[cs.name] = {"index": p, "pre": cs.pre, "post": cs.post, "lo": s0, "hi": s0 + pre.size}
-        pres.append(pre + a_pre)
-        posts.append(post + a_post)
-        ws.append(w)
-        ds.append(d)
+        proj["dense"][p] = dense
+        proj["delay"][p] = d[0] if d.size else 0
+        proj["sp_off"][p] = sp0
+        lay.projections[cs.name] = {"index": p, "pre": cs.pre, "post": cs.post, "lo": s0, "hi": s0 + pre.size,
+                                    "dense": dense, "sp_lo": sp0, "sp_hi": sp0 + (0 if dense else pre.size),
+                                    "delay": int(proj["delay"][p])}
+        if not dense:
+            pres.append(pre + a_pre)
+            posts.append(post + a_post)
+            ds.append(d)
+            sp0 += pre.size
+        ws.append(w.reshape(n_pre, n_post).T.ravel() if dense else w)
         s0 += pre.size
-    syn_pre = np.concatenate(pres).astype(np.int32) if P else np.zeros(0, np.int32)
-    syn_post = np.concatenate(posts).astype(np.int32) if P else np.zeros(0, np.int32)
-    w = np.concatenate(ws).astype(np.float64) if P else np.zeros(0)
-    delay = np.concatenate(ds).astype(np.int16) if P else np.zeros(0, np.int16)
+    syn_pre = np.concatenate(pres).astype(np.int32) if pres else np.zeros(0, np.int32)
+    syn_post = np.concatenate(posts).astype(np.int32) if posts else np.zeros(0, np.int32)
+    w = np.concatenate(ws).astype(np.float64) if ws else np.zeros(0)
+    delay = np.concatenate(ds).astype(np.int16) if ds else np.zeros(0, np.int16)
 
     # forward segments: one per (pre neuron, projection)
     g_l, p_l, lo_l, hi_l = [], [], [], []
@@ -160,17 +180,28 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
     for p in range(P):
         a, b = proj["syn_lo"][p], proj["syn_hi"][p]
         n_pre, n_post = proj["n_pre"][p], proj["n_post"][p]
-        ptr = np.searchsorted(syn_pre[a:b], proj["pre_lo"][p] + np.arange(n_pre + 1)) + a
+        needs_rev = proj["rule"][p] != R_NONE or pp[p, P_NORM_EVERY] > 0
         g_l.append(proj["pre_lo"][p] + np.arange(n_pre))
         p_l.append(np.full(n_pre, p))
-        lo_l.append(ptr[:-1])
-        hi_l.append(ptr[1:])
-        if proj["rule"][p] != R_NONE or pp[p, P_NORM_EVERY] > 0:
-            order = np.lexsort((syn_pre[a:b], syn_post[a:b]))
-            rev_l.append(order + a)
-            rptr = np.searchsorted(syn_post[a:b][order], proj["post_lo"][p] + np.arange(n_post + 1)) + r0
+        if needs_rev:
             gi_l.append(proj["post_lo"][p] + np.arange(n_post))
             pi_l.append(np.full(n_post, p))
+        if proj["dense"][p]:  # segment = the first weight of pre neuron i's column, stride n_pre
+            lo = a + np.arange(n_pre)
+            lo_l.append(lo)
+            hi_l.append(lo)
+            if needs_rev:  # strided access, no index arrays
+                loi_l.append(np.zeros(n_post, np.int64))
+                hii_l.append(np.zeros(n_post, np.int64))
+            continue
+        sa, sb = proj["sp_off"][p], proj["sp_off"][p] + (b - a)
+        ptr = np.searchsorted(syn_pre[sa:sb], proj["pre_lo"][p] + np.arange(n_pre + 1)) + a
+        lo_l.append(ptr[:-1])
+        hi_l.append(ptr[1:])
+        if needs_rev:
+            order = np.lexsort((syn_pre[sa:sb], syn_post[sa:sb]))
+            rev_l.append(order + a)
+            rptr = np.searchsorted(syn_post[sa:sb][order], proj["post_lo"][p] + np.arange(n_post + 1)) + r0
             loi_l.append(rptr[:-1])
             hii_l.append(rptr[1:])
             r0 += b - a
@@ -178,7 +209,12 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
     out_seg = _segments(cat(g_l), cat(p_l), cat(lo_l), cat(hi_l), N)
     in_seg = _segments(cat(gi_l), cat(pi_l), cat(loi_l), cat(hii_l), N)
     rev_syn = cat(rev_l)
-    rev_pre = syn_pre[rev_syn].astype(np.int32)
+    # the pre neuron of each reverse entry (global k -> sparse index of its projection)
+    sp_of = np.zeros(rev_syn.size, np.int64)
+    if rev_syn.size:
+        pk = np.searchsorted(proj["syn_lo"], rev_syn, side="right") - 1
+        sp_of = rev_syn - proj["syn_lo"][pk] + proj["sp_off"][pk]
+    rev_pre = syn_pre[sp_of].astype(np.int32)
 
     out_map = np.full(N, -1, np.int64)
     k = 0
@@ -187,12 +223,13 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
         out_map[a:b] = np.arange(k, k + b - a)
         k += b - a
 
-    D = int(delay.max()) + 1 if delay.size else 1
+    D = max(int(delay.max()) if delay.size else 0, int(proj["delay"].max()) if P else 0) + 1
     any_per_step = bool(np.any(proj["rule"] == R_RSTDP) or np.any(pp[:, P_NORM_EVERY] > 0))
     net = Net(n_in, N, k, bool(np.any(proj["rule"] != R_NONE)), any_per_step, code, llo, lhi, pm, pc,
               syn_pre, syn_post, delay, *out_seg, *in_seg, rev_syn, rev_pre,
               proj["rule"], proj["chan"], pp, proj["pre_lo"], proj["post_lo"], proj["n_pre"], proj["n_post"],
-              proj["syn_lo"], proj["syn_hi"], proj["x_off"], proj["y_off"], proj["e_off"], out_map)
+              proj["syn_lo"], proj["syn_hi"], proj["x_off"], proj["y_off"], proj["e_off"],
+              proj["dense"], proj["delay"], proj["sp_off"], out_map)
     from spikestream.snn._rng import seed_state
     st = State(S, np.zeros((4, N)), np.zeros(N, np.int32), np.zeros(N, np.int8), np.zeros(N), ibias,
                np.zeros((D, 4, N)), np.zeros((D, 4), np.int8), w, np.zeros(e_off), np.zeros(x_off), np.zeros(x_off), np.zeros(y_off),

@@ -83,6 +83,7 @@ def run(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learni
     pre_lo, post_lo, n_pre, n_post, syn_lo = (net.proj_pre_lo, net.proj_post_lo, net.proj_n_pre, net.proj_n_post,
                                               net.proj_syn_lo)
     plastic = net.any_plastic
+    dense, pdelay, sp_off = net.proj_dense, net.proj_delay, net.proj_sp_off
     for s in range(n_steps):
         if n_out + net.n_out > cap:
             return s, n_out, ii, ri
@@ -130,23 +131,39 @@ def run(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learni
         for q in range(ii0, ii + nsp):
             g = in_idx[q] if q < ii else spikes[q - ii]
             for sg in range(seg_ptr[g], seg_ptr[g + 1]):
-                ch = chan[seg_proj[sg]]
-                for kk in range(seg_lo[sg], seg_hi[sg]):
-                    d = delay[kk]
+                p = seg_proj[sg]
+                ch = chan[p]
+                lo, hi = seg_lo[sg], seg_hi[sg]
+                if dense[p]:  # post-major weights: column lo, stride n_pre
+                    j0, npre = post_lo[p], n_pre[p]
+                    d = pdelay[p]
                     if d == 0:
-                        syn[ch, post[kk]] += w[kk]
+                        for j in range(n_post[p]):
+                            syn[ch, j0 + j] += w[lo + j * npre]
                     else:
                         sl = (step + d) % D
-                        ring[sl, ch, post[kk]] += w[kk]
                         ring_used[sl, ch] = 1
+                        for j in range(n_post[p]):
+                            ring[sl, ch, j0 + j] += w[lo + j * npre]
+                else:
+                    off = sp_off[p] - syn_lo[p]
+                    for kk in range(lo, hi):
+                        d = delay[kk + off]
+                        if d == 0:
+                            syn[ch, post[kk + off]] += w[kk]
+                        else:
+                            sl = (step + d) % D
+                            ring[sl, ch, post[kk + off]] += w[kk]
+                            ring_used[sl, ch] = 1
         if plastic:
             pre_spikes(in_idx, ii0, ii, spikes, nsp, seg_ptr, seg_proj, seg_lo, seg_hi, rule, pp, x_off, pre_lo,
-                       y_off, post_lo, e_off, syn_lo, post, w, x1, x2, y1, elig, learning)
+                       n_pre, n_post, y_off, post_lo, e_off, syn_lo, dense, sp_off, post, w, x1, x2, y1, elig,
+                       learning)
             post_spikes(spikes, nsp, net.in_seg_ptr, net.in_seg_proj, net.in_seg_lo, net.in_seg_hi, net.rev_syn,
-                        net.rev_pre, rule, pp, x_off, pre_lo, y_off, post_lo, e_off, syn_lo, w, x1, y1, y2, elig,
-                        learning)
+                        net.rev_pre, rule, pp, x_off, pre_lo, n_pre, n_post, y_off, post_lo, e_off, syn_lo, dense,
+                        w, x1, y1, y2, elig, learning)
         if net.any_per_step:
-            per_step(step, rule, pp, syn_lo, net.proj_syn_hi, e_off, post_lo, n_post, net.in_seg_ptr,
+            per_step(step, rule, pp, syn_lo, net.proj_syn_hi, e_off, post_lo, n_pre, n_post, dense, net.in_seg_ptr,
                      net.in_seg_proj, net.in_seg_lo, net.in_seg_hi, net.rev_syn, w, elig, st.dopa, learning)
         # (4) outputs and recordings
         for q in range(nsp):

@@ -201,7 +201,16 @@ class SNN:
     def weights(self, projection: str) -> np.ndarray:
         """A copy of the projection's weights, in synapse order (sorted by pre, then post)."""
         p = self._proj(projection)
-        return self._st.w[p["lo"]:p["hi"]].copy()
+        w = self._st.w[p["lo"]:p["hi"]]
+        if p["dense"]:  # stored post-major
+            n_pre, n_post = self._sizes(p)
+            return w.reshape(n_post, n_pre).T.ravel()
+        return w.copy()
+
+    def _sizes(self, p: dict) -> tuple[int, int]:
+        a, b = self._layout.layers[p["pre"]]
+        c, d = self._layout.layers[p["post"]]
+        return b - a, d - c
 
     def set_weights(self, projection: str, w) -> None:
         p = self._proj(projection)
@@ -210,14 +219,21 @@ class SNN:
             raise ValueError(f"set_weights({projection!r}): expected shape ({p['hi'] - p['lo']},), got {w.shape}")
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ValueError("weights must be finite and >= 0")
+        if p["dense"]:
+            n_pre, n_post = self._sizes(p)
+            w = w.reshape(n_pre, n_post).T.ravel()
         self._st.w[p["lo"]:p["hi"]] = w
 
     def connectivity(self, projection: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(pre, post, delay_steps) of the projection's synapses: local indices within their layers."""
         p = self._proj(projection)
-        a, b = p["lo"], p["hi"]
-        pre0 = self._layout.layers[p["pre"]][0]
-        post0 = self._layout.layers[p["post"]][0]
+        pre0, pre1 = self._layout.layers[p["pre"]]
+        post0, post1 = self._layout.layers[p["post"]]
+        if p["dense"]:
+            n_pre, n_post = pre1 - pre0, post1 - post0
+            return (np.repeat(np.arange(n_pre), n_post), np.tile(np.arange(n_post), n_pre),
+                    np.full(n_pre * n_post, p["delay"], np.int64))
+        a, b = p["sp_lo"], p["sp_hi"]
         return (self._net.syn_pre[a:b].astype(np.int64) - pre0, self._net.syn_post[a:b].astype(np.int64) - post0,
                 self._net.syn_delay[a:b].astype(np.int64))
 
@@ -321,7 +337,7 @@ class SNN:
     # ------------------------------------------------------------------ state
     def _signature(self) -> np.ndarray:
         n = self._net
-        parts = [n.n_inputs, n.n_neurons, n.syn_pre.size, self._st.ring.shape[0], n.proj_rule.size,
+        parts = [n.n_inputs, n.n_neurons, self._st.w.size, self._st.ring.shape[0], n.proj_rule.size,
                  n.layer_code.size]
         return np.array(parts + list(n.layer_code) + list(n.layer_hi - n.layer_lo) + list(n.proj_rule), np.int64)
 

@@ -40,31 +40,42 @@ def decay_traces(rule, pp, x_off, n_pre, y_off, n_post, x1, x2, y1, y2):
 
 
 @njit(cache=True)
-def _pre_one(g, p, lo, hi, rule, pp, x_off, pre_lo, y_off, post_lo, e_off, syn_lo, syn_post, w, x1, x2, y1,
-             elig, learning):
+def _pre_update(r, wk, y, am, soft, wmin, wmax):
+    """Depression of one weight for rules pair/triplet (am already includes the triplet term)."""
+    if soft:
+        return _clip(wk - am * y * (wk - wmin), wmin, wmax)
+    return _clip(wk - am * y, wmin, wmax)
+
+
+@njit(cache=True)
+def _pre_one(g, p, lo, hi, rule, pp, x_off, pre_lo, n_pre, n_post, y_off, post_lo, e_off, syn_lo, dense, sp_off,
+             syn_post, w, x1, x2, y1, elig, learning):
+    """Pre-synaptic neuron g spiked: its synapses of projection p are lo..hi-1 (sparse) or the column
+    lo, lo + n_pre, ... (dense, post-major)."""
     xi = x_off[p] + g - pre_lo[p]
-    yoff = y_off[p] - post_lo[p]
-    wmin, wmax = pp[p, P_WMIN], pp[p, P_WMAX]
     r = rule[p]
     if learning:
-        if r == R_PAIR:
-            am = pp[p, P_AMINUS]
-            if pp[p, P_SOFT] != 0.0:
-                for k in range(lo, hi):
-                    wk = w[k]
-                    w[k] = _clip(wk - am * y1[yoff + syn_post[k]] * (wk - wmin), wmin, wmax)
-            else:
-                for k in range(lo, hi):
-                    w[k] = _clip(w[k] - am * y1[yoff + syn_post[k]], wmin, wmax)
-        elif r == R_TRIPLET:
-            am = pp[p, P_AMINUS] + pp[p, P_A3MINUS] * x2[xi]
+        wmin, wmax = pp[p, P_WMIN], pp[p, P_WMAX]
+        soft = pp[p, P_SOFT] != 0.0
+        am = pp[p, P_AMINUS] + (pp[p, P_A3MINUS] * x2[xi] if r == R_TRIPLET else 0.0)
+        e = e_off[p] - syn_lo[p]
+        if dense[p]:
+            npre, yb = n_pre[p], y_off[p]
+            for j in range(n_post[p]):
+                k = lo + j * npre
+                if r == R_RSTDP:
+                    elig[e + k] -= am * y1[yb + j]
+                else:
+                    w[k] = _pre_update(r, w[k], y1[yb + j], am, soft, wmin, wmax)
+        else:
+            off = sp_off[p] - syn_lo[p]
+            yb = y_off[p] - post_lo[p]
             for k in range(lo, hi):
-                w[k] = _clip(w[k] - am * y1[yoff + syn_post[k]], wmin, wmax)
-        elif r == R_RSTDP:
-            am = pp[p, P_AMINUS]
-            e = e_off[p] - syn_lo[p]
-            for k in range(lo, hi):
-                elig[e + k] -= am * y1[yoff + syn_post[k]]
+                y = y1[yb + syn_post[k + off]]
+                if r == R_RSTDP:
+                    elig[e + k] -= am * y
+                else:
+                    w[k] = _pre_update(r, w[k], y, am, soft, wmin, wmax)
     if pp[p, P_NEAREST] != 0.0:
         x1[xi] = 1.0
         x2[xi] = 1.0
@@ -74,62 +85,95 @@ def _pre_one(g, p, lo, hi, rule, pp, x_off, pre_lo, y_off, post_lo, e_off, syn_l
 
 
 @njit(cache=True)
-def pre_spikes(ev_a, a0, a1, ev_b, nb, seg_ptr, seg_proj, seg_lo, seg_hi, rule, pp, x_off, pre_lo, y_off,
-               post_lo, e_off, syn_lo, syn_post, w, x1, x2, y1, elig, learning):
+def pre_spikes(ev_a, a0, a1, ev_b, nb, seg_ptr, seg_proj, seg_lo, seg_hi, rule, pp, x_off, pre_lo, n_pre, n_post,
+               y_off, post_lo, e_off, syn_lo, dense, sp_off, syn_post, w, x1, x2, y1, elig, learning):
     """Pre-synaptic plasticity for the step's spikes: ev_a[a0:a1] (external inputs) then ev_b[:nb]."""
     for q in range(a0, a1 + nb):
         g = ev_a[q] if q < a1 else ev_b[q - a1]
         for sg in range(seg_ptr[g], seg_ptr[g + 1]):
             p = seg_proj[sg]
             if rule[p] != R_NONE:
-                _pre_one(g, p, seg_lo[sg], seg_hi[sg], rule, pp, x_off, pre_lo, y_off, post_lo, e_off, syn_lo,
-                         syn_post, w, x1, x2, y1, elig, learning)
+                _pre_one(g, p, seg_lo[sg], seg_hi[sg], rule, pp, x_off, pre_lo, n_pre, n_post, y_off, post_lo,
+                         e_off, syn_lo, dense, sp_off, syn_post, w, x1, x2, y1, elig, learning)
 
 
 @njit(cache=True)
-def post_spikes(spikes, nsp, seg_ptr, seg_proj, seg_lo, seg_hi, rev_syn, rev_pre, rule, pp, x_off, pre_lo,
-                y_off, post_lo, e_off, syn_lo, w, x1, y1, y2, elig, learning):
-    """Post-synaptic plasticity for the step's network spikes."""
+def _post_update(r, wk, xv, ap, soft, wmin, wmax):
+    """Potentiation of one weight for rules pair/triplet (ap already includes the triplet term)."""
+    if soft:
+        return _clip(wk + ap * xv * (wmax - wk), wmin, wmax)
+    return _clip(wk + ap * xv, wmin, wmax)
+
+
+@njit(cache=True)
+def _post_traces(yj, nearest, y1, y2):
+    if nearest:
+        y1[yj] = 1.0
+        y2[yj] = 1.0
+    else:
+        y1[yj] += 1.0
+        y2[yj] += 1.0
+
+
+@njit(cache=True)
+def post_spikes(spikes, nsp, seg_ptr, seg_proj, seg_lo, seg_hi, rev_syn, rev_pre, rule, pp, x_off, pre_lo, n_pre,
+                n_post, y_off, post_lo, e_off, syn_lo, dense, w, x1, y1, y2, elig, learning):
+    """Post-synaptic plasticity for the step's network spikes: sparse projections through the reverse
+    index, dense ones over the post neuron's contiguous row of incoming weights."""
     for q in range(nsp):
         g = spikes[q]
         for sg in range(seg_ptr[g], seg_ptr[g + 1]):
             p = seg_proj[sg]
             r = rule[p]
-            if r == R_NONE:
+            if r == R_NONE or dense[p]:
                 continue
-            lo, hi = seg_lo[sg], seg_hi[sg]
             yj = y_off[p] + g - post_lo[p]
-            xoff = x_off[p] - pre_lo[p]
-            wmin, wmax = pp[p, P_WMIN], pp[p, P_WMAX]
             if learning:
-                if r == R_PAIR:
-                    ap = pp[p, P_APLUS]
-                    if pp[p, P_SOFT] != 0.0:
-                        for i in range(lo, hi):
-                            k = rev_syn[i]
-                            wk = w[k]
-                            w[k] = _clip(wk + ap * x1[xoff + rev_pre[i]] * (wmax - wk), wmin, wmax)
-                    else:
-                        for i in range(lo, hi):
-                            k = rev_syn[i]
-                            w[k] = _clip(w[k] + ap * x1[xoff + rev_pre[i]], wmin, wmax)
-                elif r == R_TRIPLET:
-                    ap = pp[p, P_APLUS] + pp[p, P_A3PLUS] * y2[yj]
-                    for i in range(lo, hi):
-                        k = rev_syn[i]
-                        w[k] = _clip(w[k] + ap * x1[xoff + rev_pre[i]], wmin, wmax)
-                elif r == R_RSTDP:
+                wmin, wmax = pp[p, P_WMIN], pp[p, P_WMAX]
+                soft = pp[p, P_SOFT] != 0.0
+                xoff = x_off[p] - pre_lo[p]
+                if r == R_RSTDP:
                     ap = pp[p, P_APLUS]
                     e = e_off[p] - syn_lo[p]
-                    for i in range(lo, hi):
+                    for i in range(seg_lo[sg], seg_hi[sg]):
+                        elig[e + rev_syn[i]] += ap * x1[xoff + rev_pre[i]]
+                else:
+                    ap = pp[p, P_APLUS] if r == R_PAIR else pp[p, P_APLUS] + pp[p, P_A3PLUS] * y2[yj]
+                    for i in range(seg_lo[sg], seg_hi[sg]):
                         k = rev_syn[i]
-                        elig[e + k] += ap * x1[xoff + rev_pre[i]]
-            if pp[p, P_NEAREST] != 0.0:
-                y1[yj] = 1.0
-                y2[yj] = 1.0
-            else:
-                y1[yj] += 1.0
-                y2[yj] += 1.0
+                        w[k] = _post_update(r, w[k], x1[xoff + rev_pre[i]], ap, soft, wmin, wmax)
+            _post_traces(yj, pp[p, P_NEAREST] != 0.0, y1, y2)
+    for p in range(rule.shape[0]):
+        r = rule[p]
+        if r == R_NONE or not dense[p]:
+            continue
+        a, b = post_lo[p], post_lo[p] + n_post[p]
+        npre, xb = n_pre[p], x_off[p]
+        wmin, wmax = pp[p, P_WMIN], pp[p, P_WMAX]
+        soft = pp[p, P_SOFT] != 0.0
+        e = e_off[p] - syn_lo[p]
+        nearest = pp[p, P_NEAREST] != 0.0
+        for q in range(nsp):
+            g = spikes[q]
+            if g < a or g >= b:
+                continue
+            yj = y_off[p] + g - a
+            if learning:
+                row = syn_lo[p] + (g - a) * npre  # post-major: this neuron's incoming weights are contiguous
+                if r == R_RSTDP:
+                    ap = pp[p, P_APLUS]
+                    for i in range(npre):
+                        elig[e + row + i] += ap * x1[xb + i]
+                else:
+                    ap = pp[p, P_APLUS] if r == R_PAIR else pp[p, P_APLUS] + pp[p, P_A3PLUS] * y2[yj]
+                    if soft:
+                        for i in range(npre):
+                            wk = w[row + i]
+                            w[row + i] = _clip(wk + ap * x1[xb + i] * (wmax - wk), wmin, wmax)
+                    else:
+                        for i in range(npre):
+                            w[row + i] = _clip(w[row + i] + ap * x1[xb + i], wmin, wmax)
+            _post_traces(yj, nearest, y1, y2)
 
 
 @njit(cache=True)
@@ -140,8 +184,8 @@ def reward(rule, pp, dopa, channel, value):
 
 
 @njit(cache=True)
-def per_step(step, rule, pp, syn_lo, syn_hi, e_off, post_lo, n_post, seg_ptr, seg_proj, seg_lo, seg_hi,
-             rev_syn, w, elig, dopa, learning):
+def per_step(step, rule, pp, syn_lo, syn_hi, e_off, post_lo, n_pre, n_post, dense, seg_ptr, seg_proj, seg_lo,
+             seg_hi, rev_syn, w, elig, dopa, learning):
     """R-STDP weight updates and decays; periodic weight normalisation."""
     for p in range(rule.shape[0]):
         lo, hi = syn_lo[p], syn_hi[p]
@@ -160,6 +204,17 @@ def per_step(step, rule, pp, syn_lo, syn_hi, e_off, post_lo, n_post, seg_ptr, se
         every = int(pp[p, P_NORM_EVERY])
         if learning and every > 0 and (step + 1) % every == 0:
             target, wmin, wmax = pp[p, P_NORM_TARGET], pp[p, P_WMIN], pp[p, P_WMAX]
+            if dense[p]:
+                for j in range(n_post[p]):
+                    row = lo + j * n_pre[p]
+                    s = 0.0
+                    for i in range(n_pre[p]):
+                        s += w[row + i]
+                    if s > 0.0:
+                        f = target / s
+                        for i in range(n_pre[p]):
+                            w[row + i] = _clip(w[row + i] * f, wmin, wmax)
+                continue
             for g in range(post_lo[p], post_lo[p] + n_post[p]):
                 for sg in range(seg_ptr[g], seg_ptr[g + 1]):
                     if seg_proj[sg] != p:

@@ -16,7 +16,7 @@ from spikestream.snn.neuron import COMMON_PARAMS, NeuronModel
 INPUT = "input"
 _LAYER_KEYS = {"name", "n", "shape", "model", "type", "preset", "init"}
 _CONN_KEYS = {"name", "pre", "post", "rule", "weight", "synapse", "receptor", "delay_ms", "plasticity",
-              "normalize"}
+              "normalize", "storage"}
 _TOP_KEYS = {"dt_us", "seed", "layers", "connections", "outputs"}
 SYNAPSES = ("exp_current", "conductance")
 
@@ -46,6 +46,7 @@ class ConnSpec:
     delay_ms: Any
     plasticity: dict[str, Any] | None
     normalize: dict[str, float] | None
+    storage: str = "auto"          # "auto" | "sparse" | "dense"
 
 
 @dataclass(frozen=True)
@@ -166,9 +167,12 @@ def _conn(d: Any, i: int, sizes: dict[str, int], types: dict[str, str]) -> ConnS
                 "every_ms": _finite(norm.get("every_ms", 1.0), f"{what}: normalize.every_ms")}
         if norm["target"] <= 0 or norm["every_ms"] <= 0:
             raise ValueError(f"{what}: normalize target and every_ms must be > 0")
+    storage = d.get("storage", "auto")
+    if storage not in ("auto", "sparse", "dense"):
+        raise ValueError(f"{what}: storage must be 'auto', 'sparse' or 'dense'")
     rule_params = {k: v for k, v in d.items() if k not in _CONN_KEYS}
     return ConnSpec(name, pre, post, d.get("rule", "all_to_all"), rule_params, d.get("weight", 1.0), syn,
-                    receptor, d.get("delay_ms", 0.0), plast, norm)
+                    receptor, d.get("delay_ms", 0.0), plast, norm, storage)
 
 
 def parse(params: dict[str, Any], n_inputs: int) -> NetSpec:

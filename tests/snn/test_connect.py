@@ -111,3 +111,38 @@ def test_poisson_layer_rate_and_bias():
 def test_bad_params_give_clear_errors(bad, match):
     with pytest.raises(ValueError, match=match):
         build_snn(bad, 3)
+
+
+@pytest.mark.parametrize("plasticity", [None, {"rule": "stdp_pair", "bound": "soft", "w_max": 1.5},
+                                        {"rule": "stdp_triplet", "w_max": 1.5},
+                                        {"rule": "rstdp", "w_max": 1.5}])
+@pytest.mark.parametrize("delay", [0.0, 2.0])
+def test_dense_and_sparse_storage_agree_exactly(plasticity, delay):
+    def run(storage):
+        conn = {"pre": "input", "post": "b", "weight": {"init": "uniform", "low": 0, "high": 1.0},
+                "delay_ms": delay, "storage": storage, "normalize": {"target": 15.0, "every_ms": 50.0}}
+        rec = {"pre": "b", "post": "b", "rule": "all_to_all", "allow_self": True, "weight": 0.05,
+               "storage": storage, "receptor": "inh"}
+        if plasticity:
+            conn["plasticity"] = dict(plasticity)
+        s = build_snn({"seed": 1, "layers": [{"name": "b", "n": 12, "model": "lif", "i_bias": 8.0}],
+                       "connections": [conn, rec]}, 30)
+        s.start(0)
+        s.reward(np.array([100_000, 300_000]), np.array([1.0, -0.5]))
+        idx, t = poisson_input(30, 40.0, 500_000, seed=2)
+        return s, s.advance(idx, t, 500_000)
+    (sd, (oi_d, ot_d)), (ss, (oi_s, ot_s)) = run("dense"), run("sparse")
+    assert sd._layout.projections["input->b"]["dense"] and not ss._layout.projections["input->b"]["dense"]
+    assert oi_d.size > 20
+    np.testing.assert_array_equal(oi_d, oi_s)
+    np.testing.assert_array_equal(ot_d, ot_s)
+    np.testing.assert_array_equal(sd.weights("input->b"), ss.weights("input->b"))
+    for a, b in zip(sd.connectivity("input->b"), ss.connectivity("input->b")):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_dense_storage_refused_where_impossible():
+    with pytest.raises(ValueError, match="dense"):
+        _net({"pre": "input", "post": "b", "rule": "fixed_prob", "p": 0.5, "storage": "dense"})
+    with pytest.raises(ValueError, match="dense"):
+        _net({"pre": "input", "post": "b", "storage": "dense", "delay_ms": {"low": 1, "high": 2}})
