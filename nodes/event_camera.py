@@ -1,0 +1,358 @@
+"""Event-camera input nodes: a recorded event file (``event_camera``) or frames through the v2e-style
+emulator (``frames_to_events``), filtered, sliced and sent as one `Spikes` packet per time slice.
+
+Both replay at recorded pace times ``speed`` (``speed = 0`` or ``"fast"``: as fast as possible), never block
+(reading and emitting are bounded per poll; pacing via `wake_at_ns`) and keep bounded memory whatever the
+file size. A slice ``[t0, t1)`` goes out with ``t_us = t1`` and ``origin_ns`` = the wall time it became due
+(pacing) or was produced (fast). Slices more than ``max_lag_s`` overdue are dropped and counted.
+
+Common params: path, speed=1.0, slice_us=1000, filters=[{kind=..., ...}, ...], downsample=1 (applied after
+the filters), polarity="both"|"merge"|"on"|"off", loop=false, emit_events=false (also send `Events` on the
+"events" port), chunk_events=65536, max_events_per_poll=1048576, max_events_per_slice=1000000, max_lag_s=1.0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from spikestream.events.dtype import EVENT_DTYPE
+from spikestream.events.emulator import EmulatorParams, FrameEmulator, FrameReader
+from spikestream.events.filters import FilterChain
+from spikestream.events.slicing import POLARITY_MODES, EventSlicer
+from spikestream.protocol import Events, Spikes
+from spikestream.runtime.node import Node, register_node
+
+MAX_SLICES_PER_POLL = 4096
+_COMMON = {"path", "speed", "slice_us", "filters", "downsample", "polarity", "loop", "emit_events", "chunk_events",
+           "max_events_per_poll", "max_events_per_slice", "max_lag_s"}
+
+
+def _int(p: dict, key: str, default: int, lo: int) -> int:
+    v = p.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ValueError(f"parameter {key!r} must be an integer >= {lo}, got {v!r}")
+    return int(v)
+
+
+def _speed(v: Any) -> float:
+    if v == "fast":
+        return 0.0
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        raise ValueError(f"parameter 'speed' must be a number >= 0 or 'fast', got {v!r}")
+    return float(v)
+
+
+class EventReplayNode(Node):
+    """Shared engine: pull events from `_read`, filter, slice, pace, emit. Subclasses provide the source."""
+
+    outputs = {"out": "spikes", "events": "events"}
+    optional = frozenset({"events"})
+    extra_params: frozenset[str] = frozenset()
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _open(self) -> tuple[int, int]:
+        """Open the source (again, when looping); return the sensor (width, height)."""
+        raise NotImplementedError
+
+    def _read(self, max_events: int) -> tuple[np.ndarray, int] | None:
+        """(up to about ``max_events`` events in time order, work done in event units; 0 = nothing yet),
+        or None at the end of the source."""
+        raise NotImplementedError
+
+    def _close_source(self) -> None:
+        pass
+
+    def _source_state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def _set_source_state(self, state: dict[str, np.ndarray]) -> None:
+        pass
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        p = self.params
+        unknown = sorted(set(p) - _COMMON - self.extra_params)
+        if unknown:
+            raise ValueError(f"{self.kind}: unknown parameter(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted(_COMMON | self.extra_params))}")
+        if not isinstance(p.get("path"), str) or not p["path"]:
+            raise ValueError(f"{self.kind}: parameter 'path' (a file) is required")
+        self.speed = _speed(p.get("speed", 1.0))
+        self.slice_us = _int(p, "slice_us", 1000, 1)
+        self.loop = p.get("loop", False)
+        self.emit_events = p.get("emit_events", False)
+        for k in ("loop", "emit_events"):
+            if not isinstance(p.get(k, False), bool):
+                raise ValueError(f"parameter {k!r} must be true or false, got {p[k]!r}")
+        self.chunk = _int(p, "chunk_events", 1 << 16, 1)
+        self.budget = _int(p, "max_events_per_poll", 1 << 20, 1)
+        self.max_lag_ns = float(p.get("max_lag_s", 1.0)) * 1e9
+        if not self.max_lag_ns > 0:
+            raise ValueError("parameter 'max_lag_s' must be > 0")
+        polarity = p.get("polarity", "both")
+        if polarity not in POLARITY_MODES:
+            raise ValueError(f"parameter 'polarity' must be one of {', '.join(POLARITY_MODES)}, got {polarity!r}")
+        filters = p.get("filters", [])
+        if not isinstance(filters, list):
+            raise ValueError("parameter 'filters' must be a list of {kind = ..., ...} maps")
+        ds = _int(p, "downsample", 1, 1)
+        if ds > 1:
+            filters = [*filters, {"kind": "downsample", "factor": ds}]
+        self.width, self.height = self._open()
+        self.chain = FilterChain(filters, self.width, self.height)
+        self.slicer = EventSlicer(self.chain.out_width, self.chain.out_height, self.slice_us, polarity,
+                                  keep_events=self.emit_events,
+                                  max_events_per_slice=_int(p, "max_events_per_slice", 1_000_000, 1))
+        self.n_neurons = self.slicer.n_neurons
+        self._eof = False
+        self._done = False
+        self._anchor: tuple[int, int] | None = None  # (wall ns, source us) pacing anchor
+        self._offset = 0  # added to source times (grows on every loop)
+        self._pass_t = np.array([0, -1, 0], np.int64)  # first raw t this pass, last raw t, have-first
+        self._consumed = 0  # source units consumed in this pass (events or frames)
+        for k in ("events_in", "events_kept", "slices_out", "slices_dropped", "loops"):
+            self.counters[k] = 0
+
+    # ------------------------------------------------------------------ runtime callbacks
+    def poll(self, now_ns: int) -> None:
+        if self._done:
+            return
+        budget = self.budget
+        if self.speed == 0:  # read a chunk, send what it completed, repeat: pending stays about one chunk
+            while budget > 0 and not self._eof and not self.slicer.ready():
+                cost = self._fill_once(budget)
+                self._send(now_ns)
+                if cost == 0:
+                    break
+                budget -= cost
+        else:  # read until the next slice is complete, then send what is due
+            while budget > 0 and not self._eof and not self.slicer.ready():
+                cost = self._fill_once(budget)
+                if cost == 0:
+                    break
+                budget -= cost
+            if self._anchor is None and self.slicer.next_end() is not None:
+                self._anchor = (int(now_ns), self.slicer.next_end() - self.slice_us)
+        self._send(now_ns)
+        self._done = self._eof and not self.slicer.ready()
+
+    def wake_at_ns(self) -> int | None:
+        if self._done:
+            return None
+        if self.speed == 0 or self._anchor is None or not self.slicer.ready():
+            return 0  # more to do right away (a paced replay reads until its next slice is complete)
+        return self._due(self.slicer.next_end())
+
+    @property
+    def finished(self) -> bool:
+        return self._done
+
+    def close(self) -> None:
+        self._close_source()
+
+    # ------------------------------------------------------------------ the engine
+    def _due(self, t1_us: int) -> int:
+        wall0, src0 = self._anchor
+        return wall0 + int((t1_us - src0) * 1000 / self.speed)
+
+    def _fill_once(self, budget: int) -> int:
+        """Read one chunk (restarting the source when looping), filter it, push it to the slicer.
+        Returns the work done in event units; 0 when nothing could be read."""
+        got = self._read(min(self.chunk, budget))
+        if got is None and self.loop and self._consumed > 0:
+            self._restart()
+            got = self._read(min(self.chunk, budget))
+        if got is None:
+            self._eof = True
+            self.slicer.finish()
+            return 0
+        ev, cost = got
+        if ev.size:
+            self._account(ev)
+            if self._offset:
+                ev = ev.copy()
+                ev["t"] += self._offset
+            kept = self.chain(ev)
+            self.counters["events_kept"] += int(kept.size)
+            self.slicer.push(kept)
+        return cost
+
+    def _account(self, ev: np.ndarray) -> None:
+        self.counters["events_in"] += int(ev.size)
+        if not self._pass_t[2]:
+            self._pass_t[0], self._pass_t[2] = ev["t"].min(), 1
+        self._pass_t[1] = max(int(self._pass_t[1]), int(ev["t"].max()))
+
+    def _restart(self) -> None:
+        self._offset += int(self._pass_t[1] - self._pass_t[0]) + 1
+        self._pass_t[:] = (0, -1, 0)
+        self._consumed = 0
+        self.counters["loops"] += 1
+        self._close_source()
+        self._open()
+
+    def _send(self, now_ns: int) -> None:
+        sent = 0
+        for _ in range(MAX_SLICES_PER_POLL):  # a long gap in the recording must not stall the loop
+            if not self.slicer.ready():
+                break
+            if self.speed > 0:
+                due = self._due(self.slicer.next_end())
+                if due > now_ns:
+                    break
+                if now_ns - due > self.max_lag_ns:
+                    self.slicer.pop()
+                    self.counters["slices_dropped"] += 1
+                    continue
+                origin = due
+            else:
+                origin = now_ns
+            s = self.slicer.pop()
+            self.emit("out", Spikes(s.t0_us, s.t1_us, self.n_neurons, s.idx, s.t_us), s.t1_us, origin)
+            if self.emit_events:
+                e = s.events
+                self.emit("events", Events(s.t0_us, s.t1_us, self.slicer.width, self.slicer.height,
+                                           e["x"], e["y"], e["t"], e["p"]), s.t1_us, origin)
+            self.counters["slices_out"] += 1
+            sent += s.idx.size
+            if sent >= self.budget:
+                break
+        for k, v in (("late_events", self.slicer.late), ("reordered_events", self.slicer.reordered),
+                     ("overflow_events", self.slicer.overflow), ("rejected_events", self.chain.rejected)):
+            self.counters[k] = v
+
+    # ------------------------------------------------------------------ state
+    def get_state(self) -> dict[str, np.ndarray]:
+        st = {f"filters.{k}": v.copy() for k, v in self.chain.get_state().items()}
+        st.update({f"slicer.{k}": v for k, v in self.slicer.get_state().items()})
+        st.update({f"source.{k}": v for k, v in self._source_state().items()})
+        st["replay"] = np.array([self._offset, self._consumed, *self._pass_t], np.int64)
+        return st
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        if "replay" not in state or np.asarray(state["replay"]).shape != (5,):
+            raise ValueError(f"{self.kind}: state lacks a valid 'replay' entry")
+        part = {pre: {k[len(pre) + 1:]: v for k, v in state.items() if k.startswith(pre + ".")}
+                for pre in ("filters", "slicer", "source")}
+        self.chain.set_state(part["filters"])
+        self.slicer.set_state(part["slicer"])
+        r = np.asarray(state["replay"], np.int64)
+        self._offset, consumed = int(r[0]), int(r[1])
+        self._pass_t[:] = r[2:]
+        self._close_source()
+        self._open()
+        self._set_source_state(part["source"])
+        self._skip(consumed)  # reads (and drops) what the interrupted run had consumed: once, at start
+        self._consumed = consumed
+        self._anchor = None  # pacing restarts from the restored position
+        self._eof = self._done = False
+
+
+@register_node("event_camera")
+class EventCameraNode(EventReplayNode):
+    """Replay an event file (any format `spikestream.events.io.open_reader` reads). Extra params: format
+    (default: detected), width / height (when the file does not say, or to override)."""
+
+    extra_params = frozenset({"format", "width", "height"})
+
+    def _open(self) -> tuple[int, int]:
+        from spikestream.events.io import open_reader
+
+        p = self.params
+        try:
+            self._reader = open_reader(p["path"], p.get("format"), chunk_events=_int(p, "chunk_events", 1 << 16, 1))
+        except (OSError, ValueError) as e:
+            raise ValueError(f"event_camera: cannot open {p['path']!r}: {e}") from None
+        w = p.get("width", self._reader.width)
+        h = p.get("height", self._reader.height)
+        if w is None or h is None:
+            self._reader.close()
+            raise ValueError(f"event_camera: {p['path']!r} does not give the sensor size; set width and height")
+        return _int({"width": w}, "width", 0, 1), _int({"height": h}, "height", 0, 1)
+
+    def _read(self, max_events: int) -> tuple[np.ndarray, int] | None:
+        ev = self._reader.read(max_events)
+        if ev.size == 0:
+            return None
+        self._consumed += int(ev.size)
+        return ev, int(ev.size)
+
+    def _skip(self, n: int) -> None:
+        while n > 0:
+            got = self._reader.read(min(n, self.chunk)).size
+            if got == 0:
+                break
+            n -= got
+
+    def _close_source(self) -> None:
+        r = getattr(self, "_reader", None)
+        if r is not None:
+            r.close()
+            self._reader = None
+
+
+@register_node("frames_to_events")
+class FramesToEventsNode(EventReplayNode):
+    """Frames (an .npy stack [n, H, W(, 3)] or a directory of images) through the v2e-style emulator.
+    Extra params: frame_rate_hz=30, frames_per_read=4, emulator={pos_thres=..., ...} (see
+    `spikestream.events.emulator.EmulatorParams`)."""
+
+    extra_params = frozenset({"frame_rate_hz", "frames_per_read", "emulator"})
+
+    def _open(self) -> tuple[int, int]:
+        p = self.params
+        rate = p.get("frame_rate_hz", 30.0)
+        t0 = 0
+        if getattr(self, "_frames", None) is not None:  # looping: the next pass follows on in time
+            t0 = int(self._frames.times(self._frames.n_frames, 1)[0])
+        try:
+            self._frames = FrameReader(p["path"], rate, t0)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"frames_to_events: cannot open {p['path']!r}: {e}") from None
+        if not hasattr(self, "_emu"):
+            emu = p.get("emulator", {})
+            if not isinstance(emu, dict):
+                raise ValueError("parameter 'emulator' must be a map of emulator parameters")
+            self._emu = FrameEmulator(self._frames.width, self._frames.height, EmulatorParams.from_dict(emu))
+            self._per_read = _int(p, "frames_per_read", 4, 1)
+        return self._frames.width, self._frames.height
+
+    def _restart(self) -> None:  # frame times continue on their own; no time offset
+        self._pass_t[:] = (0, -1, 0)
+        self._consumed = 0
+        self.counters["loops"] += 1
+        self._open()
+
+    def _read(self, max_events: int) -> tuple[np.ndarray, int] | None:
+        frames, t = self._frames.read(self._per_read)
+        if frames.shape[0] == 0:
+            return None
+        self._consumed += frames.shape[0]
+        ev = self._emu.feed(frames, t)
+        return ev, max(int(ev.size), frames[0].size * frames.shape[0])  # a frame's work is its pixels
+
+    def _skip(self, n: int) -> None:
+        while n > 0:
+            f, _ = self._frames.read(min(n, 64))
+            if f.shape[0] == 0:
+                break
+            n -= f.shape[0]
+
+    def _source_state(self) -> dict[str, np.ndarray]:
+        return {**self._emu.get_state(), "frames_t0": np.array([self._frames.t0_us], np.int64)}
+
+    def _set_source_state(self, state: dict[str, np.ndarray]) -> None:
+        state = dict(state)
+        t0 = np.asarray(state.pop("frames_t0", np.zeros(0)))
+        if t0.shape != (1,):
+            raise ValueError("frames_to_events: state lacks source.frames_t0")
+        self._emu.set_state(state)
+        self._frames = FrameReader(self.params["path"], self._frames.frame_rate_hz, int(t0[0]))
+
+    def _close_source(self) -> None:
+        f = getattr(self, "_frames", None)
+        if f is not None:
+            f.close()
