@@ -51,6 +51,13 @@ class NpyReader(PacketReader):
         j = min(self._i + self.chunk_events, len(a))
         part = a[self._i:j]
         self._i = j
+        if part.dtype == EVENT_DTYPE:  # our own layout: one byte copy, then only the polarity check
+            out = part.view(np.uint8).copy().view(EVENT_DTYPE)
+            bad = out["p"] > 1
+            if bad.any():
+                self._count("bad_polarity", int(bad.sum()))
+                out["p"] = out["p"] != 0
+            return out
         out = np.empty(len(part), EVENT_DTYPE)
         out["x"] = part["x"]
         out["y"] = part["y"]
