@@ -314,11 +314,14 @@ class EventWriter:
             raise ValueError("write to a closed event writer")
         ev = np.asarray(ev)
         if ev.dtype != EVENT_DTYPE:
-            if ev.dtype.names is None or not {"x", "y", "t", "p"} <= set(ev.dtype.names):
-                raise ValueError(f"events need fields x, y, t, p; got dtype {ev.dtype}")
+            names = set(ev.dtype.names or ())
+            pol = "p" if "p" in names else "on"  # faery's arrays call polarity `on`
+            if not {"x", "y", "t", pol} <= names:
+                raise ValueError(f"events need fields x, y, t, p (or on); got dtype {ev.dtype}")
             conv = np.empty(ev.shape, EVENT_DTYPE)
-            for f in ("x", "y", "t", "p"):
+            for f in ("x", "y", "t"):
                 conv[f] = ev[f]
+            conv["p"] = ev[pol]
             ev = conv
         if ev.ndim != 1:
             raise ValueError(f"events must be 1-D, got shape {ev.shape}")

@@ -391,3 +391,14 @@ def test_sensor_size_from_an_old_raw_header(tmp_path):
     _raw_file(tmp_path / "g.raw", "evt2", [(0x8 << 28) | 1, (1 << 28) | (639 << 11) | 479], header=h)
     got, _, _, (f, w, h_) = read_all(tmp_path / "g.raw")
     assert (f, w, h_) == ("evt2", 640, 480) and len(got) == 1
+
+
+def test_writers_accept_faery_style_arrays(tmp_path):
+    a = np.zeros(3, [("t", "<u8"), ("x", "<u2"), ("y", "<u2"), ("on", "?")])
+    a["t"] = [5, 6, 7]
+    a["x"] = [1, 2, 3]
+    a["on"] = [True, False, True]
+    with open_writer(tmp_path / "f.raw", width=W, height=H) as w:
+        w.write(a)
+    got, *_ = read_all(tmp_path / "f.raw")
+    assert got["t"].tolist() == [5, 6, 7] and got["p"].tolist() == [1, 0, 1] and got["x"].tolist() == [1, 2, 3]
