@@ -96,10 +96,12 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
     # initial state of the neurons
     S = np.zeros((N_VARS, N))
     ibias = np.zeros(N)
-    for ls in spec.layers:
+    for li, ls in enumerate(spec.layers):
         a, b = lay.layers[ls.name]
+        irng = np.random.default_rng([spec.seed, li, 3])
         for r, var in enumerate(ls.model.variables):
-            S[r, a:b] = ls.init[var]
+            v = ls.init[var]
+            S[r, a:b] = irng.uniform(v[0], v[1], b - a) if isinstance(v, tuple) else v
         ibias[a:b] = ls.common["i_bias"]
 
     # projections

@@ -30,7 +30,7 @@ class LayerSpec:
     type: str                      # "excitatory" | "inhibitory"
     params: dict[str, float]       # model parameters, defaults filled in
     common: dict[str, float]       # COMMON_PARAMS, defaults filled in
-    init: dict[str, float]         # initial value of each state variable
+    init: dict[str, Any]           # initial value of each state variable, or (low, high) uniform
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,15 @@ def _layer(d: Any, i: int) -> LayerSpec:
         if k not in model.variables:
             raise ValueError(f"{what}: init of unknown variable {k!r}; model {model.name!r} has "
                              f"{list(model.variables)}")
-        init[k] = _finite(v, f"{what}: init.{k}")
+        if isinstance(v, dict):  # uniform per neuron, seeded
+            if set(v) != {"low", "high"}:
+                raise ValueError(f"{what}: init.{k} must be a number or {{low, high}}")
+            lo, hi = _finite(v["low"], f"{what}: init.{k}.low"), _finite(v["high"], f"{what}: init.{k}.high")
+            if hi < lo:
+                raise ValueError(f"{what}: init.{k} needs low <= high")
+            init[k] = (lo, hi)
+        else:
+            init[k] = _finite(v, f"{what}: init.{k}")
     return LayerSpec(name, n, shape, model, typ, params, common, init)
 
 
