@@ -77,7 +77,7 @@ def detect_format(path: str | os.PathLike) -> str:
                 return evt
             if ext == ".dat" or "version" in h.keys or "height" in h.keys:
                 return "dat"
-    by_ext = {".dat": "dat", ".npy": "npy", ".aedat4": "aedat4", ".aedat": "aedat2"}
+    by_ext = {".dat": "dat", ".npy": "npy", ".aedat4": "aedat4", ".aedat": "aedat2", ".csv": "csv", ".txt": "csv"}
     if ext in by_ext:
         return by_ext[ext]
     if ext == ".raw":
@@ -96,7 +96,7 @@ def open_reader(path: str | os.PathLike, format: str | None = None, **options: A
 
 def writer_for_extension(path: str | os.PathLike) -> str:
     ext = os.path.splitext(os.fspath(path))[1].lower()
-    table = {".raw": "evt3", ".npy": "npy", ".dat": "dat", ".aedat4": "aedat4"}
+    table = {".raw": "evt3", ".npy": "npy", ".dat": "dat", ".aedat4": "aedat4", ".csv": "csv"}
     if ext not in table:
         raise ValueError(f"cannot choose an output format from extension {ext!r}; pass format=")
     return table[ext]

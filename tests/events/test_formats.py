@@ -46,7 +46,7 @@ def write(path, ev, fmt, chunks=(), **kw):
 def test_every_format_is_registered(tmp_path):
     from spikestream.registry import EVENT_FORMATS
 
-    assert {"evt2", "evt21", "evt3", "dat", "aedat2", "aedat3", "aedat4", "npy"} <= set(formats())
+    assert {"evt2", "evt21", "evt3", "dat", "aedat2", "aedat3", "aedat4", "npy", "csv"} <= set(formats())
     ev = fr.moving_edges(100, W, H)
     write(tmp_path / "f.raw", ev, "evt3")
     with EVENT_FORMATS.create("evt3", path=tmp_path / "f.raw", chunk_events=10) as r:
@@ -55,7 +55,7 @@ def test_every_format_is_registered(tmp_path):
 
 # ------------------------------------------------------------------------------------------ round trips
 @pytest.mark.parametrize("fmt,ext", [("evt2", ".raw"), ("evt21", ".raw"), ("evt3", ".raw"), ("dat", ".dat"),
-                                     ("npy", ".npy"), ("aedat4", ".aedat4")])
+                                     ("npy", ".npy"), ("aedat4", ".aedat4"), ("csv", ".csv")])
 @pytest.mark.parametrize("runs", [False, True])
 def test_round_trip_exact(tmp_path, fmt, ext, runs):
     ev = fr.moving_edges(30_000, W, H, t0=7_654_321, runs=runs, seed=3)
@@ -402,3 +402,17 @@ def test_writers_accept_faery_style_arrays(tmp_path):
         w.write(a)
     got, *_ = read_all(tmp_path / "f.raw")
     assert got["t"].tolist() == [5, 6, 7] and got["p"].tolist() == [1, 0, 1] and got["x"].tolist() == [1, 2, 3]
+
+
+def test_csv_variants_and_bad_lines(tmp_path):
+    (tmp_path / "a.csv").write_text("timestamp;x;y;polarity\n1;2;3;1\n2;2;x;1\n3;-1;3;0\n4.5e0;5;6;-1\n")
+    got, stats, _, (f, w, h) = read_all(tmp_path / "a.csv", block_bytes=1)
+    assert f == "csv" and (w, h) == (None, None)
+    assert got.tolist() == [(2, 3, 1, 1), (5, 6, 4, 0)]
+    assert stats == {"bad_lines": 1, "out_of_bounds": 1}
+    # no header, whitespace separated, seconds, columns named explicitly
+    (tmp_path / "b.txt").write_text("0.000001 1 4 5\n0.5 0 6 7\n")
+    got, *_ = read_all(tmp_path / "b.txt", columns="t,p,x,y", t_scale=1e6)
+    assert got.tolist() == [(4, 5, 1, 1), (6, 7, 500000, 0)]
+    with pytest.raises(EventFormatError, match="lack"):
+        open_reader(tmp_path / "b.txt", columns="t,x,y")

@@ -24,7 +24,7 @@ def _load(name, file):
 fr = _load("spikestream_tests_events_format_reference", "format_reference.py")
 
 W, H = 320, 240
-FORMATS = ["evt2", "evt21", "evt3", "dat", "aedat2", "aedat3", "aedat4", "npy"]
+FORMATS = ["evt2", "evt21", "evt3", "dat", "aedat2", "aedat3", "aedat4", "npy", "csv"]
 #: formats whose truncation must give an exact prefix (packet formats lose at most the torn packet)
 N_EVENTS = 3000
 
@@ -48,7 +48,7 @@ def _make(path: Path, fmt: str) -> np.ndarray:
 def _read(path: Path, fmt: str):
     """(events, width, height) or None when the reader refused the file with a clear error."""
     try:
-        with open_reader(path, format=fmt, block_bytes=997) if fmt not in ("aedat3", "aedat4", "npy") \
+        with open_reader(path, format=fmt, block_bytes=997) if fmt not in ("aedat3", "aedat4", "npy", "csv") \
                 else open_reader(path, format=fmt) as r:
             parts = []
             for _ in range(10_000):  # bounded: a reader that never ends would fail here, not hang
@@ -130,6 +130,8 @@ def test_zero_length_and_header_only(tmp_path, fmt):
         header_end = 18 + struct.unpack_from("<i", full.read_bytes(), 14)[0]
     if fmt == "npy":
         header_end = 128
+    if fmt == "csv":
+        header_end = full.read_bytes().index(b"\n") + 1
     p = tmp_path / "header"
     p.write_bytes(full.read_bytes()[:header_end])
     out = _read(p, fmt)

@@ -195,3 +195,15 @@ def test_we_read_dv_processing_triggers(tmp_path):
         trig = r.pop_triggers()
     assert len(ev) == 200 and ev["p"].tolist() == [1] * 100 + [0] * 100
     assert trig.tolist() == [(1050, 1, 1), (1060, 2, 0), (2050, 1, 1), (2060, 2, 0)]
+
+
+def test_csv_both_ways_with_faery(tmp_path, recording):
+    p = tmp_path / "f.csv"
+    faery.events_stream_from_array(to_faery(recording), (W, H)).to_file(str(p), zero_t0=False)
+    got, size = ours(p)
+    assert size == (W, H)
+    np.testing.assert_array_equal(got, recording)
+    q = tmp_path / "o.csv"
+    with open_writer(q, width=W, height=H) as w:
+        w.write(recording)
+    np.testing.assert_array_equal(faery_read(q), recording)

@@ -1,0 +1,162 @@
+"""Text event files (CSV or whitespace separated), as faery, tonic and many datasets write them.
+
+Reader: an optional header line names the columns (`t`/`timestamp`, `x`, `y`, `p`/`polarity`/`on`; faery's
+`x@640,y@480` also gives the sensor size); without one the order is t, x, y, p (or pass ``columns=``).
+Times are microseconds unless ``t_scale`` says otherwise (``t_scale=1e6`` for seconds). Polarity > 0 is ON
+(so -1/1 and 0/1 both work). Blocks of whole lines are parsed by numpy; a block with a bad line falls
+back to line by line and counts the bad lines. Writer: faery's layout, header ``t,x@W,y@H,on``.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+
+from spikestream.events.blockio import DEFAULT_BLOCK_BYTES, DEFAULT_CHUNK_EVENTS, EventWriter, PacketReader
+from spikestream.events.dtype import EVENT_DTYPE
+from spikestream.events.io import FormatSpec, register_format
+
+_ALIASES = {"t": "t", "ts": "t", "timestamp": "t", "time": "t", "x": "x", "y": "y", "p": "p", "on": "p",
+            "pol": "p", "polarity": "p"}
+_SEPS = re.compile(rb"[,;\t]")
+MAX_LINE_BYTES = 4096
+
+
+class CsvReader(PacketReader):
+    format = "csv"
+    counter_names = ("bad_lines", "out_of_bounds")
+
+    def __init__(self, path, chunk_events: int = DEFAULT_CHUNK_EVENTS, block_bytes: int = DEFAULT_BLOCK_BYTES,
+                 columns: str | None = None, t_scale: float = 1.0, width: int | None = None,
+                 height: int | None = None):
+        super().__init__(path, chunk_events)
+        if int(block_bytes) < 1 or not t_scale > 0:
+            self._fail("block_bytes must be >= 1 and t_scale > 0")
+        self._block = max(int(block_bytes), MAX_LINE_BYTES)
+        self.t_scale = float(t_scale)
+        self.width, self.height = width, height
+        first = self._f.readline(MAX_LINE_BYTES)
+        names = None
+        if re.search(rb"[A-DF-Za-df-z_@]", first):  # letters other than an exponent's e: a header
+            names, sizes = self._parse_header(first.decode("ascii", "replace"))
+            if width is None and height is None and sizes:
+                self.width, self.height = sizes.get("x"), sizes.get("y")
+        else:
+            self._f.seek(0)
+        if columns is not None:
+            names = [_ALIASES.get(c.strip().lower(), c.strip().lower()) for c in columns.split(",")]
+        names = names or ["t", "x", "y", "p"]
+        missing = {"t", "x", "y", "p"} - set(names)
+        if missing:
+            self._fail(f"columns {names} lack {sorted(missing)}; pass columns='t,x,y,p' (in file order)")
+        self._cols = [names.index(k) for k in ("t", "x", "y", "p")]
+        self._ncols = len(names)
+        self._rest = b""
+        self._eof = False
+
+    def _parse_header(self, line: str):
+        names, sizes = [], {}
+        for raw in re.split(r"[,;\t ]+", line.strip()):
+            if not raw:
+                continue
+            name, _, size = raw.partition("@")
+            key = _ALIASES.get(name.strip().lower(), name.strip().lower())
+            names.append(key)
+            if size.strip().isdigit():
+                sizes[key] = int(size)
+        return names, sizes
+
+    def _next_packet(self):
+        while True:
+            if self._eof:
+                return None
+            data = self._f.read(self._block)
+            if not data:
+                self._eof = True
+                data, self._rest = self._rest, b""
+                if not data.strip():
+                    return None
+            else:
+                data = self._rest + data
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    if len(data) > 16 * MAX_LINE_BYTES:  # no line end at all: not a text event file
+                        self._counters[0] += 1
+                        self._rest = b""
+                        continue
+                    self._rest = data
+                    continue
+                data, self._rest = data[:cut + 1], data[cut + 1:]
+            return self._parse(data)
+
+    def _parse(self, data: bytes) -> np.ndarray:
+        text = _SEPS.sub(b" ", data)
+        floaty = b"." in text or b"e" in text or b"E" in text
+        nlines = sum(1 for ln in text.split(b"\n") if ln.strip())
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                vals = np.fromstring(text, dtype=np.float64 if floaty else np.int64, sep=" ")
+            except (ValueError, DeprecationWarning):
+                vals = None
+        if vals is None or len(vals) != nlines * self._ncols:
+            vals = self._parse_lines(text)
+        rows = vals.reshape(-1, self._ncols)
+        return self._to_events(rows)
+
+    def _parse_lines(self, text: bytes) -> np.ndarray:
+        rows = []
+        for ln in text.split(b"\n"):
+            parts = ln.split()
+            if not parts:
+                continue
+            try:
+                vals = [float(v) for v in parts]
+            except ValueError:
+                vals = []
+            if len(vals) != self._ncols:
+                self._counters[0] += 1
+                continue
+            rows.append(vals)
+        return np.array(rows, np.float64).reshape(-1, self._ncols)
+
+    def _to_events(self, rows: np.ndarray) -> np.ndarray:
+        ti, xi, yi, pi = self._cols
+        t = rows[:, ti] * self.t_scale if self.t_scale != 1.0 else rows[:, ti]
+        x, y, p = rows[:, xi], rows[:, yi], rows[:, pi]
+        w = self.width or 1 << 16
+        h = self.height or 1 << 16
+        ok = (x >= 0) & (y >= 0) & (x < w) & (y < h) & np.isfinite(t) & (np.abs(t) < 2.0**62)
+        if not ok.all():
+            self._counters[1] += int((~ok).sum())
+        out = np.empty(int(ok.sum()), EVENT_DTYPE)
+        out["x"] = x[ok]
+        out["y"] = y[ok]
+        out["t"] = np.round(t[ok]) if t.dtype.kind == "f" else t[ok]
+        out["p"] = p[ok] > 0
+        return out
+
+
+class CsvWriter(EventWriter):
+    format = "csv"
+
+    def __init__(self, path, width=None, height=None):
+        super().__init__(path, width, height)
+        if self.width and self.height:
+            self._f.write(f"t,x@{self.width},y@{self.height},on\n".encode())
+        else:
+            self._f.write(b"t,x,y,on\n")
+
+    def write(self, ev: np.ndarray) -> None:
+        ev = self._check(ev)
+        if len(ev):
+            cols = np.stack([ev["t"], ev["x"], ev["y"], ev["p"]], 1)
+            np.savetxt(self._f, cols, fmt="%d", delimiter=",")
+            self.n_written += len(ev)
+            self._last_t = int(ev["t"][-1])
+
+
+register_format(FormatSpec("csv", "text events: t,x,y,p (header optional; faery's layout)", (".csv", ".txt"),
+                           CsvReader, CsvWriter))
