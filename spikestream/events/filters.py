@@ -30,9 +30,11 @@ NEVER = np.int64(-(1 << 62))
 
 
 @njit(cache=True)
-def _background_activity(x, y, t, last, width, height, dt_us, diagonal, include_self, keep):
+def _background_activity(x, y, t, p, last, width, height, dt_us, diagonal, include_self):
     """Keep an event if a neighbouring pixel (4- or 8-connected, optionally itself) had an event less than
-    ``dt_us`` earlier. Every event, kept or not, refreshes its own pixel's timestamp."""
+    ``dt_us`` earlier. Every event, kept or not, refreshes its own pixel's timestamp. Compacts in place;
+    returns the number kept."""
+    k = 0
     for i in range(x.size):
         xi = np.int64(x[i])
         yi = np.int64(y[i])
@@ -40,7 +42,7 @@ def _background_activity(x, y, t, last, width, height, dt_us, diagonal, include_
         ok = False
         for dy in range(-1, 2):
             yy = yi + dy
-            if yy < 0 or yy >= height:
+            if ok or yy < 0 or yy >= height:
                 continue
             for dx in range(-1, 2):
                 if dx == 0 and dy == 0:
@@ -53,62 +55,87 @@ def _background_activity(x, y, t, last, width, height, dt_us, diagonal, include_
                     continue
                 if ti - last[yy * width + xx] < dt_us:
                     ok = True
-        keep[i] = ok
         last[yi * width + xi] = ti
+        if ok:
+            x[k], y[k], t[k], p[k] = x[i], y[i], ti, p[i]
+            k += 1
+    return k
 
 
 @njit(cache=True)
-def _refractory(x, y, t, last, width, period_us, extend, keep):
+def _refractory(x, y, t, p, last, width, period_us, extend):
     """Keep an event if more than ``period_us`` passed since its pixel's last kept event (or, with
-    ``extend``, since its pixel's last event of any kind)."""
+    ``extend``, since its pixel's last event of any kind). Compacts in place; returns the number kept."""
+    k = 0
     for i in range(x.size):
-        k = np.int64(y[i]) * width + np.int64(x[i])
-        ok = t[i] - last[k] > period_us
-        keep[i] = ok
+        j = np.int64(y[i]) * width + np.int64(x[i])
+        ti = t[i]
+        ok = ti - last[j] > period_us
         if ok or extend:
-            last[k] = t[i]
+            last[j] = ti
+        if ok:
+            x[k], y[k], t[k], p[k] = x[i], y[i], ti, p[i]
+            k += 1
+    return k
 
 
 @njit(cache=True)
-def _hot_pixel(x, y, t, win, cur, prev, width, window_us, max_events, keep):
+def _hot_pixel(x, y, t, p, st, width, window_us, max_events):
     """Per pixel, count events in aligned windows ``[k*window_us, (k+1)*window_us)``. A pixel is hot while
-    its count in the current window, or its count in the window before, exceeds ``max_events``."""
+    its count in the current window, or its count in the window before, exceeds ``max_events``.
+    ``st[pixel] = (window index, count in it, count in the window before)``. Compacts in place."""
+    k = 0
+    w = np.int64(0)
+    w_start = np.int64(1)  # empty range: the first event computes its window
+    w_end = np.int64(0)
     for i in range(x.size):
-        k = np.int64(y[i]) * width + np.int64(x[i])
-        w = t[i] // window_us
-        if w != win[k]:
-            prev[k] = cur[k] if w == win[k] + 1 else 0
-            cur[k] = 0
-            win[k] = w
-        cur[k] += 1
-        keep[i] = cur[k] <= max_events and prev[k] <= max_events
+        j = np.int64(y[i]) * width + np.int64(x[i])
+        ti = t[i]
+        if ti < w_start or ti >= w_end:  # a division only when time leaves the current window
+            w = ti // window_us
+            w_start = w * window_us
+            w_end = w_start + window_us
+        if w != st[j, 0]:
+            st[j, 2] = st[j, 1] if w == st[j, 0] + 1 else 0
+            st[j, 1] = 0
+            st[j, 0] = w
+        st[j, 1] += 1
+        if st[j, 1] <= max_events and st[j, 2] <= max_events:
+            x[k], y[k], t[k], p[k] = x[i], y[i], ti, p[i]
+            k += 1
+    return k
 
 
 @njit(cache=True)
-def _decimate(x, y, count, width, n, keep):
-    """Keep every n-th event of each pixel (the n-th, 2n-th, ...)."""
+def _decimate(x, y, t, p, count, width, n):
+    """Keep every n-th event of each pixel (the n-th, 2n-th, ...). Compacts in place."""
+    k = 0
     for i in range(x.size):
-        k = np.int64(y[i]) * width + np.int64(x[i])
-        c = count[k] + 1
+        j = np.int64(y[i]) * width + np.int64(x[i])
+        c = count[j] + 1
         if c >= n:
-            keep[i] = True
             c = 0
-        else:
-            keep[i] = False
-        count[k] = c
+            x[k], y[k], t[k], p[k] = x[i], y[i], t[i], p[i]
+            k += 1
+        count[j] = c
+    return k
 
 
 @njit(cache=True)
-def _rate_limit(t, state, window_us, max_events, keep):
+def _rate_limit(x, y, t, p, state, window_us, max_events):
     """Keep at most ``max_events`` events in each aligned window of ``window_us`` (whole sensor);
-    ``state = [window index, count]``."""
+    ``state = [window index, count]``. Compacts in place."""
+    k = 0
     for i in range(t.size):
         w = t[i] // window_us
         if w != state[0]:
             state[0] = w
             state[1] = 0
         state[1] += 1
-        keep[i] = state[1] <= max_events
+        if state[1] <= max_events:
+            x[k], y[k], t[k], p[k] = x[i], y[i], t[i], p[i]
+            k += 1
+    return k
 
 
 # ------------------------------------------------------------------------------------------- the stages
@@ -141,7 +168,6 @@ class EventFilter:
         _need_int(self.kind, "height", height, 1)
         self.width, self.height = int(width), int(height)
         self.params = _build_params(self.Params, self.kind, params)
-        self._keep = np.zeros(0, np.bool_)
 
     @property
     def out_width(self) -> int:
@@ -151,13 +177,17 @@ class EventFilter:
     def out_height(self) -> int:
         return self.height
 
-    def _mask(self, n: int) -> np.ndarray:
-        if self._keep.size < n:
-            self._keep = np.zeros(max(n, 2 * self._keep.size), np.bool_)
-        return self._keep[:n]
-
     def __call__(self, ev: np.ndarray) -> np.ndarray:
+        """Filter a chunk; the input is left alone."""
+        return self._apply(np.array(ev, EVENT_DTYPE, copy=True))
+
+    def _apply(self, ev: np.ndarray) -> np.ndarray:
+        """Filter a chunk the caller owns, possibly in place (kernels compact it); returns the kept events."""
         raise NotImplementedError
+
+    @staticmethod
+    def _fields(ev: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return ev["x"], ev["y"], ev["t"], ev["p"]
 
     def get_state(self) -> dict[str, np.ndarray]:
         return {}
@@ -214,12 +244,10 @@ class BackgroundActivityFilter(_PixelStateFilter):
         super().__init__(width, height, **params)
         self._last = np.full(self.width * self.height, NEVER, np.int64)
 
-    def __call__(self, ev: np.ndarray) -> np.ndarray:
-        keep = self._mask(ev.size)
+    def _apply(self, ev: np.ndarray) -> np.ndarray:
         p = self.params
-        _background_activity(ev["x"], ev["y"], ev["t"], self._last, self.width, self.height, p.dt_us,
-                             p.neighbourhood == 8, p.include_self, keep)
-        return ev[keep]
+        return ev[:_background_activity(*self._fields(ev), self._last, self.width, self.height, p.dt_us,
+                                        p.neighbourhood == 8, p.include_self)]
 
 
 @dataclass(frozen=True)
@@ -243,10 +271,8 @@ class RefractoryFilter(_PixelStateFilter):
         super().__init__(width, height, **params)
         self._last = np.full(self.width * self.height, NEVER, np.int64)
 
-    def __call__(self, ev: np.ndarray) -> np.ndarray:
-        keep = self._mask(ev.size)
-        _refractory(ev["x"], ev["y"], ev["t"], self._last, self.width, self.params.period_us, self.params.extend, keep)
-        return ev[keep]
+    def _apply(self, ev: np.ndarray) -> np.ndarray:
+        return ev[:_refractory(*self._fields(ev), self._last, self.width, self.params.period_us, self.params.extend)]
 
 
 @dataclass(frozen=True)
@@ -266,21 +292,16 @@ class HotPixelFilter(_PixelStateFilter):
 
     kind = "hot_pixel"
     Params = HotPixelParams
-    _state_names = ("win", "cur", "prev")
+    _state_names = ("counts",)
 
     def __init__(self, width: int, height: int, /, **params: Any):
         super().__init__(width, height, **params)
-        n = self.width * self.height
-        self._win = np.full(n, NEVER, np.int64)
-        self._cur = np.zeros(n, np.int64)
-        self._prev = np.zeros(n, np.int64)
+        self._counts = np.zeros((self.width * self.height, 3), np.int64)  # window, count, previous count
+        self._counts[:, 0] = NEVER
 
-    def __call__(self, ev: np.ndarray) -> np.ndarray:
-        keep = self._mask(ev.size)
+    def _apply(self, ev: np.ndarray) -> np.ndarray:
         p = self.params
-        _hot_pixel(ev["x"], ev["y"], ev["t"], self._win, self._cur, self._prev, self.width, p.window_us,
-                   p.max_events, keep)
-        return ev[keep]
+        return ev[:_hot_pixel(*self._fields(ev), self._counts, self.width, p.window_us, p.max_events)]
 
 
 @dataclass(frozen=True)
@@ -303,10 +324,8 @@ class DecimateFilter(_PixelStateFilter):
         super().__init__(width, height, **params)
         self._count = np.zeros(self.width * self.height, np.int64)
 
-    def __call__(self, ev: np.ndarray) -> np.ndarray:
-        keep = self._mask(ev.size)
-        _decimate(ev["x"], ev["y"], self._count, self.width, self.params.n, keep)
-        return ev[keep]
+    def _apply(self, ev: np.ndarray) -> np.ndarray:
+        return ev[:_decimate(*self._fields(ev), self._count, self.width, self.params.n)]
 
 
 @dataclass(frozen=True)
@@ -331,10 +350,8 @@ class RateLimitFilter(EventFilter):
         super().__init__(width, height, **params)
         self._window = np.array([NEVER, 0], np.int64)
 
-    def __call__(self, ev: np.ndarray) -> np.ndarray:
-        keep = self._mask(ev.size)
-        _rate_limit(ev["t"], self._window, self.params.window_us, self.params.max_events, keep)
-        return ev[keep]
+    def _apply(self, ev: np.ndarray) -> np.ndarray:
+        return ev[:_rate_limit(*self._fields(ev), self._window, self.params.window_us, self.params.max_events)]
 
     def get_state(self) -> dict[str, np.ndarray]:
         return {"window": self._window}
@@ -377,7 +394,7 @@ class RoiFilter(EventFilter):
     def out_height(self) -> int:
         return self.params.height if self.params.crop else self.height
 
-    def __call__(self, ev: np.ndarray) -> np.ndarray:
+    def _apply(self, ev: np.ndarray) -> np.ndarray:
         p = self.params
         x, y = ev["x"], ev["y"]
         out = ev[(x >= p.x) & (x < p.x + p.width) & (y >= p.y) & (y < p.y + p.height)]
@@ -403,7 +420,7 @@ class PolarityFilter(EventFilter):
     kind = "polarity"
     Params = PolarityParams
 
-    def __call__(self, ev: np.ndarray) -> np.ndarray:
+    def _apply(self, ev: np.ndarray) -> np.ndarray:
         on = ev["p"] != 0
         return ev[on] if self.params.keep == "on" else ev[~on]
 
@@ -444,13 +461,12 @@ class DownsampleFilter(EventFilter):
     def out_height(self) -> int:
         return -(-self.height // self.params.fy)
 
-    def __call__(self, ev: np.ndarray) -> np.ndarray:
-        out = ev.copy()
+    def _apply(self, ev: np.ndarray) -> np.ndarray:
         if self.params.fx > 1:
-            out["x"] //= self.params.fx
+            ev["x"] //= self.params.fx
         if self.params.fy > 1:
-            out["y"] //= self.params.fy
-        return out
+            ev["y"] //= self.params.fy
+        return ev
 
 
 # ----------------------------------------------------------------------------------------------- chains
@@ -489,11 +505,13 @@ class FilterChain:
         if ev.size and (int(ev["x"].max()) >= self.width or int(ev["y"].max()) >= self.height):
             inside = (ev["x"] < self.width) & (ev["y"] < self.height)
             self.rejected += int(ev.size - np.count_nonzero(inside))
-            ev = ev[inside]
+            ev = ev[inside]  # a copy already
+        elif self.filters:
+            ev = ev.copy()  # the filters work in place on the chain's own copy
         for f in self.filters:
             if ev.size == 0:
                 break
-            ev = f(ev)
+            ev = f._apply(ev)
         return ev
 
     def get_state(self) -> dict[str, np.ndarray]:

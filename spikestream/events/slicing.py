@@ -147,8 +147,8 @@ class EventSlicer:
         n = int(np.searchsorted(self._t, t1, "left"))
         keep = min(n, self.max_events_per_slice)
         self.overflow += n - keep
-        s = Slice(t0, t1, self._idx[:keep].copy(), self._t[:keep].copy(),
-                  self._ev[:keep].copy() if self.keep_events else None)
+        # views, not copies: pending arrays are never written in place (push concatenates into new ones)
+        s = Slice(t0, t1, self._idx[:keep], self._t[:keep], self._ev[:keep] if self.keep_events else None)
         self._idx, self._t = self._idx[n:], self._t[n:]
         if self.keep_events:
             self._ev = self._ev[n:]

@@ -109,7 +109,7 @@ def test_state_round_trip_resumes_exactly():
     b.set_state(state)
     np.testing.assert_array_equal(np.concatenate([first, b(ev[1500:])]), FilterChain(specs, W, H)(ev))
     bad = dict(state)
-    bad["0.hot_pixel.cur"] = np.zeros(3, np.int64)
+    bad["0.hot_pixel.counts"] = np.zeros(3, np.int64)
     with pytest.raises(ValueError, match="shape"):
         b.set_state(bad)
     with pytest.raises(ValueError, match="state keys"):
