@@ -13,6 +13,7 @@ import re
 import warnings
 
 import numpy as np
+from numba import njit
 
 from spikestream.events.blockio import DEFAULT_BLOCK_BYTES, DEFAULT_CHUNK_EVENTS, EventWriter, PacketReader
 from spikestream.events.dtype import EVENT_DTYPE
@@ -139,6 +140,40 @@ class CsvReader(PacketReader):
         return out
 
 
+@njit(cache=True)
+def _put_int(buf, k, v):
+    """Write the decimal digits of v >= 0 at buf[k:]; return the new end."""
+    if v == 0:
+        buf[k] = 48
+        return k + 1
+    n = 0
+    u = v
+    while u > 0:
+        n += 1
+        u //= 10
+    for j in range(n - 1, -1, -1):
+        buf[k + j] = 48 + v % 10
+        v //= 10
+    return k + n
+
+
+@njit(cache=True)
+def _format_rows(t, x, y, p, buf):
+    """`t,x,y,p\n` per event into buf (bytes); returns the length."""
+    k = 0
+    for i in range(t.shape[0]):
+        k = _put_int(buf, k, t[i])
+        buf[k] = 44
+        k = _put_int(buf, k + 1, np.int64(x[i]))
+        buf[k] = 44
+        k = _put_int(buf, k + 1, np.int64(y[i]))
+        buf[k] = 44
+        buf[k + 1] = 48 + p[i]
+        buf[k + 2] = 10
+        k += 3
+    return k
+
+
 class CsvWriter(EventWriter):
     format = "csv"
 
@@ -152,8 +187,9 @@ class CsvWriter(EventWriter):
     def write(self, ev: np.ndarray) -> None:
         ev = self._check(ev)
         if len(ev):
-            cols = np.stack([ev["t"], ev["x"], ev["y"], ev["p"]], 1)
-            np.savetxt(self._f, cols, fmt="%d", delimiter=",")
+            buf = np.empty(len(ev) * 36, np.uint8)  # 19 + 5 + 5 + 1 digits, 3 commas, newline
+            k = _format_rows(ev["t"], ev["x"], ev["y"], ev["p"], buf)
+            self._f.write(buf[:k].tobytes())
             self.n_written += len(ev)
             self._last_t = int(ev["t"][-1])
 
