@@ -91,7 +91,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         files = {}
-        for fmt, ext in [("evt2", ".raw"), ("evt3", ".raw"), ("dat", ".dat"), ("aedat4", ".aedat4"), ("npy", ".npy")]:
+        for fmt, ext in [("evt2", ".raw"), ("evt21", ".raw"), ("evt3", ".raw"), ("dat", ".dat"), ("aedat4", ".aedat4"),
+                         ("npy", ".npy"), ("csv", ".csv")]:
             p = d / f"ours_{fmt}{ext}"
             with open_writer(p, format=fmt, width=W, height=H) as w:
                 w.write(ev)
@@ -113,7 +114,7 @@ def main() -> int:
                     runners["expelliarmus"] = expelliarmus_reader(p, fmt)
                 except ImportError:
                     pass
-            if faery is not None and fmt != "npy":
+            if faery is not None and fmt not in ("npy", "evt21"):  # faery has no EVT 2.1 decoder
                 runners["faery"] = faery_reader(p)
             rate = _interleaved(runners, reps, n)
             r_ours, r_ex, r_fa = rate["ours"], rate.get("expelliarmus"), rate.get("faery")
