@@ -210,12 +210,14 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
     cat = lambda xs, dt=np.int64: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
     out_seg = _segments(cat(g_l), cat(p_l), cat(lo_l), cat(hi_l), N)
     in_seg = _segments(cat(gi_l), cat(pi_l), cat(loi_l), cat(hii_l), N)
-    rev_syn = cat(rev_l)
+    rev_syn = cat(rev_l, np.int32)
+    if s0 >= 2**31 - 1:
+        raise ValueError(f"{s0} synapses: more than this engine indexes (2**31 - 1)")
     # the pre neuron of each reverse entry (global k -> sparse index of its projection)
     sp_of = np.zeros(rev_syn.size, np.int64)
     if rev_syn.size:
         pk = np.searchsorted(proj["syn_lo"], rev_syn, side="right") - 1
-        sp_of = rev_syn - proj["syn_lo"][pk] + proj["sp_off"][pk]
+        sp_of = rev_syn.astype(np.int64) - proj["syn_lo"][pk] + proj["sp_off"][pk]
     rev_pre = syn_pre[sp_of].astype(np.int32)
 
     out_map = np.full(N, -1, np.int64)
