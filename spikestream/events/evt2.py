@@ -135,6 +135,10 @@ def _decode_evt21(words, state, ox, oy, ot, op, tt, tid, tv, counters):
                 mask = lo
                 b = 0
                 while mask != 0:
+                    if mask & 0xFF == 0:  # skip empty bytes of the mask
+                        mask >>= 8
+                        b += 8
+                        continue
                     if mask & 1:
                         x = xb + b
                         if x >= width or y >= height:
