@@ -17,10 +17,11 @@ from collections import namedtuple
 
 import numpy as np
 
+from spikestream.snn._rng import seed_state
 from spikestream.snn.connect import Ctx, connect
 from spikestream.snn.learning import N_PP, P_NORM_EVERY, P_NORM_TARGET, P_WMAX, P_WMIN, R_NONE, R_RSTDP, build_rule
 from spikestream.snn.neuron import (C_DEXC, C_DINH, C_DT, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, C_REF,
-                                    C_THETA_DECAY, C_THETA_PLUS, C_WTA, N_COMMON, N_VARS, M_INPUT, substeps)
+                                    C_THETA_DECAY, C_THETA_PLUS, C_WTA, N_COMMON, N_VARS, substeps)
 from spikestream.snn.spec import INPUT, NetSpec
 from spikestream.snn.weights import init_delays, init_weights
 
@@ -106,7 +107,6 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
 
     # projections
     P = len(spec.connections)
-    rng = np.random.default_rng(spec.seed)
     shapes = {ls.name: ls.shape for ls in spec.layers}
     pres, posts, ws, ds = [], [], [], []
     proj = {k: np.zeros(P, np.int64) for k in ("rule", "chan", "pre_lo", "post_lo", "n_pre", "n_post",
@@ -234,9 +234,8 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
               proj["rule"], proj["chan"], pp, proj["pre_lo"], proj["post_lo"], proj["n_pre"], proj["n_post"],
               proj["syn_lo"], proj["syn_hi"], proj["x_off"], proj["y_off"], proj["e_off"],
               proj["dense"], proj["delay"], proj["sp_off"], out_map)
-    from spikestream.snn._rng import seed_state
     st = State(S, np.zeros((4, N)), np.zeros(N, np.int32), np.zeros(N, np.int8), np.zeros(N), ibias,
-               np.zeros((D, 4, N)), np.zeros((D, 4), np.int8), w, np.zeros(e_off), np.zeros(x_off), np.zeros(x_off), np.zeros(y_off),
-               np.zeros(y_off), np.zeros(P), seed_state(spec.seed), np.zeros(N, np.int64))
-    assert M_INPUT == 0
+               np.zeros((D, 4, N)), np.zeros((D, 4), np.int8), w, np.zeros(e_off), np.zeros(x_off),
+               np.zeros(x_off), np.zeros(y_off), np.zeros(y_off), np.zeros(P), seed_state(spec.seed),
+               np.zeros(N, np.int64))
     return net, st, lay

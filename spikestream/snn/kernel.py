@@ -7,7 +7,6 @@ network's spikes are sent (delay 0: at once; delay d: into ring-buffer slot step
 post-synaptic plasticity, per-step learning; (4) output spikes and recordings are written.
 """
 
-import numpy as np
 from numba import njit
 
 from spikestream.snn.model_adex import step_adex

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from spikestream.snn import build as _build
-from spikestream.snn.build import SYN_NAMES, Net, State
+from spikestream.snn.build import SYN_NAMES, State
 from spikestream.snn.kernel import REC_SYN, REC_THETA, run
 from spikestream.snn.spec import INPUT, NetSpec, parse
 
@@ -250,7 +250,9 @@ class SNN:
     def set_bias(self, layer: str, values) -> None:
         """Set the constant input i_bias of a layer's neurons (scalar or one value per neuron)."""
         a, b = self._layer(layer)
-        v = np.broadcast_to(np.asarray(values, np.float64), (b - a,)) if np.ndim(values) == 0 else np.asarray(values, np.float64)
+        v = np.asarray(values, np.float64)
+        if v.ndim == 0:
+            v = np.full(b - a, float(v))
         if v.shape != (b - a,) or not np.all(np.isfinite(v)):
             raise ValueError(f"set_bias({layer!r}): need a finite scalar or {b - a} values")
         self._st.ibias[a:b] = v

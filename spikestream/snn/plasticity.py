@@ -8,7 +8,6 @@ spikes (potentiation with the pre traces including this step's spikes, then post
 weight update; normalisation.
 """
 
-import numpy as np
 from numba import njit
 
 from spikestream.snn.learning import (P_A3MINUS, P_A3PLUS, P_AMINUS, P_APLUS, P_DELIG, P_DREW, P_DX1, P_DX2,
