@@ -80,24 +80,30 @@ def _refractory(x, y, t, p, last, width, period_us, extend):
 def _hot_pixel(x, y, t, p, st, width, window_us, max_events):
     """Per pixel, count events in aligned windows ``[k*window_us, (k+1)*window_us)``. A pixel is hot while
     its count in the current window, or its count in the window before, exceeds ``max_events``.
-    ``st[pixel] = (window index, count in it, count in the window before)``. Compacts in place."""
+    ``st[pixel] = (window index mod 2**31, count in it, count in the window before)`` as int32 (12 bytes a
+    pixel keeps the table in cache; counts saturate at max_events + 1). Compacts in place."""
     k = 0
-    w = np.int64(0)
+    w = np.int32(0)
     w_start = np.int64(1)  # empty range: the first event computes its window
     w_end = np.int64(0)
+    cap = np.int32(max_events + 1)
     for i in range(x.size):
         j = np.int64(y[i]) * width + np.int64(x[i])
         ti = t[i]
         if ti < w_start or ti >= w_end:  # a division only when time leaves the current window
-            w = ti // window_us
-            w_start = w * window_us
+            wl = ti // window_us
+            w_start = wl * window_us
             w_end = w_start + window_us
-        if w != st[j, 0]:
-            st[j, 2] = st[j, 1] if w == st[j, 0] + 1 else 0
-            st[j, 1] = 0
-            st[j, 0] = w
-        st[j, 1] += 1
-        if st[j, 1] <= max_events and st[j, 2] <= max_events:
+            w = np.int32(wl & 0x7FFFFFFF)
+        s0 = st[j, 0]  # selects, not branches: the pattern is random and mispredictions dominate
+        same = w == s0
+        c = st[j, 1]
+        pv = st[j, 2] if same else (c if w == ((s0 + 1) & 0x7FFFFFFF) else 0)
+        c = min((c if same else 0) + 1, cap)
+        st[j, 0] = w
+        st[j, 1] = c
+        st[j, 2] = pv
+        if c <= max_events and pv <= max_events:
             x[k], y[k], t[k], p[k] = x[i], y[i], ti, p[i]
             k += 1
     return k
@@ -280,6 +286,8 @@ class HotPixelParams:
     def __post_init__(self):
         _need_int("hot_pixel", "window_us", self.window_us, 1)
         _need_int("hot_pixel", "max_events", self.max_events, 1)
+        if self.max_events >= 2**31 - 1:
+            raise ValueError("event filter 'hot_pixel': max_events must be below 2**31 - 1")
 
 
 @EVENT_FILTERS.register("hot_pixel")
@@ -293,8 +301,8 @@ class HotPixelFilter(_PixelStateFilter):
 
     def __init__(self, width: int, height: int, /, **params: Any):
         super().__init__(width, height, **params)
-        self._counts = np.zeros((self.width * self.height, 3), np.int64)  # window, count, previous count
-        self._counts[:, 0] = NEVER
+        self._counts = np.zeros((self.width * self.height, 3), np.int32)  # window, count, previous count
+        self._counts[:, 0] = -1  # no window yet
 
     def _apply(self, ev: np.ndarray) -> np.ndarray:
         p = self.params
