@@ -337,3 +337,17 @@ def image_to_latency_spikes(image: np.ndarray, t0_us: int, dt_us: int, n_steps: 
     steps = np.minimum((rank * n_steps).astype(np.int64), n_steps - 1)
     order = np.lexsort((idx, steps))
     return idx[order].astype(np.int32), t0_us + steps[order] * dt_us
+
+
+def events_to_spikes(events: np.ndarray, height: int, width: int):
+    """Camera events (`spikestream.events.dtype.EVENT_DTYPE`, sorted by t) -> the conv layer's input spikes:
+    ``idx = p*H*W + y*W + x`` (channel 0 = OFF, 1 = ON), ``t_us = t``. Events outside the frame raise."""
+    names = getattr(events.dtype, "names", None) or ()
+    if not {"x", "y", "t", "p"} <= set(names):
+        raise ValueError("events_to_spikes: need a structured array with fields x, y, t, p (EVENT_DTYPE)")
+    x = events["x"].astype(np.int64)
+    y = events["y"].astype(np.int64)
+    p = (events["p"] > 0).astype(np.int64)
+    if x.size and (x.max() >= width or y.max() >= height):
+        raise ValueError(f"events_to_spikes: an event lies outside the {width}x{height} frame")
+    return (p * height * width + y * width + x).astype(np.int32), events["t"].astype(np.int64)
