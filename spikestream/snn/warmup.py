@@ -1,4 +1,5 @@
-"""Compile (and cache) the engine ahead of time: `python -c "import spikestream.snn.warmup as w; w.warmup()"`.
+"""Compile (and cache) the engine ahead of time:
+``python -c "from spikestream.snn.warmup import warmup; print(warmup())"``.
 
 Every network uses the same compiled step loop (its arguments always have the same types), so one tiny
 network exercising every model and rule fills Numba's cache; a node started afterwards loads it in about a
@@ -29,7 +30,3 @@ def warmup() -> float:
     snn.reward(np.array([500]), np.array([1.0]))
     snn.advance(np.array([0, 1]), np.array([100, 200]), 5000)
     return time.perf_counter() - t0
-
-
-if __name__ == "__main__":
-    print(f"spikestream.snn compiled in {warmup():.1f} s")

@@ -100,3 +100,25 @@ def test_time_jump_does_not_stall(minimal_params):
     node.on_message("in", Message(Spikes(hour, hour + 10_000, 400, np.array([1], np.uint32), np.array([hour + 5]))))
     assert node.counters["time_jumps"] == 1
     assert (out[-1][1].t0_us, out[-1][1].t1_us) == (hour, hour + 10_000)
+
+
+def test_reward_port_drives_rstdp():
+    params = {"dt_us": 1000, "seed": 0,
+              "layers": [{"name": "post", "n": 1, "model": "lif", "t_ref_ms": 3.0, "tau_exc_ms": 0.3}],
+              "connections": [
+                  {"name": "plastic", "pre": "input", "post": "post", "weight": 0.5,
+                   "plasticity": {"rule": "rstdp", "a_plus": 0.1, "a_minus": 0.1, "tau_elig_ms": 500.0,
+                                  "lr": 0.01, "reward_channel": 1}},
+                  {"name": "drive", "pre": "input", "post": "post", "weight": 2000.0}]}
+    results = {}
+    for reward in (0.0, 1.0, -1.0):
+        node, out = _node(params, n_inputs=2)
+        node.snn.set_weights("plastic", [0.5, 0.0])
+        node.snn.set_weights("drive", [0.0, 2000.0])
+        # pre (input 0) at 100 ms, drive at 104 -> post spike at 105: causal pair
+        node.on_message("in", Message(Spikes(0, 120_000, 2, np.array([0, 1], np.uint32), np.array([100_000, 104_000]))))
+        data = np.array([[0.0, reward]], np.float32)  # column 1 = reward channel 1
+        node.on_message("reward", Message(Samples(np.array([150_000]), data)))
+        node.on_message("in", Message(Spikes(120_000, 600_000, 2, np.zeros(0, np.uint32), np.zeros(0, np.int64))))
+        results[reward] = node.snn.weights("plastic")[0] - 0.5
+    assert results[0.0] == 0.0 and results[1.0] > 0 > results[-1.0]
