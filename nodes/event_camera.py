@@ -89,9 +89,10 @@ class EventReplayNode(Node):
                 raise ValueError(f"parameter {k!r} must be true or false, got {p[k]!r}")
         self.chunk = _int(p, "chunk_events", 1 << 16, 1)
         self.budget = _int(p, "max_events_per_poll", 1 << 20, 1)
-        self.max_lag_ns = float(p.get("max_lag_s", 1.0)) * 1e9
-        if not self.max_lag_ns > 0:
-            raise ValueError("parameter 'max_lag_s' must be > 0")
+        lag = p.get("max_lag_s", 1.0)
+        if isinstance(lag, bool) or not isinstance(lag, (int, float)) or not 0 < lag < math.inf:
+            raise ValueError(f"parameter 'max_lag_s' must be a number > 0, got {lag!r}")
+        self.max_lag_ns = float(lag) * 1e9
         polarity = p.get("polarity", "both")
         if polarity not in POLARITY_MODES:
             raise ValueError(f"parameter 'polarity' must be one of {', '.join(POLARITY_MODES)}, got {polarity!r}")
@@ -152,6 +153,18 @@ class EventReplayNode(Node):
 
     def close(self) -> None:
         self._close_source()
+
+    def on_command(self, cmd: str, args: dict[str, Any]) -> Any:
+        """``speed {value}``: change the replay speed (0 = fast) from the next slice on; ``status``."""
+        if cmd == "speed":
+            self.speed = _speed(args.get("value"))
+            self._anchor = None  # the next poll anchors the next slice to its wall time
+            return {"speed": self.speed}
+        if cmd == "status":
+            return {"speed": self.speed, "next_slice_end_us": self.slicer.next_end(), "finished": self._done,
+                    "n_neurons": self.n_neurons, "sensor": [self.slicer.width, self.slicer.height],
+                    **self.counters}
+        return super().on_command(cmd, args)
 
     # ------------------------------------------------------------------ the engine
     def _due(self, t1_us: int) -> int:

@@ -346,3 +346,31 @@ class FrameReader:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def emulate_to_file(frames_path: str | os.PathLike, out_path: str | os.PathLike, frame_rate_hz: float = 30.0,
+                    format: str | None = None, frames_per_read: int = 16, progress=None, **params: Any) -> int:
+    """Frames file/directory -> event file (format from `out_path`'s extension unless given), in bounded
+    memory. ``progress(frames_done, frames_total)`` is called after each batch. Returns the event count.
+    For a CLI such as ``spikestream events emulate FRAMES OUT --fps 30 --pos-thres 0.2``."""
+    from spikestream.events.io import open_writer
+
+    if isinstance(frames_per_read, bool) or not isinstance(frames_per_read, int) or frames_per_read < 1:
+        raise ValueError(f"frames_per_read must be an integer >= 1, got {frames_per_read!r}")
+    n = 0
+    with FrameReader(frames_path, frame_rate_hz) as src:
+        emu = FrameEmulator(src.width, src.height, EmulatorParams.from_dict(params))
+        with open_writer(out_path, format=format, width=src.width, height=src.height) as w:
+            done = 0
+            while True:
+                frames, t = src.read(frames_per_read)
+                if frames.shape[0] == 0:
+                    break
+                ev = emu.feed(frames, t)
+                if ev.size:
+                    w.write(ev)
+                    n += ev.size
+                done += frames.shape[0]
+                if progress is not None:
+                    progress(done, src.n_frames)
+    return n

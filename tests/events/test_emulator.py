@@ -177,3 +177,21 @@ def test_frame_reader_npy_stack_and_images(tmp_path):
         FrameReader(tmp_path / "bad.npy")
     with pytest.raises(FileNotFoundError):
         FrameReader(tmp_path / "none.npy")
+
+
+def test_emulate_to_file_writes_what_the_emulator_gives(tmp_path):
+    from spikestream.events.emulator import emulate_to_file
+    from spikestream.events.io import open_reader
+
+    n, h, w = 25, 10, 12
+    frames = (120 + 100 * np.sin(np.arange(n)[:, None, None] / 3 + np.arange(w)[None, None, :] / 4)
+              * np.ones((1, h, 1))).astype(np.float32)
+    np.save(tmp_path / "frames.npy", frames)
+    seen = []
+    count = emulate_to_file(tmp_path / "frames.npy", tmp_path / "out.npy", frame_rate_hz=50, frames_per_read=7,
+                            progress=lambda d, t: seen.append((d, t)), seed=5, shot_noise_rate_hz=1.0)
+    want = FrameEmulator(w, h, seed=5, shot_noise_rate_hz=1.0).feed(frames, np.arange(n, dtype=np.int64) * 20_000)
+    with open_reader(tmp_path / "out.npy") as r:
+        got = r.read(10 * count + 1)
+    assert count == want.size > 50 and seen[-1] == (n, n)
+    np.testing.assert_array_equal(got, want)

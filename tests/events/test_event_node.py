@@ -240,6 +240,7 @@ def test_frames_to_events_loop_and_state(tmp_path):
     ({"path": "X", "bogus": 1}, "unknown parameter"),
     ({"path": "X", "polarity": "up"}, "polarity"),
     ({"path": "X", "slice_us": 0}, "slice_us"),
+    ({"path": "X", "max_lag_s": "soon"}, "max_lag_s"),
     ({"path": "X", "filters": [{"kind": "nope"}]}, "unknown event filter"),
     ({"path": "/nonexistent.npy"}, "cannot open"),
 ])
@@ -263,3 +264,18 @@ def test_empty_file_finishes_without_output(tmp_path):
     n, out = _node("event_camera", {"path": str(tmp_path / "empty.npy"), "width": W, "height": H, "loop": True})
     _run_fast(n, 10)
     assert out == []
+
+
+def test_speed_and_status_commands(tmp_path):
+    path, ev = _file(tmp_path, n=2000)
+    n, out = _node("event_camera", {"path": str(path), "width": W, "height": H, "speed": 1.0, "slice_us": 100_000})
+    n.poll(0)
+    assert n.on_command("speed", {"value": 4}) == {"speed": 4.0}
+    n.poll(10**9)  # re-anchored here: the next slice is due a quarter slice later
+    assert n.wake_at_ns() == 10**9 + 25_000_000
+    st = n.on_command("status", {})
+    assert st["speed"] == 4.0 and st["n_neurons"] == 2 * W * H and st["events_in"] > 0
+    with pytest.raises(ValueError, match="speed"):
+        n.on_command("speed", {"value": "slow"})
+    with pytest.raises(ValueError, match="no command"):
+        n.on_command("rewind", {})
