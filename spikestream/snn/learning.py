@@ -102,7 +102,8 @@ class PairSTDP(Rule):
         return pp
 
 
-#: Pfister & Gerstner (2006) Table 4, full triplet model (tau_plus 16.8 ms, tau_minus 33.7 ms for all).
+#: Pfister & Gerstner (2006) fitted parameter sets of the full triplet model (their Tables 3-4; tau_plus
+#: 16.8 ms, tau_minus 33.7 ms for all). visual_all_to_all equals NEST's stdp_triplet_synapse defaults.
 TRIPLET_PRESETS: dict[str, dict[str, float | str]] = {
     "visual_all_to_all": {"tau_x_ms": 101.0, "tau_y_ms": 125.0, "a2_plus": 5e-10, "a3_plus": 6.2e-3,
                           "a2_minus": 7e-3, "a3_minus": 2.3e-4, "interaction": "all"},
