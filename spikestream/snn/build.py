@@ -79,6 +79,9 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
         code[i], llo[i], lhi[i] = ls.model.code, lo, lo + ls.n
         c = ls.common
         nsub, h = substeps(dt_ms, c["substep_ms"])
+        if nsub > 10_000:
+            raise ValueError(f"layer {ls.name!r}: substep_ms = {c['substep_ms']} splits each {dt_ms} ms step into "
+                             f"{nsub} sub-steps (max 10000)")
         try:
             pm[i] = ls.model.pack(ls.params, dt_ms, h)
         except ValueError as e:
@@ -228,6 +231,9 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
         k += b - a
 
     D = max(int(delay.max()) if delay.size else 0, int(proj["delay"].max()) if P else 0) + 1
+    if D * 4 * N > 1 << 27:
+        raise ValueError(f"the delay ring buffer ({D} steps x 4 x {N} neurons) would exceed 1 GiB; "
+                         f"use shorter delays or a larger dt")
     any_per_step = bool(np.any(proj["rule"] == R_RSTDP) or np.any(pp[:, P_NORM_EVERY] > 0))
     net = Net(n_in, N, k, bool(np.any(proj["rule"] != R_NONE)), any_per_step, code, llo, lhi, pm, pc,
               syn_pre, syn_post, delay, *out_seg, *in_seg, rev_syn, rev_pre,

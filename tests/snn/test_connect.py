@@ -107,6 +107,8 @@ def test_poisson_layer_rate_and_bias():
     ({"layers": [{"name": "a", "n": 2}], "dt": 5}, "unknown key"),
     ({"layers": [{"name": "a", "n": 2}], "outputs": ["zz"]}, "not a layer"),
     ({"layers": [{"name": "a", "n": 2, "model": "poisson", "rate_hz": 5000}]}, "rate_hz"),
+    ({"layers": [{"name": "a", "n": 2, "substep_ms": 1e-7}]}, "sub-steps"),
+    ({"layers": [{"name": "a", "n": 200_000}], "connections": [{"pre": "a", "post": "a", "rule": "one_to_one", "delay_ms": 29000.0}]}, "ring buffer"),
 ])
 def test_bad_params_give_clear_errors(bad, match):
     with pytest.raises(ValueError, match=match):
