@@ -29,6 +29,7 @@ def _load_reference():
 ref = _load_reference()
 
 tonic_transforms = pytest.importorskip("tonic.transforms")
+pytestmark = pytest.mark.slow  # a peer comparison (quick, but needs the test-only tonic)
 
 W, H = 32, 24
 
