@@ -1,4 +1,5 @@
-"""spikestream vs Brian2 2.9: LIF (current- and conductance-based, refractory, delays) and pair STDP.
+"""spikestream vs Brian2 2.9: LIF (current- and conductance-based, refractory, delays) and STDP (pair: additive,
+multiplicative, nearest-neighbour; triplet).
 
 Both sides integrate with exponential Euler (Brian2 ``method='exponential_euler'``): for the LIF with
 exponential synapses that is the same arithmetic (v relaxes exactly towards its instantaneous target
@@ -119,16 +120,45 @@ def test_lif_refractory_and_delays_match_brian2():
     np.testing.assert_allclose(ours[2][:-1], b2["v"][1:] * 1e3, rtol=0, atol=1e-9)
 
 
-@pytest.mark.parametrize("bound", ["hard", "soft"])
-def test_pair_stdp_weight_trajectories_match_brian2(bound):
-    """Pair STDP (all-to-all traces) on the excitatory input->LIF projection: weights every 10 ms."""
+_PAIR = {"rule": "stdp_pair", "a_plus": 0.3, "a_minus": 0.33, "tau_plus_ms": 20.0, "tau_minus_ms": 30.0,
+         "w_min": 0.0, "w_max": 6.0}
+_TRIPLET = {"rule": "stdp_triplet", "a2_plus": 0.1, "a3_plus": 0.2, "a2_minus": 0.3, "a3_minus": 0.02,
+            "tau_plus_ms": 16.8, "tau_minus_ms": 33.7, "tau_x_ms": 101.0, "tau_y_ms": 125.0, "w_min": 0.0,
+            "w_max": 6.0}
+_PAIR_MODEL = """w : 1
+dxpre/dt = -xpre / tau_plus : 1 (event-driven)
+dypost/dt = -ypost / tau_minus : 1 (event-driven)"""
+#: rule -> (our plasticity table, Brian2 synapse model, on_pre after the current, on_post)
+STDP_RULES = {
+    "pair_hard": ({**_PAIR, "bound": "hard"}, _PAIR_MODEL,
+                  "w = clip(w - a_minus * ypost, w_min, w_max)\nxpre += 1",
+                  "w = clip(w + a_plus * xpre, w_min, w_max)\nypost += 1"),
+    "pair_soft": ({**_PAIR, "bound": "soft"}, _PAIR_MODEL,
+                  "w = clip(w - a_minus * ypost * (w - w_min), w_min, w_max)\nxpre += 1",
+                  "w = clip(w + a_plus * xpre * (w_max - w), w_min, w_max)\nypost += 1"),
+    "pair_nearest": ({**_PAIR, "interaction": "nearest"}, _PAIR_MODEL,
+                     "w = clip(w - a_minus * ypost, w_min, w_max)\nxpre = 1",
+                     "w = clip(w + a_plus * xpre, w_min, w_max)\nypost = 1"),
+    # Pfister & Gerstner 2006 all-to-all: the slow traces enter with their value before this spike's jump
+    "triplet": (_TRIPLET, """w : 1
+dx1/dt = -x1 / tau_plus : 1 (event-driven)
+dx2/dt = -x2 / tau_x : 1 (event-driven)
+dy1/dt = -y1 / tau_minus : 1 (event-driven)
+dy2/dt = -y2 / tau_y : 1 (event-driven)""",
+                "w = clip(w - y1 * (a2_minus + a3_minus * x2), w_min, w_max)\nx1 += 1\nx2 += 1",
+                "w = clip(w + x1 * (a2_plus + a3_plus * y2), w_min, w_max)\ny1 += 1\ny2 += 1"),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(STDP_RULES))
+def test_stdp_weight_trajectories_match_brian2(rule):
+    """STDP on the excitatory input->LIF projection: spikes and every weight every 10 ms for 2 s."""
     require_brian2()
+    stdp, model, on_pre, on_post = STDP_RULES[rule]
     n_in, n_out, T_us, rec_us = 100, 4, 2_000_000, 10_000
     idx, t = poisson_inputs(n_in, 15.0, T_us, DT_US, seed=11)
     rng = np.random.default_rng(12)
     w0 = rng.uniform(0, 6.0, (n_in, n_out))
-    stdp = {"rule": "stdp_pair", "a_plus": 0.3, "a_minus": 0.33, "tau_plus_ms": 20.0, "tau_minus_ms": 30.0,
-            "w_min": 0.0, "w_max": 6.0, "bound": bound}
     params = {"dt_us": DT_US, "seed": 0, "layers": [lif_layer("out", n_out, t_ref_ms=1.0)],
               "connections": [{"name": "exc", "pre": "input", "post": "out", "plasticity": stdp}]}
     snn = build_snn(params, n_in)
@@ -143,19 +173,10 @@ def test_pair_stdp_weight_trajectories_match_brian2(bound):
         outs_t.append(ot)
         traj.append(snn.weights("exc"))
     traj = np.array(traj)
-    if bound == "hard":
-        dep, pot = "w = clip(w - a_minus * ypost, w_min, w_max)", "w = clip(w + a_plus * xpre, w_min, w_max)"
-    else:
-        dep = "w = clip(w - a_minus * ypost * (w - w_min), w_min, w_max)"
-        pot = "w = clip(w + a_plus * xpre * (w_max - w), w_min, w_max)"
-    syn = {"name": "exc", "record_w_every_us": rec_us,
-           "model": """w : 1
-dxpre/dt = -xpre / tau_plus : 1 (event-driven)
-dypost/dt = -ypost / tau_minus : 1 (event-driven)""",
-           "on_pre": f"I_exc_post += w * mV\n{dep}\nxpre += 1",
-           "on_post": f"{pot}\nypost += 1"}
-    ns = {**B2_NS, "a_plus": stdp["a_plus"], "a_minus": stdp["a_minus"], "tau_plus": "20*ms",
-          "tau_minus": "30*ms", "w_min": 0.0, "w_max": 6.0}
+    syn = {"name": "exc", "record_w_every_us": rec_us, "model": model,
+           "on_pre": f"I_exc_post += w * mV\n{on_pre}", "on_post": on_post}
+    ns = {**B2_NS, **{k: v for k, v in stdp.items() if isinstance(v, float) and not k.endswith("_ms")}}
+    ns.update({k[:-3]: f"{v}*ms" for k, v in stdp.items() if k.endswith("_ms")})
     cfg = {"dt_us": DT_US, "duration_us": T_us, "n_in": n_in, "n_out": n_out, "namespace": ns,
            "neuron": {"eqs": B2_CURRENT, "threshold": "v >= v_th", "reset": "v = v_reset",
                       "refractory": "1.0*ms", "method": "exponential_euler"},
