@@ -51,3 +51,25 @@ def test_any_split_gives_the_same_run(cuts):
     np.testing.assert_array_equal(ot, WHOLE[1])
     for k, v in s.items():
         np.testing.assert_array_equal(v, WHOLE[2][k], err_msg=k)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, T - 1), st.integers(1, T - 1))
+def test_save_restore_anywhere_continues_exactly(cut, until):
+    import io
+    global WHOLE
+    if WHOLE is None:
+        WHOLE = _run([])
+    a = build_snn(PARAMS, 8)
+    a.start(0)
+    sel = TT < cut
+    oi1, ot1 = a.advance(IDX[sel], TT[sel], min(cut, until))   # inputs up to `cut`, clock possibly behind
+    buf = io.BytesIO()
+    np.savez(buf, **a.get_state())
+    buf.seek(0)
+    b = build_snn(PARAMS, 8)
+    with np.load(buf) as z:
+        b.set_state(dict(z))
+    oi2, ot2 = b.advance(IDX[~sel], TT[~sel], T)
+    np.testing.assert_array_equal(np.concatenate([oi1, oi2]), WHOLE[0])
+    np.testing.assert_array_equal(np.concatenate([ot1, ot2]), WHOLE[1])
