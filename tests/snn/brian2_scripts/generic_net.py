@@ -11,7 +11,7 @@ which model it compares; constants come as ``namespace`` strings evaluated with 
 config keys: dt_us, duration_us, n_in, n_out, target ("numpy" | "cython"), seed, namespace,
   neuron: {eqs, threshold, reset, refractory, method, init: {var: value-string},
            regularly: [[code, when, order], ...] (NeuronGroup.run_regularly every step)}
-  synapses: [{name, model, on_pre, on_post, method, record_w_every_us}]
+  synapses: [{name, model, on_pre, on_post, method, record_w_every_us, source: "input" | "neurons"}]
   record: [neuron variables recorded every step], warmup_us (run first and timed apart: compilation)
 arrays: in_idx, in_t_us, <name>_i, <name>_j, <name>_w, optional <name>_delay_us per synapse group;
   init_<var> (SI values) per neuron variable.
@@ -70,7 +70,8 @@ def main(inp, out):
     syns = []
     for sc in cfg["synapses"]:
         nm = sc["name"]
-        S = Synapses(P, G, model=sc.get("model", "w : 1"), on_pre=sc.get("on_pre", ""),
+        src = G if sc.get("source", "input") == "neurons" else P  # recurrent or from the inputs
+        S = Synapses(src, G, model=sc.get("model", "w : 1"), on_pre=sc.get("on_pre", ""),
                      on_post=sc.get("on_post", None), method=sc.get("method", "exact"), namespace=ns,
                      name="syn_" + nm)
         S.connect(i=z[nm + "_i"].astype(np.int64), j=z[nm + "_j"].astype(np.int64))
