@@ -183,7 +183,8 @@ def test_determinism_and_seed():
     params2 = copy.deepcopy(params)
     params2["seed"] = 8
     c = build_snn(params2, 30)
-    assert not np.array_equal(c.weights("input->exc").size and c.weights("exc->exc"), a.weights("exc->exc"))
+    assert not np.array_equal(c.connectivity("input->exc")[0], a.connectivity("input->exc")[0])
+    assert not np.array_equal(c.weights("exc->wta"), build_snn(params, 30).weights("exc->wta"))
 
 
 def test_save_restore_continues_exactly(tmp_path):
