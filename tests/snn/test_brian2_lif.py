@@ -1,5 +1,5 @@
 """spikestream vs Brian2 2.9: LIF (current- and conductance-based, refractory, delays) and STDP (pair: additive,
-multiplicative, nearest-neighbour; triplet).
+multiplicative, nearest-neighbour; triplet; reward-modulated), and a recurrent E/I network with delays.
 
 Both sides integrate with exponential Euler (Brian2 ``method='exponential_euler'``): for the LIF with
 exponential synapses that is the same arithmetic (v relaxes exactly towards its instantaneous target
@@ -241,3 +241,60 @@ def test_recurrent_ei_network_with_delays_matches_brian2():
     assert (oi >= n_e).sum() > 20 and (oi < n_e).sum() > 100  # both populations take part
     assert_same_spikes((oi, ot, None), b2, min_spikes=200)
     np.testing.assert_allclose(v_ours[:-1], b2["v"][1:] * 1e3, rtol=0, atol=1e-9)
+
+
+def test_reward_modulated_stdp_matches_brian2():
+    """R-STDP (Izhikevich 2007): pair STDP into an eligibility c per synapse (decay tau_elig), dopamine d
+    jumping by each reward (decay tau_reward), each step w += lr*dt*d*c. Brian2: c in the synapses, d a
+    shared variable of the post group fed by a TimedArray of rewards per step, both updates in
+    run_regularly after the synaptic events."""
+    require_brian2()
+    n_in, n_out, T_us, rec_us = 100, 4, 2_000_000, 10_000
+    idx, t = poisson_inputs(n_in, 15.0, T_us, DT_US, seed=31)
+    rng = np.random.default_rng(32)
+    w0 = rng.uniform(0, 6.0, (n_in, n_out))
+    rw_t = np.sort(rng.integers(0, T_us, 40))
+    rw_v = rng.choice([-1.0, 1.0], 40) * rng.uniform(0.5, 1.5, 40)
+    stdp = {"rule": "rstdp", "a_plus": 0.3, "a_minus": 0.33, "tau_plus_ms": 20.0, "tau_minus_ms": 30.0,
+            "w_min": 0.0, "w_max": 6.0, "tau_elig_ms": 200.0, "tau_reward_ms": 50.0, "lr": 0.5}
+    params = {"dt_us": DT_US, "seed": 0, "layers": [lif_layer("out", n_out, t_ref_ms=1.0)],
+              "connections": [{"name": "exc", "pre": "input", "post": "out", "plasticity": stdp}]}
+    snn = build_snn(params, n_in)
+    pre, post, _ = snn.connectivity("exc")
+    snn.set_weights("exc", w0[pre, post])
+    snn.start(0)
+    snn.reward(rw_t, rw_v)
+    traj, outs_i, outs_t = [snn.weights("exc")], [], []
+    for t1 in range(rec_us, T_us + 1, rec_us):
+        sel = (t >= t1 - rec_us) & (t < t1)
+        oi, ot = snn.advance(idx[sel], t[sel], t1)
+        outs_i.append(oi)
+        outs_t.append(ot)
+        traj.append(snn.weights("exc"))
+    traj = np.array(traj)
+
+    dt_ms = DT_US / 1000
+    R = np.zeros(T_us // DT_US)
+    np.add.at(R, rw_t // DT_US, rw_v)
+    ns = {**B2_NS, "a_plus": 0.3, "a_minus": 0.33, "tau_plus": "20*ms", "tau_minus": "30*ms", "w_min": 0.0,
+          "w_max": 6.0, "lr_dt": 0.5 * dt_ms, "d_elig": float(np.exp(-dt_ms / 200.0)),
+          "d_rew": float(np.exp(-dt_ms / 50.0))}
+    syn = {"name": "exc", "record_w_every_us": rec_us, "model": _PAIR_MODEL + "\nc : 1",
+           "on_pre": "I_exc_post += w * mV\nc -= a_minus * ypost\nxpre += 1",
+           "on_post": "c += a_plus * xpre\nypost += 1",
+           "regularly": [["w = clip(w + lr_dt * d_post * c, w_min, w_max)\nc *= d_elig", "after_synapses", 0]]}
+    cfg = {"dt_us": DT_US, "duration_us": T_us, "n_in": n_in, "n_out": n_out, "namespace": ns,
+           "timed_arrays": {"R": "rewards"},
+           "neuron": {"eqs": B2_CURRENT + "\nd : 1 (shared)", "threshold": "v >= v_th", "reset": "v = v_reset",
+                      "refractory": "1.0*ms", "method": "exponential_euler",
+                      "regularly": [["d += R(t)", "start", 0], ["d *= d_rew", "after_synapses", 1]]},
+           "synapses": [syn]}
+    arrays = {"in_idx": idx, "in_t_us": t, "init_v": np.full(n_out, -60e-3), "exc_i": pre, "exc_j": post,
+              "exc_w": w0[pre, post], "rewards": R}
+    b2 = run_brian2("generic_net.py", arrays, cfg)
+    oi, ot = np.concatenate(outs_i), np.concatenate(outs_t)
+    assert_same_spikes((oi, ot, None), b2, min_spikes=100)
+    drift = np.abs(traj[-1] - traj[0]).max()
+    assert drift > 0.5, "R-STDP barely moved the weights; the comparison would be vacuous"
+    np.testing.assert_allclose(traj[:-1], b2["exc_w"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(traj[-1], b2["exc_w_final"], rtol=0, atol=1e-9)

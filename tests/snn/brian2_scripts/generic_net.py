@@ -11,7 +11,9 @@ which model it compares; constants come as ``namespace`` strings evaluated with 
 config keys: dt_us, duration_us, n_in, n_out, target ("numpy" | "cython"), seed, namespace,
   neuron: {eqs, threshold, reset, refractory, method, init: {var: value-string},
            regularly: [[code, when, order], ...] (NeuronGroup.run_regularly every step)}
-  synapses: [{name, model, on_pre, on_post, method, record_w_every_us, source: "input" | "neurons"}]
+  synapses: [{name, model, on_pre, on_post, method, record_w_every_us, source: "input" | "neurons",
+              regularly: [[code, when, order], ...]}]
+  timed_arrays: {name: array key} -> TimedArray(values per step) in the namespace
   record: [neuron variables recorded every step], warmup_us (run first and timed apart: compilation)
 arrays: in_idx, in_t_us, <name>_i, <name>_j, <name>_w, optional <name>_delay_us per synapse group;
   init_<var> (SI values) per neuron variable.
@@ -44,6 +46,8 @@ def main(inp, out):
     dt = cfg["dt_us"] * 1e-6 * second
     defaultclock.dt = dt
     ns = _ns(cfg)
+    for name, key in cfg.get("timed_arrays", {}).items():  # per-step values, e.g. reward increments
+        ns[name] = b2.TimedArray(z[key], dt=dt)
     neu = cfg["neuron"]
     refr = neu.get("refractory", False)
     if isinstance(refr, str):
@@ -78,6 +82,8 @@ def main(inp, out):
         S.w[:] = z[nm + "_w"]
         if nm + "_delay_us" in z.files:
             S.delay[:] = (z[nm + "_delay_us"] * 1e-6) * second
+        for k, (code, when, order) in enumerate(sc.get("regularly", [])):
+            S.run_regularly(code, when=when, order=order, name=f"syn_{nm}_regularly_{k}")
         objs.append(S)
         WM = None
         if sc.get("record_w_every_us", 0):
