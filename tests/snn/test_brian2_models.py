@@ -1,9 +1,13 @@
-"""spikestream vs Brian2 2.9: AdEx, Izhikevich (several presets) and Hodgkin-Huxley driven by the same
-Poisson spike trains through exponential current synapses.
+"""spikestream vs Brian2 2.9: adaptive LIF, AdEx, Izhikevich (several presets), Hodgkin-Huxley, FitzHugh-Nagumo,
+Morris-Lecar and Hindmarsh-Rose, driven by the same Poisson spike trains through exponential current
+synapses.
 
 Integration schemes, chosen so both sides do the same arithmetic:
 * AdEx, Izhikevich: forward Euler (ours: sub-steps of <= 0.1 ms; the network dt here is 0.1 ms, so one
   sub-step; Brian2 ``method='euler'`` at dt = 0.1 ms).
+* Adaptive LIF: exponential Euler at 0.1 ms (Brian2 ``exponential_euler``).
+* FitzHugh-Nagumo, Morris-Lecar (0.05 ms), Hindmarsh-Rose (0.02 ms): forward Euler at our sub-step; spikes are
+  upward crossings (Brian2: threshold and refractory condition both ``v >= v_th``).
 * Hodgkin-Huxley: exponential Euler (Rush-Larsen gates, v exact with gates frozen) at 0.025 ms on both sides
   (Brian2 ``method='exponential_euler'``). Spikes: upward crossings of 0 mV (Brian2: threshold and
   refractory condition ``v >= v_th``).
@@ -57,6 +61,34 @@ dn/dt = (0.01*(-(v + 55))/(exp(-(v + 55)/10) - 1)*(1 - n) - 0.125*exp(-(v + 65)/
         ns={"c_m": 1.0, "g_na": 120.0, "g_k": 36.0, "g_l": 0.3, "e_na": 50.0, "e_k": -77.0, "e_l": -54.387,
             "v_th": 0.0},
         threshold="v >= v_th", reset="", refractory="v >= v_th", method="exponential_euler", init=None),
+    "alif": dict(
+        layer={"model": "alif", "a": 0.5, "b": 2.0, "tau_w_ms": 100.0, "t_ref_ms": 2.0}, dt_us=100,
+        scale=(6.0, 4.0), rec=("v", "w"), b2_names={"w": "w_ad"},
+        eqs="""dv/dt = (e_l - v + I_exc - I_inh - w_ad)/tau_m/ms : 1 (unless refractory)
+dw_ad/dt = (a*(v - e_l) - w_ad)/tau_w/ms : 1""",
+        ns={"tau_m": 20.0, "e_l": -60.0, "v_th": -50.0, "v_reset": -60.0, "a": 0.5, "b": 2.0, "tau_w": 100.0},
+        threshold="v >= v_th", reset="v = v_reset\nw_ad += b", refractory="2*ms", method="exponential_euler",
+        init={"v": -60.0, "w": 0.0}),
+    "fhn": dict(
+        layer={"model": "fhn"}, dt_us=50, scale=(0.25, 0.2), rec=("v", "w"), b2_names={"w": "w_r"},
+        eqs="""dv/dt = (v - v**3/3 - w_r + I_exc - I_inh)/ms : 1
+dw_r/dt = (v + a - b*w_r)/tau/ms : 1""",
+        ns={"a": 0.7, "b": 0.8, "tau": 12.5, "v_th": 1.0},
+        threshold="v >= v_th", reset="", refractory="v >= v_th", method="euler", init=None),
+    "morris_lecar": dict(
+        layer={"model": "morris_lecar"}, dt_us=50, scale=(60.0, 40.0), rec=("v", "w"), b2_names={"w": "w_r"},
+        eqs="""dv/dt = (I_exc - I_inh - g_l*(v - e_l) - g_ca*0.5*(1 + tanh((v - v1)/v2))*(v - e_ca) - g_k*w_r*(v - e_k))/c_m/ms : 1
+dw_r/dt = phi*(0.5*(1 + tanh((v - v3)/v4)) - w_r)*cosh((v - v3)/(2*v4))/ms : 1""",
+        ns={"c_m": 20.0, "g_ca": 4.4, "g_k": 8.0, "g_l": 2.0, "e_ca": 120.0, "e_k": -84.0, "e_l": -60.0,
+            "v1": -1.2, "v2": 18.0, "v3": 2.0, "v4": 30.0, "phi": 0.04, "v_th": 0.0},
+        threshold="v >= v_th", reset="", refractory="v >= v_th", method="euler", init=None),
+    "hindmarsh_rose": dict(
+        layer={"model": "hindmarsh_rose"}, dt_us=20, scale=(1.2, 1.0), rec=("x", "y", "z"),
+        eqs="""dx/dt = (y - a*x**3 + b*x**2 - z + I_exc - I_inh)/ms : 1
+dy/dt = (c - d*x**2 - y)/ms : 1
+dz/dt = r*(s*(x - x_r) - z)/ms : 1""",
+        ns={"a": 1.0, "b": 3.0, "c": 1.0, "d": 5.0, "r": 0.006, "s": 4.0, "x_r": -1.6, "x_th": 1.0},
+        threshold="x >= x_th", reset="", refractory="x >= x_th", method="euler", init=None),
 }
 for _p in ("RS", "FS", "CH", "IB"):
     from spikestream.snn.model_izhikevich import PRESETS
@@ -120,7 +152,7 @@ def run_model(name, T_us=1_000_000, n_out=5, seed=0):
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_model_matches_brian2(name):
     require_brian2()
-    T_us = 250_000 if name == "hh" else 1_000_000
+    T_us = 250_000 if MODELS[name]["dt_us"] < 100 else 1_000_000
     oi, ot, ours, b2 = run_model(name, T_us=T_us)
     assert b2["spike_i"].size >= 20, f"vacuous comparison: Brian2's {name} fired {b2['spike_i'].size} times"
     a = np.lexsort((oi, ot))
