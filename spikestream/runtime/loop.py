@@ -196,7 +196,6 @@ class NodeRunner:
         t_start = time.monotonic()
         next_stats = t_start + spec.stats_interval_s
         next_ckpt = t_start + spec.checkpoint_s if spec.checkpoint_s else math.inf
-        has_sockets = bool(ins) or bool(xpubs) or ctl is not None
         start_by = t_start + spec.start_wait_s
         started = False
         code = 0
@@ -215,11 +214,11 @@ class NodeRunner:
                 now = time.time_ns()
                 wake = self.node.wake_at_ns() if started else None
                 wait_ns = tick_ns if wake is None else min(tick_ns, max(0, wake - now))
-                if has_sockets:
+                if ins or ctl is not None:
                     events = dict(poller.poll(math.ceil(wait_ns / 1e6)))  # ZeroMQ waits in whole ms
-                else:
-                    time.sleep(wait_ns * 1e-9)  # a pure source: sub-millisecond pacing
-                    events = {}
+                else:  # a pure source: nothing to wake it but time, so sleep to the microsecond
+                    time.sleep(wait_ns * 1e-9)
+                    events = dict(poller.poll(0)) if xpubs else {}
                 for sock in events:
                     if sock is ctl:
                         ctl.send(self._command(ctl.recv()))
