@@ -119,6 +119,43 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+def cmd_warmup(a: argparse.Namespace) -> int:
+    """Compile the Numba kernels into their cache, so that nodes start in about a second."""
+    import tomllib
+
+    import numpy as np
+
+    from spikestream.runtime.demo import DEFAULT_PIPELINE
+    from spikestream.snn.warmup import warmup
+
+    t0 = time.perf_counter()
+    warmup()
+    # the demo's stages, through their node classes, on a few real samples
+    from spikestream.nodes.encoder import EncoderNode
+    from spikestream.nodes.output import ControlOutputNode
+    from spikestream.nodes.snn import SNNNode
+    from spikestream.protocol import Message, Samples
+    from spikestream.sources.synthetic import EMGSynth
+
+    cfg = tomllib.loads(DEFAULT_PIPELINE.read_text())["nodes"]
+    out: list = []
+    stages = [EncoderNode("encoder", cfg["encoder"]["params"], emit=lambda p, b, t, o: out.append(b)),
+              SNNNode("snn", cfg["snn"]["params"], emit=lambda p, b, t, o: out.append(b)),
+              ControlOutputNode("output", cfg["output"]["params"], emit=lambda p, b, t, o: out.append(b))]
+    for st in stages:
+        st.setup()
+    r = EMGSynth(8, 1000, 2, seed=0).read(50)
+    body = Samples(r.t_us, r.data, 1000.0)
+    stages[2].on_message("target", Message(Samples(r.t_us, r.target, 1000.0), "w", 0, int(r.t_us[-1]), 1))
+    for st in stages:
+        out.clear()
+        st.on_message("in", Message(body, "w", 0, int(r.t_us[-1]), 1))
+        body = out[0] if out else body
+        st.close()
+    print(f"kernels compiled and cached in {time.perf_counter() - t0:.1f} s ({np.__name__} {np.__version__})")
+    return 0
+
+
 def cmd_kinds(a: argparse.Namespace) -> int:
     from spikestream import registry as R
 
@@ -169,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--calibrate", type=float, default=None, help="calibration seconds (overrides the file)")
     long_running(q)
     q.set_defaults(fn=cmd_demo, duration=20.0)
+
+    q = sp.add_parser("warmup", help="compile the Numba kernels into their cache (done by `make`)")
+    q.set_defaults(fn=cmd_warmup)
 
     q = sp.add_parser("kinds", help="list every registered kind (nodes, encoders, models, ...)")
     q.set_defaults(fn=cmd_kinds)
