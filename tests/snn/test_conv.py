@@ -243,3 +243,17 @@ def test_event_camera_input_drives_the_layer():
         events_to_spikes(bad, H, W)
     with pytest.raises(ValueError, match="fields"):
         events_to_spikes(np.zeros(3), H, W)
+
+
+def test_layers_stack_like_spyketorch():
+    """conv1 -> pool -> conv2: the first layer's output index space is the second layer's input."""
+    p1 = ConvParams(in_channels=2, height=16, width=16, n_features=4, kernel=3, pool=2, threshold=1.5)
+    l1 = ConvLayer(p1)
+    p2 = ConvParams(in_channels=p1.n_features, height=p1.out_height, width=p1.out_width, n_features=6,
+                    kernel=3, pool=1, threshold=1.5, seed=1)
+    l2 = ConvLayer(p2)
+    assert l2.n_inputs == l1.n_outputs
+    idx, t = random_input(p1, 3000, 50_000, seed=4)
+    o1, t1 = l1.advance(idx, t, 50_000)
+    o2, t2 = l2.advance(o1, t1, 50_000)
+    assert o1.size > 0 and o2.size > 0 and o2.max() < l2.n_outputs
