@@ -112,10 +112,44 @@ def _add_convert(sp, name: str = "convert") -> None:
     q.set_defaults(fn=_cmd_convert)
 
 
+def _cmd_emulate(a: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from spikestream.events.emulator import emulate_to_file
+
+    params = {k: v for k, v in (("pos_thres", a.pos_thres), ("neg_thres", a.neg_thres),
+                                ("sigma_thres", a.sigma_thres), ("refractory_us", a.refractory_us),
+                                ("cutoff_hz", a.cutoff_hz), ("leak_rate_hz", a.leak_rate_hz),
+                                ("shot_noise_rate_hz", a.shot_noise_rate_hz), ("seed", a.seed)) if v is not None}
+    try:
+        with Progress(disable=a.quiet, transient=True) as bar:
+            task = bar.add_task("emulating", total=None)
+            n = emulate_to_file(a.frames, a.out, a.fps, format=a.to,
+                                progress=lambda done, total: bar.update(task, completed=done, total=total), **params)
+    except (OSError, EventFormatError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{n} events written to {a.out}")
+    return 0
+
+
+def _add_emulate(subparsers) -> None:
+    q = subparsers.add_parser("emulate", help="frames (.npy stack or image folder) -> events, as v2e does")
+    q.add_argument("frames", metavar="FRAMES")
+    q.add_argument("out", metavar="OUT")
+    q.add_argument("--fps", type=float, default=30.0, help="frame rate of the input (default 30)")
+    q.add_argument("--to", default=None, help="output format (default: from OUT's extension)")
+    for name, typ in (("pos-thres", float), ("neg-thres", float), ("sigma-thres", float), ("refractory-us", int),
+                      ("cutoff-hz", float), ("leak-rate-hz", float), ("shot-noise-rate-hz", float), ("seed", int)):
+        q.add_argument(f"--{name}", type=typ, default=None)
+    q.add_argument("-q", "--quiet", action="store_true")
+    q.set_defaults(fn=_cmd_emulate)
+
+
 def add_commands(subparsers) -> None:
-    """Add `convert IN OUT` and `events {info,convert}` to an argparse subparsers object."""
+    """Add `convert IN OUT` and `events {info,convert,emulate}` to an argparse subparsers object."""
     _add_convert(subparsers)
-    ev = subparsers.add_parser("events", help="event-camera files: info, convert")
+    ev = subparsers.add_parser("events", help="event-camera files: info, convert, emulate")
     esp = ev.add_subparsers(dest="events_cmd", required=True)
     q = esp.add_parser("info", help="format, resolution, event count, duration and rate of an event file")
     q.add_argument("file", metavar="FILE")
@@ -123,3 +157,4 @@ def add_commands(subparsers) -> None:
     q.add_argument("--json", action="store_true", help="print one JSON object")
     q.set_defaults(fn=_cmd_info)
     _add_convert(esp)
+    _add_emulate(esp)
