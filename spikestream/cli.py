@@ -159,7 +159,7 @@ def cmd_warmup(a: argparse.Namespace) -> int:
 def cmd_kinds(a: argparse.Namespace) -> int:
     from spikestream import registry as R
 
-    for reg in (R.NODES, R.SOURCES, R.ENCODERS, R.NEURON_MODELS, R.LEARNING_RULES, R.DECODERS, R.SINKS,
+    for reg in (R.NODES, R.SOURCES, R.CONDITIONERS, R.ENCODERS, R.NEURON_MODELS, R.LEARNING_RULES, R.DECODERS, R.SINKS,
                 R.EVENT_FORMATS, R.EVENT_FILTERS):
         print(f"{reg.family}: {', '.join(reg.names()) or '-'}")
     return 0

@@ -85,6 +85,7 @@ def _load_plugins() -> None:
 
 NODES = Registry("node kind", "spikestream.nodes")
 SOURCES = Registry("source", "spikestream.sources")
+CONDITIONERS = Registry("conditioning stage", "spikestream.condition")
 ENCODERS = Registry("encoder", "spikestream.encode")
 NEURON_MODELS = Registry("neuron model", "spikestream.snn")
 LEARNING_RULES = Registry("learning rule", "spikestream.snn")

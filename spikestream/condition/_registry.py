@@ -1,13 +1,10 @@
-"""The registry of conditioning stages (filters applied to samples before encoding).
+"""Building chains of conditioning stages (filters applied to samples before encoding).
 
-Kept here rather than in `spikestream.registry` because only this package and the encoder node use it.
-A conditioning stage: ``n_channels``; ``process(data float32[n, C], t_us int64[n]) -> float32[n, C]``
+The registry itself, `CONDITIONERS`, lives with the others in `spikestream.registry`. A conditioning stage: ``n_channels``; ``process(data float32[n, C], t_us int64[n]) -> float32[n, C]``
 (same rows, causal, chunk-invariant); ``reset()``; ``get_state``/``set_state``.
 """
 
-from spikestream.registry import Registry
-
-CONDITIONERS = Registry("conditioning stage", "spikestream.condition")
+from spikestream.registry import CONDITIONERS
 
 
 def build_chain(specs, n_channels: int, rate_hz: float) -> list:
