@@ -16,7 +16,8 @@ Per step, event-driven:
   5. spike max-pooling: pooled unit (f, oy//pool, ox//pool) spikes if any unit of its window fired.
 
 Output index ``f*Hp*Wp + py*Wp + px``. Chunk-invariant: inputs at or after the last whole step are held
-until a later `advance` reaches them.
+until a later `advance` reaches them. The clock follows the SNN stage's contract (`time_us`, `start`,
+`skip_to`, `late_spikes`, `stats`), so the SNN node can run this layer in place of `build_snn`'s network.
 """
 
 from __future__ import annotations
@@ -240,7 +241,11 @@ class ConvLayer:
         self.v = np.zeros((p.n_features, Ho, Wo))
         self.last_pre = np.full((p.in_channels, p.height, p.width), -1, np.int64)
         self.pool_mark = np.full((p.n_features, p.out_height, p.out_width), -1, np.int64)
-        self.step = 0  # next step to simulate
+        self.step: int | None = None  # next step to simulate (None: clock not started)
+        self.late_spikes = 0
+        self.late_rewards = 0
+        self._n_out = 0
+        self._stats_mark = (0, 0)
         self.pending_idx = np.zeros(0, np.int32)
         self.pending_t = np.zeros(0, np.int64)
         # scratch (no allocation per step)
@@ -255,27 +260,62 @@ class ConvLayer:
         """Clear membrane potentials (SpykeTorch resets between images)."""
         self.v[:] = 0.0
 
+    # ------------------------------------------------------------------ clock (same contract as SNN)
+    @property
+    def time_us(self) -> int | None:
+        """Start of the next step to simulate (None until `start` or the first `advance`)."""
+        return None if self.step is None else self.step * self.dt_us
+
+    def start(self, t_us: int) -> None:
+        """Put the clock at the step holding t_us (only before the first step)."""
+        if self.step is not None:
+            raise ValueError("conv: the clock is already running")
+        self.step = int(t_us) // self.dt_us
+
+    def skip_to(self, t_us: int) -> int:
+        """Jump the clock forward without simulating (pending inputs before it are dropped)."""
+        new = int(t_us) // self.dt_us
+        if self.step is None or new <= self.step:
+            self.step = new if self.step is None else self.step
+            return 0
+        skipped, self.step = new - self.step, new
+        keep = self.pending_t >= new * self.dt_us
+        self.pending_idx, self.pending_t = self.pending_idx[keep], self.pending_t[keep]
+        return skipped
+
     def advance(self, in_idx, in_t_us, until_us: int):
+        """Deliver input spikes and simulate every step ending at or before `until_us`; returns the pooled
+        output spikes (idx int32, t_us int64 = step start). Inputs older than the clock are dropped and
+        counted in `late_spikes`; inputs of an unfinished step wait for the next call."""
         idx = np.asarray(in_idx)
         t = np.asarray(in_t_us)
         if idx.ndim != 1 or t.shape != idx.shape:
             raise ValueError("conv: in_idx and in_t_us must be 1-D arrays of equal length")
-        if idx.size and (not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= self.n_inputs):
+        if idx.size and (not np.issubdtype(idx.dtype, np.integer) or not np.issubdtype(t.dtype, np.integer)):
+            raise ValueError("conv: input indices and times must be integer arrays")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_inputs):
             raise ValueError(f"conv: input indices must be integers in [0, {self.n_inputs})")
         if t.size and (np.any(np.diff(t) < 0)):
             raise ValueError("conv: input spike times must be non-decreasing")
         until_us = int(until_us)
         if t.size and int(t[-1]) >= until_us:
             raise ValueError(f"conv: input spike at t={int(t[-1])} us is not before until_us={until_us}")
+        if self.step is None:
+            self.step = (int(t[0]) if t.size else until_us) // self.dt_us
+        idx = idx.astype(np.int32)
+        t = t.astype(np.int64)
+        late = t < self.step * self.dt_us
+        if late.any():
+            self.late_spikes += int(late.sum())
+            idx, t = idx[~late], t[~late]
         if self.pending_idx.size:
-            idx = np.concatenate([self.pending_idx, idx.astype(np.int32)])
-            t = np.concatenate([self.pending_t, t.astype(np.int64)])
-        step_in = t.astype(np.int64) // self.dt_us
-        step_in = np.maximum(step_in, self.step)  # late spikes go into the current step
+            idx = np.concatenate([self.pending_idx, idx])
+            t = np.concatenate([self.pending_t, t])
+        step_in = t // self.dt_us
         end_step = max(self.step, until_us // self.dt_us)
         keep = step_in < end_step
-        self.pending_idx = idx[~keep].astype(np.int32)
-        self.pending_t = t[~keep].astype(np.int64)
+        self.pending_idx = idx[~keep].copy()
+        self.pending_t = t[~keep].copy()
         idx = np.ascontiguousarray(idx[keep], np.int32)
         step_in = np.ascontiguousarray(step_in[keep])
         outs_i, outs_s = [], []
@@ -291,9 +331,28 @@ class ConvLayer:
             outs_i.append(self._out_idx[:n].copy())
             outs_s.append(self._out_step[:n].copy())
             self.step += done
+            self._n_out += n
         if not outs_i:
             return np.zeros(0, np.int32), np.zeros(0, np.int64)
         return np.concatenate(outs_i), np.concatenate(outs_s) * self.dt_us
+
+    # ------------------------------------------------------------------ what the SNN node also asks
+    def reward(self, t_us, values, channel: int = 0) -> None:
+        raise ValueError("conv: this layer learns by k-WTA STDP; it takes no reward")
+
+    def set_bias(self, layer: str, values) -> None:
+        raise ValueError("conv: this layer has no bias input")
+
+    def stats(self) -> dict:
+        """Mean output rate (Hz per pooled unit) since the last call, mean weight, clock, learning."""
+        step_now = self.step or 0
+        s0, n0 = self._stats_mark
+        span = (step_now - s0) * self.dt_us * 1e-6
+        rate = (self._n_out - n0) / span / self.n_outputs if span > 0 else 0.0
+        self._stats_mark = (step_now, self._n_out)
+        return {"rates_hz": {"conv": rate}, "mean_weight": {"conv": float(self.w.mean())},
+                "time_us": self.time_us, "learning": self.learning, "late_spikes": self.late_spikes,
+                "late_rewards": 0}
 
     def feature_maps(self) -> np.ndarray:
         """Shared kernels, [n_features, in_channels, kernel, kernel] (a copy)."""
@@ -301,7 +360,8 @@ class ConvLayer:
 
     def get_state(self) -> dict[str, np.ndarray]:
         return {"w": self.w.copy(), "v": self.v.copy(), "last_pre": self.last_pre.copy(),
-                "pool_mark": self.pool_mark.copy(), "step": np.array(self.step, np.int64),
+                "pool_mark": self.pool_mark.copy(),
+                "step": np.array(-1 if self.step is None else self.step, np.int64),
                 "pending_idx": self.pending_idx.copy(), "pending_t": self.pending_t.copy()}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
@@ -313,7 +373,8 @@ class ConvLayer:
                 raise ValueError(f"conv: state {key!r} has shape {np.shape(state[key])}, this layer {cur.shape}")
         for key in ("w", "v", "last_pre", "pool_mark"):
             getattr(self, key)[...] = state[key]
-        self.step = int(state["step"])
+        step = int(np.asarray(state["step"]).reshape(-1)[0])
+        self.step = None if step < 0 else step
         self.pending_idx = np.asarray(state.get("pending_idx", np.zeros(0)), np.int32).copy()
         self.pending_t = np.asarray(state.get("pending_t", np.zeros(0)), np.int64).copy()
 

@@ -91,8 +91,36 @@ class Reservoir:
                 self._decay)
         return oi, ot
 
+    # ------------------------------------------------------------------ the rest of the SNN contract
     def start(self, t_us: int) -> None:
         self.snn.start(t_us)
+
+    @property
+    def time_us(self) -> int | None:
+        return self.snn.time_us
+
+    def skip_to(self, t_us: int) -> int:
+        """Jump the clock without simulating; the readout state decays over the skipped steps."""
+        skipped = self.snn.skip_to(t_us)
+        self._r *= self._decay ** skipped
+        return skipped
+
+    @property
+    def late_spikes(self) -> int:
+        return self.snn.late_spikes
+
+    @property
+    def late_rewards(self) -> int:
+        return self.snn.late_rewards
+
+    def reward(self, t_us, values, channel: int = 0) -> None:
+        raise ValueError("reservoir: the reservoir is fixed; train the readout instead of sending rewards")
+
+    def set_bias(self, layer: str, values) -> None:
+        self.snn.set_bias(layer, values)
+
+    def stats(self) -> dict:
+        return self.snn.stats()
 
     def state(self) -> np.ndarray:
         """Filtered reservoir spikes at the end of the last simulated step (a copy)."""

@@ -257,3 +257,26 @@ def test_layers_stack_like_spyketorch():
     o1, t1 = l1.advance(idx, t, 50_000)
     o2, t2 = l2.advance(o1, t1, 50_000)
     assert o1.size > 0 and o2.size > 0 and o2.max() < l2.n_outputs
+
+
+def test_clock_late_inputs_skip_and_stats():
+    p = PARAMS[0]
+    layer = ConvLayer(p)
+    assert layer.time_us is None
+    t0 = 1_700_000_000_000_000  # epoch-like source time: the clock starts at the first input, not at 0
+    idx, t = random_input(p, 300, 20_000, seed=1)
+    layer.advance(idx, t + t0, t0 + 20_000)
+    assert layer.time_us == t0 + 20_000
+    layer.advance(np.array([0, 1]), np.array([t0 + 5_000, t0 + 25_000]), t0 + 30_000)
+    assert layer.late_spikes == 1
+    assert layer.skip_to(t0 + 3_600_000_000) == 3_600_000 - 30
+    assert layer.time_us == t0 + 3_600_000_000
+    st = layer.stats()
+    assert st["time_us"] == layer.time_us and st["rates_hz"]["conv"] >= 0
+    with pytest.raises(ValueError, match="running"):
+        layer.start(0)
+    with pytest.raises(ValueError, match="reward"):
+        layer.reward([0], [1.0])
+    fresh = ConvLayer(p)
+    fresh.start(t0)
+    assert fresh.time_us == t0

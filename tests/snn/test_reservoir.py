@@ -104,3 +104,21 @@ def test_readout_validates_and_fits_a_linear_map():
         LinearReadout(ridge=-1)
     with pytest.raises(ValueError, match="tau_readout_ms"):
         ReservoirParams(tau_readout_ms=0)
+
+
+def test_reservoir_clock_contract():
+    rng = np.random.default_rng(5)
+    A, _ = templates(rng)
+    res = Reservoir(PARAMS, N_IN)
+    assert res.time_us is None
+    idx, t = trial(A, rng, 10_000_000)
+    res.advance(idx, t, 10_000_000 + L_US)
+    assert res.time_us == 10_000_000 + L_US
+    r = res.state()
+    assert r.max() > 0
+    skipped = res.skip_to(res.time_us + 60_000)
+    assert skipped == 60
+    np.testing.assert_allclose(res.state(), r * np.exp(-60 / 30.0), rtol=1e-12)
+    assert set(res.stats()["rates_hz"]) == {"E", "I"}
+    with pytest.raises(ValueError, match="fixed"):
+        res.reward([0], [1.0])
