@@ -298,3 +298,39 @@ def test_reward_modulated_stdp_matches_brian2():
     assert drift > 0.5, "R-STDP barely moved the weights; the comparison would be vacuous"
     np.testing.assert_allclose(traj[:-1], b2["exc_w"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(traj[-1], b2["exc_w_final"], rtol=0, atol=1e-9)
+
+
+def test_benchmark_a_network_matches_brian2():
+    """The network of benchmark (a), scaled down: 1000 Poisson inputs @ 15 Hz all-to-all onto 10
+    conductance LIF neurons with additive pair STDP, dt = 1 ms, 5 s: identical spikes and weights."""
+    require_brian2()
+    n_in, n_out, T_us, dt_us, w_max = 1000, 10, 5_000_000, 1000, 0.01
+    idx, t = poisson_inputs(n_in, 15.0, T_us, dt_us, seed=41)
+    stdp = {"rule": "stdp_pair", "a_plus": 0.01 * w_max, "a_minus": 0.0105 * w_max, "tau_plus_ms": 20.0,
+            "tau_minus_ms": 20.0, "w_min": 0.0, "w_max": w_max}
+    params = {"dt_us": dt_us, "seed": 1, "layers": [{
+        "name": "out", "n": n_out, "model": "lif", "tau_m_ms": 20.0, "e_l": -60.0, "v_th": -50.0,
+        "v_reset": -60.0, "t_ref_ms": 5.0, "tau_exc_ms": 5.0}],
+        "connections": [{"name": "in", "pre": "input", "post": "out", "synapse": "conductance",
+                         "weight": {"init": "uniform", "low": 0.0, "high": w_max}, "plasticity": stdp}]}
+    snn = build_snn(params, n_in)
+    pre, post, _ = snn.connectivity("in")
+    w0 = snn.weights("in")
+    snn.start(0)
+    oi, ot = snn.advance(idx, t, T_us)
+    ns = {"tau_m": "20*ms", "e_l": "-60*mV", "v_th": "-50*mV", "v_reset": "-60*mV", "tau_exc": "5*ms",
+          "e_exc": "0*mV", "a_plus": stdp["a_plus"], "a_minus": stdp["a_minus"], "tau_plus": "20*ms",
+          "tau_minus": "20*ms", "w_max": w_max}
+    cfg = {"dt_us": dt_us, "duration_us": T_us, "n_in": n_in, "n_out": n_out, "namespace": ns,
+           "neuron": {"eqs": """dv/dt = ((e_l - v) + g_exc*(e_exc - v))/tau_m : volt (unless refractory)
+dg_exc/dt = -g_exc/tau_exc : 1""", "threshold": "v >= v_th", "reset": "v = v_reset", "refractory": "5*ms",
+                      "method": "exponential_euler"},
+           "synapses": [{"name": "in", "model": _PAIR_MODEL,
+                         "on_pre": "g_exc_post += w\nw = clip(w - a_minus*ypost, 0, w_max)\nxpre += 1",
+                         "on_post": "w = clip(w + a_plus*xpre, 0, w_max)\nypost += 1"}]}
+    b2 = run_brian2("generic_net.py", {"in_idx": idx, "in_t_us": t, "in_i": pre, "in_j": post, "in_w": w0,
+                                        "init_v": np.full(n_out, -60e-3)}, cfg)
+    assert_same_spikes((oi, ot, None), b2, min_spikes=300)
+    w1 = snn.weights("in")
+    assert np.abs(w1 - w0).max() > 0.2 * w_max
+    np.testing.assert_allclose(w1, b2["in_w_final"], rtol=0, atol=1e-12)
