@@ -82,6 +82,11 @@ class SNNNode(Node):
             return
         if snn.time_us is None:
             snn.start(b.t0_us)
+        elif b.t1_us <= snn.time_us - snn.dt_us:  # the source restarted its time base
+            self.count("time_resets")
+            self.log.warning("source time went back by %.3f s (a restarted source); following it",
+                             (snn.time_us - b.t0_us) / 1e6)
+            snn.skip_to(b.t0_us)
         elif b.t1_us - snn.time_us > self._max_gap_us:
             self.count("time_jumps")
             self.log.warning("source time jumped by %.1f s; skipping the gap", (b.t0_us - snn.time_us) / 1e6)
@@ -97,7 +102,7 @@ class SNNNode(Node):
             self.count("late_spikes", snn.late_spikes - late0)
         self.count("snn_out_spikes", int(idx.size))
         self.emit("out", Spikes(t_before, snn.time_us, snn.n_outputs, idx.astype(np.uint32), t),
-                  t_us=t_before, origin_ns=msg.origin_ns)
+                  t_us=snn.time_us, origin_ns=msg.origin_ns)
 
     def _on_reward(self, msg) -> None:
         if self.snn is None:

@@ -78,11 +78,12 @@ class NodeRunner:
         last = self._last_in.get(key)
         if last is not None:
             lseq, lt = last
-            if msg.seq <= lseq:  # the sender restarted: its sequence begins again
+            restarted = msg.seq <= lseq  # the sender restarted: its sequence, maybe its clock, begin again
+            if restarted:
                 self.node.count("upstream_restarts")
             elif msg.seq > lseq + 1:
                 st.dropped += msg.seq - lseq - 1
-            if msg.t_us < lt:
+            if msg.t_us < lt and not restarted:
                 st.rejected += 1
                 self.warn.warning(f"order:{port}", f"input {port!r}: {msg.stream} went back in time "
                                                    f"({msg.t_us} < {lt} us); message rejected")

@@ -85,14 +85,15 @@ class SNN:
         self._step = int(t_us) // self.dt_us
 
     def skip_to(self, t_us: int) -> int:
-        """Jump the clock forward to the step holding t_us *without simulating* the gap (for a source
-        whose time jumped by hours). Spikes in flight and pending inputs are dropped; membrane, traces and
-        weights keep their values. Returns the number of steps skipped."""
+        """Move the clock to the step holding t_us *without simulating* the gap: forward for a source whose
+        time jumped by hours, backward for a source that restarted its time base. Spikes in flight and
+        pending inputs are dropped; membrane, traces and weights keep their values. Returns the number of
+        steps skipped (negative going back)."""
         new = int(t_us) // self.dt_us
         if self._step is None:
             self._step = new
             return 0
-        if new <= self._step:
+        if new == self._step:
             return 0
         skipped = new - self._step
         self._step = new

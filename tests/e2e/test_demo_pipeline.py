@@ -3,6 +3,7 @@
 import time
 
 import numpy as np
+import pytest
 import zmq
 
 from spikestream import protocol as P
@@ -56,3 +57,36 @@ def test_demo_pipeline_tracks_the_target_over_tcp():
     r = s["tracking_correlation"]
     assert len(r) == 2 and min(r) > 0.6, r
     assert s["latency_sensor_to_control_ms"]["n"] > 0
+
+
+@pytest.mark.slow
+def test_demo_pipeline_recovers_when_the_sensor_process_is_killed():
+    import os
+    import signal
+
+    demo = DemoRun(calibrate_s=3.0, warmup_s=1.0)
+    state = {"killed": None, "n_at_kill": 0}
+
+    def chaos(sup):
+        p = demo.probe
+        if state["killed"] is None and p.nc > 3000:
+            state["killed"] = sup.pids()["emg"]
+            state["n_at_kill"] = p.nc
+            os.kill(state["killed"], signal.SIGKILL)
+
+    def recovered():
+        c = demo.sup.children["emg"]
+        p = demo.probe
+        n = p.nc
+        # fresh (non-safe) control outputs, well past the kill, from the restarted sensor
+        state["recovered"] = c.restarts >= 1 and n > state["n_at_kill"] + 3000 and not p.c_safe[n - 1]
+        return state["recovered"]
+
+    s = demo.run(240.0, on_tick=chaos, until=recovered)
+    assert state["killed"] is not None and state["recovered"], s["nodes"]["emg"]
+    p = demo.probe
+    safe = p.c_safe[state["n_at_kill"]:p.nc]
+    assert safe.any()  # while the sensor was gone, the watchdog drove the output to the safe value
+    assert np.all(p.c_v[state["n_at_kill"]:p.nc][safe] == 0.0)
+    for name in ("encoder", "snn", "output"):
+        assert s["nodes"][name]["restarts"] == 0 and s["nodes"][name]["stats"]["errors"] == 0

@@ -247,3 +247,36 @@ def test_bad_node_params_exit_with_config_error_and_are_not_restarted(tmp_path):
     rep = json.loads((tmp_path / "r.json").read_text())["nodes"]["a"]
     assert rep["state"] == "failed" and rep["restarts"] == 0 and rep["exit_codes"] == [78]
     assert "rate_hz" in r.stderr
+
+
+def test_restarted_upstream_is_followed_even_when_its_clock_begins_again(tmp_path):
+    path, e = relay_pipeline(tmp_path)
+    ctx = zmq.Context.instance()
+    upstream = transport.pub(ctx, e["src"])
+    down = transport.sub(ctx, [e["relay"]])
+    proc = subprocess.Popen([PY, "-m", "spikestream", "node", str(path), "relay"])
+
+    def msg(seq, t):
+        return P.pack(P.Message(P.Samples(np.array([t], np.int64), np.ones((1, 1), np.float32), 1.0), "x.out", seq, t,
+                                time.time_ns()))
+
+    try:
+        wait_for(lambda: command(e["ctl"], "ping"), what="relay up")
+        got = []
+
+        def pump():
+            for seq, t in [(0, 1000), (1, 2000), (2, 3000), (0, 100), (1, 200)]:  # the sender restarted at seq 1->0
+                upstream.send(msg(seq, t))
+            while down.poll(50):
+                got.append(P.unpack(down.recv()).t_us)
+            return [100, 200] == got[-2:] and got
+
+        wait_for(pump, what="the restarted stream passed")
+        s = command(e["ctl"], "stats").result["runtime"]
+        assert s["node_counters"]["upstream_restarts"] >= 1
+        assert s["rejected"] == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        upstream.close(0)
+        down.close(0)
