@@ -100,7 +100,7 @@ du/dt = a*(b*v - u)/ms : 1""",
         method="euler", init={"v": -65.0, "u": PRESETS[_p]["b"] * -65.0})
 
 
-def run_model(name, T_us=1_000_000, n_out=5, seed=0):
+def run_model(name, T_us=1_000_000, n_out=5, seed=0, plastic=False):
     m = MODELS[name]
     dt_us = m["dt_us"]
     n_exc, n_inh = 80, 20
@@ -115,6 +115,11 @@ def run_model(name, T_us=1_000_000, n_out=5, seed=0):
     params = {"dt_us": dt_us, "seed": seed, "layers": [layer], "connections": [
         {"name": "exc", "pre": "input", "post": "out", "receptor": "exc"},
         {"name": "inh", "pre": "input", "post": "out", "receptor": "inh"}]}
+    w_max = m["scale"][0]
+    stdp = {"rule": "stdp_pair", "a_plus": 0.05 * w_max, "a_minus": 0.0525 * w_max, "tau_plus_ms": 20.0,
+            "tau_minus_ms": 20.0, "w_min": 0.0, "w_max": w_max}
+    if plastic:
+        params["connections"][0]["plasticity"] = stdp
     snn = build_snn(params, n_in)
     for nm, w in (("exc", w_exc), ("inh", w_inh)):
         pre, post, _ = snn.connectivity(nm)
@@ -125,6 +130,9 @@ def run_model(name, T_us=1_000_000, n_out=5, seed=0):
     snn.start(0)
     oi, ot = snn.advance(idx, t, T_us)
     ours = {var: snn.recorded("out", var)[1] for var in m["rec"]}
+    ours["exc_w_final"] = snn.weights("exc")
+    pre, post, _ = snn.connectivity("exc")
+    ours["exc_w_initial"] = np.clip(w_exc[pre, post], 0.0, w_max)
 
     dt_ms = dt_us / 1000.0
     ns = {**m["ns"], "d_exc": float(np.exp(-dt_ms / TAU_EXC)), "d_inh": float(np.exp(-dt_ms / TAU_INH))}
@@ -138,6 +146,14 @@ def run_model(name, T_us=1_000_000, n_out=5, seed=0):
         pre, post, _ = snn.connectivity(nm)
         arrays[f"{nm}_i"], arrays[f"{nm}_j"], arrays[f"{nm}_w"] = pre, post, w[pre, post]
         syns.append({"name": nm, "model": "w : 1", "on_pre": f"I_{nm}_post += w"})
+    if plastic:
+        ns.update(a_plus=stdp["a_plus"], a_minus=stdp["a_minus"], w_max=w_max, tau_plus="20*ms",
+                  tau_minus="20*ms")
+        syns[0].update(model="""w : 1
+dxpre/dt = -xpre / tau_plus : 1 (event-driven)
+dypost/dt = -ypost / tau_minus : 1 (event-driven)""",
+                       on_pre="I_exc_post += w\nw = clip(w - a_minus * ypost, 0, w_max)\nxpre += 1",
+                       on_post="w = clip(w + a_plus * xpre, 0, w_max)\nypost += 1")
     cfg = {"dt_us": dt_us, "duration_us": T_us, "n_in": n_in, "n_out": n_out, "namespace": ns,
            "neuron": {"eqs": m["eqs"] + "\n" + SYN_EQS, "threshold": m["threshold"], "reset": m["reset"],
                       "refractory": m["refractory"], "method": m["method"],
@@ -159,5 +175,21 @@ def test_model_matches_brian2(name):
     b = np.lexsort((b2["spike_i"], b2["spike_t_us"]))
     np.testing.assert_array_equal(ot[a], b2["spike_t_us"][b])
     np.testing.assert_array_equal(oi[a], b2["spike_i"][b])
-    for var, vals in ours.items():
-        np.testing.assert_allclose(vals[:-1], b2[var][1:], rtol=0, atol=1e-6, err_msg=f"{name}: {var}")
+    for var in MODELS[name]["rec"]:
+        np.testing.assert_allclose(ours[var][:-1], b2[var][1:], rtol=0, atol=1e-6, err_msg=f"{name}: {var}")
+
+
+@pytest.mark.parametrize("name", ["adex", "hh", "izhikevich_RS"])
+def test_stdp_onto_model_matches_brian2(name):
+    """Additive pair STDP on the excitatory inputs of each model: identical spikes and final weights."""
+    require_brian2()
+    T_us = 250_000 if MODELS[name]["dt_us"] < 100 else 1_000_000
+    oi, ot, ours, b2 = run_model(name, T_us=T_us, plastic=True, seed=2)
+    assert b2["spike_i"].size >= 20
+    a = np.lexsort((oi, ot))
+    b = np.lexsort((b2["spike_i"], b2["spike_t_us"]))
+    np.testing.assert_array_equal(ot[a], b2["spike_t_us"][b])
+    np.testing.assert_array_equal(oi[a], b2["spike_i"][b])
+    w_max = MODELS[name]["scale"][0]
+    assert np.abs(ours["exc_w_final"] - ours["exc_w_initial"]).max() > 0.1 * w_max  # the weights moved
+    np.testing.assert_allclose(ours["exc_w_final"], b2["exc_w_final"], rtol=0, atol=1e-9 * w_max)
