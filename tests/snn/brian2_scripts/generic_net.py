@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 import brian2 as b2
-from brian2 import (ms, second, NeuronGroup, SpikeGeneratorGroup, Synapses, SpikeMonitor, StateMonitor,
+from brian2 import (second, NeuronGroup, SpikeGeneratorGroup, Synapses, SpikeMonitor, StateMonitor,
                     Network, defaultclock, prefs, seed as b2seed)
 
 
