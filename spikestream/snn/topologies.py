@@ -25,6 +25,11 @@ def _lif(**kw) -> dict[str, Any]:
             "tau_exc_ms": 5.0, "tau_inh_ms": 10.0, **kw}
 
 
+def _copy(v):
+    """A fresh copy of a table default, so that editing one expanded table cannot change the next."""
+    return dict(v) if isinstance(v, dict) else v
+
+
 def _pos(name: str, v, integer=False, zero_ok=False) -> None:
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (v >= 0 if zero_ok else v > 0)
     if integer:
@@ -55,7 +60,7 @@ def reservoir(n_exc: int = 400, n_inh: int = 100, p_rec: float = 0.1, w_ee: floa
               "weight": {"init": "uniform", "low": 0.0, "high": 2 * w_in}}]
     for pre, post, w in (("E", "E", w_ee), ("E", "I", w_ei), ("I", "E", w_ie), ("I", "I", w_ii)):
         conns.append({"name": f"{pre}{post}", "pre": pre, "post": post, "rule": "fixed_prob", "p": p_rec,
-                      "weight": {"init": "uniform", "low": 0.0, "high": 2 * w}, "delay_ms": delay_ms})
+                      "weight": {"init": "uniform", "low": 0.0, "high": 2 * w}, "delay_ms": _copy(delay_ms)})
     return {"dt_us": dt_us, "seed": seed, "layers": layers, "connections": conns, "outputs": ["E", "I"]}
 
 
@@ -97,7 +102,7 @@ def feedforward(sizes: list = (100,), weight: float | dict = {"init": "uniform",
     layers = [{"name": n, "n": int(s), **_lif(wta_k=wta_k)} for n, s in zip(names, sizes)]
     conns = []
     for a, b in zip(["input"] + names[:-1], names):
-        c = {"name": f"{a}->{b}", "pre": a, "post": b, "weight": weight}
+        c = {"name": f"{a}->{b}", "pre": a, "post": b, "weight": _copy(weight)}
         if plasticity:
             c["plasticity"] = dict(plasticity)
         conns.append(c)

@@ -65,3 +65,10 @@ def test_template_errors_are_clear():
         build_topology("conv", {"in_channels": 2, "height": 8, "width": 8, "kernel": 3}, 100)
     with pytest.raises(ValueError, match="conv"):
         build_topology("conv", {"kernels": 3}, 100)
+
+
+def test_expanded_tables_are_independent():
+    a = expand("reservoir", {"n_exc": 10, "n_inh": 2})
+    a["connections"][1]["delay_ms"]["high"] = 99.0
+    b = expand("reservoir", {"n_exc": 10, "n_inh": 2})
+    assert b["connections"][1]["delay_ms"]["high"] == 3.0
