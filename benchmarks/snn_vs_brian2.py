@@ -8,7 +8,7 @@ Brian2 runs in its own virtualenv (numpy<2): $SPIKESTREAM_BRIAN2_PYTHON or .venv
 (`make brian2-env`), through tests/snn/brian2_scripts/generic_net.py. Its code generation + C compilation
 is a 1 ms warm-up run, timed apart; the figure is its `run()` alone. Both sides are timed in process CPU
 time (single-threaded); wall time is printed too. The machine is shared: timings are noisy, medians of
-several repeats. Both sides also report their output spike count: they simulate the same equations
+several repeats, interleaved. Both sides also report their output spike count: they simulate the same equations
 (tests/snn/test_brian2_lif.py checks they agree spike for spike).
 """
 
@@ -105,17 +105,19 @@ def main():
     print(f"benchmark (a): {N_IN} Poisson inputs @ {RATE_HZ:g} Hz -> {N_OUT} COBA LIF, all-to-all "
           f"({N_IN * N_OUT} synapses), pair STDP, dt = {DT_US / 1000:g} ms, {T_s:g} s simulated, "
           f"{idx.size} input spikes; medians of {reps} repeats (shared 2-core machine: noisy)")
-    ours = [run_ours(idx, t, T_us) for _ in range(reps)]
+    py = brian2_python()
+    ours, b = [], []
+    for r in range(reps):  # interleaved, so that both see the same machine load
+        ours.append(run_ours(idx, t, T_us))
+        if py is not None:
+            b.append(run_brian2(py, ours[0][3], idx, t, T_us))
     cpu = statistics.median(r[0] for r in ours)
     wall = statistics.median(r[1] for r in ours)
     print(f"  spikestream: {cpu:8.3f} s CPU ({wall:.3f} s wall)  real-time factor {T_s / cpu:8.1f}x  "
           f"output spikes {ours[0][2]}")
-    py = brian2_python()
     if py is None:
         print("  brian2: not available (make brian2-env, or set SPIKESTREAM_BRIAN2_PYTHON); no ratio")
         return
-    b_reps = max(2, reps - 2)
-    b = [run_brian2(py, ours[0][3], idx, t, T_us) for _ in range(b_reps)]
     bcpu = statistics.median(r[0] for r in b)
     bwall = statistics.median(r[1] for r in b)
     print(f"  brian2 (cython): {bcpu:8.3f} s CPU ({bwall:.3f} s wall)  real-time factor {T_s / bcpu:8.1f}x  "
