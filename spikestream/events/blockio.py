@@ -361,3 +361,39 @@ class EventWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class RelativeTimeWriter(EventWriter):
+    """Writer for formats that store times relative to the first event and keep that origin (t0) in a
+    header written before the first events (with t0 = 0 when no event comes).
+
+    Subclasses set ``max_xy`` and implement ``_header(t0)`` and ``_encode(ev, t)``, which writes the
+    checked, non-empty events `ev` whose times relative to t0 are `t`.
+    """
+
+    max_xy: ClassVar[int | None] = None
+
+    def __init__(self, path: str | os.PathLike, width: int | None = None, height: int | None = None):
+        super().__init__(path, width, height)
+        self._t0: int | None = None
+
+    def _header(self, t0: int) -> None:
+        raise NotImplementedError
+
+    def _encode(self, ev: np.ndarray, t: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def write(self, ev: np.ndarray) -> None:
+        ev = self._check(ev, max_xy=self.max_xy)
+        if len(ev) == 0:
+            return
+        if self._t0 is None:
+            self._t0 = int(ev["t"][0])
+            self._header(self._t0)
+        self._encode(ev, ev["t"] - self._t0)
+        self.n_written += len(ev)
+        self._last_t = int(ev["t"][-1])
+
+    def _finish(self) -> None:
+        if self._t0 is None:
+            self._header(0)

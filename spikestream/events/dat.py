@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from spikestream.events.blockio import EventWriter, WordReader
+from spikestream.events.blockio import RelativeTimeWriter, WordReader
 from spikestream.events.io import FormatSpec, register_format
 from spikestream.events.rawheader import format_percent_header, read_percent_header
 
@@ -72,13 +72,9 @@ class DatReader(WordReader):
         return _decode_dat(*a)
 
 
-class DatWriter(EventWriter):
+class DatWriter(RelativeTimeWriter):
     format = "dat"
-
-    def __init__(self, path, width=None, height=None):
-        super().__init__(path, width, height)
-        self._t0: int | None = None
-        self._header_done = False
+    max_xy = 0x3FFF
 
     def _header(self, t0: int) -> None:
         lines = ["Version 2"]
@@ -87,14 +83,7 @@ class DatWriter(EventWriter):
         lines += [f"T0 {t0}"]
         self._f.write(format_percent_header(lines) + bytes([0x0C, 8]))
 
-    def write(self, ev: np.ndarray) -> None:
-        ev = self._check(ev, max_xy=0x3FFF)
-        if len(ev) == 0:
-            return
-        if self._t0 is None:
-            self._t0 = int(ev["t"][0])
-            self._header(self._t0)
-        t = ev["t"] - self._t0
+    def _encode(self, ev: np.ndarray, t: np.ndarray) -> None:
         if t[-1] >= 1 << 32:
             raise ValueError("DAT stores 32-bit times: recording longer than 71 min after its first event")
         rec = np.empty((len(ev), 2), "<u4")
@@ -102,12 +91,6 @@ class DatWriter(EventWriter):
         rec[:, 1] = (ev["x"].astype(np.uint32) | (ev["y"].astype(np.uint32) << 14)
                      | (ev["p"].astype(np.uint32) << 28))
         self._f.write(rec.tobytes())
-        self.n_written += len(ev)
-        self._last_t = int(ev["t"][-1])
-
-    def _finish(self) -> None:
-        if self._t0 is None:
-            self._header(0)
 
 
 register_format(FormatSpec("dat", "Prophesee DAT (CD events)", (".dat",), DatReader, DatWriter))

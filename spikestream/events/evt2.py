@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from spikestream.events.blockio import EventFormatError, EventWriter, WordReader
+from spikestream.events.blockio import EventFormatError, RelativeTimeWriter, WordReader
 from spikestream.events.io import FormatSpec, register_format
-from spikestream.events.rawheader import format_percent_header, read_percent_header
+from spikestream.events.rawheader import format_raw_header, read_percent_header
 
 # state slots
 _TH, _HAVE_TH, _LOOPS, _W, _H = 0, 1, 2, 3, 4
@@ -243,44 +243,29 @@ def _encode_evt2(x, y, t, p, state, out):
     return k
 
 
-class Evt2Writer(EventWriter):
+class Evt2Writer(RelativeTimeWriter):
     """EVT 2.0 writer. Times are written relative to the first event; `% t0` in the header keeps the origin."""
 
     format = "evt2"
+    max_xy = 2047
 
     def __init__(self, path, width=None, height=None):
         super().__init__(path, width, height)
         self._state = np.array([-1], np.int64)
-        self._t0: int | None = None
 
     def _header(self, t0: int) -> None:
-        lines = ["evt 2.0"]
-        if self.width and self.height:
-            lines += [f"format EVT2;width={self.width};height={self.height}", f"geometry {self.width}x{self.height}"]
-        else:
-            lines += ["format EVT2"]
-        lines += [f"t0 {t0}", "end"]
-        self._f.write(format_percent_header(lines))
+        self._f.write(format_raw_header("2.0", "EVT2", self.width, self.height, t0))
 
-    def write(self, ev: np.ndarray) -> None:
-        ev = self._check(ev, max_xy=2047)
-        if len(ev) == 0:
-            return
-        if self._t0 is None:
-            self._t0 = int(ev["t"][0])
-            self._header(self._t0)
-        t = ev["t"] - self._t0
+    def _words_needed(self, t: np.ndarray) -> int:
+        """Room for the words of events at relative times `t`: an event word and a TIME_HIGH per event, plus
+        the TIME_HIGH steps across long gaps."""
         gaps = np.diff(t >> 6, prepend=max(int(self._state[0]), int(t[0] >> 6)))
-        extra = int(np.sum(gaps >> 26)) + 1
-        out = np.empty(2 * len(ev) + extra, np.uint32)
+        return 2 * len(t) + int(np.sum(gaps >> 26)) + 1
+
+    def _encode(self, ev: np.ndarray, t: np.ndarray) -> None:
+        out = np.empty(self._words_needed(t), np.uint32)
         k = _encode_evt2(ev["x"], ev["y"], t, ev["p"], self._state, out)
         self._f.write(out[:k].astype("<u4").tobytes())
-        self.n_written += len(ev)
-        self._last_t = int(ev["t"][-1])
-
-    def _finish(self) -> None:
-        if self._t0 is None:
-            self._header(0)
 
 
 @njit(cache=True)
@@ -334,27 +319,13 @@ class Evt21Writer(Evt2Writer):
         super().__init__(path, width, height)
 
     def _header(self, t0: int) -> None:
-        fmt = "format EVT21" + (f";width={self.width};height={self.height}" if self.width and self.height else "")
-        fmt += ";endianness=legacy" if self.legacy else ""
-        lines = ["evt 2.1", fmt]
-        if self.width and self.height:
-            lines.append(f"geometry {self.width}x{self.height}")
-        self._f.write(format_percent_header(lines + [f"t0 {t0}", "end"]))
+        options = ";endianness=legacy" if self.legacy else ""
+        self._f.write(format_raw_header("2.1", "EVT21", self.width, self.height, t0, options))
 
-    def write(self, ev: np.ndarray) -> None:
-        ev = self._check(ev, max_xy=2047)
-        if len(ev) == 0:
-            return
-        if self._t0 is None:
-            self._t0 = int(ev["t"][0])
-            self._header(self._t0)
-        t = ev["t"] - self._t0
-        gaps = np.diff(t >> 6, prepend=max(int(self._state[0]), int(t[0] >> 6)))
-        out = np.empty(2 * len(ev) + int(np.sum(gaps >> 26)) + 1, np.uint64)
+    def _encode(self, ev: np.ndarray, t: np.ndarray) -> None:
+        out = np.empty(self._words_needed(t), np.uint64)
         k = _encode_evt21(ev["x"], ev["y"], t, ev["p"], self._state, out, self.legacy)
         self._f.write(out[:k].astype("<u8").tobytes())
-        self.n_written += len(ev)
-        self._last_t = int(ev["t"][-1])
 
 
 register_format(FormatSpec("evt2", "Prophesee RAW EVT 2.0", (".raw",), Evt2Reader, Evt2Writer))

@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from spikestream.events.blockio import EventWriter
+from spikestream.events.blockio import RelativeTimeWriter
 from spikestream.events.evt2 import RawHeaderReader
 from spikestream.events.io import FormatSpec, register_format
-from spikestream.events.rawheader import format_percent_header
+from spikestream.events.rawheader import format_raw_header
 
 # state slots
 _TH, _HAVE_TH, _LOOPS, _W, _H, _TL, _Y, _HAVE_Y, _BASE, _BASE_P, _HAVE_BASE = range(11)
@@ -220,45 +220,26 @@ def _encode_evt3(x, y, t, p, state, out):
     return k
 
 
-class Evt3Writer(EventWriter):
+class Evt3Writer(RelativeTimeWriter):
     """EVT 3.0 writer. Times are written relative to the first event; `% t0` in the header keeps the origin."""
 
     format = "evt3"
+    max_xy = 2047
 
     def __init__(self, path, width=None, height=None):
         super().__init__(path, width, height)
         self._state = np.array([-1, -1, -1], np.int64)
-        self._t0: int | None = None
 
     def _header(self, t0: int) -> None:
-        lines = ["evt 3.0"]
-        if self.width and self.height:
-            lines += [f"format EVT3;width={self.width};height={self.height}", f"geometry {self.width}x{self.height}"]
-        else:
-            lines += ["format EVT3"]
-        lines += [f"t0 {t0}", "end"]
-        self._f.write(format_percent_header(lines))
+        self._f.write(format_raw_header("3.0", "EVT3", self.width, self.height, t0))
 
-    def write(self, ev: np.ndarray) -> None:
-        ev = self._check(ev, max_xy=2047)
-        if len(ev) == 0:
-            return
-        if self._t0 is None:
-            self._t0 = int(ev["t"][0])
-            self._header(self._t0)
-        t = ev["t"] - self._t0
+    def _encode(self, ev: np.ndarray, t: np.ndarray) -> None:
         th = t >> 12
         gaps = np.diff(th, prepend=max(int(self._state[0]), int(th[0])))
         extra = int(np.sum(gaps // _STEP)) + 1
         out = np.empty(6 * len(ev) + extra + 8, np.uint16)
         k = _encode_evt3(ev["x"], ev["y"], t, ev["p"], self._state, out)
         self._f.write(out[:k].astype("<u2").tobytes())
-        self.n_written += len(ev)
-        self._last_t = int(ev["t"][-1])
-
-    def _finish(self) -> None:
-        if self._t0 is None:
-            self._header(0)
 
 
 register_format(FormatSpec("evt3", "Prophesee RAW EVT 3.0", (".raw",), Evt3Reader, Evt3Writer))

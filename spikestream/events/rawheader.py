@@ -96,3 +96,13 @@ def read_percent_header(f: BinaryIO) -> PercentHeader:
 
 def format_percent_header(lines: list[str]) -> bytes:
     return "".join(f"% {ln}\n" for ln in lines).encode("ascii")
+
+
+def format_raw_header(version: str, name: str, width: int | None, height: int | None, t0: int,
+                      options: str = "") -> bytes:
+    """The header our RAW writers put before EVT data: `% evt VERSION`, `% format NAME[;width=W;height=H]OPTIONS`,
+    `% geometry WxH` (both only when the size is known), `% t0 T0`, `% end`."""
+    sized = bool(width and height)
+    fmt = f"format {name}" + (f";width={width};height={height}" if sized else "") + options
+    geometry = [f"geometry {width}x{height}"] if sized else []
+    return format_percent_header([f"evt {version}", fmt, *geometry, f"t0 {t0}", "end"])
