@@ -280,3 +280,59 @@ def test_clock_late_inputs_skip_and_stats():
     fresh = ConvLayer(p)
     fresh.start(t0)
     assert fresh.time_us == t0
+
+
+def _sweep(kind, t0, rng, H=16, W=16):
+    """ON events of a bar sweeping across the frame, one line per ms (kind 0: vertical bar moving along x;
+    kind 1: horizontal bar moving along y), either direction, 90% of pixels, plus 10 noise events."""
+    from spikestream.events.dtype import EVENT_DTYPE
+    ev = []
+    lines = range(W) if rng.random() < 0.5 else range(W - 1, -1, -1)
+    for k, c in enumerate(lines):
+        for r in range(H):
+            if rng.random() < 0.9:
+                x, y = (c, r) if kind == 0 else (r, c)
+                ev.append((x, y, t0 + 1000 * k + rng.integers(0, 1000), 1))
+    for _ in range(10):
+        ev.append((rng.integers(0, W), rng.integers(0, H), t0 + rng.integers(0, 16_000), 1))
+    ev = np.array(ev, dtype=EVENT_DTYPE)
+    ev.sort(order="t")
+    return ev
+
+
+def test_stdp_on_event_camera_sweeps_makes_features_selective():
+    """Moving bars from an event camera: k-WTA STDP gives one feature per motion orientation."""
+    from spikestream.snn.conv import events_to_spikes
+    p = ConvParams(in_channels=2, height=16, width=16, n_features=4, kernel=5, pool=1, threshold=8.0,
+                   tau_us=3000, k_winners=1, inhibition_radius=4, a_plus=0.03, a_minus=-0.02,
+                   stdp_window_us=2000, seed=3)
+    layer = ConvLayer(p)
+    rng = np.random.default_rng(0)
+    per_map = p.out_height * p.out_width
+    clock = [0]
+
+    def present(kind, learn):
+        layer.learning = learn
+        t0 = clock[0]
+        idx, t = events_to_spikes(_sweep(kind, t0, rng), 16, 16)
+        oi, _ = layer.advance(idx, t, t0 + 30_000)
+        clock[0] += 30_000
+        return np.bincount(oi // per_map, minlength=p.n_features)
+
+    def responses(n):
+        r = np.zeros((2, p.n_features))
+        for k in range(n):
+            r[k % 2] += present(k % 2, False)
+        return r, (r[0] - r[1]) / np.maximum(r.sum(0), 1)
+
+    _, sel0 = responses(40)
+    assert not (sel0.max() > 0.9 and sel0.min() < -0.9)  # untrained: no pair of orientation detectors
+    for k in range(600):
+        present(k % 2, True)
+    r, sel = responses(40)
+    v, h = int(np.argmax(sel)), int(np.argmin(sel))
+    assert sel[v] > 0.95 and r[0, v] > 100, (sel, r)
+    assert sel[h] < -0.95 and r[1, h] > 100, (sel, r)
+    kv, kh = layer.w[v, 1], layer.w[h, 1]  # ON channel
+    assert kv.mean(axis=0).max() > 0.9 and kv.mean(axis=1).max() < 0.9  # bright columns, no bright row
+    assert kh.mean(axis=1).max() > 0.9 and kh.mean(axis=0).max() < 0.9  # bright rows, no bright column
