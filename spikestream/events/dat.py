@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from spikestream.events.blockio import RelativeTimeWriter, WordReader
+from spikestream.events.blockio import RelativeTimeWriter
 from spikestream.events.io import FormatSpec, register_format
-from spikestream.events.rawheader import format_percent_header, read_percent_header
+from spikestream.events.rawheader import PercentHeaderReader, format_percent_header
 
 _LAST, _HAVE, _LOOPS, _W, _H = range(5)
 COUNTERS = ("out_of_bounds",)
@@ -46,20 +46,13 @@ def _decode_dat(words, state, ox, oy, ot, op, tt, tid, tv, counters):
     return i, n, 0
 
 
-class DatReader(WordReader):
+class DatReader(PercentHeaderReader):
     format = "dat"
     counter_names = COUNTERS
     word_dtype = np.dtype("<u8")  # one record: low half t, high half x/y/p
 
     def _open_header(self) -> int:
-        h = read_percent_header(self._f)
-        self.header = h
-        if h.truncated:
-            self._fail("file ends inside its text header")
-        self.width, self.height = h.geometry()
-        self.t0_us = h.t0()
-        self._state[_W] = self.width if self.width else 1 << 16
-        self._state[_H] = self.height if self.height else 1 << 16
+        h = self._read_percent_header(_W, _H)
         typ_size = self._f.read(2)
         end = h.end
         if len(typ_size) == 2 and typ_size[1] == 8:

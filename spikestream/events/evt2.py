@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from spikestream.events.blockio import EventFormatError, RelativeTimeWriter, WordReader
+from spikestream.events.blockio import EventFormatError, RelativeTimeWriter
 from spikestream.events.io import FormatSpec, register_format
-from spikestream.events.rawheader import format_raw_header, read_percent_header
+from spikestream.events.rawheader import PercentHeaderReader, format_raw_header
 
 # state slots
 _TH, _HAVE_TH, _LOOPS, _W, _H = 0, 1, 2, 3, 4
@@ -169,21 +169,14 @@ def _decode_evt21(words, state, ox, oy, ot, op, tt, tid, tv, counters):
     return i, n, nt
 
 
-class RawHeaderReader(WordReader):
+class RawHeaderReader(PercentHeaderReader):
     counter_names = COUNTERS
 
     def _open_header(self) -> int:
-        h = read_percent_header(self._f)
-        self.header = h
-        if h.truncated:
-            self._fail("file ends inside its text header")
+        h = self._read_percent_header(_W, _H)  # evt3's state keeps the sensor size in the same slots
         found = h.evt_format()
         if found is not None and found != self.format:
             self._fail(f"header says {found}, not {self.format}")
-        self.width, self.height = h.geometry()
-        self.t0_us = h.t0()
-        self._state[_W] = self.width if self.width else 1 << 16
-        self._state[_H] = self.height if self.height else 1 << 16
         return h.end
 
 

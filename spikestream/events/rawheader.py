@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from spikestream.events.blockio import WordReader
+
 MAX_HEADER_BYTES = 1 << 20
 MAX_LINE_BYTES = 4096
 #: (substring of a plugin or sensor name, (width, height)); most specific first
@@ -106,3 +108,20 @@ def format_raw_header(version: str, name: str, width: int | None, height: int | 
     fmt = f"format {name}" + (f";width={width};height={height}" if sized else "") + options
     geometry = [f"geometry {width}x{height}"] if sized else []
     return format_percent_header([f"evt {version}", fmt, *geometry, f"t0 {t0}", "end"])
+
+
+class PercentHeaderReader(WordReader):
+    """A word reader for files that start with a `%` header (RAW EVT, DAT)."""
+
+    def _read_percent_header(self, w_slot: int, h_slot: int) -> PercentHeader:
+        """Parse the header into ``self.header`` (failing on a file that ends inside it), take the sensor size
+        and t0 from it, and put the size in the decoder state's `w_slot` / `h_slot` (65536 when unknown)."""
+        h = read_percent_header(self._f)
+        self.header = h
+        if h.truncated:
+            self._fail("file ends inside its text header")
+        self.width, self.height = h.geometry()
+        self.t0_us = h.t0()
+        self._state[w_slot] = self.width if self.width else 1 << 16
+        self._state[h_slot] = self.height if self.height else 1 << 16
+        return h
