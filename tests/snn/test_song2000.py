@@ -6,8 +6,8 @@ conductances relative to the leak, g_max 0.015, g_in 0.05, tau+ = tau- = 20 ms, 
 checked (their Fig. 1 and 2):
 * the weights end bimodal: most near 0 or near g_max, few in between;
 * the output rate is regulated: doubling every input rate (10 -> 20 Hz) changes the learned output rate by
-  less than 1.7x (measured here: 14.5 -> 22.1 Hz, 1.5x), whereas with the weights learned at 10 Hz frozen
-  the same doubling multiplies it more than 5x (measured: 15.7x).
+  less than 1.8x (measured here: 14.5 -> 22.1 Hz, 1.5x; 1.44-1.67x over other seeds), whereas with the
+  weights learned at 10 Hz frozen the same doubling multiplies it more than 5x (measured: 15.7x).
 To keep the test short, A+ = 0.01 g_max (the paper: 0.005 g_max) and all weights start at g_max, so
 competition starts at once; dt = 0.1 ms.
 """
@@ -75,7 +75,7 @@ def test_song2000_bimodal_weights_and_regulated_rate():
     # 2. rate regulation (Fig. 2): 2x the input rate, output nearly unchanged
     print(f"learned output rate: {r10:.1f} Hz (10 Hz inputs), {r20:.1f} Hz (20 Hz inputs)")
     assert r10 > 1 and r20 > 1
-    assert r20 / r10 < 1.7, f"output {r10:.1f} Hz at 10 Hz inputs, {r20:.1f} Hz at 20 Hz"
+    assert r20 / r10 < 1.8, f"output {r10:.1f} Hz at 10 Hz inputs, {r20:.1f} Hz at 20 Hz"
     # control: the weights learned at 10 Hz, frozen, driven at 20 Hz
     snn10.learning = False
     r_frozen = drive(snn10, 20.0, 20, rng10).mean()
