@@ -1,27 +1,15 @@
 """`spikestream events info` and `spikestream convert`: library functions and the argparse wiring."""
 
 import argparse
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+import events_format_reference as fr
 from spikestream.events.commands import add_commands, convert, info
 from spikestream.events.io import open_reader, open_writer
 
-
-def _load(name, file):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-fr = _load("spikestream_tests_events_format_reference", "format_reference.py")
 W, H = 640, 480
 
 

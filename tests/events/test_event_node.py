@@ -1,13 +1,11 @@
 """event_camera and frames_to_events nodes, driven without sockets through a capturing emit."""
 
-import importlib.util
-import sys
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+import events_reference as ref
 from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.emulator import FrameEmulator
 from spikestream.events.filters import FilterChain
@@ -15,17 +13,6 @@ from spikestream.events.slicing import EventSlicer
 from spikestream.protocol import Message, pack, unpack
 from spikestream.registry import NODES
 
-
-def _load_reference():
-    name = "spikestream_tests_events_reference"  # unique: tests/<area>/reference.py names repeat across areas
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("reference.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-ref = _load_reference()
 W, H = 40, 30
 FILTERS = [{"kind": "refractory", "period_us": 500}, {"kind": "background_activity", "dt_us": 20_000}]
 

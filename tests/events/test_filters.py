@@ -3,25 +3,10 @@
 import numpy as np
 import pytest
 
+import events_reference as ref
 from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.filters import FilterChain
 from spikestream.registry import EVENT_FILTERS
-
-import importlib.util
-import sys
-from pathlib import Path
-
-
-def _load_reference():
-    name = "spikestream_tests_events_reference"  # unique: tests/<area>/reference.py names repeat across areas
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("reference.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-ref = _load_reference()
 
 W, H = 24, 16
 

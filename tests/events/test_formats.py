@@ -1,29 +1,16 @@
 """Event file formats: kernels against the per-word references, round trips through our writers, block and
 chunk invariance, protocol violations, time wraps, AEDAT 2.0/3.1/EVT 2.1 files built from the spec."""
 
-import importlib.util
 import struct
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import events_format_reference as fr
 from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.io import EventFormatError, detect_format, formats, open_reader, open_writer
-
-
-def _load(name, file):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-fr = _load("spikestream_tests_events_format_reference", "format_reference.py")
 
 W, H = 640, 480
 

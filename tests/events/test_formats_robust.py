@@ -2,26 +2,14 @@
 a clear EventFormatError or a clean read — never a crash, a hang or out-of-range events — and a truncated
 file must read as an exact prefix of the intact one. Seeded fuzz loops with a fixed bound."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import events_format_reference as fr
 from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.io import EventFormatError, open_reader, open_writer
-
-
-def _load(name, file):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-fr = _load("spikestream_tests_events_format_reference", "format_reference.py")
 
 W, H = 320, 240
 FORMATS = ["evt2", "evt21", "evt3", "dat", "aedat2", "aedat3", "aedat4", "npy", "csv"]

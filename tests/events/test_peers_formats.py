@@ -3,30 +3,16 @@ EVT 2.0/3.0, DAT, AEDAT 4; expelliarmus (C) reads EVT 2.0/3.0, DAT; dv-processin
 and reads AEDAT 4. Every event is compared. (No installed peer writes EVT 2.1 or AEDAT 2.0/3.1: those are
 checked against the spec-built encoders in format_reference.py.)"""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+import events_format_reference as fr
 from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.io import open_reader, open_writer
 
 pytestmark = pytest.mark.slow
 
 faery = pytest.importorskip("faery")
-
-
-def _load(name, file):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-fr = _load("spikestream_tests_events_format_reference", "format_reference.py")
 
 W, H = 1280, 720
 
