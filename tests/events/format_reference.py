@@ -126,22 +126,35 @@ def encode_evt21(ev: np.ndarray, width: int, height: int, legacy: bool = False) 
 # ------------------------------------------------------------------------------------------ decoders
 def decode_evt2_words(words, width=1 << 16, height=1 << 16):
     """Per-word EVT 2.0 reference: (events list of (x, y, t, p), triggers list of (t, id, value), counters)."""
+    return _decode_evt2_halves(((int(w), 1) for w in words), width, height)
+
+
+def decode_evt21_words(words, width=1 << 16, height=1 << 16):
+    """Per-word EVT 2.1 reference on 64-bit words (already in high/low order): the high half is laid out as an
+    EVT 2.0 word whose x is the base of the low half's validity mask (pixels base..base+31)."""
+    return _decode_evt2_halves(((int(w) >> 32, int(w) & 0xFFFFFFFF) for w in words), width, height)
+
+
+def _decode_evt2_halves(pairs, width, height):
+    """(EVT 2.0 word, pixel mask) pairs; an EVT 2.0 event is its word with mask 1."""
     ev, trig = [], []
     c = {"before_time_high": 0, "unknown_words": 0, "out_of_bounds": 0}
     th = None
     loops = 0
-    for w in words:
-        w = int(w)
+    for w, mask in pairs:
         typ = w >> 28
         if typ in (0, 1):
             if th is None:
                 c["before_time_high"] += 1
                 continue
-            x, y = (w >> 11) & 0x7FF, w & 0x7FF
-            if x >= width or y >= height:
-                c["out_of_bounds"] += 1
-                continue
-            ev.append((x, y, (((loops << 28) + th) << 6) + ((w >> 22) & 0x3F), typ))
+            t = (((loops << 28) + th) << 6) + ((w >> 22) & 0x3F)
+            xb, y = (w >> 11) & 0x7FF, w & 0x7FF
+            for b in range(32):
+                if (mask >> b) & 1:
+                    if xb + b >= width or y >= height:
+                        c["out_of_bounds"] += 1
+                    else:
+                        ev.append((xb + b, y, t, typ))
         elif typ == 8:
             raw = w & 0x0FFFFFFF
             if th is not None and raw < th and th - raw > 1 << 27:
@@ -152,43 +165,6 @@ def decode_evt2_words(words, width=1 << 16, height=1 << 16):
                 c["before_time_high"] += 1
                 continue
             trig.append(((((loops << 28) + th) << 6) + ((w >> 22) & 0x3F), (w >> 8) & 0x1F, w & 1))
-        elif typ not in (0xE, 0xF):
-            c["unknown_words"] += 1
-    return ev, trig, c
-
-
-def decode_evt21_words(words, width=1 << 16, height=1 << 16):
-    """Per-word EVT 2.1 reference on 64-bit words (already in high/low order)."""
-    ev, trig = [], []
-    c = {"before_time_high": 0, "unknown_words": 0, "out_of_bounds": 0}
-    th = None
-    loops = 0
-    for w in words:
-        w = int(w)
-        hi, lo = w >> 32, w & 0xFFFFFFFF
-        typ = hi >> 28
-        if typ in (0, 1):
-            if th is None:
-                c["before_time_high"] += 1
-                continue
-            t = (((loops << 28) + th) << 6) + ((hi >> 22) & 0x3F)
-            xb, y = (hi >> 11) & 0x7FF, hi & 0x7FF
-            for b in range(32):
-                if (lo >> b) & 1:
-                    if xb + b >= width or y >= height:
-                        c["out_of_bounds"] += 1
-                    else:
-                        ev.append((xb + b, y, t, typ))
-        elif typ == 8:
-            raw = hi & 0x0FFFFFFF
-            if th is not None and raw < th and th - raw > 1 << 27:
-                loops += 1
-            th = raw
-        elif typ == 0xA:
-            if th is None:
-                c["before_time_high"] += 1
-                continue
-            trig.append(((((loops << 28) + th) << 6) + ((hi >> 22) & 0x3F), (hi >> 8) & 0x1F, hi & 1))
         elif typ not in (0xE, 0xF):
             c["unknown_words"] += 1
     return ev, trig, c
