@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 
 from spikestream.events.dtype import EVENT_DTYPE
+from spikestream.events.state import restore_arrays
 
 
 # ------------------------------------------------------------------------------------------------ kernels
@@ -249,14 +250,7 @@ class FrameEmulator:
                 "pos_thres": self._pos, "neg_thres": self._neg, "leak": self._leak}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        mine = self.get_state()
-        if set(state) != set(mine):
-            raise ValueError(f"emulator: state keys {sorted(state)} where {sorted(mine)} are expected")
-        for k, cur in mine.items():
-            new = np.asarray(state[k])
-            if new.shape != cur.shape:
-                raise ValueError(f"emulator: state {k!r} has shape {new.shape}, expected {cur.shape}")
-            cur[...] = new
+        restore_arrays("emulator", self.get_state(), state)
 
 
 def to_gray(frames: np.ndarray) -> np.ndarray:

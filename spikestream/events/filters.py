@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit
 
 from spikestream.events.dtype import EVENT_DTYPE
+from spikestream.events.state import restore_arrays
 from spikestream.registry import EVENT_FILTERS, UnknownKind
 
 #: "Never fired": far enough in the past that ``t - NEVER`` cannot overflow for any real timestamp.
@@ -196,18 +197,7 @@ class EventFilter:
         return {}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        _restore(self, state)
-
-
-def _restore(f: EventFilter, state: dict[str, np.ndarray]) -> None:
-    mine = f.get_state()
-    if set(state) != set(mine):
-        raise ValueError(f"event filter {f.kind!r}: state keys {sorted(state)} where {sorted(mine)} are expected")
-    for k, cur in mine.items():
-        new = np.asarray(state[k])
-        if new.shape != cur.shape:
-            raise ValueError(f"event filter {f.kind!r}: state {k!r} has shape {new.shape}, expected {cur.shape}")
-        cur[...] = new  # get_state returns the live arrays; copy into them
+        restore_arrays(f"event filter {self.kind!r}", self.get_state(), state)
 
 
 class _PixelStateFilter(EventFilter):
@@ -217,9 +207,6 @@ class _PixelStateFilter(EventFilter):
 
     def get_state(self) -> dict[str, np.ndarray]:
         return {n: getattr(self, "_" + n) for n in self._state_names}
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
-        _restore(self, state)
 
 
 @dataclass(frozen=True)
