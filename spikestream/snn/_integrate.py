@@ -1,7 +1,18 @@
-"""Small integration helpers shared by the neuron kernels."""
+"""Small helpers shared by the neuron kernels: the integration scheme, and the pieces of every model's step
+loop that do not depend on the model (the layer constants, the synaptic variables: load, decay, current,
+store). Each model keeps its own equations, noise and spike detection in its ``model_*.py``.
+
+These take and return scalars (load_syn/store_syn: once per neuron, outside the sub-step loop): a helper
+inside the sub-step loop that takes arrays (the rng, refr/spk/vpk) made the LIF and Izhikevich kernels 2-3x
+slower (Numba reference counting in the loop, the noise branch no longer hoisted), so noise and
+threshold-and-reset stay written out in each kernel.
+`spikestream.snn._cache` clears the package's Numba cache when this file changes.
+"""
 
 import numpy as np
 from numba import njit
+
+from spikestream.snn.neuron import C_DEXC, C_DINH, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, C_REF
 
 
 @njit(cache=True)
@@ -13,3 +24,38 @@ def exp_euler(x, a, b, h):
         return x + a * h
     xinf = -a / b
     return xinf + (x - xinf) * np.exp(b * h)
+
+
+@njit(cache=True, inline="always")
+def layer_constants(pc):
+    """The common per-layer values a kernel needs from `pc`:
+    (e_exc, e_inh, decay_exc, decay_inh, n_substeps, h_ms, refractory_steps, noise, sqrt(h_ms))."""
+    h = pc[C_H]
+    return (pc[C_EEXC], pc[C_EINH], pc[C_DEXC], pc[C_DINH], int(pc[C_NSUB]), h, int(pc[C_REF]), pc[C_NOISE],
+            np.sqrt(h))
+
+
+@njit(cache=True, inline="always")
+def load_syn(syn, i):
+    """Neuron i's synaptic variables: exc. current, inh. current, exc. conductance, inh. conductance."""
+    return syn[0, i], syn[1, i], syn[2, i], syn[3, i]
+
+
+@njit(cache=True, inline="always")
+def store_syn(syn, i, ie, ii, ge, gi):
+    syn[0, i] = ie
+    syn[1, i] = ii
+    syn[2, i] = ge
+    syn[3, i] = gi
+
+
+@njit(cache=True, inline="always")
+def decay_syn(ie, ii, ge, gi, dexc, dinh):
+    """The synaptic variables after one sub-step of exponential decay."""
+    return ie * dexc, ii * dinh, ge * dexc, gi * dinh
+
+
+@njit(cache=True, inline="always")
+def syn_current(ib, ie, ii, ge, gi, e_exc, e_inh, v):
+    """Input current at potential v: bias + current synapses + conductances towards their reversal."""
+    return ib + ie - ii + ge * (e_exc - v) + gi * (e_inh - v)

@@ -14,9 +14,9 @@ import numpy as np
 from numba import njit
 
 from spikestream.registry import NEURON_MODELS
+from spikestream.snn._integrate import decay_syn, layer_constants, load_syn, store_syn, syn_current
 from spikestream.snn._rng import normal
-from spikestream.snn.neuron import (C_DEXC, C_DINH, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, C_REF, M_ADEX,
-                                    NeuronModel, pack_in_order)
+from spikestream.snn.neuron import M_ADEX, NeuronModel, pack_in_order
 
 _NAMES = ["c_pf", "g_l_ns", "e_l", "v_t", "delta_t", "tau_w_ms", "a_ns", "b_pa", "v_reset", "v_peak"]
 
@@ -32,30 +32,25 @@ def _pack(p, dt_ms, h_ms):
 def step_adex(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
     c, g_l, e_l, v_t, d_t, tau_w, a, b, v_reset, v_peak = (pm[0], pm[1], pm[2], pm[3], pm[4], pm[5], pm[6],
                                                            pm[7], pm[8], pm[9])
-    e_exc, e_inh, dexc, dinh = pc[C_EEXC], pc[C_EINH], pc[C_DEXC], pc[C_DINH]
-    nsub, h, ref, noise = int(pc[C_NSUB]), pc[C_H], int(pc[C_REF]), pc[C_NOISE]
-    sq = np.sqrt(h)
+    e_exc, e_inh, dexc, dinh, nsub, h, ref, noise, sq = layer_constants(pc)
     for i in range(lo, hi):
         spk[i] = 0
         if refr[i] > 0:
             refr[i] -= 1
         v, w = S[0, i], S[1, i]
-        ie, ii, ge, gi = syn[0, i], syn[1, i], syn[2, i], syn[3, i]
+        ie, ii, ge, gi = load_syn(syn, i)
         for _ in range(nsub):
             x = (v - v_t) / d_t
             if x > 30.0:
                 x = 30.0
             dw = (a * (v - e_l) - w) / tau_w
             if refr[i] == 0:
-                cur = ibias[i] + ie - ii + ge * (e_exc - v) + gi * (e_inh - v)
+                cur = syn_current(ibias[i], ie, ii, ge, gi, e_exc, e_inh, v)
                 v = v + h * (-g_l * (v - e_l) + g_l * d_t * np.exp(x) - w + cur) / c
                 if noise > 0.0:
                     v += noise * sq * normal(rng)
             w = w + h * dw
-            ie *= dexc
-            ii *= dinh
-            ge *= dexc
-            gi *= dinh
+            ie, ii, ge, gi = decay_syn(ie, ii, ge, gi, dexc, dinh)
             if refr[i] == 0 and v >= v_peak + theta[i]:
                 spk[i] = 1
                 vpk[i] = v
@@ -64,7 +59,7 @@ def step_adex(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
                 if ref > 0:
                     refr[i] = ref
         S[0, i], S[1, i] = v, w
-        syn[0, i], syn[1, i], syn[2, i], syn[3, i] = ie, ii, ge, gi
+        store_syn(syn, i, ie, ii, ge, gi)
 
 
 NEURON_MODELS.register("adex")(NeuronModel(

@@ -17,10 +17,9 @@ from numba import njit
 
 from spikestream.registry import NEURON_MODELS
 from spikestream.snn._crossing import crossed
-from spikestream.snn._integrate import exp_euler
+from spikestream.snn._integrate import decay_syn, exp_euler, layer_constants, load_syn, store_syn, syn_current
 from spikestream.snn._rng import normal
-from spikestream.snn.neuron import (C_DEXC, C_DINH, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, M_HH, NeuronModel,
-                                    pack_in_order)
+from spikestream.snn.neuron import M_HH, NeuronModel, pack_in_order
 
 _NAMES = ["c_uf", "g_na", "g_k", "g_l", "e_na", "e_k", "e_l", "v_th"]
 
@@ -60,13 +59,11 @@ def _init(p):
 @njit(cache=True)
 def step_hh(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
     c, g_na, g_k, g_l, e_na, e_k, e_l, v_th = pm[0], pm[1], pm[2], pm[3], pm[4], pm[5], pm[6], pm[7]
-    e_exc, e_inh, dexc, dinh = pc[C_EEXC], pc[C_EINH], pc[C_DEXC], pc[C_DINH]
-    nsub, h, noise = int(pc[C_NSUB]), pc[C_H], pc[C_NOISE]
-    sq = np.sqrt(h)
+    e_exc, e_inh, dexc, dinh, nsub, h, _ref, noise, sq = layer_constants(pc)
     for i in range(lo, hi):
         spk[i] = 0
         v, m, hh, n = S[0, i], S[1, i], S[2, i], S[3, i]
-        ie, ii, ge, gi = syn[0, i], syn[1, i], syn[2, i], syn[3, i]
+        ie, ii, ge, gi = load_syn(syn, i)
         for _ in range(nsub):
             am, bm, ah, bh, an, bn = rates(v)
             gna = g_na * m * m * m * hh
@@ -81,13 +78,10 @@ def step_hh(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
             v = v_new
             if noise > 0.0:
                 v += noise * sq * normal(rng)
-            ie *= dexc
-            ii *= dinh
-            ge *= dexc
-            gi *= dinh
+            ie, ii, ge, gi = decay_syn(ie, ii, ge, gi, dexc, dinh)
             crossed(v, v_th, theta[i], flag, spk, vpk, i)
         S[0, i], S[1, i], S[2, i], S[3, i] = v, m, hh, n
-        syn[0, i], syn[1, i], syn[2, i], syn[3, i] = ie, ii, ge, gi
+        store_syn(syn, i, ie, ii, ge, gi)
 
 
 NEURON_MODELS.register("hh")(NeuronModel(

@@ -8,14 +8,13 @@ a 1, b 3, c 1, d 5, s 4, x_r -1.6, r 0.006 (bursting for I near 2-3.5); forward 
 <= 0.02 ms; spikes are upward crossings of x_th = 1.
 """
 
-import numpy as np
 from numba import njit
 
 from spikestream.registry import NEURON_MODELS
 from spikestream.snn._crossing import crossed
+from spikestream.snn._integrate import decay_syn, layer_constants, load_syn, store_syn, syn_current
 from spikestream.snn._rng import normal
-from spikestream.snn.neuron import (C_DEXC, C_DINH, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, M_HR, NeuronModel,
-                                    pack_in_order)
+from spikestream.snn.neuron import M_HR, NeuronModel, pack_in_order
 
 _NAMES = ["a", "b", "c", "d", "r", "s", "x_r", "x_th", "time_scale_ms"]
 
@@ -29,16 +28,14 @@ def _pack(p, dt_ms, h_ms):
 @njit(cache=True)
 def step_hr(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
     a, b, c, d, r, s, x_r, x_th, ts = pm[0], pm[1], pm[2], pm[3], pm[4], pm[5], pm[6], pm[7], pm[8]
-    e_exc, e_inh, dexc, dinh = pc[C_EEXC], pc[C_EINH], pc[C_DEXC], pc[C_DINH]
-    nsub, h, noise = int(pc[C_NSUB]), pc[C_H], pc[C_NOISE]
+    e_exc, e_inh, dexc, dinh, nsub, h, _ref, noise, sq = layer_constants(pc)
     hm = h / ts
-    sq = np.sqrt(h)
     for i in range(lo, hi):
         spk[i] = 0
         x, y, z = S[0, i], S[1, i], S[2, i]
-        ie, ii, ge, gi = syn[0, i], syn[1, i], syn[2, i], syn[3, i]
+        ie, ii, ge, gi = load_syn(syn, i)
         for _ in range(nsub):
-            cur = ibias[i] + ie - ii + ge * (e_exc - x) + gi * (e_inh - x)
+            cur = syn_current(ibias[i], ie, ii, ge, gi, e_exc, e_inh, x)
             dx = y - a * x * x * x + b * x * x - z + cur
             dy = c - d * x * x - y
             dz = r * (s * (x - x_r) - z)
@@ -47,13 +44,10 @@ def step_hr(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
             z = z + hm * dz
             if noise > 0.0:
                 x += noise * sq * normal(rng)
-            ie *= dexc
-            ii *= dinh
-            ge *= dexc
-            gi *= dinh
+            ie, ii, ge, gi = decay_syn(ie, ii, ge, gi, dexc, dinh)
             crossed(x, x_th, theta[i], flag, spk, vpk, i)
         S[0, i], S[1, i], S[2, i] = x, y, z
-        syn[0, i], syn[1, i], syn[2, i], syn[3, i] = ie, ii, ge, gi
+        store_syn(syn, i, ie, ii, ge, gi)
 
 
 NEURON_MODELS.register("hindmarsh_rose")(NeuronModel(

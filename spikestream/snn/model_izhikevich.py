@@ -9,13 +9,12 @@ half-steps for v). Presets: Izhikevich 2003 Fig. 2 / 2004 — RS, IB, CH, FS, LT
 Initial state v = -65, u = b v.
 """
 
-import numpy as np
 from numba import njit
 
 from spikestream.registry import NEURON_MODELS
+from spikestream.snn._integrate import decay_syn, layer_constants, load_syn, store_syn, syn_current
 from spikestream.snn._rng import normal
-from spikestream.snn.neuron import (C_DEXC, C_DINH, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, C_REF, M_IZH,
-                                    NeuronModel, pack_in_order)
+from spikestream.snn.neuron import M_IZH, NeuronModel, pack_in_order
 
 PRESETS = {
     "RS": {"a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0},    # regular spiking
@@ -35,27 +34,22 @@ def _pack(p, dt_ms, h_ms):
 @njit(cache=True)
 def step_izhikevich(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
     a, b, c, d, v_peak = pm[0], pm[1], pm[2], pm[3], pm[4]
-    e_exc, e_inh, dexc, dinh = pc[C_EEXC], pc[C_EINH], pc[C_DEXC], pc[C_DINH]
-    nsub, h, ref, noise = int(pc[C_NSUB]), pc[C_H], int(pc[C_REF]), pc[C_NOISE]
-    sq = np.sqrt(h)
+    e_exc, e_inh, dexc, dinh, nsub, h, ref, noise, sq = layer_constants(pc)
     for i in range(lo, hi):
         spk[i] = 0
         if refr[i] > 0:
             refr[i] -= 1
         v, u = S[0, i], S[1, i]
-        ie, ii, ge, gi = syn[0, i], syn[1, i], syn[2, i], syn[3, i]
+        ie, ii, ge, gi = load_syn(syn, i)
         for _ in range(nsub):
             du = a * (b * v - u)
             if refr[i] == 0:
-                cur = ibias[i] + ie - ii + ge * (e_exc - v) + gi * (e_inh - v)
+                cur = syn_current(ibias[i], ie, ii, ge, gi, e_exc, e_inh, v)
                 v = v + h * (0.04 * v * v + 5.0 * v + 140.0 - u + cur)
                 if noise > 0.0:
                     v += noise * sq * normal(rng)
             u = u + h * du
-            ie *= dexc
-            ii *= dinh
-            ge *= dexc
-            gi *= dinh
+            ie, ii, ge, gi = decay_syn(ie, ii, ge, gi, dexc, dinh)
             if refr[i] == 0 and v >= v_peak + theta[i]:
                 spk[i] = 1
                 vpk[i] = v
@@ -64,7 +58,7 @@ def step_izhikevich(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, 
                 if ref > 0:
                     refr[i] = ref
         S[0, i], S[1, i] = v, u
-        syn[0, i], syn[1, i], syn[2, i], syn[3, i] = ie, ii, ge, gi
+        store_syn(syn, i, ie, ii, ge, gi)
 
 
 NEURON_MODELS.register("izhikevich")(NeuronModel(

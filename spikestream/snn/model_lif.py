@@ -14,10 +14,9 @@ import numpy as np
 from numba import njit
 
 from spikestream.registry import NEURON_MODELS
-from spikestream.snn._integrate import exp_euler
+from spikestream.snn._integrate import decay_syn, exp_euler, layer_constants, load_syn, store_syn
 from spikestream.snn._rng import normal
-from spikestream.snn.neuron import (C_DEXC, C_DINH, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, C_REF, M_LIF,
-                                    NeuronModel, pack_in_order)
+from spikestream.snn.neuron import M_LIF, NeuronModel, pack_in_order
 
 _REF = "Vogels & Abbott 2005 (J Neurosci 25:10786); Gerstner et al. 2014, Neuronal Dynamics ch. 1, 6"
 
@@ -50,25 +49,14 @@ def step_lif(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
     adapt = pm[7] > 0.0
     leak = pm[8]
     wfac = pm[9]
-    e_exc = pc[C_EEXC]
-    e_inh = pc[C_EINH]
-    dexc = pc[C_DEXC]
-    dinh = pc[C_DINH]
-    nsub = int(pc[C_NSUB])
-    h = pc[C_H]
-    ref = int(pc[C_REF])
-    noise = pc[C_NOISE]
-    sq = np.sqrt(h)
+    e_exc, e_inh, dexc, dinh, nsub, h, ref, noise, sq = layer_constants(pc)
     for i in range(lo, hi):
         spk[i] = 0
         if refr[i] > 0:
             refr[i] -= 1
         v = S[0, i]
         w = S[1, i]
-        ie = syn[0, i]
-        ii = syn[1, i]
-        ge = syn[2, i]
-        gi = syn[3, i]
+        ie, ii, ge, gi = load_syn(syn, i)
         for _ in range(nsub):
             vold = v
             if refr[i] == 0:
@@ -87,10 +75,7 @@ def step_lif(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
             if adapt:
                 winf = a * (vold - e_l)
                 w = winf + (w - winf) * wfac
-            ie *= dexc
-            ii *= dinh
-            ge *= dexc
-            gi *= dinh
+            ie, ii, ge, gi = decay_syn(ie, ii, ge, gi, dexc, dinh)
             if refr[i] == 0 and v >= v_th + theta[i]:
                 spk[i] = 1
                 vpk[i] = v
@@ -100,10 +85,7 @@ def step_lif(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
                     refr[i] = ref
         S[0, i] = v
         S[1, i] = w
-        syn[0, i] = ie
-        syn[1, i] = ii
-        syn[2, i] = ge
-        syn[3, i] = gi
+        store_syn(syn, i, ie, ii, ge, gi)
 
 
 _LIF = {"tau_m_ms": 20.0, "e_l": -60.0, "v_th": -50.0, "v_reset": -60.0}

@@ -20,9 +20,9 @@ from numba import njit
 
 from spikestream.registry import NEURON_MODELS
 from spikestream.snn._crossing import crossed
+from spikestream.snn._integrate import decay_syn, layer_constants, load_syn, store_syn, syn_current
 from spikestream.snn._rng import normal
-from spikestream.snn.neuron import (C_DEXC, C_DINH, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, M_FHN, M_ML,
-                                    NeuronModel, pack_in_order)
+from spikestream.snn.neuron import M_FHN, M_ML, NeuronModel, pack_in_order
 
 _FHN = ["a", "b", "tau", "v_th", "time_scale_ms"]
 _ML = ["c_uf", "g_ca", "g_k", "g_l", "e_ca", "e_k", "e_l", "v1", "v2", "v3", "v4", "phi", "v_th"]
@@ -46,29 +46,24 @@ def _init_fhn(p):
 @njit(cache=True)
 def step_fhn(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
     a, b, tau, v_th, ts = pm[0], pm[1], pm[2], pm[3], pm[4]
-    e_exc, e_inh, dexc, dinh = pc[C_EEXC], pc[C_EINH], pc[C_DEXC], pc[C_DINH]
-    nsub, h, noise = int(pc[C_NSUB]), pc[C_H], pc[C_NOISE]
+    e_exc, e_inh, dexc, dinh, nsub, h, _ref, noise, sq = layer_constants(pc)
     hm = h / ts
-    sq = np.sqrt(h)
     for i in range(lo, hi):
         spk[i] = 0
         v, w = S[0, i], S[1, i]
-        ie, ii, ge, gi = syn[0, i], syn[1, i], syn[2, i], syn[3, i]
+        ie, ii, ge, gi = load_syn(syn, i)
         for _ in range(nsub):
-            cur = ibias[i] + ie - ii + ge * (e_exc - v) + gi * (e_inh - v)
+            cur = syn_current(ibias[i], ie, ii, ge, gi, e_exc, e_inh, v)
             dv = v - v * v * v / 3.0 - w + cur
             dw = (v + a - b * w) / tau
             v = v + hm * dv
             w = w + hm * dw
             if noise > 0.0:
                 v += noise * sq * normal(rng)
-            ie *= dexc
-            ii *= dinh
-            ge *= dexc
-            gi *= dinh
+            ie, ii, ge, gi = decay_syn(ie, ii, ge, gi, dexc, dinh)
             crossed(v, v_th, theta[i], flag, spk, vpk, i)
         S[0, i], S[1, i] = v, w
-        syn[0, i], syn[1, i], syn[2, i], syn[3, i] = ie, ii, ge, gi
+        store_syn(syn, i, ie, ii, ge, gi)
 
 
 def _pack_ml(p, dt_ms, h_ms):
@@ -98,31 +93,26 @@ def _init_ml(p):
 def step_ml(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
     c, g_ca, g_k, g_l, e_ca, e_k, e_l = pm[0], pm[1], pm[2], pm[3], pm[4], pm[5], pm[6]
     v1, v2, v3, v4, phi, v_th = pm[7], pm[8], pm[9], pm[10], pm[11], pm[12]
-    e_exc, e_inh, dexc, dinh = pc[C_EEXC], pc[C_EINH], pc[C_DEXC], pc[C_DINH]
-    nsub, h, noise = int(pc[C_NSUB]), pc[C_H], pc[C_NOISE]
-    sq = np.sqrt(h)
+    e_exc, e_inh, dexc, dinh, nsub, h, _ref, noise, sq = layer_constants(pc)
     for i in range(lo, hi):
         spk[i] = 0
         v, w = S[0, i], S[1, i]
-        ie, ii, ge, gi = syn[0, i], syn[1, i], syn[2, i], syn[3, i]
+        ie, ii, ge, gi = load_syn(syn, i)
         for _ in range(nsub):
             m_inf = 0.5 * (1.0 + np.tanh((v - v1) / v2))
             w_inf = 0.5 * (1.0 + np.tanh((v - v3) / v4))
             inv_tau = np.cosh((v - v3) / (2.0 * v4))
-            cur = ibias[i] + ie - ii + ge * (e_exc - v) + gi * (e_inh - v)
+            cur = syn_current(ibias[i], ie, ii, ge, gi, e_exc, e_inh, v)
             dv = (cur - g_l * (v - e_l) - g_ca * m_inf * (v - e_ca) - g_k * w * (v - e_k)) / c
             dw = phi * (w_inf - w) * inv_tau
             v = v + h * dv
             w = w + h * dw
             if noise > 0.0:
                 v += noise * sq * normal(rng)
-            ie *= dexc
-            ii *= dinh
-            ge *= dexc
-            gi *= dinh
+            ie, ii, ge, gi = decay_syn(ie, ii, ge, gi, dexc, dinh)
             crossed(v, v_th, theta[i], flag, spk, vpk, i)
         S[0, i], S[1, i] = v, w
-        syn[0, i], syn[1, i], syn[2, i], syn[3, i] = ie, ii, ge, gi
+        store_syn(syn, i, ie, ii, ge, gi)
 
 
 NEURON_MODELS.register("fhn")(NeuronModel(
