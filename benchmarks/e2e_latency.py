@@ -1,8 +1,11 @@
 """End-to-end latency at a 1 kHz sample rate: the demo pipeline beside a bare pyzmq relay chain.
 
-spikestream: deploy/demo.toml (emg_synth -> encoder -> snn -> control_output -> actuator probe), every
+spikestream demo: deploy/demo.toml (emg_synth -> encoder -> snn -> control_output -> actuator probe), every
 node its own process over tcp loopback, one sample per message. Latency = probe receipt time minus the
 sample's acquisition time (origin_ns), for every control output after a warm-up.
+
+spikestream relay nodes: the runtime alone (ramp_source -> 3 relay nodes -> this process), to separate
+what the runtime costs from what the stages cost.
 
 Baseline: the same number of hops (source -> 3 relays -> sink, 4 tcp hops, one process each) moving an
 8-byte timestamp with bare pyzmq PUB/SUB and nothing else — the floor that ZeroMQ and Python impose.
@@ -85,6 +88,38 @@ def bare_chain(rate: float, seconds: float, hops: int = 4) -> np.ndarray:
     return lat[lat.size // 10:]  # the first tenth is connection warm-up
 
 
+def runtime_chain(rate: float, seconds: float, hops: int = 4) -> np.ndarray:
+    """The spikestream runtime alone: ramp_source -> (hops-1) relay nodes -> this process, over tcp."""
+    from spikestream import protocol as P
+    from spikestream import transport
+    from spikestream.runtime import pipeline
+    from spikestream.runtime.supervisor import Supervisor
+
+    doc = {"pipeline": {"name": "relay-chain"},
+           "nodes": {"src": {"kind": "ramp_source", "outputs": {"out": "tcp://127.0.0.1:auto"},
+                             "params": {"rate_hz": rate, "chunk": 1}}}}
+    prev = "src"
+    for i in range(hops - 1):
+        doc["nodes"][f"r{i}"] = {"kind": "relay", "inputs": {"in": f"{prev}.out"}, "outputs": {"out": "tcp://127.0.0.1:auto"}}
+        prev = f"r{i}"
+    pl = pipeline.from_dict(doc)
+    sup = Supervisor(pl)
+    sink = transport.sub(zmq.Context.instance(), [pl.nodes[prev].outputs["out"]])
+    lat: list[float] = []
+    first = [None]
+
+    def drain(_):
+        while sink.poll(0):
+            m = P.unpack(sink.recv())
+            lat.append((time.time_ns() - m.origin_ns) * 1e-6)
+            first[0] = first[0] or time.monotonic()
+
+    sup.run(None, on_tick=drain, tick_s=0.0005, until=lambda: first[0] is not None and time.monotonic() - first[0] > seconds)
+    sink.close(0)
+    a = np.asarray(lat)
+    return a[a.size // 10:]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -97,18 +132,22 @@ def main() -> None:
     rows = []
     for r in range(reps):
         base = bare_chain(1000.0, dur)
+        rt = runtime_chain(1000.0, dur)
         s = DemoRun(warmup_s=3.0).run(dur + 3.0)
         lat = s["latency_sensor_to_control_ms"]
         drops = sum(st["dropped"] for st in s["stages"])
         rows.append({"bare_p50": float(np.percentile(base, 50)), "bare_p99": float(np.percentile(base, 99)),
+                     "rt_p50": float(np.percentile(rt, 50)), "rt_p99": float(np.percentile(rt, 99)),
                      "ss_p50": lat.get("p50", float("nan")), "ss_p99": lat.get("p99", float("nan")),
                      "ss_n": lat.get("n", 0), "drops": drops})
         print(f"run {r + 1}/{reps}: bare chain p50 {rows[-1]['bare_p50']:.3f} ms p99 {rows[-1]['bare_p99']:.3f} ms | "
+              f"runtime relays p50 {rows[-1]['rt_p50']:.3f} ms p99 {rows[-1]['rt_p99']:.3f} ms | "
               f"spikestream p50 {rows[-1]['ss_p50']:.3f} ms p99 {rows[-1]['ss_p99']:.3f} ms "
               f"({rows[-1]['ss_n']} outputs, {drops} drops)", flush=True)
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     print(f"\nend-to-end latency at 1 kHz, 4 tcp hops, median of {reps} run(s) of {dur:.0f} s:")
     print(f"  bare pyzmq relay chain : p50 {med['bare_p50']:.3f} ms   p99 {med['bare_p99']:.3f} ms")
+    print(f"  spikestream relay nodes: p50 {med['rt_p50']:.3f} ms   p99 {med['rt_p99']:.3f} ms   (runtime only, no stages)")
     print(f"  spikestream demo       : p50 {med['ss_p50']:.3f} ms   p99 {med['ss_p99']:.3f} ms   drops {med['drops']:.0f}")
     print(f"  ratio spikestream/bare : p50 {med['ss_p50'] / med['bare_p50']:.2f}x   p99 {med['ss_p99'] / med['bare_p99']:.2f}x")
     print(f"  target                 : p50 <= 1 ms, p99 <= 3 ms, no drops")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from spikestream.condition._registry import build_chain
-from spikestream.protocol import Spikes
+from spikestream.protocol import Message, Samples, Spikes
 from spikestream.registry import ENCODERS
 from spikestream.runtime.node import Node, register_node
 
@@ -144,3 +144,22 @@ class EncoderNode(Node):
         for i, stage in enumerate(self.chain):
             pre = f"cond{i}."
             stage.set_state({k[len(pre):]: v for k, v in state.items() if k.startswith(pre)})
+
+
+class InlineEncoder:
+    """An encoder inside an input node: the architecture's input node reads *and* encodes, saving a
+    process and a hop. It is the encoder node itself, driven in-process, so it behaves exactly alike
+    (same parameters, validation, counters, state); its spike packets go out on the owner's "spikes" port.
+    """
+
+    def __init__(self, owner: Node, params: dict[str, Any]):
+        if not isinstance(params, dict):
+            raise ValueError("parameter 'encoder' must be a table, e.g. {encoder = \"delta\", threshold = 0.2}")
+        self.node = EncoderNode(f"{owner.name}.encoder", params,
+                                emit=lambda port, body, t_us, origin_ns: owner.emit("spikes", body, t_us, origin_ns),
+                                log=owner.log)
+        self.node.counters = owner.counters  # one set of counters for the whole input node
+        self.node.setup()
+
+    def __call__(self, body: Samples, t_us: int, origin_ns: int) -> None:
+        self.node.on_message("in", Message(body, "", 0, t_us, origin_ns))

@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from spikestream.protocol import Samples
+from spikestream.nodes.encoder import InlineEncoder
 from spikestream.runtime.node import Node, register_node
 from spikestream.sources.files import FileSource
 from spikestream.sources.imu import IMUSynth
@@ -43,11 +44,39 @@ def _bool(v) -> bool:
     raise ValueError(v)
 
 
-class PacedSourceNode(Node):
+class InputNode(Node):
+    """What every input node shares: samples out, and with an ``encoder = {...}`` table (the encoder
+    node's parameters) also the encoded spike packets on "spikes" — read and encode in one process."""
+
+    outputs = {"samples": "samples", "spikes": "spikes"}
+    optional = frozenset({"samples", "spikes"})
+
+    def _setup_encoder(self) -> None:
+        enc = self.params.get("encoder")
+        self._encode = None if enc is None else InlineEncoder(self, enc)
+
+    def _publish(self, body: Samples, t_last: int, origin_ns: int) -> None:
+        self.emit("samples", body, t_last, origin_ns)
+        if self._encode is not None:
+            self._encode(body, t_last, origin_ns)
+
+    def _encoder_state(self) -> dict[str, np.ndarray]:
+        if self._encode is None:
+            return {}
+        return {f"encoder/{k}": v for k, v in self._encode.node.get_state().items()}
+
+    def _set_encoder_state(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Restore the encoder's part of `state`; return the rest."""
+        mine = {k[len("encoder/"):]: v for k, v in state.items() if k.startswith("encoder/")}
+        if self._encode is not None and mine:
+            self._encode.node.set_state(mine)
+        return {k: v for k, v in state.items() if not k.startswith("encoder/")}
+
+
+class PacedSourceNode(InputNode):
     """Pacing for sources with ``read(n)``, ``skip(n)``, ``position``, ``time_us(k)``, ``rows_until(t)``,
     ``total`` (None = endless), ``rate_hz``, ``channels``, ``get_state``/``set_state``."""
 
-    outputs = {"samples": "samples"}
     default_max_lag_s: float | None = None  # None: never drop (a recording)
 
     def _make_source(self):
@@ -74,6 +103,7 @@ class PacedSourceNode(Node):
         self._t0 = int(self.src.time_us(0))
         self._start_ns: int | None = None
         self._progress = None
+        self._setup_encoder()
 
     # ------------------------------------------------------------------ runtime callbacks
     def poll(self, now_ns: int) -> None:
@@ -125,10 +155,10 @@ class PacedSourceNode(Node):
         return self.limit is not None and self.src.position >= self.limit
 
     def get_state(self) -> dict[str, np.ndarray]:
-        return self.src.get_state()
+        return {**self.src.get_state(), **self._encoder_state()}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        self.src.set_state(state)
+        self.src.set_state(self._set_encoder_state(state))
         self._start_ns = None  # pacing restarts from the restored row
 
     def close(self) -> None:
@@ -147,7 +177,7 @@ class PacedSourceNode(Node):
         if c.t_us.size == 0:
             return False
         t_last = int(c.t_us[-1])
-        self.emit("samples", Samples(c.t_us, c.data, self.rate, self.src.channels), t_last, origin_ns)
+        self._publish(Samples(c.t_us, c.data, self.rate, self.src.channels), t_last, origin_ns)
         if self.truth:
             self._emit_truth(c, t_last, origin_ns)
         self.count("samples_out", int(c.t_us.size))
@@ -182,8 +212,8 @@ class EMGSynthNode(PacedSourceNode):
     pace="realtime"|"fast", duration_s (optional: a finite stream), truth=true, max_lag_s=0.5.
     Outputs: samples; target (dof columns in [0, 1]) and gesture (one column, the label) are optional."""
 
-    outputs = {"samples": "samples", "target": "samples", "gesture": "samples"}
-    optional = frozenset({"target", "gesture"})
+    outputs = {**InputNode.outputs, "target": "samples", "gesture": "samples"}
+    optional = InputNode.optional | {"target", "gesture"}
     default_max_lag_s = 0.5
 
     def _make_source(self):
@@ -206,8 +236,8 @@ class IMUSynthNode(PacedSourceNode):
     duration_s, truth=true. Outputs: samples (ax ay az in g, gx gy gz in deg/s); target (roll, pitch,
     yaw in rad) optional."""
 
-    outputs = {"samples": "samples", "target": "samples"}
-    optional = frozenset({"target"})
+    outputs = {**InputNode.outputs, "target": "samples"}
+    optional = InputNode.optional | {"target"}
     default_max_lag_s = 0.5
 
     def _make_source(self):
@@ -236,10 +266,8 @@ class FileSourceNode(PacedSourceNode):
         return src
 
 
-class LiveSourceNode(Node):
+class LiveSourceNode(InputNode):
     """Drain a non-blocking live source on every poll; ``poll_interval_us`` sets the wake-up hint."""
-
-    outputs = {"samples": "samples"}
 
     def _make_source(self):
         raise NotImplementedError
@@ -248,6 +276,7 @@ class LiveSourceNode(Node):
         self.max_rows = _param(self.params, "max_rows_per_poll", 100_000, int, lambda v: v >= 1, "must be >= 1")
         self.poll_ns = 1000 * _param(self.params, "poll_interval_us", 500, int, lambda v: v >= 1, "must be >= 1")
         self.src = self._make_source()
+        self._setup_encoder()
 
     def poll(self, now_ns: int) -> None:
         got = 0
@@ -257,7 +286,7 @@ class LiveSourceNode(Node):
             if n == 0:
                 break
             got += n
-            self.emit("samples", Samples(c.t_us, c.data, self.src.rate_hz, self.src.channels), int(c.t_us[-1]), c.origin_ns)
+            self._publish(Samples(c.t_us, c.data, self.src.rate_hz, self.src.channels), int(c.t_us[-1]), c.origin_ns)
         self.counters.update(self.src.stats)
 
     def wake_at_ns(self) -> int | None:

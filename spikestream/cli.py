@@ -139,7 +139,7 @@ def cmd_warmup(a: argparse.Namespace) -> int:
 
     cfg = tomllib.loads(DEFAULT_PIPELINE.read_text())["nodes"]
     out: list = []
-    stages = [EncoderNode("encoder", cfg["encoder"]["params"], emit=lambda p, b, t, o: out.append(b)),
+    stages = [EncoderNode("encoder", cfg["emg"]["params"]["encoder"], emit=lambda p, b, t, o: out.append(b)),
               SNNNode("snn", cfg["snn"]["params"], emit=lambda p, b, t, o: out.append(b)),
               ControlOutputNode("output", cfg["output"]["params"], emit=lambda p, b, t, o: out.append(b))]
     for st in stages:

@@ -76,6 +76,10 @@ class NodeRunner:
         now = time.time_ns()
         key = (port, msg.stream)
         last = self._last_in.get(key)
+        if last is None and msg.seq > 0:  # sent before we were listening (a late start or a restart here)
+            st.dropped += msg.seq
+            self.warn.warning(f"late:{port}", f"input {port!r}: joined {msg.stream} at message {msg.seq}; "
+                                              "the earlier ones are counted as dropped")
         if last is not None:
             lseq, lt = last
             restarted = msg.seq <= lseq  # the sender restarted: its sequence, maybe its clock, begin again

@@ -57,7 +57,7 @@ class NodeSpec:
     stats_interval_s: float = 1.0
     #: Hold the node's start (a source's first sample, a stage's subscriptions) until every wired output
     #: has a subscriber, at most this long; started downstream-first this way, no startup data is lost.
-    start_wait_s: float = 5.0
+    start_wait_s: float = 30.0
     max_message_bytes: int = 16 * 1024 * 1024
 
 

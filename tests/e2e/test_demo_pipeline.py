@@ -39,14 +39,14 @@ def test_demo_pipeline_tracks_the_target_over_tcp():
     assert s["ok"], s
     assert demo.outputs_after_calibration() >= 8000
     nodes = s["nodes"]
-    assert {n: r["state"] for n, r in nodes.items()} == dict.fromkeys(["emg", "encoder", "snn", "output"], "stopped")
+    assert {n: r["state"] for n, r in nodes.items()} == dict.fromkeys(["emg", "snn", "output"], "stopped")
     for name, r in nodes.items():
         st = r["stats"]
-        assert r["restarts"] == 0 and st["errors"] == 0 and st["rejected"] == 0, (name, st)
-    # every sample became one control output, in order, nothing lost on the way
-    emg_out = nodes["emg"]["stats"]["msgs_out"]["samples"]
-    assert nodes["encoder"]["stats"]["msgs_in"]["in"] == emg_out
-    assert nodes["snn"]["stats"]["msgs_out"]["out"] == emg_out
+        assert r["restarts"] == 0 and st["errors"] == 0 and st["rejected"] == 0 and st["dropped"] == 0, (name, st)
+    # every sample became one spike packet and one control output, in order, nothing lost on the way
+    emg_out = nodes["emg"]["stats"]["msgs_out"]["spikes"]
+    assert nodes["emg"]["stats"]["node_counters"]["samples_out"] == emg_out
+    assert nodes["snn"]["stats"]["msgs_in"]["in"] == nodes["snn"]["stats"]["msgs_out"]["out"] == emg_out
     assert nodes["output"]["stats"]["node_counters"]["packets"] == emg_out
     t = demo.probe.c_t[:demo.probe.nc]
     assert np.all(np.diff(t) >= 0)
@@ -88,5 +88,5 @@ def test_demo_pipeline_recovers_when_the_sensor_process_is_killed():
     safe = p.c_safe[state["n_at_kill"]:p.nc]
     assert safe.any()  # while the sensor was gone, the watchdog drove the output to the safe value
     assert np.all(p.c_v[state["n_at_kill"]:p.nc][safe] == 0.0)
-    for name in ("encoder", "snn", "output"):
+    for name in ("snn", "output"):
         assert s["nodes"][name]["restarts"] == 0 and s["nodes"][name]["stats"]["errors"] == 0
