@@ -21,8 +21,8 @@ from typing import Any, Callable, TypeVar
 T = TypeVar("T")
 
 
-class UnknownKind(KeyError):
-    """A pipeline file or call named a kind nobody registered."""
+class UnknownKind(KeyError, ValueError):
+    """A pipeline file or call named a kind nobody registered (a bad parameter: also a ValueError)."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain
         return str(self.args[0])
