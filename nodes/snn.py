@@ -1,7 +1,8 @@
 """The SNN node: input spike packets in, output spike packets out, learning as it streams.
 
 Params: the network description of docs/snn.md (``dt_us``, ``seed``, ``[[layers]]``, ``[[connections]]``,
-``outputs``) plus optional ``n_inputs`` (otherwise taken from the first packet's neuron count) and
+``outputs``) — or a named template, ``topology = "reservoir" | "synfire" | "feedforward" | "conv"`` with
+``topology_params`` (docs/snn-validation.md) — plus optional ``n_inputs`` (otherwise taken from the first packet's neuron count) and
 ``max_gap_ms`` (default 10000): a packet that would advance the network by more than this jumps the clock
 to the packet's start without simulating the gap (counted as ``time_jumps``), so a source clock jump cannot
 stall the node.
@@ -21,6 +22,7 @@ import numpy as np
 from spikestream.protocol import Spikes
 from spikestream.runtime.node import Node, register_node
 from spikestream.snn import build_snn
+from spikestream.snn.topologies import build_topology, expand
 
 
 @register_node("snn")
@@ -31,6 +33,13 @@ class SNNNode(Node):
 
     def setup(self) -> None:
         self.net_params = {k: v for k, v in self.params.items() if k not in ("n_inputs", "max_gap_ms")}
+        topo = self.net_params.pop("topology", None)
+        tparams = self.net_params.pop("topology_params", {})
+        if topo is not None and self.net_params:
+            raise ValueError(f"with 'topology' give its parameters in 'topology_params', not {sorted(self.net_params)}")
+        # a named template (reservoir, synfire, feedforward, conv) or the full network table
+        self._make = (lambda n: build_topology(topo, tparams, n)) if topo is not None else \
+            (lambda n: build_snn(self.net_params, n))
         gap = self.params.get("max_gap_ms", 10_000)
         if isinstance(gap, bool) or not isinstance(gap, (int, float)) or not gap > 0:
             raise ValueError(f"parameter 'max_gap_ms' must be a positive number, got {gap!r}")
@@ -43,11 +52,13 @@ class SNNNode(Node):
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                 raise ValueError(f"parameter 'n_inputs' must be a positive integer, got {n!r}")
             self._build(n)
-        else:
+        elif topo is None:
             build_snn(self.net_params, 1)  # validate the description now, whatever the input size
+        elif topo != "conv":  # conv checks its input size at the first packet
+            expand(topo, tparams)
 
     def _build(self, n_inputs: int) -> None:
-        self.snn = build_snn(self.net_params, n_inputs)
+        self.snn = self._make(n_inputs)
         self.snn.learning = self._learning
         if self._pending_state is not None:
             state, self._pending_state = self._pending_state, None

@@ -1,6 +1,7 @@
 """A restarted source begins its time base again: the SNN node follows it and keeps what it learned."""
 
 import numpy as np
+import pytest
 
 from spikestream.nodes.snn import SNNNode
 from spikestream.protocol import Message, Spikes
@@ -35,3 +36,17 @@ def test_snn_node_follows_a_source_that_restarted_its_clock():
     assert sum(b.idx.size for b, _ in new) > 0  # and the network still answers
     assert not np.array_equal(node.snn.weights("input->h"), w_before)  # learning went on
     assert node.counters.get("late_spikes", 0) == 0
+
+
+def test_snn_node_builds_a_named_topology():
+    out = []
+    node = SNNNode("snn", {"topology": "reservoir", "topology_params": {"n_exc": 40, "n_inh": 10}},
+                   emit=lambda p, b, t, o: out.append(b))
+    node.setup()
+    rng = np.random.default_rng(1)
+    feed(node, 0, 200, 0, rng)
+    assert len(out) == 200 and out[0].n_neurons == node.snn.n_outputs
+    with pytest.raises(ValueError, match="unknown parameter"):
+        SNNNode("snn", {"topology": "reservoir", "topology_params": {"nope": 1}}).setup()
+    with pytest.raises(ValueError, match="topology_params"):
+        SNNNode("snn", {"topology": "synfire", "dt_us": 500}).setup()
