@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from spikestream.decode.features import check_spikes
 
 
 class Decoder:
-    """Base for decoders. Subclasses implement `_decode(idx, t_us, until_us, target) -> float64[K]` and list
-    their state holders in `_parts()` (name -> object with get_state/set_state)."""
+    """Base for decoders. Subclasses implement `_decode(idx, t_us, until_us, target) -> float64[K]` and name
+    their state in `_part_names` (attributes holding objects with get_state/set_state/reset, saved as
+    ``"<name>.<key>"``) and `_array_names` (attributes holding their own arrays, saved by name)."""
 
     n_inputs: int
     n_outputs: int
+    _part_names: tuple[str, ...] = ()
+    _array_names: tuple[str, ...] = ()
 
     def __init__(self, n_inputs: int, n_outputs: int, calibrating: bool = False):
         if int(n_inputs) != n_inputs or n_inputs < 1:
@@ -62,11 +67,11 @@ class Decoder:
         raise NotImplementedError
 
     def _parts(self) -> dict[str, object]:
-        return {}
+        return {k: getattr(self, k) for k in self._part_names}
 
     def _arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays owned by the decoder itself (fitted parameters)."""
-        return {"last_until": self.last_until}
+        return {"last_until": self.last_until, **{k: getattr(self, k) for k in self._array_names}}
 
     def restart_stream(self, t_us: int) -> None:
         """The upstream restarted its time base at ``t_us`` (earlier than before): forget the spike
@@ -97,6 +102,14 @@ class Decoder:
 
     def _after_set_state(self) -> None:
         """Hook: recompute derived quantities after a restore."""
+
+
+def require_positive(params, names, what: str = "a positive number") -> None:
+    """ValueError unless each named field of `params` is a finite int or float > 0."""
+    for name in names:
+        v = getattr(params, name)
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be {what}, got {v!r}")
 
 
 def build_params(cls, kw: dict):

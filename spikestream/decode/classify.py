@@ -31,6 +31,7 @@ from spikestream.registry import DECODERS
 
 class _Classifier(Decoder):
     accepts_any_target = True
+    _part_names = ("features",)
 
     def __init__(self, p):
         if int(p.n_classes) < 2:
@@ -73,6 +74,8 @@ class LdaParams:
 
 @DECODERS.register("lda")
 class LdaDecoder(_Classifier):
+    _array_names = ("n_c", "S_c", "S_ff", "Wd", "bd", "fitted")
+
     def __init__(self, **kw):
         super().__init__(build_params(LdaParams, kw))
         N, C = self.n_inputs, self.n_classes
@@ -127,13 +130,6 @@ class LdaDecoder(_Classifier):
             self.out[:] = e / e.sum()
         return self.out
 
-    def _parts(self):
-        return {"features": self.features}
-
-    def _arrays(self):
-        return {**super()._arrays(), "n_c": self.n_c, "S_c": self.S_c, "S_ff": self.S_ff, "Wd": self.Wd,
-                "bd": self.bd, "fitted": self.fitted}
-
 
 @dataclass(frozen=True)
 class WtaParams:
@@ -151,6 +147,8 @@ class WtaParams:
 
 @DECODERS.register("wta")
 class WtaDecoder(_Classifier):
+    _array_names = ("resp", "n_c", "assign")
+
     def __init__(self, **kw):
         if "assign" in kw:
             kw["assign"] = tuple(int(v) for v in kw["assign"])
@@ -199,12 +197,6 @@ class WtaDecoder(_Classifier):
         else:
             self.out[:] = np.where(self._has, s, 0.0)
         return self.out
-
-    def _parts(self):
-        return {"features": self.features}
-
-    def _arrays(self):
-        return {**super()._arrays(), "resp": self.resp, "n_c": self.n_c, "assign": self.assign}
 
     def _after_set_state(self):
         self._update_members()

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from spikestream.decode._base import Decoder, build_params
+from spikestream.decode._base import Decoder, build_params, require_positive
 from spikestream.decode.rates import RateFeatures
 from spikestream.registry import DECODERS
 
@@ -145,10 +145,7 @@ class KalmanParams:
     calibrating: bool = False
 
     def __post_init__(self):
-        for name in ("q_floor", "w_floor"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a positive number, got {v!r}")
+        require_positive(self, ("q_floor", "w_floor"))
 
 
 @DECODERS.register("kalman")
@@ -156,6 +153,9 @@ class KalmanDecoder(Decoder):
     """Kalman filter decoder (Wu et al. 2006): fitted when calibration ends, information-form update."""
 
     steady_state = False
+    _part_names = ("features",)
+    _array_names = ("S11", "S21", "S22", "T00", "Tz", "Tzz", "prev", "n_pairs", "A", "a", "W", "H", "d", "HtQi",
+                    "HtQiH", "Kss", "fitted", "x", "P")
 
     def __init__(self, **kw):
         p = build_params(KalmanParams, kw)
@@ -251,14 +251,6 @@ class KalmanDecoder(Decoder):
                          xp, Pp, M, Minv, L, innov, tmp)
         self.out[:] = self.x
         return self.out
-
-    def _parts(self):
-        return {"features": self.features}
-
-    def _arrays(self):
-        return {**super()._arrays(), **{k: getattr(self, k) for k in (
-            "S11", "S21", "S22", "T00", "Tz", "Tzz", "prev", "n_pairs", "A", "a", "W", "H", "d", "HtQi", "HtQiH",
-            "Kss", "fitted", "x", "P")}}
 
 
 @DECODERS.register("kalman_ss")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from spikestream.decode._base import Decoder, build_params
+from spikestream.decode._base import Decoder, build_params, require_positive
 from spikestream.decode.features import ExpRates
 from spikestream.registry import DECODERS
 
@@ -78,11 +78,6 @@ def _nlms_update(W, x, y, yhat, mu, eps):
             W[d, k] += g * (y[k] - yhat[k])
 
 
-def _finite_pos(name: str, v: float) -> None:
-    if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {v!r}")
-
-
 @dataclass(frozen=True)
 class RLSParams:
     n_inputs: int
@@ -95,8 +90,7 @@ class RLSParams:
     calibrating: bool = False
 
     def __post_init__(self):
-        _finite_pos("tau_ms", self.tau_ms)
-        _finite_pos("reg", self.reg)
+        require_positive(self, ("tau_ms", "reg"), "a positive finite number")
         if not (0.0 < self.forgetting <= 1.0):
             raise ValueError(f"forgetting must be in (0, 1], got {self.forgetting!r}")
         if not (self.p_trace_max >= 0 and math.isfinite(self.p_trace_max)):
@@ -114,13 +108,14 @@ class LMSParams:
     calibrating: bool = False
 
     def __post_init__(self):
-        _finite_pos("tau_ms", self.tau_ms)
-        _finite_pos("eps", self.eps)
+        require_positive(self, ("tau_ms", "eps"), "a positive finite number")
         if not (0.0 < self.mu < 2.0):
             raise ValueError(f"mu must be in (0, 2) for a stable NLMS, got {self.mu!r}")
 
 
 class _LinearReadout(Decoder):
+    _part_names = ("rates",)
+
     def __init__(self, p):
         super().__init__(p.n_inputs, p.n_outputs, p.calibrating)
         self.params = p
@@ -145,13 +140,12 @@ class _LinearReadout(Decoder):
             self.n_updates[0] += 1
         return self.out
 
-    def _parts(self):
-        return {"rates": self.rates}
-
 
 @DECODERS.register("linear_rls")
 class LinearRLS(_LinearReadout):
     """Linear readout of exponentially filtered rates, trained by RLS while calibrating."""
+
+    _array_names = ("W", "P", "n_updates")
 
     def __init__(self, **kw):
         p = build_params(RLSParams, kw)
@@ -164,19 +158,15 @@ class LinearRLS(_LinearReadout):
     def _update(self, x, y):
         _rls_update(self.P, self.W, x, y, self.out, self.params.forgetting, self._trace_max, self._Px)
 
-    def _arrays(self):
-        return {**super()._arrays(), "W": self.W, "P": self.P, "n_updates": self.n_updates}
-
 
 @DECODERS.register("linear_lms")
 class LinearLMS(_LinearReadout):
     """Linear readout of exponentially filtered rates, trained by normalised LMS while calibrating."""
+
+    _array_names = ("W", "n_updates")
 
     def __init__(self, **kw):
         super().__init__(build_params(LMSParams, kw))
 
     def _update(self, x, y):
         _nlms_update(self.W, x, y, self.out, self.params.mu, self.params.eps)
-
-    def _arrays(self):
-        return {**super()._arrays(), "W": self.W, "n_updates": self.n_updates}

@@ -44,6 +44,9 @@ class PopVecParams:
 
 @DECODERS.register("population_vector")
 class PopulationVector(Decoder):
+    _part_names = ("features",)
+    _array_names = ("C", "b", "inv_m", "S_yy", "S_yr", "n_cal")
+
     def __init__(self, **kw):
         for k in ("directions", "baselines", "depths"):
             if k in kw:
@@ -102,13 +105,6 @@ class PopulationVector(Decoder):
         np.dot(w, self.C, out=self.out)
         self.out *= self._scale
         return self.out
-
-    def _parts(self):
-        return {"features": self.features}
-
-    def _arrays(self):
-        return {**super()._arrays(), "C": self.C, "b": self.b, "inv_m": self.inv_m, "S_yy": self.S_yy,
-                "S_yr": self.S_yr, "n_cal": self.n_cal}
 
     def _after_set_state(self) -> None:
         self._scale = self.n_outputs / max(int(np.count_nonzero(self.inv_m)), 1)

@@ -9,12 +9,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from spikestream.decode._base import Decoder, build_params
+from spikestream.decode._base import Decoder, build_params, require_positive
 from spikestream.decode.features import BoxCounts, ExpRates
 from spikestream.registry import DECODERS
 
@@ -69,10 +68,7 @@ class RateParams:
     calibrating: bool = False
 
     def __post_init__(self):
-        for name in ("tau_ms", "window_ms"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a positive number, got {v!r}")
+        require_positive(self, ("tau_ms", "window_ms"))
 
 
 def group_matrix(n: int, k: int, groups) -> np.ndarray:
@@ -99,6 +95,8 @@ def group_matrix(n: int, k: int, groups) -> np.ndarray:
 class RateDecoder(Decoder):
     """Spike rates or counts (box or exponential window), averaged over groups of neurons."""
 
+    _part_names = ("features",)
+
     def __init__(self, **kw):
         if "groups" in kw:
             kw["groups"] = tuple(tuple(g) for g in kw["groups"])
@@ -122,9 +120,6 @@ class RateDecoder(Decoder):
         else:
             np.dot(self.M, r, out=self.out)
         return self.out
-
-    def _parts(self):
-        return {"features": self.features}
 
 
 @DECODERS.register("counts")
