@@ -1,13 +1,13 @@
 """End-to-end latency at a 1 kHz sample rate: the demo pipeline beside a bare pyzmq relay chain.
 
-spikestream demo: deploy/demo.toml (emg_synth -> encoder -> snn -> control_output -> actuator probe), every
-node its own process over tcp loopback, one sample per message. Latency = probe receipt time minus the
+spikestream demo: deploy/demo.toml (input node: emg_synth + delta encoder -> snn -> control_output ->
+actuator probe: 3 hops), every node its own process over tcp loopback, one sample per message. Latency = probe receipt time minus the
 sample's acquisition time (origin_ns), for every control output after a warm-up.
 
-spikestream relay nodes: the runtime alone (ramp_source -> 3 relay nodes -> this process), to separate
+spikestream relay nodes: the runtime alone (ramp_source -> relay nodes -> this process, same hops), to separate
 what the runtime costs from what the stages cost.
 
-Baseline: the same number of hops (source -> 3 relays -> sink, 4 tcp hops, one process each) moving an
+Baseline: the same number of hops (source -> relays -> sink, one process each) moving an
 8-byte timestamp with bare pyzmq PUB/SUB and nothing else — the floor that ZeroMQ and Python impose.
 
     .venv/bin/python benchmarks/e2e_latency.py [--quick] [--duration S] [--repeats N]
@@ -21,12 +21,14 @@ import multiprocessing as mp
 import statistics
 import struct
 import sys
+import threading
 import time
 
 import numpy as np
 import zmq
 
-from spikestream.runtime.demo import DemoRun
+from spikestream.runtime import pipeline
+from spikestream.runtime.demo import DEFAULT_PIPELINE, DemoRun
 from spikestream.transport import free_tcp_port
 
 
@@ -59,7 +61,7 @@ def _source(down: str, rate: float, n: int, ready) -> None:
     p.send(b"stop")
 
 
-def bare_chain(rate: float, seconds: float, hops: int = 4) -> np.ndarray:
+def bare_chain(rate: float, seconds: float, hops: int) -> np.ndarray:
     eps = [f"tcp://127.0.0.1:{free_tcp_port()}" for _ in range(hops)]
     ready = mp.Event()
     procs = [mp.Process(target=_relay, args=(eps[i], eps[i + 1]), daemon=True) for i in range(hops - 1)]
@@ -88,11 +90,10 @@ def bare_chain(rate: float, seconds: float, hops: int = 4) -> np.ndarray:
     return lat[lat.size // 10:]  # the first tenth is connection warm-up
 
 
-def runtime_chain(rate: float, seconds: float, hops: int = 4) -> np.ndarray:
-    """The spikestream runtime alone: ramp_source -> (hops-1) relay nodes -> this process, over tcp."""
+def runtime_chain(rate: float, seconds: float, hops: int) -> np.ndarray:
+    """The spikestream runtime alone: ramp_source -> (hops-1) relay nodes -> a listening thread, over tcp."""
     from spikestream import protocol as P
     from spikestream import transport
-    from spikestream.runtime import pipeline
     from spikestream.runtime.supervisor import Supervisor
 
     doc = {"pipeline": {"name": "relay-chain"},
@@ -103,18 +104,22 @@ def runtime_chain(rate: float, seconds: float, hops: int = 4) -> np.ndarray:
         doc["nodes"][f"r{i}"] = {"kind": "relay", "inputs": {"in": f"{prev}.out"}, "outputs": {"out": "tcp://127.0.0.1:auto"}}
         prev = f"r{i}"
     pl = pipeline.from_dict(doc)
-    sup = Supervisor(pl)
     sink = transport.sub(zmq.Context.instance(), [pl.nodes[prev].outputs["out"]])
     lat: list[float] = []
-    first = [None]
+    halt = threading.Event()
 
-    def drain(_):
-        while sink.poll(0):
-            m = P.unpack(sink.recv())
-            lat.append((time.time_ns() - m.origin_ns) * 1e-6)
-            first[0] = first[0] or time.monotonic()
+    def listen() -> None:  # blocked on the socket, like an actuator: stamps each message as it arrives
+        while not halt.is_set():
+            if sink.poll(50):
+                f = sink.recv()
+                now = time.time_ns()
+                lat.append((now - P.unpack(f).origin_ns) * 1e-6)
 
-    sup.run(None, on_tick=drain, tick_s=0.0005, until=lambda: first[0] is not None and time.monotonic() - first[0] > seconds)
+    th = threading.Thread(target=listen, daemon=True)
+    th.start()
+    Supervisor(pl).run(None, until=lambda: len(lat) >= rate * seconds)
+    halt.set()
+    th.join()
     sink.close(0)
     a = np.asarray(lat)
     return a[a.size // 10:]
@@ -130,9 +135,10 @@ def main() -> None:
     dur = a.duration or (8.0 if a.quick else 20.0)
     reps = a.repeats or (1 if a.quick else 3)
     rows = []
+    hops = len(pipeline.load(DEFAULT_PIPELINE).nodes)  # into each node after the first, then out to the actuator
     for r in range(reps):
-        base = bare_chain(1000.0, dur)
-        rt = runtime_chain(1000.0, dur)
+        base = bare_chain(1000.0, dur, hops)
+        rt = runtime_chain(1000.0, dur, hops)
         s = DemoRun(warmup_s=3.0).run(dur + 3.0)
         lat = s["latency_sensor_to_control_ms"]
         drops = sum(st["dropped"] for st in s["stages"])
@@ -145,7 +151,7 @@ def main() -> None:
               f"spikestream p50 {rows[-1]['ss_p50']:.3f} ms p99 {rows[-1]['ss_p99']:.3f} ms "
               f"({rows[-1]['ss_n']} outputs, {drops} drops)", flush=True)
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-    print(f"\nend-to-end latency at 1 kHz, 4 tcp hops, median of {reps} run(s) of {dur:.0f} s:")
+    print(f"\nend-to-end latency at 1 kHz, {hops} tcp hops, median of {reps} run(s) of {dur:.0f} s:")
     print(f"  bare pyzmq relay chain : p50 {med['bare_p50']:.3f} ms   p99 {med['bare_p99']:.3f} ms")
     print(f"  spikestream relay nodes: p50 {med['rt_p50']:.3f} ms   p99 {med['rt_p99']:.3f} ms   (runtime only, no stages)")
     print(f"  spikestream demo       : p50 {med['ss_p50']:.3f} ms   p99 {med['ss_p99']:.3f} ms   drops {med['drops']:.0f}")
