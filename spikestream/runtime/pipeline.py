@@ -32,7 +32,7 @@ from spikestream.registry import NODES
 from spikestream.transport import check_endpoint, free_tcp_port
 
 NODE_KEYS = {"kind", "inputs", "outputs", "params", "control", "host", "tick_ms", "hwm", "linger_ms",
-             "max_age_ms", "state", "start_wait_s", "checkpoint_s", "stats_interval_s", "max_message_bytes"}
+             "max_age_ms", "state", "start_wait_s", "rt_priority", "cpus", "checkpoint_s", "stats_interval_s", "max_message_bytes"}
 
 
 class PipelineError(ValueError):
@@ -58,6 +58,8 @@ class NodeSpec:
     #: Hold the node's start (a source's first sample, a stage's subscriptions) until every wired output
     #: has a subscriber, at most this long; started downstream-first this way, no startup data is lost.
     start_wait_s: float = 30.0
+    rt_priority: int | None = None  # SCHED_FIFO priority 1-99 for the node's process (needs CAP_SYS_NICE)
+    cpus: list[int] | None = None  # pin the node's process to these CPUs
     max_message_bytes: int = 16 * 1024 * 1024
 
 

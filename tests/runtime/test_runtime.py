@@ -280,3 +280,19 @@ def test_restarted_upstream_is_followed_even_when_its_clock_begins_again(tmp_pat
         proc.wait(timeout=10)
         upstream.close(0)
         down.close(0)
+
+
+def test_real_time_settings_are_applied_to_the_node_process(tmp_path):
+    ctl = ep()
+    p = write_pipeline(tmp_path, f'[nodes.a]\nkind = "recorder"\ninputs = {{ in = "{ep()}" }}\ncontrol = "{ctl}"\n'
+                                 f'cpus = [0]\nrt_priority = 10')
+    proc = subprocess.Popen([PY, "-m", "spikestream", "node", str(p), "a"])
+    try:
+        wait_for(lambda: command(ctl, "ping"), what="node up")
+        assert os.sched_getaffinity(proc.pid) == {0}
+        if os.geteuid() == 0:  # SCHED_FIFO needs CAP_SYS_NICE; CI runs as root
+            assert os.sched_getscheduler(proc.pid) == os.SCHED_FIFO
+            assert os.sched_getparam(proc.pid).sched_priority == 10
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
