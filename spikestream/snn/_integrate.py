@@ -1,11 +1,12 @@
 """Small helpers shared by the neuron kernels: the integration scheme, and the pieces of every model's step
-loop that do not depend on the model (the layer constants, the synaptic variables: load, decay, current,
-store). Each model keeps its own equations, noise and spike detection in its ``model_*.py``.
+loop that do not depend on the model (the layer constants; the synaptic variables: load, decay, current,
+store; a reset model's spike bookkeeping). Each model keeps its own equations, its noise line and its
+threshold test in its ``model_*.py``.
 
-These take and return scalars (load_syn/store_syn: once per neuron, outside the sub-step loop): a helper
-inside the sub-step loop that takes arrays (the rng, refr/spk/vpk) made the LIF and Izhikevich kernels 2-3x
-slower (Numba reference counting in the loop, the noise branch no longer hoisted), so noise and
-threshold-and-reset stay written out in each kernel.
+Speed: a helper called on every sub-step takes and returns scalars. One that took arrays there (the rng
+for the noise, refr/spk/vpk for the threshold test) made the LIF and Izhikevich kernels 2-3x slower
+(Numba reference counting inside the loop); `mark_spike` takes arrays but runs only inside the rare
+spike branch, and load_syn/store_syn once per neuron, which costs nothing measurable.
 `spikestream.snn._cache` clears the package's Numba cache when this file changes.
 """
 
@@ -59,3 +60,13 @@ def decay_syn(ie, ii, ge, gi, dexc, dinh):
 def syn_current(ib, ie, ii, ge, gi, e_exc, e_inh, v):
     """Input current at potential v: bias + current synapses + conductances towards their reversal."""
     return ib + ie - ii + ge * (e_exc - v) + gi * (e_inh - v)
+
+
+@njit(cache=True, inline="always")
+def mark_spike(v, ref, refr, spk, vpk, i):
+    """A reset model's neuron i fires at value v: flag it, keep v for k-WTA and start `ref` refractory steps
+    (the caller then resets its own variables)."""
+    spk[i] = 1
+    vpk[i] = v
+    if ref > 0:
+        refr[i] = ref

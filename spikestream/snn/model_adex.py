@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from spikestream.registry import NEURON_MODELS
-from spikestream.snn._integrate import decay_syn, layer_constants, load_syn, store_syn, syn_current
+from spikestream.snn._integrate import decay_syn, layer_constants, load_syn, mark_spike, store_syn, syn_current
 from spikestream.snn._rng import normal
 from spikestream.snn.neuron import M_ADEX, NeuronModel, pack_in_order
 
@@ -52,12 +52,9 @@ def step_adex(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
             w = w + h * dw
             ie, ii, ge, gi = decay_syn(ie, ii, ge, gi, dexc, dinh)
             if refr[i] == 0 and v >= v_peak + theta[i]:
-                spk[i] = 1
-                vpk[i] = v
+                mark_spike(v, ref, refr, spk, vpk, i)
                 v = v_reset
                 w += b
-                if ref > 0:
-                    refr[i] = ref
         S[0, i], S[1, i] = v, w
         store_syn(syn, i, ie, ii, ge, gi)
 

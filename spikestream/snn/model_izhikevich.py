@@ -12,7 +12,7 @@ Initial state v = -65, u = b v.
 from numba import njit
 
 from spikestream.registry import NEURON_MODELS
-from spikestream.snn._integrate import decay_syn, layer_constants, load_syn, store_syn, syn_current
+from spikestream.snn._integrate import decay_syn, layer_constants, load_syn, mark_spike, store_syn, syn_current
 from spikestream.snn._rng import normal
 from spikestream.snn.neuron import M_IZH, NeuronModel, pack_in_order
 
@@ -51,12 +51,9 @@ def step_izhikevich(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, 
             u = u + h * du
             ie, ii, ge, gi = decay_syn(ie, ii, ge, gi, dexc, dinh)
             if refr[i] == 0 and v >= v_peak + theta[i]:
-                spk[i] = 1
-                vpk[i] = v
+                mark_spike(v, ref, refr, spk, vpk, i)
                 v = c
                 u += d
-                if ref > 0:
-                    refr[i] = ref
         S[0, i], S[1, i] = v, u
         store_syn(syn, i, ie, ii, ge, gi)
 

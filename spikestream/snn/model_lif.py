@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from spikestream.registry import NEURON_MODELS
-from spikestream.snn._integrate import decay_syn, exp_euler, layer_constants, load_syn, store_syn
+from spikestream.snn._integrate import decay_syn, exp_euler, layer_constants, load_syn, mark_spike, store_syn
 from spikestream.snn._rng import normal
 from spikestream.snn.neuron import M_LIF, NeuronModel, pack_in_order
 
@@ -77,12 +77,9 @@ def step_lif(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
                 w = winf + (w - winf) * wfac
             ie, ii, ge, gi = decay_syn(ie, ii, ge, gi, dexc, dinh)
             if refr[i] == 0 and v >= v_th + theta[i]:
-                spk[i] = 1
-                vpk[i] = v
+                mark_spike(v, ref, refr, spk, vpk, i)
                 v = v_reset
                 w += b
-                if ref > 0:
-                    refr[i] = ref
         S[0, i] = v
         S[1, i] = w
         store_syn(syn, i, ie, ii, ge, gi)
