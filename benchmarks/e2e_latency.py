@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import statistics
 import struct
 import sys
@@ -32,7 +33,13 @@ from spikestream.runtime.demo import DEFAULT_PIPELINE, DemoRun
 from spikestream.transport import free_tcp_port
 
 
-def _relay(up: str, down: str) -> None:
+def _prioritise(rt: int | None) -> None:
+    if rt:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(rt))
+
+
+def _relay(up: str, down: str, rt: int | None) -> None:
+    _prioritise(rt)
     ctx = zmq.Context()
     s, p = ctx.socket(zmq.SUB), ctx.socket(zmq.PUB)
     s.setsockopt(zmq.SUBSCRIBE, b"")
@@ -46,7 +53,8 @@ def _relay(up: str, down: str) -> None:
         p.send(m)
 
 
-def _source(down: str, rate: float, n: int, ready) -> None:
+def _source(down: str, rate: float, n: int, ready, rt: int | None) -> None:
+    _prioritise(rt)
     ctx = zmq.Context()
     p = ctx.socket(zmq.PUB)
     p.bind(down)
@@ -61,11 +69,11 @@ def _source(down: str, rate: float, n: int, ready) -> None:
     p.send(b"stop")
 
 
-def bare_chain(rate: float, seconds: float, hops: int) -> np.ndarray:
+def bare_chain(rate: float, seconds: float, hops: int, rt: int | None = None) -> np.ndarray:
     eps = [f"tcp://127.0.0.1:{free_tcp_port()}" for _ in range(hops)]
     ready = mp.Event()
-    procs = [mp.Process(target=_relay, args=(eps[i], eps[i + 1]), daemon=True) for i in range(hops - 1)]
-    src = mp.Process(target=_source, args=(eps[0], rate, int(rate * seconds), ready), daemon=True)
+    procs = [mp.Process(target=_relay, args=(eps[i], eps[i + 1], rt), daemon=True) for i in range(hops - 1)]
+    src = mp.Process(target=_source, args=(eps[0], rate, int(rate * seconds), ready, rt), daemon=True)
     for p in procs + [src]:
         p.start()
     ctx = zmq.Context.instance()
@@ -90,7 +98,7 @@ def bare_chain(rate: float, seconds: float, hops: int) -> np.ndarray:
     return lat[lat.size // 10:]  # the first tenth is connection warm-up
 
 
-def runtime_chain(rate: float, seconds: float, hops: int) -> np.ndarray:
+def runtime_chain(rate: float, seconds: float, hops: int, rt_priority: int | None = None) -> np.ndarray:
     """The spikestream runtime alone: ramp_source -> (hops-1) relay nodes -> a listening thread, over tcp."""
     from spikestream import protocol as P
     from spikestream import transport
@@ -103,6 +111,9 @@ def runtime_chain(rate: float, seconds: float, hops: int) -> np.ndarray:
     for i in range(hops - 1):
         doc["nodes"][f"r{i}"] = {"kind": "relay", "inputs": {"in": f"{prev}.out"}, "outputs": {"out": "tcp://127.0.0.1:auto"}}
         prev = f"r{i}"
+    if rt_priority:
+        for nd in doc["nodes"].values():
+            nd["rt_priority"] = rt_priority
     pl = pipeline.from_dict(doc)
     sink = transport.sub(zmq.Context.instance(), [pl.nodes[prev].outputs["out"]])
     lat: list[float] = []
@@ -131,15 +142,17 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--json", default=None, help="also write the figures here")
+    ap.add_argument("--rt", type=int, default=None, metavar="PRIO",
+                    help="run every spikestream node with SCHED_FIFO priority PRIO (as on a tuned edge device)")
     a = ap.parse_args()
     dur = a.duration or (8.0 if a.quick else 20.0)
     reps = a.repeats or (1 if a.quick else 3)
     rows = []
     hops = len(pipeline.load(DEFAULT_PIPELINE).nodes)  # into each node after the first, then out to the actuator
     for r in range(reps):
-        base = bare_chain(1000.0, dur, hops)
-        rt = runtime_chain(1000.0, dur, hops)
-        s = DemoRun(warmup_s=3.0).run(dur + 3.0)
+        base = bare_chain(1000.0, dur, hops, a.rt)
+        rt = runtime_chain(1000.0, dur, hops, a.rt)
+        s = DemoRun(warmup_s=3.0, **({"rt_priority": a.rt} if a.rt else {})).run(dur + 3.0)
         lat = s["latency_sensor_to_control_ms"]
         drops = sum(st["dropped"] for st in s["stages"])
         rows.append({"bare_p50": float(np.percentile(base, 50)), "bare_p99": float(np.percentile(base, 99)),
@@ -151,7 +164,8 @@ def main() -> None:
               f"spikestream p50 {rows[-1]['ss_p50']:.3f} ms p99 {rows[-1]['ss_p99']:.3f} ms "
               f"({rows[-1]['ss_n']} outputs, {drops} drops)", flush=True)
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-    print(f"\nend-to-end latency at 1 kHz, {hops} tcp hops, median of {reps} run(s) of {dur:.0f} s:")
+    prio = f", every process SCHED_FIFO {a.rt}" if a.rt else ", default scheduling"
+    print(f"\nend-to-end latency at 1 kHz, {hops} tcp hops{prio}, median of {reps} run(s) of {dur:.0f} s:")
     print(f"  bare pyzmq relay chain : p50 {med['bare_p50']:.3f} ms   p99 {med['bare_p99']:.3f} ms")
     print(f"  spikestream relay nodes: p50 {med['rt_p50']:.3f} ms   p99 {med['rt_p99']:.3f} ms   (runtime only, no stages)")
     print(f"  spikestream demo       : p50 {med['ss_p50']:.3f} ms   p99 {med['ss_p99']:.3f} ms   drops {med['drops']:.0f}")

@@ -128,9 +128,14 @@ def _stage_table(sup: Supervisor) -> list[dict[str, Any]]:
 class DemoRun:
     """The demo pipeline under a supervisor, with a probe listening where an actuator would."""
 
-    def __init__(self, pipeline_path: str | None = None, calibrate_s: float | None = None, warmup_s: float = 2.0):
+    def __init__(self, pipeline_path: str | None = None, calibrate_s: float | None = None, warmup_s: float = 2.0,
+                 **node_settings: Any):
+        """`node_settings` apply to every node (e.g. ``rt_priority=50``)."""
         self.path = Path(pipeline_path) if pipeline_path else DEFAULT_PIPELINE
         pl = pipeline.load(self.path)
+        for spec in pl.nodes.values():
+            for k, v in node_settings.items():
+                setattr(spec, k, v)
         out_node, src = pl.nodes["output"], pl.nodes["emg"]
         if calibrate_s is not None:
             out_node.params["calibrate_s"] = calibrate_s
