@@ -27,117 +27,115 @@ from spikestream.registry import EVENT_FILTERS, UnknownKind
 NEVER = np.int64(-(1 << 62))
 
 
-# ------------------------------------------------------------------------------------------------ kernels
+# ------------------------------------------------------------------------------------------------ kernel
+
+# Op codes of the fused chain kernel; each filter is one op: a per-event predicate that may also update its
+# own state and rewrite the event's coordinates. prm[o] holds the op's integer parameters, st64 / st32 the
+# per-pixel state of every op (flat arenas, each op at its own offset), sc[o] per-call scratch.
+OP_HOT_PIXEL, OP_BACKGROUND, OP_REFRACTORY, OP_DECIMATE, OP_RATE_LIMIT, OP_ROI, OP_POLARITY, OP_DOWNSAMPLE = range(8)
+N_PRM = 8
 
 
 @njit(cache=True)
-def _background_activity(x, y, t, p, last, width, height, dt_us, diagonal, include_self):
-    """Keep an event if a neighbouring pixel (4- or 8-connected, optionally itself) had an event less than
-    ``dt_us`` earlier. Every event, kept or not, refreshes its own pixel's timestamp. Compacts in place;
-    returns the number kept. (Own row first and early exit: clustered events rarely touch other rows.)"""
+def _run_chain(x, y, t, p, in_w, in_h, ops, prm, st64, st32, sc, ox, oy, ot, op_, rejected):
+    """Every event through every op in order, stopping at the first op that drops it; survivors are written
+    compacted to ``ox, oy, ot, op_``. Events outside ``in_w x in_h`` are counted in ``rejected[0]`` and
+    dropped before any op sees them. Returns the number kept.
+
+    hot_pixel: aligned windows ``[k w, (k+1) w)``; ``st32[off + 3 j: +3] = (window index mod 2**31, count in
+    it, count in the window before)``; a division only when time leaves the cached window ``sc[o]``; counts
+    saturate at max_events + 1. background_activity: neighbours (own row first, early exit) fired less than
+    ``dt`` before; every event refreshes its own pixel. refractory: ``t - last > period``; ``last`` updated
+    on kept events (or every event with ``extend``). decimate: every n-th event per pixel. rate_limit: the
+    first ``max_events`` per aligned window, ``st64[off: off + 2] = (window, count)``."""
+    n_ops = ops.size
+    for o in range(n_ops):
+        if ops[o] == OP_HOT_PIXEL:
+            sc[o, 0] = 1  # empty cached window: the first event computes its window
+            sc[o, 1] = 0
     k = 0
     for i in range(x.size):
         xi = np.int64(x[i])
         yi = np.int64(y[i])
+        if xi >= in_w or yi >= in_h:
+            rejected[0] += 1
+            continue
         ti = t[i]
-        c = yi * width + xi
-        left = xi > 0
-        right = xi + 1 < width
-        ok = (include_self and ti - last[c] < dt_us) or (left and ti - last[c - 1] < dt_us) or \
-             (right and ti - last[c + 1] < dt_us)
-        if not ok and yi > 0:
-            r = c - width
-            ok = ti - last[r] < dt_us or (diagonal and ((left and ti - last[r - 1] < dt_us) or
-                                                        (right and ti - last[r + 1] < dt_us)))
-        if not ok and yi + 1 < height:
-            r = c + width
-            ok = ti - last[r] < dt_us or (diagonal and ((left and ti - last[r - 1] < dt_us) or
-                                                        (right and ti - last[r + 1] < dt_us)))
-        last[c] = ti
+        pi = p[i]
+        ok = True
+        for o in range(n_ops):
+            code = ops[o]
+            if code == OP_HOT_PIXEL:
+                width, window_us, max_events, off = prm[o, 0], prm[o, 1], prm[o, 2], prm[o, 3]
+                if ti < sc[o, 0] or ti >= sc[o, 1]:
+                    wl = ti // window_us
+                    sc[o, 0] = wl * window_us
+                    sc[o, 1] = sc[o, 0] + window_us
+                    sc[o, 2] = wl & 0x7FFFFFFF
+                w = np.int32(sc[o, 2])
+                j = off + 3 * (yi * width + xi)
+                s0 = st32[j]  # selects, not branches: the pattern is random and mispredictions dominate
+                same = w == s0
+                c = st32[j + 1]
+                pv = st32[j + 2] if same else (c if w == ((s0 + 1) & 0x7FFFFFFF) else np.int32(0))
+                c = min((c if same else np.int32(0)) + np.int32(1), np.int32(max_events + 1))
+                st32[j] = w
+                st32[j + 1] = c
+                st32[j + 2] = pv
+                ok = c <= max_events and pv <= max_events
+            elif code == OP_BACKGROUND:
+                width, height, dt_us, diagonal, include_self, off = (prm[o, 0], prm[o, 1], prm[o, 2],
+                                                                     prm[o, 3] != 0, prm[o, 4] != 0, prm[o, 5])
+                c = off + yi * width + xi
+                left = xi > 0
+                right = xi + 1 < width
+                ok = (include_self and ti - st64[c] < dt_us) or (left and ti - st64[c - 1] < dt_us) or \
+                     (right and ti - st64[c + 1] < dt_us)
+                if not ok and yi > 0:
+                    r = c - width
+                    ok = ti - st64[r] < dt_us or (diagonal and ((left and ti - st64[r - 1] < dt_us) or
+                                                                (right and ti - st64[r + 1] < dt_us)))
+                if not ok and yi + 1 < height:
+                    r = c + width
+                    ok = ti - st64[r] < dt_us or (diagonal and ((left and ti - st64[r - 1] < dt_us) or
+                                                                (right and ti - st64[r + 1] < dt_us)))
+                st64[c] = ti
+            elif code == OP_REFRACTORY:
+                j = prm[o, 3] + yi * prm[o, 0] + xi
+                ok = ti - st64[j] > prm[o, 1]
+                if ok or prm[o, 2] != 0:
+                    st64[j] = ti
+            elif code == OP_DECIMATE:
+                j = prm[o, 2] + yi * prm[o, 0] + xi
+                c64 = st64[j] + 1
+                ok = c64 >= prm[o, 1]
+                st64[j] = 0 if ok else c64
+            elif code == OP_RATE_LIMIT:
+                j = prm[o, 2]
+                wl = ti // prm[o, 0]
+                if wl != st64[j]:
+                    st64[j] = wl
+                    st64[j + 1] = 0
+                st64[j + 1] += 1
+                ok = st64[j + 1] <= prm[o, 1]
+            elif code == OP_ROI:
+                x0, y0 = prm[o, 0], prm[o, 1]
+                ok = xi >= x0 and xi < x0 + prm[o, 2] and yi >= y0 and yi < y0 + prm[o, 3]
+                if ok and prm[o, 4] != 0:
+                    xi -= x0
+                    yi -= y0
+            elif code == OP_POLARITY:
+                ok = (pi != 0) == (prm[o, 0] != 0)
+            elif code == OP_DOWNSAMPLE:  # x // f as (x * ceil(2**32 / f)) >> 32: exact for x, f < 2**16
+                xi = (xi * prm[o, 2]) >> 32
+                yi = (yi * prm[o, 3]) >> 32
+            if not ok:
+                break
         if ok:
-            x[k], y[k], t[k], p[k] = x[i], y[i], ti, p[i]
-            k += 1
-    return k
-
-
-@njit(cache=True)
-def _refractory(x, y, t, p, last, width, period_us, extend):
-    """Keep an event if more than ``period_us`` passed since its pixel's last kept event (or, with
-    ``extend``, since its pixel's last event of any kind). Compacts in place; returns the number kept."""
-    k = 0
-    for i in range(x.size):
-        j = np.int64(y[i]) * width + np.int64(x[i])
-        ti = t[i]
-        ok = ti - last[j] > period_us
-        if ok or extend:
-            last[j] = ti
-        if ok:
-            x[k], y[k], t[k], p[k] = x[i], y[i], ti, p[i]
-            k += 1
-    return k
-
-
-@njit(cache=True)
-def _hot_pixel(x, y, t, p, st, width, window_us, max_events):
-    """Per pixel, count events in aligned windows ``[k*window_us, (k+1)*window_us)``. A pixel is hot while
-    its count in the current window, or its count in the window before, exceeds ``max_events``.
-    ``st[pixel] = (window index mod 2**31, count in it, count in the window before)`` as int32 (12 bytes a
-    pixel keeps the table in cache; counts saturate at max_events + 1). Compacts in place."""
-    k = 0
-    w = np.int32(0)
-    w_start = np.int64(1)  # empty range: the first event computes its window
-    w_end = np.int64(0)
-    cap = np.int32(max_events + 1)
-    for i in range(x.size):
-        j = np.int64(y[i]) * width + np.int64(x[i])
-        ti = t[i]
-        if ti < w_start or ti >= w_end:  # a division only when time leaves the current window
-            wl = ti // window_us
-            w_start = wl * window_us
-            w_end = w_start + window_us
-            w = np.int32(wl & 0x7FFFFFFF)
-        s0 = st[j, 0]  # selects, not branches: the pattern is random and mispredictions dominate
-        same = w == s0
-        c = st[j, 1]
-        pv = st[j, 2] if same else (c if w == ((s0 + 1) & 0x7FFFFFFF) else 0)
-        c = min((c if same else 0) + 1, cap)
-        st[j, 0] = w
-        st[j, 1] = c
-        st[j, 2] = pv
-        if c <= max_events and pv <= max_events:
-            x[k], y[k], t[k], p[k] = x[i], y[i], ti, p[i]
-            k += 1
-    return k
-
-
-@njit(cache=True)
-def _decimate(x, y, t, p, count, width, n):
-    """Keep every n-th event of each pixel (the n-th, 2n-th, ...). Compacts in place."""
-    k = 0
-    for i in range(x.size):
-        j = np.int64(y[i]) * width + np.int64(x[i])
-        c = count[j] + 1
-        if c >= n:
-            c = 0
-            x[k], y[k], t[k], p[k] = x[i], y[i], t[i], p[i]
-            k += 1
-        count[j] = c
-    return k
-
-
-@njit(cache=True)
-def _rate_limit(x, y, t, p, state, window_us, max_events):
-    """Keep at most ``max_events`` events in each aligned window of ``window_us`` (whole sensor);
-    ``state = [window index, count]``. Compacts in place."""
-    k = 0
-    for i in range(t.size):
-        w = t[i] // window_us
-        if w != state[0]:
-            state[0] = w
-            state[1] = 0
-        state[1] += 1
-        if state[1] <= max_events:
-            x[k], y[k], t[k], p[k] = x[i], y[i], t[i], p[i]
+            ox[k] = xi
+            oy[k] = yi
+            ot[k] = ti
+            op_[k] = pi
             k += 1
     return k
 
@@ -181,17 +179,20 @@ class EventFilter:
     def out_height(self) -> int:
         return self.height
 
+    code: ClassVar[int]
+    _bound: object = None  # token of the fused program whose arenas hold this filter's state
+
     def __call__(self, ev: np.ndarray) -> np.ndarray:
-        """Filter a chunk; the input is left alone."""
-        return self._apply(np.array(ev, EVENT_DTYPE, copy=True))
+        """Filter a chunk on its own (a one-filter program); the input is left alone."""
+        if ev.dtype != EVENT_DTYPE:
+            raise ValueError(f"events must have EVENT_DTYPE, got {ev.dtype}")
+        if getattr(self, "_solo", None) is None:
+            self._solo = _Program([self], self.width, self.height)
+        return self._solo.run(ev)
 
-    def _apply(self, ev: np.ndarray) -> np.ndarray:
-        """Filter a chunk the caller owns, possibly in place (kernels compact it); returns the kept events."""
+    def _prm(self) -> list[int]:
+        """The op's integer parameters for the fused kernel (the state offset is appended after them)."""
         raise NotImplementedError
-
-    @staticmethod
-    def _fields(ev: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return ev["x"], ev["y"], ev["t"], ev["p"]
 
     def get_state(self) -> dict[str, np.ndarray]:
         return {}
@@ -201,7 +202,8 @@ class EventFilter:
 
 
 class _PixelStateFilter(EventFilter):
-    """A filter whose state is one or more per-pixel arrays (flattened ``y * width + x``)."""
+    """A filter whose state is one array (per pixel, flattened ``y * width + x``), int64 or int32. A fused
+    program moves it into its arena and leaves ``self._<name>`` a view of it."""
 
     _state_names: ClassVar[tuple[str, ...]] = ()
 
@@ -234,10 +236,11 @@ class BackgroundActivityFilter(_PixelStateFilter):
         super().__init__(width, height, **params)
         self._last = np.full(self.width * self.height, NEVER, np.int64)
 
-    def _apply(self, ev: np.ndarray) -> np.ndarray:
+    code = OP_BACKGROUND
+
+    def _prm(self) -> list[int]:
         p = self.params
-        return ev[:_background_activity(*self._fields(ev), self._last, self.width, self.height, p.dt_us,
-                                        p.neighbourhood == 8, p.include_self)]
+        return [self.width, self.height, p.dt_us, p.neighbourhood == 8, p.include_self]
 
 
 @dataclass(frozen=True)
@@ -261,8 +264,10 @@ class RefractoryFilter(_PixelStateFilter):
         super().__init__(width, height, **params)
         self._last = np.full(self.width * self.height, NEVER, np.int64)
 
-    def _apply(self, ev: np.ndarray) -> np.ndarray:
-        return ev[:_refractory(*self._fields(ev), self._last, self.width, self.params.period_us, self.params.extend)]
+    code = OP_REFRACTORY
+
+    def _prm(self) -> list[int]:
+        return [self.width, self.params.period_us, self.params.extend]
 
 
 @dataclass(frozen=True)
@@ -291,9 +296,10 @@ class HotPixelFilter(_PixelStateFilter):
         self._counts = np.zeros((self.width * self.height, 3), np.int32)  # window, count, previous count
         self._counts[:, 0] = -1  # no window yet
 
-    def _apply(self, ev: np.ndarray) -> np.ndarray:
-        p = self.params
-        return ev[:_hot_pixel(*self._fields(ev), self._counts, self.width, p.window_us, p.max_events)]
+    code = OP_HOT_PIXEL
+
+    def _prm(self) -> list[int]:
+        return [self.width, self.params.window_us, self.params.max_events]
 
 
 @dataclass(frozen=True)
@@ -316,8 +322,10 @@ class DecimateFilter(_PixelStateFilter):
         super().__init__(width, height, **params)
         self._count = np.zeros(self.width * self.height, np.int64)
 
-    def _apply(self, ev: np.ndarray) -> np.ndarray:
-        return ev[:_decimate(*self._fields(ev), self._count, self.width, self.params.n)]
+    code = OP_DECIMATE
+
+    def _prm(self) -> list[int]:
+        return [self.width, self.params.n]
 
 
 @dataclass(frozen=True)
@@ -331,7 +339,7 @@ class RateLimitParams:
 
 
 @EVENT_FILTERS.register("rate_limit")
-class RateLimitFilter(EventFilter):
+class RateLimitFilter(_PixelStateFilter):
     """Keep at most ``max_events`` per aligned window of ``window_us`` (the first ones), dropping the rest:
     a hard bound on the load passed downstream."""
 
@@ -342,11 +350,11 @@ class RateLimitFilter(EventFilter):
         super().__init__(width, height, **params)
         self._window = np.array([NEVER, 0], np.int64)
 
-    def _apply(self, ev: np.ndarray) -> np.ndarray:
-        return ev[:_rate_limit(*self._fields(ev), self._window, self.params.window_us, self.params.max_events)]
+    code = OP_RATE_LIMIT
+    _state_names = ("window",)
 
-    def get_state(self) -> dict[str, np.ndarray]:
-        return {"window": self._window}
+    def _prm(self) -> list[int]:
+        return [self.params.window_us, self.params.max_events]
 
 
 @dataclass(frozen=True)
@@ -386,14 +394,11 @@ class RoiFilter(EventFilter):
     def out_height(self) -> int:
         return self.params.height if self.params.crop else self.height
 
-    def _apply(self, ev: np.ndarray) -> np.ndarray:
+    code = OP_ROI
+
+    def _prm(self) -> list[int]:
         p = self.params
-        x, y = ev["x"], ev["y"]
-        out = ev[(x >= p.x) & (x < p.x + p.width) & (y >= p.y) & (y < p.y + p.height)]
-        if p.crop and (p.x or p.y):
-            out["x"] -= p.x
-            out["y"] -= p.y
-        return out
+        return [p.x, p.y, p.width, p.height, p.crop]
 
 
 @dataclass(frozen=True)
@@ -412,9 +417,10 @@ class PolarityFilter(EventFilter):
     kind = "polarity"
     Params = PolarityParams
 
-    def _apply(self, ev: np.ndarray) -> np.ndarray:
-        on = ev["p"] != 0
-        return ev[on] if self.params.keep == "on" else ev[~on]
+    code = OP_POLARITY
+
+    def _prm(self) -> list[int]:
+        return [self.params.keep == "on"]
 
 
 @dataclass(frozen=True)
@@ -437,6 +443,12 @@ class DownsampleParams:
         return self.factor_y or self.factor
 
 
+def _reciprocal(f: int) -> int:
+    """``m`` with ``(x * m) >> 32 == x // f`` for every uint16 x. With ``m = ceil(2**32 / f)`` the error
+    ``x (m - 2**32 / f) / 2**32`` stays below ``2**-16 < 1 / f`` for f < 2**16; larger factors map to 0."""
+    return -(-(1 << 32) // f) if f < (1 << 16) else 0
+
+
 @EVENT_FILTERS.register("downsample")
 class DownsampleFilter(EventFilter):
     """Spatial downsampling by integer factors: ``x // fx, y // fy``; every event is kept (follow with
@@ -453,15 +465,62 @@ class DownsampleFilter(EventFilter):
     def out_height(self) -> int:
         return -(-self.height // self.params.fy)
 
-    def _apply(self, ev: np.ndarray) -> np.ndarray:
-        if self.params.fx > 1:
-            ev["x"] //= self.params.fx
-        if self.params.fy > 1:
-            ev["y"] //= self.params.fy
-        return ev
+    code = OP_DOWNSAMPLE
+
+    def _prm(self) -> list[int]:
+        # a multiply and a shift instead of a 64-bit division (tens of cycles an event): see _reciprocal
+        fx, fy = self.params.fx, self.params.fy
+        return [fx, fy, _reciprocal(fx), _reciprocal(fy)]
 
 
 # ----------------------------------------------------------------------------------------------- chains
+
+
+class _Program:
+    """Filters fused into one kernel pass: op codes, a parameter table and two state arenas (int64, int32)
+    holding every filter's state array at its own offset; each filter's state attribute becomes a view into
+    its arena, so get_state/set_state keep working on the filter objects."""
+
+    def __init__(self, filters: list[EventFilter], width: int, height: int):
+        self.filters, self.width, self.height = filters, width, height
+        self.ops = np.array([f.code for f in filters], np.int64)
+        self.sc = np.zeros((len(filters), 3), np.int64)
+        self.rejected = np.zeros(1, np.int64)
+        self._token = object()  # filters keep this, not the program: no reference cycle to collect
+        self._bind()
+
+    def _bind(self) -> None:
+        """(Re)build the arenas from the filters' current state arrays and point the filters at them."""
+        arrays = {}
+        sizes = {np.dtype(np.int64): 0, np.dtype(np.int32): 0}
+        self.prm = np.zeros((len(self.filters), N_PRM), np.int64)
+        for o, f in enumerate(self.filters):
+            row = [int(v) for v in f._prm()]
+            for name in getattr(f, "_state_names", ()):
+                a = getattr(f, "_" + name)
+                row.append(sizes[a.dtype])
+                arrays[o] = (name, a)
+                sizes[a.dtype] += a.size
+            self.prm[o, :len(row)] = row
+        self.st64 = np.empty(sizes[np.dtype(np.int64)], np.int64)
+        self.st32 = np.empty(sizes[np.dtype(np.int32)], np.int32)
+        for o, (name, a) in arrays.items():
+            arena = self.st64 if a.dtype == np.int64 else self.st32
+            off = int(self.prm[o, len(self.filters[o]._prm())])
+            view = arena[off:off + a.size].reshape(a.shape)
+            view[...] = a
+            setattr(self.filters[o], "_" + name, view)
+        for f in self.filters:
+            f._bound = self._token
+
+    def run(self, ev: np.ndarray) -> np.ndarray:
+        """The kept events of a chunk, in a new array; the input is left alone."""
+        if any(f._bound is not self._token for f in self.filters):  # a filter also ran in another program
+            self._bind()
+        out = np.empty(ev.size, EVENT_DTYPE)
+        k = _run_chain(ev["x"], ev["y"], ev["t"], ev["p"], self.width, self.height, self.ops, self.prm,
+                       self.st64, self.st32, self.sc, out["x"], out["y"], out["t"], out["p"], self.rejected)
+        return out[:k]
 
 
 class FilterChain:
@@ -489,21 +548,23 @@ class FilterChain:
             self.filters.append(f)
             w, h = f.out_width, f.out_height
         self.out_width, self.out_height = w, h
-        self.rejected = 0
+        self._program = _Program(self.filters, self.width, self.height) if self.filters else None
+        self._rejected = 0  # counted here when there is no program
+
+    @property
+    def rejected(self) -> int:
+        """Events dropped at the door for lying outside the input sensor."""
+        return self._rejected + (int(self._program.rejected[0]) if self._program is not None else 0)
 
     def __call__(self, ev: np.ndarray) -> np.ndarray:
         if ev.dtype != EVENT_DTYPE:
             raise ValueError(f"events must have EVENT_DTYPE, got {ev.dtype}")
+        if self._program is not None:
+            return self._program.run(ev)  # one fused pass; drops and counts out-of-sensor events itself
         if ev.size and (int(ev["x"].max()) >= self.width or int(ev["y"].max()) >= self.height):
             inside = (ev["x"] < self.width) & (ev["y"] < self.height)
-            self.rejected += int(ev.size - np.count_nonzero(inside))
-            ev = ev[inside]  # a copy already
-        elif self.filters:
-            ev = ev.copy()  # the filters work in place on the chain's own copy
-        for f in self.filters:
-            if ev.size == 0:
-                break
-            ev = f._apply(ev)
+            self._rejected += int(ev.size - np.count_nonzero(inside))
+            ev = ev[inside]
         return ev
 
     def get_state(self) -> dict[str, np.ndarray]:
