@@ -145,6 +145,7 @@ def main() -> None:
     ap.add_argument("--rt", type=int, default=None, metavar="PRIO",
                     help="run every spikestream node with SCHED_FIFO priority PRIO (as on a tuned edge device)")
     a = ap.parse_args()
+    _prioritise(a.rt)  # the listeners too (threads started from here inherit it), like an actuator's driver
     dur = a.duration or (8.0 if a.quick else 20.0)
     reps = a.repeats or (1 if a.quick else 3)
     rows = []
