@@ -42,9 +42,9 @@ def _run_chain(x, y, t, p, in_w, in_h, ops, prm, st64, st32, sc, ox, oy, ot, op_
     compacted to ``ox, oy, ot, op_``. Events outside ``in_w x in_h`` are counted in ``rejected[0]`` and
     dropped before any op sees them. Returns the number kept.
 
-    hot_pixel: aligned windows ``[k w, (k+1) w)``; ``st32[off + 3 j: +3] = (window index mod 2**31, count in
-    it, count in the window before)``; a division only when time leaves the cached window ``sc[o]``; counts
-    saturate at max_events + 1. background_activity: neighbours (own row first, early exit) fired less than
+    hot_pixel: aligned windows ``[k w, (k+1) w)``; ``st32[off + 2 j: +2] = (window index mod 2**31, count in
+    it - 2**31 if the window before had more than max_events)``; a division only when time leaves the cached
+    window ``sc[o]``; counts saturate at max_events + 1. background_activity: neighbours (own row first, early exit) fired less than
     ``dt`` before; every event refreshes its own pixel. refractory: ``t - last > period``; ``last`` updated
     on kept events (or every event with ``extend``). decimate: every n-th event per pixel. rate_limit: the
     first ``max_events`` per aligned window, ``st64[off: off + 2] = (window, count)``."""
@@ -72,17 +72,17 @@ def _run_chain(x, y, t, p, in_w, in_h, ops, prm, st64, st32, sc, ox, oy, ot, op_
                     sc[o, 0] = wl * window_us
                     sc[o, 1] = sc[o, 0] + window_us
                     sc[o, 2] = wl & 0x7FFFFFFF
-                w = np.int32(sc[o, 2])
-                j = off + 3 * (yi * width + xi)
-                s0 = st32[j]  # selects, not branches: the pattern is random and mispredictions dominate
-                same = w == s0
-                c = st32[j + 1]
-                pv = st32[j + 2] if same else (c if w == ((s0 + 1) & 0x7FFFFFFF) else np.int32(0))
-                c = min((c if same else np.int32(0)) + np.int32(1), np.int32(max_events + 1))
+                w = sc[o, 2]
+                j = off + 2 * (yi * width + xi)
+                s0 = np.int64(st32[j])
+                v = np.int64(st32[j + 1])  # count (31 bits), sign bit: "hot in the window before"
+                c = v & 0x7FFFFFFF
+                same = w == s0  # selects, not branches: the pattern is random and mispredictions dominate
+                hot_before = (v < 0) if same else (w == ((s0 + 1) & 0x7FFFFFFF) and c > max_events)
+                c = min(c + 1, max_events + 1) if same else np.int64(1)
                 st32[j] = w
-                st32[j + 1] = c
-                st32[j + 2] = pv
-                ok = c <= max_events and pv <= max_events
+                st32[j + 1] = c - (np.int64(hot_before) << 31)
+                ok = c <= max_events and not hot_before
             elif code == OP_BACKGROUND:
                 width, height, dt_us, diagonal, include_self, off = (prm[o, 0], prm[o, 1], prm[o, 2],
                                                                      prm[o, 3] != 0, prm[o, 4] != 0, prm[o, 5])
@@ -293,7 +293,9 @@ class HotPixelFilter(_PixelStateFilter):
 
     def __init__(self, width: int, height: int, /, **params: Any):
         super().__init__(width, height, **params)
-        self._counts = np.zeros((self.width * self.height, 3), np.int32)  # window, count, previous count
+        # per pixel (window index mod 2**31, count in it + 2**31 if the window before it was hot) as int32:
+        # 8 bytes a pixel; counts saturate at max_events + 1
+        self._counts = np.zeros((self.width * self.height, 2), np.int32)
         self._counts[:, 0] = -1  # no window yet
 
     code = OP_HOT_PIXEL
