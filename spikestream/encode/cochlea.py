@@ -49,10 +49,12 @@ def cochlea_sos(f_lo: float, f_hi: float, n_bands: int, rate_hz: float, filters:
     return out, fc
 
 
-@njit(cache=True)
-def _cochlea_kernel(data, t_us, coef, z0, z1, gain, exponent, thr, acc, v, out_idx, out_t):
+@njit(cache=True, error_model="numpy")
+def _cochlea_kernel(data, t_us, coef, z0, z1, gain, exponent, thr, acc, v, pos, out_idx, out_t):
     """``coef[s, 0:6, k]`` are section s of filter k = c * n_bands + b; the innermost loops run over the
-    filters, which are independent, so the compiler can vectorise them (a single biquad is latency-bound)."""
+    filters, which are independent, so the compiler can vectorise them (a single biquad is latency-bound).
+    The compressive nonlinearity (libm pow) runs only on the filters whose output is positive, gathered
+    without a branch into ``pos``; integrate-and-fire and the spike list are branch-free."""
     n, c_n = data.shape
     ns, kk = coef.shape[0], coef.shape[2]
     nb = kk // c_n
@@ -69,16 +71,22 @@ def _cochlea_kernel(data, t_us, coef, z0, z1, gain, exponent, thr, acc, v, out_i
                 z0[s, k] = coef[s, 1, k] * x - coef[s, 4, k] * y + z1[s, k]
                 z1[s, k] = coef[s, 2, k] * x - coef[s, 5, k] * y
                 v[k] = y
+        n_pos = 0
         for k in range(kk):
-            if v[k] > 0.0:
-                acc[k] += (gain * v[k]) ** exponent
-            if acc[k] >= thr:
-                acc[k] -= thr
-                if acc[k] >= thr:  # one spike per sample; drop the excess rather than queue it
-                    acc[k] = 0.0
-                out_idx[m] = k
-                out_t[m] = t_us[i]
-                m += 1
+            pos[n_pos] = k
+            n_pos += v[k] > 0.0
+        for p in range(n_pos):
+            k = pos[p]
+            acc[k] += (gain * v[k]) ** exponent
+        ti = t_us[i]
+        for k in range(kk):  # integrate and fire, at most one spike per sample (the excess is dropped)
+            a = acc[k]
+            f = a >= thr
+            a1 = a - thr if f else a
+            acc[k] = 0.0 if a1 >= thr else a1  # a1 >= thr only if it fired: a < thr otherwise
+            out_idx[m] = k
+            out_t[m] = ti
+            m += f
     return m
 
 
@@ -110,6 +118,7 @@ class CochleaEncoder(Encoder):
         self.z1 = np.zeros((ns, self.n_outputs))
         self.acc = np.zeros(self.n_outputs)
         self._v = np.zeros(self.n_outputs)
+        self._pos = np.zeros(self.n_outputs, np.int64)
         self._buf = SpikeBuffer()
 
     def _reset(self) -> None:
@@ -120,5 +129,5 @@ class CochleaEncoder(Encoder):
     def _encode(self, data, t_us):
         self._buf.ensure(data.size * self.sos.shape[0])
         m = _cochlea_kernel(data, t_us, self._coef, self.z0, self.z1, self.gain, self.exponent, self.threshold,
-                            self.acc, self._v, self._buf.idx, self._buf.t)
+                            self.acc, self._v, self._pos, self._buf.idx, self._buf.t)
         return self._buf.take(m)
