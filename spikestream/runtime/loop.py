@@ -199,71 +199,28 @@ class NodeRunner:
             return EX_CONFIG
         self._realtime()
 
-        ctx = zmq.Context()
-        opt = transport.SocketOptions(spec.hwm, spec.linger_ms, spec.max_message_bytes)
-        self._out = {p: transport.pub(ctx, ep, opt, xpub=True) for p, ep in spec.outputs.items()}
-        ins = {transport.sub(ctx, [], opt): p for p, eps in spec.inputs.items()}
-        ctl = transport.rep(ctx, spec.control, opt) if spec.control else None
-        stats_sock = transport.pub(ctx, self.stats_endpoint, opt, bind=False) if self.stats_endpoint else None
-        poller = zmq.Poller()
-        xpubs = {sock: p for p, sock in self._out.items()}
-        subscribers = dict.fromkeys(self._out, 0)
-        for s in [*xpubs, *ins]:
-            poller.register(s, zmq.POLLIN)
-        if ctl is not None:
-            poller.register(ctl, zmq.POLLIN)
-
-        tick_ns = int(spec.tick_ms * 1e6)
+        self._open_sockets()
         t_start = time.monotonic()
+        tick_ns = int(spec.tick_ms * 1e6)
         next_stats = t_start + spec.stats_interval_s
         next_ckpt = t_start + spec.checkpoint_s if spec.checkpoint_s else math.inf
-        start_by = t_start + spec.start_wait_s
         started = False
-        code = 0
         try:
             while not self._stop:
-                if not started and (all(subscribers.values()) or time.monotonic() >= start_by):
-                    started = True  # downstream is listening (or we waited long enough): begin
-                    self.log.info("%s (%s) running; waited %.2f s for subscribers", spec.name, spec.kind,
-                                  time.monotonic() - t_start)
-                    if not all(subscribers.values()):
-                        self.log.warning("starting without subscribers on %s",
-                                         [p for p, n in subscribers.items() if not n])
-                    for sock, p in ins.items():
-                        for ep in spec.inputs[p]:
-                            sock.connect(ep)
+                if not started:
+                    started = self._maybe_start(time.monotonic() - t_start)
                 now = time.time_ns()
                 wake = self.node.wake_at_ns() if started else None
-                wait_ns = tick_ns if wake is None else min(tick_ns, max(0, wake - now))
-                if ins or ctl is not None:
-                    events = dict(poller.poll(math.ceil(wait_ns / 1e6)))  # ZeroMQ waits in whole ms
-                else:  # a pure source: nothing to wake it but time, so sleep to the microsecond
-                    time.sleep(wait_ns * 1e-9)
-                    events = dict(poller.poll(0)) if xpubs else {}
-                for sock in events:
-                    if sock is ctl:
-                        ctl.send(self._command(ctl.recv()))
-                        continue
-                    if sock in xpubs:
-                        while sock.poll(0):
-                            subscribers[xpubs[sock]] += transport.subscription_delta(sock.recv())
-                        continue
-                    port = ins[sock]
-                    for _ in range(MAX_DRAIN):
-                        try:
-                            frame = sock.recv(zmq.NOBLOCK)
-                        except zmq.Again:
-                            break
-                        self._receive(port, frame)
+                self._serve(tick_ns if wake is None else min(tick_ns, max(0, wake - now)))
                 now = time.time_ns()
                 if wake is not None and now >= wake:
                     self.stats.loop_lag.add((now - wake) * 1e-9)
                 if started:
                     self._call(self.node.poll, now)
                 mono = time.monotonic()
-                if stats_sock is not None and mono >= next_stats:
+                if mono >= next_stats:
                     next_stats = mono + spec.stats_interval_s
-                    stats_sock.send(P.pack(P.Message(P.Stats(spec.name, self.snapshot()), f"{spec.name}.stats")), zmq.NOBLOCK)
+                    self._publish_stats(self.snapshot())
                 if mono >= next_ckpt:
                     next_ckpt = mono + spec.checkpoint_s
                     self._call(self.save_state, spec.state)
@@ -273,21 +230,76 @@ class NodeRunner:
                 if duration_s is not None and mono - t_start >= duration_s:
                     break
         finally:
-            self._call(self.node.close)
-            if spec.state:
-                self._call(self.save_state, spec.state)
-            snap = self.snapshot()
-            if stats_sock is not None:
-                try:
-                    stats_sock.send(P.pack(P.Message(P.Stats(spec.name, {**snap, "final": True}), f"{spec.name}.stats")), zmq.NOBLOCK)
-                except zmq.ZMQError:
-                    pass
-            if report:
-                Path(report).write_text(json.dumps(snap, indent=1))
-            for s in [*self._out.values(), *ins, *( [ctl] if ctl else []), *([stats_sock] if stats_sock else [])]:
-                s.close(linger=spec.linger_ms)
-            ctx.term()
-        return code
+            self._shutdown(report)
+        return 0
+
+    def _open_sockets(self) -> None:
+        spec = self.spec
+        self._ctx = zmq.Context()
+        opt = transport.SocketOptions(spec.hwm, spec.linger_ms, spec.max_message_bytes)
+        self._out = {p: transport.pub(self._ctx, ep, opt, xpub=True) for p, ep in spec.outputs.items()}
+        self._ins = {transport.sub(self._ctx, [], opt): p for p in spec.inputs}  # connected once started
+        self._ctl = transport.rep(self._ctx, spec.control, opt) if spec.control else None
+        self._stats_sock = transport.pub(self._ctx, self.stats_endpoint, opt, bind=False) if self.stats_endpoint else None
+        self._xpubs = {sock: p for p, sock in self._out.items()}
+        self._subscribers = dict.fromkeys(self._out, 0)
+        self._poller = zmq.Poller()
+        for sock in [*self._xpubs, *self._ins, *([self._ctl] if self._ctl else [])]:
+            self._poller.register(sock, zmq.POLLIN)
+
+    def _maybe_start(self, waited_s: float) -> bool:
+        """Start (connect inputs, let a source run) once downstream listens, or once waited long enough."""
+        ready = all(self._subscribers.values())
+        if not ready and waited_s < self.spec.start_wait_s:
+            return False
+        self.log.info("%s (%s) running; waited %.2f s for subscribers", self.spec.name, self.spec.kind, waited_s)
+        if not ready:
+            self.log.warning("starting without subscribers on %s", [p for p, n in self._subscribers.items() if not n])
+        for sock, p in self._ins.items():
+            for ep in self.spec.inputs[p]:
+                sock.connect(ep)
+        return True
+
+    def _serve(self, wait_ns: int) -> None:
+        """Wait at most `wait_ns` for sockets, then handle what arrived: commands, subscriptions, data."""
+        if self._ins or self._ctl is not None:
+            events = self._poller.poll(math.ceil(wait_ns / 1e6))  # ZeroMQ waits in whole ms
+        else:  # a pure source: nothing to wake it but time, so sleep to the microsecond
+            time.sleep(wait_ns * 1e-9)
+            events = self._poller.poll(0) if self._xpubs else []
+        for sock, _ in events:
+            if sock is self._ctl:
+                sock.send(self._command(sock.recv()))
+            elif sock in self._xpubs:
+                while sock.get(zmq.EVENTS) & zmq.POLLIN:
+                    self._subscribers[self._xpubs[sock]] += transport.subscription_delta(sock.recv())
+            else:
+                port = self._ins[sock]
+                for _ in range(MAX_DRAIN):
+                    if not sock.get(zmq.EVENTS) & zmq.POLLIN:
+                        break
+                    self._receive(port, sock.recv())
+
+    def _publish_stats(self, values: dict[str, Any]) -> None:
+        if self._stats_sock is not None:
+            try:
+                self._stats_sock.send(P.pack(P.Message(P.Stats(self.spec.name, values), f"{self.spec.name}.stats")),
+                                      zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
+
+    def _shutdown(self, report: str | None) -> None:
+        self._call(self.node.close)
+        if self.spec.state:
+            self._call(self.save_state, self.spec.state)
+        snap = self.snapshot()
+        self._publish_stats({**snap, "final": True})
+        if report:
+            Path(report).write_text(json.dumps(snap, indent=1))
+        for sock in [*self._out.values(), *self._ins, *([self._ctl] if self._ctl else []),
+                     *([self._stats_sock] if self._stats_sock else [])]:
+            sock.close(linger=self.spec.linger_ms)
+        self._ctx.term()
 
 
 def _plain(o: Any) -> Any:
