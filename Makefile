@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the tests need (a real Mosquitto broker). Installs only what is missing.
+# Debian packages the tests need (a real Mosquitto broker and its clients; openssl for the TLS test CA).
+# Installs only what is missing.
 system-deps:
-	@command -v mosquitto >/dev/null 2>&1 || { \
+	@{ command -v mosquitto && command -v mosquitto_sub && command -v openssl; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq mosquitto mosquitto-clients >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq mosquitto mosquitto-clients openssl >/dev/null; }
 
 # Brian2 needs numpy<2, so it lives in its own environment; tests drive it through a subprocess.
 $(BRIAN)/.installed:
