@@ -7,6 +7,7 @@ limited rate, never a crash. An exception inside a node callback is counted and 
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import logging
@@ -27,6 +28,7 @@ from spikestream.runtime.node import Node
 from spikestream.runtime.pipeline import NodeSpec
 from spikestream.runtime.stats import NodeStats, RateLimitedLog
 
+PR_SET_TIMERSLACK, TIMER_SLACK_NS = 29, 1000
 EX_CONFIG = 78  # sysexits: the node cannot start as configured; restarting will not help
 MAX_DRAIN = 512  # frames taken from one socket per loop iteration, so no input starves the others
 
@@ -167,6 +169,10 @@ class NodeRunner:
         """What a real-time process does once set up: pin and prioritise it if asked, and keep the garbage
         collector's long pauses away from the loop (everything built so far is frozen out of its scans)."""
         spec = self.spec
+        try:  # timers (a paced source's sleep) may fire up to 'slack' late; Linux's default is 50 us
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, TIMER_SLACK_NS)
+        except (OSError, AttributeError):
+            pass
         try:
             if spec.cpus:
                 os.sched_setaffinity(0, spec.cpus)

@@ -290,6 +290,7 @@ def test_real_time_settings_are_applied_to_the_node_process(tmp_path):
     try:
         wait_for(lambda: command(ctl, "ping"), what="node up")
         assert os.sched_getaffinity(proc.pid) == {0}
+        assert int(Path(f"/proc/{proc.pid}/timerslack_ns").read_text()) == 1000  # paced sleeps fire on time
         if os.geteuid() == 0:  # SCHED_FIFO needs CAP_SYS_NICE; CI runs as root
             assert os.sched_getscheduler(proc.pid) == os.SCHED_FIFO
             assert os.sched_getparam(proc.pid).sched_priority == 10
