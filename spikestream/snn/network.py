@@ -116,10 +116,10 @@ class SNN:
                 raise ValueError("in_idx and in_t_us must be integer arrays")
             if int(idx.min()) < 0 or int(idx.max()) >= self.n_inputs:
                 raise ValueError(f"input index out of range [0, {self.n_inputs})")
-            if np.any(np.diff(t) < 0):
+            if t.size > 1 and (t[1:] < t[:-1]).any():
                 raise ValueError("input spike times are not sorted")
-        idx = idx.astype(np.int64)
-        t = t.astype(np.int64)
+        idx = idx.astype(np.int64, copy=False)
+        t = t.astype(np.int64, copy=False)
         until_us = int(until_us)
         dt = self.dt_us
         if self._step is None:
@@ -172,8 +172,9 @@ class SNN:
             self._store_records(steps, buf)
         if not outs_s:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        s = np.concatenate(outs_s)
-        return np.concatenate(outs_i), s * self.dt_us
+        if len(outs_s) == 1:  # the usual case: one kernel call did it all
+            return outs_i[0], outs_s[0] * self.dt_us
+        return np.concatenate(outs_i), np.concatenate(outs_s) * self.dt_us
 
     def reward(self, t_us, values, channel: int = 0) -> None:
         """Reward (dopamine) arriving at source times `t_us` for R-STDP projections listening on
