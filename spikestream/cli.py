@@ -64,7 +64,9 @@ def cmd_tap(a: argparse.Namespace) -> int:
     from spikestream import transport
 
     ctx = zmq.Context.instance()
-    s = transport.sub(ctx, [a.endpoint], bind=a.bind)
+    curve = transport.load_curve_keys(a.keys) if a.keys else None
+    auth = transport.start_authenticator(ctx, curve) if curve and a.bind else None
+    s = transport.sub(ctx, [a.endpoint], transport.SocketOptions(curve=curve), bind=a.bind)
     t_end = time.monotonic() + a.duration if a.duration else None
     n = 0
     kinds: dict[str, int] = {}
@@ -90,6 +92,8 @@ def cmd_tap(a: argparse.Namespace) -> int:
         pass
     finally:
         s.close(linger=0)
+        if auth is not None:
+            auth.stop()
     _write_report(a.report, {"endpoint": a.endpoint, "messages": n, "by_kind": kinds, "rejected": bad})
     return 0
 
@@ -102,8 +106,9 @@ def cmd_cmd(a: argparse.Namespace) -> int:
 
     args = json.loads(a.args) if a.args else {}
     frame = P.pack(P.Message(P.Command(a.command, args)))
+    curve = transport.load_curve_keys(a.keys) if a.keys else None
     try:
-        reply = P.unpack(transport.request(zmq.Context.instance(), a.endpoint, frame, a.timeout), kinds=("reply",))
+        reply = P.unpack(transport.request(zmq.Context.instance(), a.endpoint, frame, a.timeout, curve), kinds=("reply",))
     except (TimeoutError, P.ProtocolError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -156,6 +161,15 @@ def cmd_warmup(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(a: argparse.Namespace) -> int:
+    from spikestream.transport import make_curve_keys
+
+    c = make_curve_keys(a.dir)
+    print(f"CURVE keys written to {a.dir} (server, client; the client admitted in {c.authorized}).\n"
+          f"Set curve_keys = \"{a.dir}\" under [pipeline]; give --keys {a.dir} to tap and cmd.")
+    return 0
+
+
 def cmd_kinds(a: argparse.Namespace) -> int:
     from spikestream import registry as R
 
@@ -191,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("endpoint")
     q.add_argument("--count", type=int, default=None)
     q.add_argument("--bind", action="store_true", help="bind instead of connect (to collect a stats stream)")
+    q.add_argument("--keys", default=None, help="CURVE key folder of an encrypted pipeline")
     long_running(q)
     q.set_defaults(fn=cmd_tap)
 
@@ -199,7 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("command")
     q.add_argument("args", nargs="?", default=None, help="JSON object of arguments")
     q.add_argument("--timeout", type=float, default=2.0)
+    q.add_argument("--keys", default=None, help="CURVE key folder of an encrypted pipeline")
     q.set_defaults(fn=cmd_cmd)
+
+    q = sp.add_parser("keys", help="create CURVE keys for an encrypted, authenticated pipeline")
+    q.add_argument("dir")
+    q.set_defaults(fn=cmd_keys)
 
     q = sp.add_parser("demo", help="run the EMG -> SNN -> control demo pipeline on this machine")
     q.add_argument("--pipeline", default=None, help="default: deploy/demo.toml")

@@ -16,10 +16,71 @@ import zmq
 
 
 @dataclass(frozen=True, slots=True)
+class Curve:
+    """CURVE keys for a pipeline: every socket that binds is a server, every socket that connects a client.
+    Links are encrypted, and a server admits only clients whose public key is in `authorized` (checked by
+    a ZAP authenticator, `start_authenticator`)."""
+
+    server_public: bytes
+    server_secret: bytes
+    client_public: bytes
+    client_secret: bytes
+    authorized: str  # folder of admitted client public keys (*.key)
+
+
+def make_curve_keys(key_dir: str | os.PathLike) -> Curve:
+    """Create a server and a client key pair in `key_dir` (secret files readable by the owner only) and
+    admit the client: its public key goes into `key_dir/authorized`."""
+    import shutil
+
+    import zmq.auth
+
+    d = os.fspath(key_dir)
+    os.makedirs(os.path.join(d, "authorized"), exist_ok=True)
+    for name in ("server", "client"):
+        _, secret = zmq.auth.create_certificates(d, name)
+        os.chmod(secret, 0o600)
+    shutil.copy(os.path.join(d, "client.key"), os.path.join(d, "authorized", "client.key"))
+    return load_curve_keys(d)
+
+
+def load_curve_keys(key_dir: str | os.PathLike) -> Curve:
+    """Read the keys `make_curve_keys` wrote; a missing or malformed file is a ValueError naming it."""
+    import zmq.auth
+
+    d = os.fspath(key_dir)
+    keys = {}
+    for name in ("server", "client"):
+        path = os.path.join(d, f"{name}.key_secret")
+        try:
+            pub, sec = zmq.auth.load_certificate(path)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"CURVE keys: cannot read {path}: {e}") from None
+        if not sec:
+            raise ValueError(f"CURVE keys: {path} holds no secret key")
+        keys[name] = (pub, sec)
+    auth = os.path.join(d, "authorized")
+    if not os.path.isdir(auth):
+        raise ValueError(f"CURVE keys: no folder of authorized client keys at {auth}")
+    return Curve(keys["server"][0], keys["server"][1], keys["client"][0], keys["client"][1], auth)
+
+
+def start_authenticator(ctx: zmq.Context, curve: Curve):
+    """Admit only the authorized client keys on this context's CURVE servers. Stop it when done."""
+    from zmq.auth.thread import ThreadAuthenticator
+
+    auth = ThreadAuthenticator(ctx)
+    auth.start()
+    auth.configure_curve(domain="*", location=curve.authorized)
+    return auth
+
+
+@dataclass(frozen=True, slots=True)
 class SocketOptions:
     hwm: int = 1000  # messages queued per peer before ZeroMQ drops (PUB) -- bounded, never unlimited
     linger_ms: int = 500  # how long close() may wait to flush
     max_message_bytes: int = 16 * 1024 * 1024  # ZeroMQ refuses larger frames before we ever see them
+    curve: Curve | None = None  # encrypt and authenticate every link
 
 
 def check_endpoint(endpoint: str) -> str:
@@ -45,9 +106,16 @@ def free_tcp_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def _common(sock: zmq.Socket, opt: SocketOptions) -> None:
+def _common(sock: zmq.Socket, opt: SocketOptions, server: bool) -> None:
     sock.setsockopt(zmq.LINGER, opt.linger_ms)
     sock.setsockopt(zmq.MAXMSGSIZE, opt.max_message_bytes)
+    c = opt.curve
+    if c is not None:
+        if server:
+            sock.curve_secretkey, sock.curve_publickey, sock.curve_server = c.server_secret, c.server_public, True
+        else:
+            sock.curve_serverkey = c.server_public
+            sock.curve_secretkey, sock.curve_publickey = c.client_secret, c.client_public
 
 
 def _prepare_ipc(endpoint: str) -> None:
@@ -62,7 +130,7 @@ def pub(ctx: zmq.Context, endpoint: str, opt: SocketOptions = SocketOptions(), b
     """A publisher. With ``xpub`` the socket also delivers (un)subscription frames to `recv`, so a node
     can tell whether anyone is listening yet (see `subscription_delta`)."""
     s = ctx.socket(zmq.XPUB if xpub else zmq.PUB)
-    _common(s, opt)
+    _common(s, opt, server=bind)
     s.setsockopt(zmq.SNDHWM, opt.hwm)
     if bind:
         _prepare_ipc(endpoint)
@@ -79,7 +147,7 @@ def subscription_delta(frame: bytes) -> int:
 
 def sub(ctx: zmq.Context, endpoints: list[str], opt: SocketOptions = SocketOptions(), bind: bool = False) -> zmq.Socket:
     s = ctx.socket(zmq.SUB)
-    _common(s, opt)
+    _common(s, opt, server=bind)
     s.setsockopt(zmq.RCVHWM, opt.hwm)
     s.setsockopt(zmq.SUBSCRIBE, b"")
     for ep in endpoints:
@@ -93,16 +161,16 @@ def sub(ctx: zmq.Context, endpoints: list[str], opt: SocketOptions = SocketOptio
 
 def rep(ctx: zmq.Context, endpoint: str, opt: SocketOptions = SocketOptions()) -> zmq.Socket:
     s = ctx.socket(zmq.REP)
-    _common(s, opt)
+    _common(s, opt, server=True)
     _prepare_ipc(endpoint)
     s.bind(endpoint)
     return s
 
 
-def request(ctx: zmq.Context, endpoint: str, frame: bytes, timeout_s: float = 2.0) -> bytes:
+def request(ctx: zmq.Context, endpoint: str, frame: bytes, timeout_s: float = 2.0, curve: Curve | None = None) -> bytes:
     """One request/reply round trip with a deadline (for `spikestream cmd`). Raises TimeoutError."""
     s = ctx.socket(zmq.REQ)
-    s.setsockopt(zmq.LINGER, 0)
+    _common(s, SocketOptions(linger_ms=0, curve=curve), server=False)
     try:
         s.connect(endpoint)
         s.send(frame)

@@ -242,7 +242,9 @@ class NodeRunner:
     def _open_sockets(self) -> None:
         spec = self.spec
         self._ctx = zmq.Context()
-        opt = transport.SocketOptions(spec.hwm, spec.linger_ms, spec.max_message_bytes)
+        curve = transport.load_curve_keys(spec.curve_keys) if spec.curve_keys else None
+        self._auth = transport.start_authenticator(self._ctx, curve) if curve else None
+        opt = transport.SocketOptions(spec.hwm, spec.linger_ms, spec.max_message_bytes, curve)
         self._out = {p: transport.pub(self._ctx, ep, opt, xpub=True) for p, ep in spec.outputs.items()}
         self._ins = {transport.sub(self._ctx, [], opt): p for p in spec.inputs}  # connected once started
         self._ctl = transport.rep(self._ctx, spec.control, opt) if spec.control else None
@@ -305,6 +307,8 @@ class NodeRunner:
         for sock in [*self._out.values(), *self._ins, *([self._ctl] if self._ctl else []),
                      *([self._stats_sock] if self._stats_sock else [])]:
             sock.close(linger=self.spec.linger_ms)
+        if self._auth is not None:
+            self._auth.stop()
         self._ctx.term()
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from spikestream.registry import NODES
-from spikestream.transport import check_endpoint, free_tcp_port
+from spikestream.transport import check_endpoint, free_tcp_port, load_curve_keys
 
 NODE_KEYS = {"kind", "inputs", "outputs", "params", "control", "host", "tick_ms", "hwm", "linger_ms",
              "max_age_ms", "state", "start_wait_s", "rt_priority", "cpus", "checkpoint_s", "stats_interval_s", "max_message_bytes"}
@@ -60,6 +60,7 @@ class NodeSpec:
     start_wait_s: float = 30.0
     rt_priority: int | None = None  # SCHED_FIFO priority 1-99 for the node's process (needs CAP_SYS_NICE)
     cpus: list[int] | None = None  # pin the node's process to these CPUs
+    curve_keys: str | None = None  # the pipeline's CURVE key folder (set from [pipeline] curve_keys)
     max_message_bytes: int = 16 * 1024 * 1024
 
 
@@ -69,9 +70,10 @@ class Pipeline:
     nodes: dict[str, NodeSpec]
     stats: str | None = None
     source: str = ""
+    curve_keys: str | None = None  # encrypt and authenticate every link with these CURVE keys
 
     def to_json(self) -> str:
-        return json.dumps({"name": self.name, "stats": self.stats, "source": self.source,
+        return json.dumps({"name": self.name, "stats": self.stats, "source": self.source, "curve_keys": self.curve_keys,
                            "nodes": {n: asdict(s) for n, s in self.nodes.items()}}, indent=1)
 
 
@@ -85,7 +87,7 @@ def load(path: str | Path, resolve_auto: bool = True) -> Pipeline:
     if path.suffix == ".json":
         d = json.loads(text)
         nodes = {n: NodeSpec(**s) for n, s in d["nodes"].items()}
-        return Pipeline(d["name"], nodes, d.get("stats"), d.get("source", str(path)))
+        return Pipeline(d["name"], nodes, d.get("stats"), d.get("source", str(path)), d.get("curve_keys"))
     try:
         doc = tomllib.loads(text.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
@@ -165,4 +167,13 @@ def from_dict(doc: dict, where: str = "<pipeline>", resolve_auto: bool = True) -
     if dup:
         raise PipelineError(f"{where}: endpoint(s) bound twice: {sorted(dup)}")
     stats = endpoint(head["stats"], "pipeline stats") if "stats" in head else None
-    return Pipeline(name, specs, stats, where)
+    keys = head.get("curve_keys")
+    if keys is not None:
+        keys = str((Path(where).parent / keys).resolve())
+        try:
+            load_curve_keys(keys)
+        except ValueError as e:
+            raise PipelineError(f"{where}: pipeline curve_keys: {e}") from None
+        for s in specs.values():
+            s.curve_keys = keys
+    return Pipeline(name, specs, stats, where, keys)

@@ -70,7 +70,10 @@ class Supervisor:
         self.latest_stats: dict[str, dict[str, Any]] = {}
         self._stop = False
         self._ctx = zmq.Context.instance()
-        self._stats_sock = transport.sub(self._ctx, [pipeline.stats], bind=True) if pipeline.stats else None
+        curve = transport.load_curve_keys(pipeline.curve_keys) if pipeline.curve_keys else None
+        self._auth = transport.start_authenticator(self._ctx, curve) if curve and pipeline.stats else None
+        self._stats_sock = transport.sub(self._ctx, [pipeline.stats], transport.SocketOptions(curve=curve),
+                                         bind=True) if pipeline.stats else None
 
     # ------------------------------------------------------------------ children
     def _spawn(self, c: Child) -> None:
@@ -181,6 +184,8 @@ class Supervisor:
         self.drain_stats()
         if self._stats_sock is not None:
             self._stats_sock.close(linger=0)
+        if self._auth is not None:
+            self._auth.stop()
 
     def run(self, duration_s: float | None = None, on_tick: Callable[["Supervisor"], None] | None = None,
             tick_s: float = 0.05, until: Callable[[], bool] | None = None) -> dict[str, Any]:
