@@ -29,6 +29,31 @@ NEVER = np.int64(-(1 << 62))
 
 # ------------------------------------------------------------------------------------------------ kernel
 
+#: Per-pixel timestamps of background_activity and refractory are int32, relative to a per-filter base
+#: (int64) that moves forward, exactly, once time runs REBASE_US past it: half the table, twice the pixels in
+#: cache. NEVER32 = "never fired, or longer ago than any window can reach" (windows are below REBASE_US).
+REBASE_US = 1 << 30
+NEVER32 = -(1 << 31)
+
+
+@njit(cache=True)
+def _rebase(st32, off, n, st64, jb, ti):
+    """Move the base ``st64[jb]`` of the int32 table ``st32[off: off + n]`` to ``ti`` (REBASE_US or more
+    past it: rare) and shift every entry by the difference, saturating at NEVER32 (entries then more than
+    2**31 us old: outside any window). Returns 0, ``ti`` relative to the new base. The base starts at NEVER,
+    so the first event rebases. Relative times stay below REBASE_US, so stored values fit int32, and every
+    comparison equals the int64 one for events at most REBASE_US before the base (the base is never ahead of
+    the newest event: only an event 17.9 min older than one already seen could be judged differently)."""
+    d = ti - st64[jb]
+    if d >= (1 << 32):  # everything falls out of range (also the first event)
+        st32[off:off + n] = NEVER32
+    else:
+        for i in range(off, off + n):
+            st32[i] = max(np.int64(st32[i]) - d, NEVER32)
+    st64[jb] = ti
+    return np.int64(0)
+
+
 # Op codes of the fused chain kernel; each filter is one op: a per-event predicate that may also update its
 # own state and rewrite the event's coordinates. prm[o] holds the op's integer parameters, st64 / st32 the
 # per-pixel state of every op (flat arenas, each op at its own offset), sc[o] per-call scratch.
@@ -86,25 +111,32 @@ def _run_chain(x, y, t, p, in_w, in_h, ops, prm, st64, st32, sc, ox, oy, ot, op_
             elif code == OP_BACKGROUND:
                 width, height, dt_us, diagonal, include_self, off = (prm[o, 0], prm[o, 1], prm[o, 2],
                                                                      prm[o, 3] != 0, prm[o, 4] != 0, prm[o, 5])
+                rt = ti - st64[prm[o, 6]]
+                if rt >= REBASE_US:
+                    rt = _rebase(st32, off, width * height, st64, prm[o, 6], ti)
                 c = off + yi * width + xi
                 left = xi > 0
                 right = xi + 1 < width
-                ok = (include_self and ti - st64[c] < dt_us) or (left and ti - st64[c - 1] < dt_us) or \
-                     (right and ti - st64[c + 1] < dt_us)
+                ok = (include_self and rt - st32[c] < dt_us) or (left and rt - st32[c - 1] < dt_us) or \
+                     (right and rt - st32[c + 1] < dt_us)
                 if not ok and yi > 0:
                     r = c - width
-                    ok = ti - st64[r] < dt_us or (diagonal and ((left and ti - st64[r - 1] < dt_us) or
-                                                                (right and ti - st64[r + 1] < dt_us)))
+                    ok = rt - st32[r] < dt_us or (diagonal and ((left and rt - st32[r - 1] < dt_us) or
+                                                                (right and rt - st32[r + 1] < dt_us)))
                 if not ok and yi + 1 < height:
                     r = c + width
-                    ok = ti - st64[r] < dt_us or (diagonal and ((left and ti - st64[r - 1] < dt_us) or
-                                                                (right and ti - st64[r + 1] < dt_us)))
-                st64[c] = ti
+                    ok = rt - st32[r] < dt_us or (diagonal and ((left and rt - st32[r - 1] < dt_us) or
+                                                                (right and rt - st32[r + 1] < dt_us)))
+                st32[c] = max(rt, NEVER32)
             elif code == OP_REFRACTORY:
-                j = prm[o, 3] + yi * prm[o, 0] + xi
-                ok = ti - st64[j] > prm[o, 1]
-                if ok or prm[o, 2] != 0:
-                    st64[j] = ti
+                width, period_us, extend, n_pix, off = prm[o, 0], prm[o, 1], prm[o, 2], prm[o, 3], prm[o, 4]
+                rt = ti - st64[prm[o, 5]]
+                if rt >= REBASE_US:
+                    rt = _rebase(st32, off, n_pix, st64, prm[o, 5], ti)
+                j = off + yi * width + xi
+                ok = rt - st32[j] > period_us
+                if ok or extend != 0:
+                    st32[j] = max(rt, NEVER32)
             elif code == OP_DECIMATE:
                 j = prm[o, 2] + yi * prm[o, 0] + xi
                 c64 = st64[j] + 1
@@ -219,6 +251,8 @@ class BackgroundActivityParams:
 
     def __post_init__(self):
         _need_int("background_activity", "dt_us", self.dt_us, 1)
+        if self.dt_us > REBASE_US:
+            raise ValueError(f"event filter 'background_activity': dt_us must be at most 2**30 (17.9 min), got {self.dt_us}")
         if self.neighbourhood not in (4, 8):
             raise ValueError(f"event filter 'background_activity': neighbourhood must be 4 or 8, got {self.neighbourhood!r}")
 
@@ -230,11 +264,12 @@ class BackgroundActivityFilter(_PixelStateFilter):
 
     kind = "background_activity"
     Params = BackgroundActivityParams
-    _state_names = ("last",)
+    _state_names = ("last", "base")
 
     def __init__(self, width: int, height: int, /, **params: Any):
         super().__init__(width, height, **params)
-        self._last = np.full(self.width * self.height, NEVER, np.int64)
+        self._last = np.full(self.width * self.height, NEVER32, np.int32)  # t - base (see REBASE_US)
+        self._base = np.array([NEVER], np.int64)  # the first event rebases
 
     code = OP_BACKGROUND
 
@@ -250,6 +285,8 @@ class RefractoryParams:
 
     def __post_init__(self):
         _need_int("refractory", "period_us", self.period_us, 0)
+        if self.period_us >= REBASE_US:
+            raise ValueError(f"event filter 'refractory': period_us must be below 2**30 (17.9 min), got {self.period_us}")
 
 
 @EVENT_FILTERS.register("refractory")
@@ -258,16 +295,17 @@ class RefractoryFilter(_PixelStateFilter):
 
     kind = "refractory"
     Params = RefractoryParams
-    _state_names = ("last",)
+    _state_names = ("last", "base")
 
     def __init__(self, width: int, height: int, /, **params: Any):
         super().__init__(width, height, **params)
-        self._last = np.full(self.width * self.height, NEVER, np.int64)
+        self._last = np.full(self.width * self.height, NEVER32, np.int32)  # t - base (see REBASE_US)
+        self._base = np.array([NEVER], np.int64)  # the first event rebases
 
     code = OP_REFRACTORY
 
     def _prm(self) -> list[int]:
-        return [self.width, self.params.period_us, self.params.extend]
+        return [self.width, self.params.period_us, self.params.extend, self.width * self.height]
 
 
 @dataclass(frozen=True)
@@ -493,25 +531,24 @@ class _Program:
 
     def _bind(self) -> None:
         """(Re)build the arenas from the filters' current state arrays and point the filters at them."""
-        arrays = {}
+        placed = []  # (filter, name, array, offset)
         sizes = {np.dtype(np.int64): 0, np.dtype(np.int32): 0}
         self.prm = np.zeros((len(self.filters), N_PRM), np.int64)
         for o, f in enumerate(self.filters):
             row = [int(v) for v in f._prm()]
-            for name in getattr(f, "_state_names", ()):
+            for name in getattr(f, "_state_names", ()):  # offsets follow the params, in _state_names order
                 a = getattr(f, "_" + name)
                 row.append(sizes[a.dtype])
-                arrays[o] = (name, a)
+                placed.append((f, name, a, sizes[a.dtype]))
                 sizes[a.dtype] += a.size
             self.prm[o, :len(row)] = row
         self.st64 = np.empty(sizes[np.dtype(np.int64)], np.int64)
         self.st32 = np.empty(sizes[np.dtype(np.int32)], np.int32)
-        for o, (name, a) in arrays.items():
+        for f, name, a, off in placed:
             arena = self.st64 if a.dtype == np.int64 else self.st32
-            off = int(self.prm[o, len(self.filters[o]._prm())])
             view = arena[off:off + a.size].reshape(a.shape)
             view[...] = a
-            setattr(self.filters[o], "_" + name, view)
+            setattr(f, "_" + name, view)
         for f in self.filters:
             f._bound = self._token
 

@@ -62,3 +62,93 @@ def test_filter_run_alone_then_in_its_chain_keeps_one_state():
     b = f(ev[700:1400])  # the same filter on its own: its state moves to its own program and back
     c = chain(ev[1400:])
     np.testing.assert_array_equal(np.concatenate([a, b, c]), ref.refractory(ev, 2_000))
+
+
+def _far_apart(seed, start_us):
+    """Clustered bursts separated by jumps around and beyond the int32 rebase distance (2**30 us), some just
+    inside the filters' windows of the jump, starting at ``start_us`` (far from zero, negative too)."""
+    rng = np.random.default_rng(seed)
+    parts, t0 = [], start_us
+    for gap in [0, 1 << 30, (1 << 30) - 1, 1 << 31, 3, (1 << 32) + 7, 500, (1 << 30) + 1, 1 << 40, 2_000]:
+        t0 += gap
+        ev = ref.random_events(rng, 300, 8, 6, t_max=20_000)
+        ev["t"] += t0
+        parts.append(ev)
+        t0 = int(ev["t"][-1])
+    return np.concatenate(parts)
+
+
+def _sweep(seed, start_us):
+    """Small clusters every 2**22 us for 2.5 * 2**30 us: the tables rebase while the previous clusters are
+    still inside the windows below."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for k in range(640):
+        ev = ref.random_events(rng, 12, 8, 6, t_max=1_000)
+        ev["t"] += start_us + k * (1 << 22)
+        parts.append(ev)
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("start_us", [0, 1 << 40, -(1 << 41)])
+@pytest.mark.parametrize("spec,reference", [
+    ({"kind": "background_activity", "dt_us": 5 << 20}, lambda e: ref.background_activity(e, 8, 6, 5 << 20)),
+    ({"kind": "refractory", "period_us": 9 << 20}, lambda e: ref.refractory(e, 9 << 20)),
+    ({"kind": "refractory", "period_us": 3 << 20, "extend": True}, lambda e: ref.refractory(e, 3 << 20, True)),
+])
+def test_relative_int32_timestamps_keep_history_across_rebases(spec, reference, start_us):
+    ev = _sweep(5, start_us)
+    want = reference(ev)
+    assert 0 < want.size < ev.size
+    chain = FilterChain([spec], 8, 6)
+    cuts = np.sort(np.random.default_rng(2).integers(0, ev.size, 40))
+    np.testing.assert_array_equal(np.concatenate([chain(c) for c in np.split(ev, cuts)]), want)
+
+
+@pytest.mark.parametrize("start_us", [0, 1 << 40, -(1 << 41)])
+@pytest.mark.parametrize("spec,reference", [
+    ({"kind": "background_activity", "dt_us": 3_000}, lambda e: ref.background_activity(e, 8, 6, 3_000)),
+    ({"kind": "background_activity", "dt_us": 1 << 30, "neighbourhood": 4, "include_self": True},
+     lambda e: ref.background_activity(e, 8, 6, 1 << 30, 4, True)),
+    ({"kind": "refractory", "period_us": 2_000}, lambda e: ref.refractory(e, 2_000)),
+    ({"kind": "refractory", "period_us": (1 << 30) - 1, "extend": True},
+     lambda e: ref.refractory(e, (1 << 30) - 1, True)),
+])
+def test_relative_int32_timestamps_are_exact_across_rebases(spec, reference, start_us):
+    ev = _far_apart(3, start_us)
+    want = reference(ev)
+    assert 0 < want.size < ev.size
+    rng = np.random.default_rng(1)
+    chain = FilterChain([spec], 8, 6)
+    cuts = np.sort(rng.integers(0, ev.size, 25))
+    got = np.concatenate([chain(c) for c in np.split(ev, cuts)])
+    np.testing.assert_array_equal(got, want)
+    again = FilterChain([spec], 8, 6)  # and through a saved state, mid-stream
+    head = again(ev[:1700])
+    resumed = FilterChain([spec], 8, 6)
+    resumed.set_state({k: v.copy() for k, v in again.get_state().items()})
+    np.testing.assert_array_equal(np.concatenate([head, resumed(ev[1700:])]), want)
+
+
+@pytest.mark.parametrize("spec,match", [
+    ({"kind": "background_activity", "dt_us": (1 << 30) + 1}, "dt_us must be at most"),
+    ({"kind": "refractory", "period_us": 1 << 30}, "period_us must be below"),
+])
+def test_windows_beyond_the_int32_range_are_refused(spec, match):
+    with pytest.raises(ValueError, match=match):
+        FilterChain([spec], 8, 6)
+
+
+@pytest.mark.parametrize("later", [9, 10, 11])
+def test_window_boundary_is_exact_when_a_rebase_lands_between_the_events(later):
+    """The second event triggers the rebase (2**30 us after the first event, which set the base) and is
+    compared with a pixel stored before it, at the window's very edge."""
+    ev = np.zeros(3, EVENT_DTYPE)
+    ev["x"], ev["y"] = [5, 0, 1], [5, 0, 0]
+    ev["t"] = [0, (1 << 30) - 3, (1 << 30) - 3 + later]
+    ba = FilterChain([{"kind": "background_activity", "dt_us": 10}], 8, 6)(ev)
+    np.testing.assert_array_equal(ba, ref.background_activity(ev, 8, 6, 10))
+    ev["x"][2] = 0
+    rf = FilterChain([{"kind": "refractory", "period_us": 10}], 8, 6)(ev)
+    np.testing.assert_array_equal(rf, ref.refractory(ev, 10))
+    assert ba.size == (1 if later < 10 else 0) and rf.size == (3 if later > 10 else 2)
