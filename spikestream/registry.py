@@ -31,9 +31,12 @@ class UnknownKind(KeyError, ValueError):
 class Registry:
     """A name -> factory map for one family of components."""
 
-    def __init__(self, family: str, package: str | None = None):
+    def __init__(self, family: str, package: str | None = None, lazy: bool = False):
         self.family = family
         self._package = package  # imported on first lookup, so that its modules register
+        #: With `lazy`, the package imports only the module defining a kind (``package.load(name)``), so a
+        #: process imports what it runs and no more; ``package.load_all()`` when every kind is wanted.
+        self._lazy = lazy
         self._items: dict[str, Callable[..., Any]] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -45,17 +48,29 @@ class Registry:
 
         return deco
 
-    def _load(self) -> None:
-        if self._package is not None:
-            pkg, self._package = self._package, None
-            import_module(pkg)
-            _load_plugins()
+    def _load(self, name: str | None = None) -> None:
+        if self._package is None:
+            return
+        if self._lazy:
+            pkg = import_module(self._package)
+            if name is None:
+                pkg.load_all()
+                _load_plugins()
+            elif name not in self._items:
+                pkg.load(name)
+                if name not in self._items:
+                    _load_plugins()
+            return
+        pkg, self._package = self._package, None
+        import_module(pkg)
+        _load_plugins()
 
     def get(self, name: str) -> Callable[..., Any]:
-        self._load()
+        self._load(name)
         try:
             return self._items[name]
         except KeyError:
+            self._load()
             known = ", ".join(sorted(self._items)) or "none"
             raise UnknownKind(f"unknown {self.family} {name!r}; known: {known}") from None
 
@@ -67,7 +82,7 @@ class Registry:
         return sorted(self._items)
 
     def __contains__(self, name: str) -> bool:
-        self._load()
+        self._load(name)
         return name in self._items
 
 
@@ -83,7 +98,7 @@ def _load_plugins() -> None:
         ep.load()
 
 
-NODES = Registry("node kind", "spikestream.nodes")
+NODES = Registry("node kind", "spikestream.nodes", lazy=True)
 SOURCES = Registry("source", "spikestream.sources")
 CONDITIONERS = Registry("conditioning stage", "spikestream.condition")
 ENCODERS = Registry("encoder", "spikestream.encode")
