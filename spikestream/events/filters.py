@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.state import restore_arrays
@@ -54,6 +57,28 @@ def _rebase(st32, off, n, st64, jb, ti):
     return np.int64(0)
 
 
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Ask the CPU to start loading ``arr[idx]``'s cache line (llvm.prefetch: read, keep); no effect on results."""
+    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, idx), codegen
+
+
+PREFETCH_AHEAD = 8  # events
+
+
 # Op codes of the fused chain kernel; each filter is one op: a per-event predicate that may also update its
 # own state and rewrite the event's coordinates. prm[o] holds the op's integer parameters, st64 / st32 the
 # per-pixel state of every op (flat arenas, each op at its own offset), sc[o] per-call scratch.
@@ -79,7 +104,31 @@ def _run_chain(x, y, t, p, in_w, in_h, ops, prm, st64, st32, sc, ox, oy, ot, op_
             sc[o, 0] = 1  # empty cached window: the first event computes its window
             sc[o, 1] = 0
     k = 0
-    for i in range(x.size):
+    n_ev = x.size
+    for i in range(n_ev):
+        # the table lines an event a few places ahead will touch, for the ops that see raw coordinates
+        ia = i + PREFETCH_AHEAD
+        if ia < n_ev:
+            xa = np.int64(x[ia])
+            ya = np.int64(y[ia])
+            if xa < in_w and ya < in_h:
+                for o in range(n_ops):
+                    code = ops[o]
+                    if code == OP_HOT_PIXEL:
+                        _prefetch(st32, prm[o, 3] + 2 * (ya * prm[o, 0] + xa))
+                    elif code == OP_BACKGROUND:
+                        c = prm[o, 5] + ya * prm[o, 0] + xa
+                        _prefetch(st32, c)
+                        if ya > 0:
+                            _prefetch(st32, c - prm[o, 0])
+                        if ya + 1 < prm[o, 1]:
+                            _prefetch(st32, c + prm[o, 0])
+                    elif code == OP_REFRACTORY:
+                        _prefetch(st32, prm[o, 4] + ya * prm[o, 0] + xa)
+                    elif code == OP_DECIMATE:
+                        _prefetch(st64, prm[o, 2] + ya * prm[o, 0] + xa)
+                    elif code == OP_ROI or code == OP_DOWNSAMPLE:
+                        break  # coordinates change from here on
         xi = np.int64(x[i])
         yi = np.int64(y[i])
         if xi >= in_w or yi >= in_h:
