@@ -6,8 +6,10 @@ explicit arrays (`get_state` / `set_state`), so any split of a stream into chunk
 the whole stream. Filters that change the geometry (`roi` with crop, `downsample`) expose ``out_width`` /
 ``out_height``. A pipeline names a chain as a list of ``{kind = "...", ...}`` maps (`FilterChain`).
 
-Timestamps are compared as given; "never fired" is a sentinel far in the past, so the first event of a pixel
-never counts as a neighbour or a refractory cause. See docs/event-streaming.md for each rule and its source.
+"Never fired" is a sentinel far in the past, so the first event of a pixel never counts as a neighbour or a
+refractory cause. A chain runs as one fused jitted pass (`_run_chain`, each filter an op); per-pixel state is
+kept small (int32 relative timestamps, 8-byte hot-pixel records) so the tables stay in cache. See
+docs/event-streaming.md for each rule, its source and the state encodings.
 """
 
 from __future__ import annotations
