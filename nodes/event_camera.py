@@ -210,9 +210,9 @@ class EventReplayNode(Node):
     def _send(self, now_ns: int) -> None:
         sent = 0
         for _ in range(MAX_SLICES_PER_POLL):  # a long gap in the recording must not stall the loop
-            if not self.slicer.ready():
-                break
             if self.speed > 0:
+                if not self.slicer.ready():
+                    break
                 due = self._due(self.slicer.next_end())
                 if due > now_ns:
                     break
@@ -224,6 +224,8 @@ class EventReplayNode(Node):
             else:
                 origin = now_ns
             s = self.slicer.pop()
+            if s is None:  # fast mode asks pop directly (ready() would do the same test twice)
+                break
             self.emit("out", Spikes(s.t0_us, s.t1_us, self.n_neurons, s.idx, s.t_us), s.t1_us, origin)
             if self.emit_events:
                 e = s.events
