@@ -188,9 +188,7 @@ class EventReplayNode(Node):
             if self._offset:
                 ev = ev.copy()
                 ev["t"] += self._offset
-            kept = self.chain(ev)
-            self.counters["events_kept"] += int(kept.size)
-            self.slicer.push(kept)
+            self.counters["events_kept"] += self.chain.to_slicer(ev, self.slicer)  # filter + map in one pass
         return cost
 
     def _account(self, ev: np.ndarray) -> None:

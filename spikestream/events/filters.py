@@ -89,9 +89,12 @@ N_PRM = 8
 
 
 @njit(cache=True)
-def _run_chain(x, y, t, p, in_w, in_h, ops, prm, st64, st32, sc, ox, oy, ot, op_, rejected):
+def _run_chain(x, y, t, p, in_w, in_h, ops, prm, st64, st32, sc, ox, oy, ot, op_, rejected,
+               mapped, map_w, map_h, both, clock, idx_out, t_out):
     """Every event through every op in order, stopping at the first op that drops it; survivors are written
-    compacted to ``ox, oy, ot, op_``. Events outside ``in_w x in_h`` are counted in ``rejected[0]`` and
+    compacted to ``ox, oy, ot, op_`` or, with ``mapped``, straight to the slicer's neuron index and time
+    (``idx_out``, ``t_out``: as `spikestream.events.slicing._map_events`, times clamped non-decreasing with
+    ``clock = [last time, n clamped]``). Events outside ``in_w x in_h`` are counted in ``rejected[0]`` and
     dropped before any op sees them. Returns the number kept.
 
     hot_pixel: aligned windows ``[k w, (k+1) w)``; ``st32[off + 2 j: +2] = (window index mod 2**31, count in
@@ -215,10 +218,21 @@ def _run_chain(x, y, t, p, in_w, in_h, ops, prm, st64, st32, sc, ox, oy, ot, op_
             if not ok:
                 break
         if ok:
-            ox[k] = xi
-            oy[k] = yi
-            ot[k] = ti
-            op_[k] = pi
+            if mapped:
+                if ti < clock[0]:
+                    ti = clock[0]
+                    clock[1] += 1
+                clock[0] = ti
+                j = yi * map_w + xi
+                if both and pi != 0:
+                    j += map_w * map_h
+                idx_out[k] = j
+                t_out[k] = ti
+            else:
+                ox[k] = xi
+                oy[k] = yi
+                ot[k] = ti
+                op_[k] = pi
             k += 1
     return k
 
@@ -609,8 +623,29 @@ class _Program:
             self._bind()
         out = np.empty(ev.size, EVENT_DTYPE)
         k = _run_chain(ev["x"], ev["y"], ev["t"], ev["p"], self.width, self.height, self.ops, self.prm,
-                       self.st64, self.st32, self.sc, out["x"], out["y"], out["t"], out["p"], self.rejected)
+                       self.st64, self.st32, self.sc, out["x"], out["y"], out["t"], out["p"], self.rejected,
+                       False, 1, 1, False, _NO_CLOCK, _NO_IDX, _NO_T)
         return out[:k]
+
+    def run_mapped(self, ev: np.ndarray, width: int, height: int, both: bool,
+                   clock: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The kept events of a chunk as (neuron index, clamped time), in the same pass."""
+        if any(f._bound is not self._token for f in self.filters):
+            self._bind()
+        idx = np.empty(ev.size, np.uint32)
+        t = np.empty(ev.size, np.int64)
+        e = _NO_EVENTS
+        k = _run_chain(ev["x"], ev["y"], ev["t"], ev["p"], self.width, self.height, self.ops, self.prm,
+                       self.st64, self.st32, self.sc, e["x"], e["y"], e["t"], e["p"], self.rejected,
+                       True, width, height, both, clock, idx, t)
+        return idx[:k], t[:k]
+
+
+# placeholders for the outputs a _run_chain call does not write (same array types as the real ones)
+_NO_EVENTS = np.zeros(2, EVENT_DTYPE)
+_NO_CLOCK = np.zeros(2, np.int64)
+_NO_IDX = np.zeros(0, np.uint32)
+_NO_T = np.zeros(0, np.int64)
 
 
 class FilterChain:
@@ -651,6 +686,24 @@ class FilterChain:
             raise ValueError(f"events must have EVENT_DTYPE, got {ev.dtype}")
         if self._program is not None:
             return self._program.run(ev)  # one fused pass; drops and counts out-of-sensor events itself
+        return self._door(ev)
+
+    def to_slicer(self, ev: np.ndarray, slicer) -> int:
+        """Filter a chunk and push it to ``slicer`` (an `EventSlicer` built for this chain's output), mapping
+        events to neurons in the filter pass itself when the slicer keeps no events and selects no polarity.
+        Returns the number of events the chain kept."""
+        if ev.dtype != EVENT_DTYPE:
+            raise ValueError(f"events must have EVENT_DTYPE, got {ev.dtype}")
+        if self._program is None or slicer.keep_events or slicer.polarity not in ("both", "merge"):
+            kept = self(ev)
+            slicer.push(kept)
+            return int(kept.size)
+        idx, t = self._program.run_mapped(ev, slicer.width, slicer.height, slicer.polarity == "both",
+                                          slicer._clock)
+        slicer.push_mapped(idx, t)
+        return int(idx.size)
+
+    def _door(self, ev: np.ndarray) -> np.ndarray:
         if ev.size and (int(ev["x"].max()) >= self.width or int(ev["y"].max()) >= self.height):
             inside = (ev["x"] < self.width) & (ev["y"] < self.height)
             self._rejected += int(ev.size - np.count_nonzero(inside))

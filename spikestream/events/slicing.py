@@ -102,12 +102,26 @@ class EventSlicer:
         t = np.empty(ev.size, np.int64)
         _map_events(ev["x"], ev["y"], ev["t"], ev["p"], self.width, self.height, self.polarity == "both",
                     self._clock, idx, t)
+        self._append(idx, t, ev)
+
+    def push_mapped(self, idx: np.ndarray, t: np.ndarray) -> None:
+        """Push events already mapped to (neuron index, time) the way `push` maps them, with this slicer's
+        ``_clock`` (`FilterChain.to_slicer` does it inside the filter pass). Not with ``keep_events``."""
+        if self._finished:
+            raise ValueError("slicer: push after finish")
+        if self.keep_events:
+            raise ValueError("slicer: push_mapped cannot keep events")
+        if t.size:
+            self._append(idx, t, None)
+
+    def _append(self, idx: np.ndarray, t: np.ndarray, ev: np.ndarray | None) -> None:
         if self._next_t0 is None:
             self._next_t0 = self._floor(int(t[0]))
         elif t[0] < self._next_t0:  # only possible for the first events after a restore or an advance
             n_late = int(np.searchsorted(t, self._next_t0, "left"))
             self.late += n_late
-            idx, t, ev = idx[n_late:], t[n_late:], ev[n_late:]
+            idx, t = idx[n_late:], t[n_late:]
+            ev = None if ev is None else ev[n_late:]
         self._idx = np.concatenate([self._idx, idx])
         self._t = np.concatenate([self._t, t])
         if self.keep_events:

@@ -152,3 +152,40 @@ def test_window_boundary_is_exact_when_a_rebase_lands_between_the_events(later):
     rf = FilterChain([{"kind": "refractory", "period_us": 10}], 8, 6)(ev)
     np.testing.assert_array_equal(rf, ref.refractory(ev, 10))
     assert ba.size == (1 if later < 10 else 0) and rf.size == (3 if later > 10 else 2)
+
+
+def _drain(s):
+    out = []
+    while (sl := s.pop()) is not None:
+        out.append((sl.t0_us, sl.t1_us, sl.idx.tolist(), sl.t_us.tolist()))
+    return out
+
+
+@pytest.mark.parametrize("polarity", ["both", "merge", "on"])
+@pytest.mark.parametrize("specs", [
+    [{"kind": "hot_pixel", "window_us": 50_000, "max_events": 20}, {"kind": "background_activity", "dt_us": 20_000},
+     {"kind": "refractory", "period_us": 1_000}, {"kind": "downsample", "factor": 3}],
+    [{"kind": "roi", "x": 2, "y": 1, "width": 20, "height": 14}, {"kind": "decimate", "n": 2}],
+])
+def test_chain_to_slicer_maps_in_the_filter_pass_exactly_as_chain_then_push(specs, polarity):
+    from spikestream.events.slicing import EventSlicer
+
+    ev = ref.random_events(np.random.default_rng(9), 6000, 24, 16, t_max=300_000, hot=(5, 7))
+    ev["x"][::97] = 30  # outside the sensor: counted at the door
+    ev["t"][500:520] -= 3_000  # times going backwards: clamped by the slicer's clock
+    fused_chain, plain_chain = FilterChain(specs, 24, 16), FilterChain(specs, 24, 16)
+    w, h = fused_chain.out_width, fused_chain.out_height
+    fused, plain = EventSlicer(w, h, 2_000, polarity), EventSlicer(w, h, 2_000, polarity)
+    got, want, kept_f, kept_p = [], [], 0, 0
+    for c in np.split(ev, np.sort(np.random.default_rng(1).integers(0, ev.size, 50))):
+        kept_f += fused_chain.to_slicer(c, fused)
+        got += _drain(fused)
+        k = plain_chain(c)
+        kept_p += k.size
+        plain.push(k)
+        want += _drain(plain)
+    fused.finish()
+    plain.finish()
+    assert got + _drain(fused) == want + _drain(plain)
+    assert (kept_f, fused_chain.rejected, fused.reordered) == (kept_p, plain_chain.rejected, plain.reordered)
+    assert fused.reordered > 0 and fused_chain.rejected > 0 and len(want) > 50
