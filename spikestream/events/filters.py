@@ -99,8 +99,9 @@ def _run_chain(x, y, t, p, in_w, in_h, ops, prm, st64, st32, sc, ox, oy, ot, op_
 
     hot_pixel: aligned windows ``[k w, (k+1) w)``; ``st32[off + 2 j: +2] = (window index mod 2**31, count in
     it - 2**31 if the window before had more than max_events)``; a division only when time leaves the cached
-    window ``sc[o]``; counts saturate at max_events + 1. background_activity: neighbours (own row first, early exit) fired less than
-    ``dt`` before; every event refreshes its own pixel. refractory: ``t - last > period``; ``last`` updated
+    window ``sc[o]``; counts saturate at max_events + 1. background_activity: a neighbour (own row first,
+    early exit) fired less than ``dt`` before; every event refreshes its own pixel; int32 times relative to
+    the op's base (`_rebase`), as refractory's. refractory: ``t - last > period``; ``last`` updated
     on kept events (or every event with ``extend``). decimate: every n-th event per pixel. rate_limit: the
     first ``max_events`` per aligned window, ``st64[off: off + 2] = (window, count)``."""
     n_ops = ops.size
