@@ -6,6 +6,7 @@ import uuid
 
 import numpy as np
 import pytest
+from sources_live_helpers import collect, wait_for
 
 pylsl = pytest.importorskip("pylsl")
 
@@ -13,30 +14,11 @@ from spikestream.registry import NODES  # noqa: E402
 from spikestream.sources.lsl import LSLSource  # noqa: E402
 
 
-def wait_for(cond, timeout_s=10.0):
-    deadline = time.monotonic() + timeout_s
-    while not (v := cond()) and time.monotonic() < deadline:
-        time.sleep(0.005)
-    return v
-
 
 def _outlet(name, c=4, rate=1000.0, sid=None):
     info = pylsl.StreamInfo(name, "EMG", c, rate, "float32", sid or name)
     return pylsl.StreamOutlet(info)
 
-
-def _collect(src, n, timeout_s=10.0):
-    ts, xs = [], []
-
-    def more():
-        c = src.read(1000)
-        if c.t_us.size:
-            ts.append(c.t_us)
-            xs.append(c.data)
-        return sum(t.size for t in ts) >= n
-
-    assert wait_for(more, timeout_s), f"got {sum(t.size for t in ts)} of {n} samples"
-    return np.concatenate(ts), np.concatenate(xs)
 
 
 @pytest.fixture
@@ -54,19 +36,19 @@ def test_lsl_samples_and_timestamps_travel_exactly(name):
         x = np.random.default_rng(0).standard_normal((300, 4)).astype(np.float32)
         ts = t0 + np.arange(300) * 1e-3
         out.push_chunk(x, ts.tolist())
-        t_us, data = _collect(src, 300)
+        t_us, data = collect(src, 300)
         np.testing.assert_array_equal(data, x)
         np.testing.assert_array_equal(t_us, np.round(ts * 1e6).astype(np.int64))
         assert src.stats["gaps"] == 0 and src.stats["samples"] == 300
         # a gap of 50 samples, a step back in time and a NaN row: counted, not passed on
         out.push_chunk(x[:10], (ts[-1] + (51 + np.arange(10)) * 1e-3).tolist())
-        t2, _ = _collect(src, 10)
+        t2, _ = collect(src, 10)
         assert src.stats["gaps"] == 1 and src.stats["missing_samples"] == 50
         bad = x[:3].copy()
         bad[1, 2] = np.nan
         out.push_chunk(bad, (t2[-1] / 1e6 + np.array([1, 2, 3]) * 1e-3).tolist())
         out.push_chunk(x[:2], (t2[-1] / 1e6 + np.array([-5, 4]) * 1e-3).tolist())
-        t3, _ = _collect(src, 3)
+        t3, _ = collect(src, 3)
         assert src.stats["rejected_nonfinite"] == 1 and src.stats["rejected_time"] == 1
         assert np.all(np.diff(np.concatenate([t_us, t2, t3])) > 0)
     finally:
@@ -81,7 +63,7 @@ def test_lsl_source_disappears_and_comes_back(name):
         assert wait_for(lambda: out.have_consumers(), 5)
         t0 = pylsl.local_clock()
         out.push_chunk(np.zeros((20, 2), np.float32), (t0 + np.arange(20) * 1e-3).tolist())
-        _collect(src, 20)
+        collect(src, 20)
         del out
         assert wait_for(lambda: src.read(100).t_us.size == 0 and src.stats["stalls"] == 1, 5)
         out = _outlet(name, c=2, sid=name)  # the same stream returns

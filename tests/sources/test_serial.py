@@ -6,16 +6,11 @@ import tty
 
 import numpy as np
 import pytest
+from sources_live_helpers import collect, wait_for
 
 from spikestream.registry import NODES
 from spikestream.sources.serial_port import SerialSource, binary_frame
 
-
-def wait_for(cond, timeout_s=10.0):
-    deadline = time.monotonic() + timeout_s
-    while not (v := cond()) and time.monotonic() < deadline:
-        time.sleep(0.005)
-    return v
 
 
 @pytest.fixture
@@ -33,19 +28,6 @@ def pty_pair(tmp_path):
             pass
 
 
-def _collect(src, n, timeout_s=10.0):
-    ts, xs = [], []
-
-    def more():
-        c = src.read(1000)
-        if c.t_us.size:
-            ts.append(c.t_us)
-            xs.append(c.data)
-        return sum(t.size for t in ts) >= n
-
-    assert wait_for(more, timeout_s), f"got {sum(t.size for t in ts)} of {n}"
-    return np.concatenate(ts), np.concatenate(xs)
-
 
 def test_csv_lines_with_device_time(pty_pair):
     master, _, link = pty_pair
@@ -58,7 +40,7 @@ def test_csv_lines_with_device_time(pty_pair):
         lines = "".join(f"{ti},{a},{b},{c}\n" for ti, (a, b, c) in zip(t, x))
         lines = lines.replace(f"{t[20]},", "garbage,", 1) + "# a comment\n\n"
         os.write(master, lines.encode())
-        t_us, data = _collect(src, 199)
+        t_us, data = collect(src, 199)
         keep = np.arange(200) != 20
         np.testing.assert_array_equal(t_us, t[keep])
         np.testing.assert_allclose(data, x[keep], rtol=0, atol=0)
@@ -81,7 +63,7 @@ def test_binary_frames_resync_and_time_wrap(pty_pair):
         stream = b"\x00\x13noise" + b"".join(frames[:4]) + bytes(corrupt) + b"".join(frames[5:])
         for i in range(0, len(stream), 7):  # arrives in pieces
             os.write(master, stream[i:i + 7])
-        t_us, data = _collect(src, 7)
+        t_us, data = collect(src, 7)
         want = 2**32 - 3000 + np.arange(8) * 1000
         np.testing.assert_array_equal(t_us, np.delete(want, 4))
         np.testing.assert_array_equal(data, np.delete(x, 4, axis=0))
@@ -98,7 +80,7 @@ def test_port_disappears_and_comes_back(tmp_path):
     try:
         assert wait_for(lambda: src.stats["opens"] == 1, 5)
         os.write(m1, b"1.0\n2.0\n")
-        _collect(src, 2)
+        collect(src, 2)
         os.close(m1)  # the device is unplugged
         os.close(s1)
         link.unlink()
@@ -109,7 +91,7 @@ def test_port_disappears_and_comes_back(tmp_path):
         link.symlink_to(os.ttyname(s2))
         assert wait_for(lambda: src.stats["opens"] >= 2, 5)
         os.write(m2, b"3.0\n")
-        t_us, data = _collect(src, 1)
+        t_us, data = collect(src, 1)
         assert data[0, 0] == 3.0 and t_us[0] == 20_000  # the counter time base continues
         os.close(m2)
         os.close(s2)
