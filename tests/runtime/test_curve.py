@@ -2,28 +2,15 @@
 
 import subprocess
 import sys
-import time
 
 import zmq
+from runtime_helpers import ep, wait_for
 
 from spikestream import protocol as P
 from spikestream import transport
 from spikestream.runtime import pipeline
 
 PY = sys.executable
-
-
-def ep():
-    return f"tcp://127.0.0.1:{transport.free_tcp_port()}"
-
-
-def wait_for(cond, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if v := cond():
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def test_curve_pipeline_encrypts_and_admits_only_its_clients(tmp_path):
@@ -58,7 +45,7 @@ start_wait_s = 0
         curve.server_public, b"", stranger_pub, stranger_sec, curve.authorized)))
     proc = subprocess.Popen([PY, "-m", "spikestream", "run", str(p)])
     try:
-        msg = wait_for(lambda: member.poll(100) and P.unpack(member.recv()))
+        msg = wait_for(lambda: member.poll(100) and P.unpack(member.recv()), timeout=30.0)
         assert msg.kind == "samples"
         got = [m for m in range(20) if member.poll(50) and member.recv()]
         assert got  # the member keeps receiving...

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zmq
+from runtime_helpers import command, ep, wait_for
 
 from spikestream import protocol as P
 from spikestream import transport
@@ -18,28 +19,6 @@ from spikestream.runtime import pipeline
 from spikestream.runtime.supervisor import Supervisor
 
 PY = sys.executable
-
-
-def wait_for(cond, timeout=20.0, every=0.05, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def ep():
-    return f"tcp://127.0.0.1:{transport.free_tcp_port()}"
-
-
-def command(endpoint, cmd, args=None, timeout=1.0):
-    try:
-        frame = transport.request(zmq.Context.instance(), endpoint, P.pack(P.Message(P.Command(cmd, args or {}))), timeout)
-    except TimeoutError:
-        return None
-    return P.unpack(frame).body
 
 
 def alive(pid):
