@@ -330,19 +330,20 @@ def unpack(frame: bytes, max_bytes: int = MAX_MESSAGE_BYTES, kinds: tuple[str, .
     return Message(body, stream, seq, t_us, origin)
 
 
+def plain(o: Any) -> Any:
+    """Numpy values and arrays as plain Python (lists, ints, floats, str keys): msgpack- and JSON-able."""
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.integer, np.floating, np.bool_)):
+        return o.item()
+    if isinstance(o, dict):
+        return {str(k): plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [plain(v) for v in o]
+    return o
+
+
 def to_jsonable(msg: Message) -> dict:
     """A JSON-friendly view of a message (for `spikestream tap`)."""
-
-    def conv(o: Any) -> Any:
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        if isinstance(o, (np.integer, np.floating)):
-            return o.item()
-        if isinstance(o, dict):
-            return {k: conv(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [conv(v) for v in o]
-        return o
-
-    body = {f: conv(getattr(msg.body, f)) for f in msg.body.__dataclass_fields__}
+    body = {f: plain(getattr(msg.body, f)) for f in msg.body.__dataclass_fields__}
     return {"kind": msg.kind, "stream": msg.stream, "seq": msg.seq, "t_us": msg.t_us, "origin_ns": msg.origin_ns, "body": body}

@@ -144,7 +144,7 @@ class NodeRunner:
                 result = "stopping"
             else:
                 result = self.node.on_command(cmd, args)
-            return P.pack(P.Message(P.Reply(True, _plain(result))))
+            return P.pack(P.Message(P.Reply(True, P.plain(result))))
         except Exception as e:
             return P.pack(P.Message(P.Reply(False, error=f"{type(e).__name__}: {e}")))
 
@@ -310,16 +310,3 @@ class NodeRunner:
         if self._auth is not None:
             self._auth.stop()
         self._ctx.term()
-
-
-def _plain(o: Any) -> Any:
-    """Make a command result msgpack-able (arrays to lists)."""
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.integer, np.floating, np.bool_)):
-        return o.item()
-    if isinstance(o, dict):
-        return {str(k): _plain(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_plain(v) for v in o]
-    return o
