@@ -7,6 +7,7 @@ multi-process graph without writing a node.
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
@@ -74,7 +75,6 @@ class Relay(Node):
         self.emit("out", msg.body, msg.t_us, msg.origin_ns)
         self.n += 1
         if self.die_after is not None and self.n >= int(self.die_after):
-            import os
             os._exit(3)
 
 
@@ -109,7 +109,6 @@ class Recorder(Node):
     def _write(self) -> None:
         with open(self.path + ".tmp", "w") as f:
             json.dump({"n": self.n, "last_t_us": self.last_t, "values": self.values}, f)
-        import os
         os.replace(self.path + ".tmp", self.path)
 
     def on_command(self, cmd, args):
