@@ -46,41 +46,72 @@ def pack_array(a: np.ndarray) -> dict:
     return {"dtype": a.dtype.str, "shape": list(a.shape), "data": a.tobytes()}
 
 
-def unpack_array(obj: Any, what: str, dtype: str | tuple[str, ...] | None = None, ndim: int | None = None) -> np.ndarray:
-    if not isinstance(obj, dict):
+_NP_DTYPES = {s: np.dtype(s) for s in ALLOWED_DTYPES}
+#: Arrays up to this size are checked through Python lists: for a handful of values that is several times
+#: cheaper than numpy's per-call overhead, and these checks run on every message of a 1 kHz stream.
+SMALL = 64
+
+
+def unpack_array(obj: Any, what: str, dtype: str | None = None, ndim: int | None = None) -> np.ndarray:
+    if type(obj) is not dict:
         raise ProtocolError(f"{what}: expected an array map, got {type(obj).__name__}")
     try:
         dt, shape, data = obj["dtype"], obj["shape"], obj["data"]
     except KeyError as e:
         raise ProtocolError(f"{what}: array map lacks {e.args[0]!r}") from None
-    if not isinstance(dt, str) or dt not in ALLOWED_DTYPES:
+    npdt = _NP_DTYPES.get(dt) if type(dt) is str else None
+    if npdt is None:
         raise ProtocolError(f"{what}: dtype {dt!r} is not allowed")
-    if dtype is not None and dt not in ((dtype,) if isinstance(dtype, str) else dtype):
+    if dtype is not None and dt != dtype:
         raise ProtocolError(f"{what}: dtype {dt} where {dtype} is required")
-    if not isinstance(shape, (list, tuple)) or not all(isinstance(s, int) and s >= 0 for s in shape):
+    if type(shape) is not list:
         raise ProtocolError(f"{what}: bad shape {shape!r}")
+    count = 1
+    for n in shape:
+        if type(n) is not int or n < 0:
+            raise ProtocolError(f"{what}: bad shape {shape!r}")
+        count *= n
     if ndim is not None and len(shape) != ndim:
         raise ProtocolError(f"{what}: {len(shape)}-d array where {ndim}-d is required")
-    if not isinstance(data, (bytes, bytearray)):
+    if type(data) is not bytes:
         raise ProtocolError(f"{what}: data is not binary")
-    npdt = np.dtype(dt)
-    count = math.prod(shape)
     if count * npdt.itemsize != len(data):
         raise ProtocolError(f"{what}: shape {list(shape)} x {dt} needs {count * npdt.itemsize} bytes, got {len(data)}")
-    return np.frombuffer(data, dtype=npdt).reshape(shape)
+    a = np.frombuffer(data, dtype=npdt)
+    return a if len(shape) == 1 else a.reshape(shape)
 
 
 def _need(m: dict, key: str, types: type | tuple[type, ...], what: str) -> Any:
-    if key not in m:
+    """``m[key]``, which must be of exactly one of `types` (so a bool is not an int)."""
+    v = m.get(key, _MISSING)
+    t = type(v)
+    if t is types or (type(types) is tuple and t in types):
+        return v
+    if v is _MISSING:
         raise ProtocolError(f"{what}: missing field {key!r}")
-    v = m[key]
-    if not isinstance(v, types) or (isinstance(v, bool) and bool not in _as_tuple(types)):
-        raise ProtocolError(f"{what}: field {key!r} has type {type(v).__name__}")
-    return v
+    raise ProtocolError(f"{what}: field {key!r} has type {t.__name__}")
 
 
-def _as_tuple(t: type | tuple[type, ...]) -> tuple[type, ...]:
-    return t if isinstance(t, tuple) else (t,)
+_MISSING = object()
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    return all(map(math.isfinite, a.ravel().tolist())) if a.size <= SMALL else bool(np.isfinite(a).all())
+
+
+def _increasing(t: np.ndarray, strict: bool) -> bool:
+    """Whether a 1-d array is (strictly) increasing."""
+    if t.size <= SMALL:
+        v = t.tolist()
+        return all(map(int.__lt__ if strict else int.__le__, v, v[1:]))
+    return not ((t[1:] <= t[:-1]) if strict else (t[1:] < t[:-1])).any()
+
+
+def _min_max(a: np.ndarray) -> tuple[int, int]:
+    if a.size <= SMALL:
+        v = a.tolist()
+        return min(v), max(v)
+    return int(a.min()), int(a.max())
 
 
 # ----------------------------------------------------------------------------------------------- bodies
@@ -106,13 +137,13 @@ class Samples:
         d = unpack_array(_need(m, "data", dict, "samples"), "samples.data", "<f4", 2)
         if d.shape[0] != t.shape[0]:
             raise ProtocolError(f"samples: {t.shape[0]} timestamps for {d.shape[0]} rows")
-        if t.size > 1 and (t[1:] <= t[:-1]).any():
+        if t.size > 1 and not _increasing(t, strict=True):
             raise ProtocolError("samples: timestamps are not strictly increasing")
-        if not np.isfinite(d).all():
+        if not _all_finite(d):
             raise ProtocolError("samples: data holds NaN or inf")
         rate = _need(m, "rate", (int, float), "samples")
         ch = m.get("channels", [])
-        if not isinstance(ch, list) or not all(isinstance(c, str) for c in ch) or (ch and len(ch) != d.shape[1]):
+        if type(ch) is not list or (ch and (len(ch) != d.shape[1] or not all(type(c) is str for c in ch))):
             raise ProtocolError("samples: channels must be a list of one name per column")
         return cls(t, d, float(rate), ch)
 
@@ -146,11 +177,13 @@ class Spikes:
         if idx.shape != t.shape:
             raise ProtocolError(f"spikes: {idx.size} indices for {t.size} times")
         if idx.size:
-            if int(idx.max()) >= n:
-                raise ProtocolError(f"spikes: neuron index {int(idx.max())} >= n_neurons {n}")
-            if int(t.min()) < t0 or int(t.max()) >= t1:
+            top = _min_max(idx)[1]
+            if top >= n:
+                raise ProtocolError(f"spikes: neuron index {top} >= n_neurons {n}")
+            lo, hi = _min_max(t)
+            if lo < t0 or hi >= t1:
                 raise ProtocolError("spikes: a spike time lies outside the window")
-            if idx.size > 1 and (t[1:] < t[:-1]).any():
+            if idx.size > 1 and not _increasing(t, strict=False):
                 raise ProtocolError("spikes: times are not sorted")
         return cls(t0, t1, n, idx, t)
 
@@ -170,10 +203,10 @@ class Control:
     @classmethod
     def from_wire(cls, m: dict) -> "Control":
         v = unpack_array(_need(m, "values", dict, "control"), "control.values", "<f8", 1)
-        if not np.all(np.isfinite(v)):
+        if not _all_finite(v):
             raise ProtocolError("control: values hold NaN or inf")
         names = m.get("names", [])
-        if not isinstance(names, list) or not all(isinstance(s, str) for s in names) or (names and len(names) != v.size):
+        if type(names) is not list or (names and (len(names) != v.size or not all(type(s) is str for s in names))):
             raise ProtocolError("control: names must be a list of one name per value")
         safe = m.get("safe", False)
         if not isinstance(safe, bool):
@@ -210,9 +243,9 @@ class Events:
         p = unpack_array(_need(m, "p", dict, "events"), "events.p", "|u1", 1)
         if not (x.size == y.size == t.size == p.size):
             raise ProtocolError("events: x, y, t, p differ in length")
-        if x.size and (int(x.max()) >= w or int(y.max()) >= h):
+        if x.size and (_min_max(x)[1] >= w or _min_max(y)[1] >= h):
             raise ProtocolError("events: an event lies outside the sensor")
-        if t1 < t0 or (t.size and (int(t.min()) < t0 or int(t.max()) >= t1)):
+        if t1 < t0 or (t.size and (_min_max(t)[0] < t0 or _min_max(t)[1] >= t1)):
             raise ProtocolError("events: an event time lies outside the window")
         return cls(t0, t1, w, h, x, y, t, p)
 
@@ -305,10 +338,10 @@ def unpack(frame: bytes, max_bytes: int = MAX_MESSAGE_BYTES, kinds: tuple[str, .
                             max_array_len=1 << 16, max_map_len=1 << 12)
     except Exception as e:  # msgpack raises several unrelated types for truncated or garbage input
         raise ProtocolError(f"not a msgpack message ({type(e).__name__}: {e})") from None
-    if not isinstance(m, dict):
+    if type(m) is not dict:
         raise ProtocolError(f"message is a {type(m).__name__}, not a map")
     v = m.get("v")
-    if v != VERSION:
+    if type(v) is not int or v != VERSION:
         raise ProtocolError(f"protocol version {v!r} is not supported (this node speaks {VERSION})")
     kind = _need(m, "kind", str, "envelope")
     if kind not in BODIES:
