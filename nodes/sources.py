@@ -13,6 +13,7 @@ stalls, reconnects) are copied into the node's stats.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -92,6 +93,11 @@ class PacedSourceNode(InputNode):
         self.fast_msgs = _param(p, "fast_msgs_per_poll", 64, int, lambda v: v >= 1, "must be >= 1")
         self.max_msgs = _param(p, "max_msgs_per_poll", 1000, int, lambda v: v >= 1, "must be >= 1")
         self.truth = _param(p, "truth", True, _bool)
+        # ground truth is a side channel (calibration, evaluation), not on the control path: it may travel
+        # in fewer, larger messages than the samples
+        self.truth_chunk = _param(p, "truth_chunk", self.chunk, int, lambda v: v >= 1, "must be >= 1")
+        self._truth_q: list = []
+        self._truth_origin = 0
         self.src = self._make_source()
         self.rate = float(self.src.rate_hz)
         self.limit = self.src.total
@@ -160,8 +166,10 @@ class PacedSourceNode(InputNode):
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.src.set_state(self._set_encoder_state(state))
         self._start_ns = None  # pacing restarts from the restored row
+        self._truth_q = []
 
     def close(self) -> None:
+        self._flush_truth()
         self._end_progress()
 
     # ------------------------------------------------------------------ helpers
@@ -179,9 +187,25 @@ class PacedSourceNode(InputNode):
         t_last = int(c.t_us[-1])
         self._publish(Samples(c.t_us, c.data, self.rate, self.src.channels), t_last, origin_ns)
         if self.truth:
-            self._emit_truth(c, t_last, origin_ns)
+            self._queue_truth(c, origin_ns)
         self.count("samples_out", int(c.t_us.size))
         return True
+
+    def _queue_truth(self, c, origin_ns: int) -> None:
+        """Send the ground truth of the queued chunks once ``truth_chunk`` rows are waiting (or at the end)."""
+        if not self._truth_q:
+            self._truth_origin = origin_ns
+        self._truth_q.append(c)
+        if sum(x.t_us.size for x in self._truth_q) >= self.truth_chunk or self.finished:
+            self._flush_truth()
+
+    def _flush_truth(self) -> None:
+        q, self._truth_q = self._truth_q, []
+        if not q:
+            return
+        c = q[0] if len(q) == 1 else type(q[0])(**{f.name: np.concatenate([getattr(x, f.name) for x in q])
+                                                    for f in dataclasses.fields(q[0])})
+        self._emit_truth(c, int(c.t_us[-1]), self._truth_origin)
 
     def _emit_truth(self, c, t_last: int, origin_ns: int) -> None:
         pass
@@ -209,7 +233,8 @@ class PacedSourceNode(InputNode):
 @register_node("emg_synth")
 class EMGSynthNode(PacedSourceNode):
     """Synthetic EMG. Params: channels=8, rate_hz=1000, dof=2, seed=0, gestures=4, chunk=10,
-    pace="realtime"|"fast", duration_s (optional: a finite stream), truth=true, max_lag_s=0.5.
+    pace="realtime"|"fast", duration_s (optional: a finite stream), truth=true, truth_chunk=chunk (rows per
+    ground-truth message), max_lag_s=0.5.
     Outputs: samples; target (dof columns in [0, 1]) and gesture (one column, the label) are optional."""
 
     outputs = {**InputNode.outputs, "target": "samples", "gesture": "samples"}

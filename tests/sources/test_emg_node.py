@@ -93,3 +93,22 @@ def test_state_restore_resumes_rows():
 def test_bad_params(params, match):
     with pytest.raises(ValueError, match=match):
         _node(**params)
+
+
+def test_truth_chunk_batches_the_ground_truth_and_flushes_the_rest_at_close():
+    n, out = _node(channels=2, rate_hz=1000, seed=3, chunk=1, truth_chunk=10)
+    n.poll(T0)
+    n.poll(T0 + 24_500_000)  # samples 0..24 are due
+    s = [b for p, b, *_ in out if p == "samples"]
+    tg = [(b, t, o) for p, b, t, o in out if p == "target"]
+    assert len(s) == 25 and [b.t_us.size for b, *_ in tg] == [10, 10]
+    for j, (b, t, o) in enumerate(tg):  # stamped with the last row's time and the first row's acquisition
+        assert b.t_us.tolist() == [k * 1000 for k in range(10 * j, 10 * j + 10)]
+        assert t == (10 * j + 9) * 1000 and o == T0 + 10 * j * 1_000_000
+    n.close()
+    tg = [b for p, b, *_ in out if p == "target"]
+    assert [b.t_us.size for b in tg] == [10, 10, 5]
+    ref = EMGSynth(n_channels=2, rate_hz=1000, seed=3).read(25)
+    np.testing.assert_array_equal(np.concatenate([b.data for b in tg]), ref.target)
+    ges = [b for p, b, *_ in out if p == "gesture"]
+    np.testing.assert_array_equal(np.concatenate([b.data[:, 0] for b in ges]), ref.gesture)
