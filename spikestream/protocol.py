@@ -16,12 +16,13 @@ in C order. Every inbound frame is validated here, once; the rest of the code tr
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import msgpack
 import numpy as np
+
+from spikestream.arraycheck import all_finite, increasing, min_max
 
 VERSION = 1
 #: Default ceiling for one frame; a node may configure a larger one (an event-camera slice, say).
@@ -47,9 +48,6 @@ def pack_array(a: np.ndarray) -> dict:
 
 
 _NP_DTYPES = {s: np.dtype(s) for s in ALLOWED_DTYPES}
-#: Arrays up to this size are checked through Python lists: for a handful of values that is several times
-#: cheaper than numpy's per-call overhead, and these checks run on every message of a 1 kHz stream.
-SMALL = 64
 
 
 def unpack_array(obj: Any, what: str, dtype: str | None = None, ndim: int | None = None) -> np.ndarray:
@@ -95,25 +93,6 @@ def _need(m: dict, key: str, types: type | tuple[type, ...], what: str) -> Any:
 _MISSING = object()
 
 
-def _all_finite(a: np.ndarray) -> bool:
-    return all(map(math.isfinite, a.ravel().tolist())) if a.size <= SMALL else bool(np.isfinite(a).all())
-
-
-def _increasing(t: np.ndarray, strict: bool) -> bool:
-    """Whether a 1-d array is (strictly) increasing."""
-    if t.size <= SMALL:
-        v = t.tolist()
-        return all(map(int.__lt__ if strict else int.__le__, v, v[1:]))
-    return not ((t[1:] <= t[:-1]) if strict else (t[1:] < t[:-1])).any()
-
-
-def _min_max(a: np.ndarray) -> tuple[int, int]:
-    if a.size <= SMALL:
-        v = a.tolist()
-        return min(v), max(v)
-    return int(a.min()), int(a.max())
-
-
 # ----------------------------------------------------------------------------------------------- bodies
 
 
@@ -137,9 +116,9 @@ class Samples:
         d = unpack_array(_need(m, "data", dict, "samples"), "samples.data", "<f4", 2)
         if d.shape[0] != t.shape[0]:
             raise ProtocolError(f"samples: {t.shape[0]} timestamps for {d.shape[0]} rows")
-        if t.size > 1 and not _increasing(t, strict=True):
+        if t.size > 1 and not increasing(t, strict=True):
             raise ProtocolError("samples: timestamps are not strictly increasing")
-        if not _all_finite(d):
+        if not all_finite(d):
             raise ProtocolError("samples: data holds NaN or inf")
         rate = _need(m, "rate", (int, float), "samples")
         ch = m.get("channels", [])
@@ -177,13 +156,13 @@ class Spikes:
         if idx.shape != t.shape:
             raise ProtocolError(f"spikes: {idx.size} indices for {t.size} times")
         if idx.size:
-            top = _min_max(idx)[1]
+            top = min_max(idx)[1]
             if top >= n:
                 raise ProtocolError(f"spikes: neuron index {top} >= n_neurons {n}")
-            lo, hi = _min_max(t)
+            lo, hi = min_max(t)
             if lo < t0 or hi >= t1:
                 raise ProtocolError("spikes: a spike time lies outside the window")
-            if idx.size > 1 and not _increasing(t, strict=False):
+            if idx.size > 1 and not increasing(t, strict=False):
                 raise ProtocolError("spikes: times are not sorted")
         return cls(t0, t1, n, idx, t)
 
@@ -203,7 +182,7 @@ class Control:
     @classmethod
     def from_wire(cls, m: dict) -> "Control":
         v = unpack_array(_need(m, "values", dict, "control"), "control.values", "<f8", 1)
-        if not _all_finite(v):
+        if not all_finite(v):
             raise ProtocolError("control: values hold NaN or inf")
         names = m.get("names", [])
         if type(names) is not list or (names and (len(names) != v.size or not all(type(s) is str for s in names))):
@@ -243,9 +222,9 @@ class Events:
         p = unpack_array(_need(m, "p", dict, "events"), "events.p", "|u1", 1)
         if not (x.size == y.size == t.size == p.size):
             raise ProtocolError("events: x, y, t, p differ in length")
-        if x.size and (_min_max(x)[1] >= w or _min_max(y)[1] >= h):
+        if x.size and (min_max(x)[1] >= w or min_max(y)[1] >= h):
             raise ProtocolError("events: an event lies outside the sensor")
-        if t1 < t0 or (t.size and (_min_max(t)[0] < t0 or _min_max(t)[1] >= t1)):
+        if t1 < t0 or (t.size and (min_max(t)[0] < t0 or min_max(t)[1] >= t1)):
             raise ProtocolError("events: an event time lies outside the window")
         return cls(t0, t1, w, h, x, y, t, p)
 

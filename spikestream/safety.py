@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from spikestream.arraycheck import all_finite
+
 SAFE_MODES = ("immediate", "slew")
 
 
@@ -165,7 +167,7 @@ class SafetyStage:
             raise ValueError(f"safety: {u.size} values for {self.n_outputs} outputs")
         if math.isnan(self.times[0]):
             self.reset(now_s)
-        if not np.all(np.isfinite(u)):
+        if not all_finite(u):
             self.flags[1] += 1
             if not self.safe:
                 self._step(self._u, now_s)

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from spikestream.arraycheck import all_finite
 from spikestream.decode.features import check_spikes
 
 
@@ -53,7 +54,7 @@ class Decoder:
         if target is not None:
             target = np.asarray(target, dtype=np.float64).reshape(-1)
             self._check_target(target)
-            if not np.all(np.isfinite(target)):
+            if not all_finite(target):
                 raise ValueError("target holds NaN or inf")
         y = self._decode(idx, t_us, until_us, target if self.calibrating else None)
         self.last_until[0] = until_us

@@ -19,6 +19,8 @@ import math
 import numpy as np
 from numba import njit
 
+from spikestream.arraycheck import increasing, min_max
+
 
 @njit(cache=True)
 def _exp_add(r, tl, idx, t, inv_tau_us, amp):
@@ -64,9 +66,10 @@ def check_spikes(idx: np.ndarray, t_us: np.ndarray, until_us: int, n_inputs: int
     if until_us < last_until:
         raise ValueError(f"decode: until_us {until_us} goes back before the previous {last_until}")
     if idx.size:
-        if idx.min() < 0 or idx.max() >= n_inputs:
+        lo, hi = min_max(idx)
+        if lo < 0 or hi >= n_inputs:
             raise ValueError(f"spikes: neuron index outside [0, {n_inputs})")
-        if t_us[0] < last_until or t_us[-1] >= until_us or (idx.size > 1 and np.any(np.diff(t_us) < 0)):
+        if t_us[0] < last_until or t_us[-1] >= until_us or (idx.size > 1 and not increasing(t_us, strict=False)):
             raise ValueError(f"spikes: times must be sorted within [{last_until}, {until_us})")
     return idx, t_us
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from spikestream.arraycheck import increasing, min_max
 from spikestream.snn import build as _build
 from spikestream.snn.build import SYN_NAMES, State
 from spikestream.snn.kernel import REC_SYN, REC_THETA, run
@@ -114,9 +115,10 @@ class SNN:
         if idx.size:
             if idx.dtype.kind not in "iu" or t.dtype.kind not in "iu":
                 raise ValueError("in_idx and in_t_us must be integer arrays")
-            if int(idx.min()) < 0 or int(idx.max()) >= self.n_inputs:
+            lo, hi = min_max(idx)
+            if lo < 0 or hi >= self.n_inputs:
                 raise ValueError(f"input index out of range [0, {self.n_inputs})")
-            if t.size > 1 and (t[1:] < t[:-1]).any():
+            if t.size > 1 and not increasing(t, strict=False):
                 raise ValueError("input spike times are not sorted")
         idx = idx.astype(np.int64, copy=False)
         t = t.astype(np.int64, copy=False)
