@@ -20,9 +20,9 @@ venv: $(STAMP)
 # Debian packages the tests need (a real Mosquitto broker and its clients; openssl for the TLS test CA).
 # Installs only what is missing.
 system-deps:
-	@{ command -v mosquitto && command -v mosquitto_sub && command -v openssl; } >/dev/null 2>&1 || { \
+	@{ command -v mosquitto && command -v mosquitto_sub && command -v openssl && command -v ip; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq mosquitto mosquitto-clients openssl >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq mosquitto mosquitto-clients openssl iproute2 >/dev/null; }
 
 # Brian2 needs numpy<2, so it lives in its own environment; tests drive it through a subprocess.
 $(BRIAN)/.installed:
