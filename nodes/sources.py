@@ -97,6 +97,7 @@ class PacedSourceNode(InputNode):
         # in fewer, larger messages than the samples
         self.truth_chunk = _param(p, "truth_chunk", self.chunk, int, lambda v: v >= 1, "must be >= 1")
         self._truth_q: list = []
+        self._truth_rows = 0
         self._truth_origin = 0
         self.src = self._make_source()
         self.rate = float(self.src.rate_hz)
@@ -166,7 +167,7 @@ class PacedSourceNode(InputNode):
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.src.set_state(self._set_encoder_state(state))
         self._start_ns = None  # pacing restarts from the restored row
-        self._truth_q = []
+        self._truth_q, self._truth_rows = [], 0
 
     def close(self) -> None:
         self._flush_truth()
@@ -196,11 +197,12 @@ class PacedSourceNode(InputNode):
         if not self._truth_q:
             self._truth_origin = origin_ns
         self._truth_q.append(c)
-        if sum(x.t_us.size for x in self._truth_q) >= self.truth_chunk or self.finished:
+        self._truth_rows += c.t_us.size
+        if self._truth_rows >= self.truth_chunk or self.finished:
             self._flush_truth()
 
     def _flush_truth(self) -> None:
-        q, self._truth_q = self._truth_q, []
+        q, self._truth_q, self._truth_rows = self._truth_q, [], 0
         if not q:
             return
         c = q[0] if len(q) == 1 else type(q[0])(**{f.name: np.concatenate([getattr(x, f.name) for x in q])
