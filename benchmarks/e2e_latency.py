@@ -11,7 +11,11 @@ what the runtime costs from what the stages cost.
 Baseline: the same number of hops (source -> relays -> sink, one process each) moving an
 8-byte timestamp with bare pyzmq PUB/SUB and nothing else — the floor that ZeroMQ and Python impose.
 
-    .venv/bin/python benchmarks/e2e_latency.py [--quick] [--duration S] [--repeats N]
+Scheduling: by default every process of all three chains runs at the SCHED_FIFO priority the demo's
+pipeline file asks for (deploy/demo.toml: 50), where this process may set it; `--rt 0` runs all three
+with normal scheduling instead, `--rt PRIO` at another priority.
+
+    .venv/bin/python benchmarks/e2e_latency.py [--quick] [--duration S] [--repeats N] [--rt PRIO]
 """
 
 from __future__ import annotations
@@ -36,6 +40,16 @@ from spikestream.transport import free_tcp_port
 def _prioritise(rt: int | None) -> None:
     if rt:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(rt))
+
+
+def _permitted(rt: int) -> bool:
+    """Whether this process may use SCHED_FIFO at `rt` (tried on a throw-away child, not on us)."""
+    if not rt:
+        return True
+    p = mp.Process(target=_prioritise, args=(rt,))
+    p.start()
+    p.join()
+    return p.exitcode == 0
 
 
 def _relay(up: str, down: str, rt: int | None) -> None:
@@ -157,8 +171,14 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--json", default=None, help="also write the figures here")
     ap.add_argument("--rt", type=int, default=None, metavar="PRIO",
-                    help="run every spikestream node with SCHED_FIFO priority PRIO (as on a tuned edge device)")
+                    help="SCHED_FIFO priority for every process of every chain (default: the demo pipeline's "
+                         "rt_priority; 0: normal scheduling)")
     a = ap.parse_args()
+    if a.rt is None:
+        a.rt = max((s.rt_priority or 0) for s in pipeline.load(DEFAULT_PIPELINE).nodes.values())
+    if a.rt and not _permitted(a.rt):
+        print(f"SCHED_FIFO {a.rt} is not permitted here: every chain runs with normal scheduling")
+        a.rt = 0
     _prioritise(a.rt)  # the listeners too (threads started from here inherit it), like an actuator's driver
     dur = a.duration or (8.0 if a.quick else 20.0)
     reps = a.repeats or (1 if a.quick else 3)
@@ -167,7 +187,7 @@ def main() -> None:
     for r in range(reps):
         base = bare_chain(1000.0, dur, hops, a.rt)
         rt = runtime_chain(1000.0, dur, hops, a.rt)
-        demo = DemoRun(warmup_s=3.0, **({"rt_priority": a.rt} if a.rt else {}))
+        demo = DemoRun(warmup_s=3.0, rt_priority=a.rt or None)
         proc, result = start_actuator(demo.sup.pipeline.nodes["output"].outputs["out"], int(1000 * dur), 3.0, a.rt)
         s = demo.run(None, until=lambda: result.poll() or not proc.is_alive())
         act = result.recv() if result.poll(5) else np.zeros(0)
@@ -186,7 +206,7 @@ def main() -> None:
               f"({rows[-1]['ss_n']} outputs, {drops} drops; the demo's in-process probe thread saw p50 "
               f"{thread.get('p50')} p99 {thread.get('p99')})", flush=True)
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-    prio = f", every process SCHED_FIFO {a.rt}" if a.rt else ", default scheduling"
+    prio = f", every process SCHED_FIFO {a.rt}" if a.rt else ", normal scheduling (SCHED_OTHER)"
     print(f"\nend-to-end latency at 1 kHz, {hops} tcp hops{prio}, median of {reps} run(s) of {dur:.0f} s:")
     print(f"  bare pyzmq relay chain : p50 {med['bare_p50']:.3f} ms   p99 {med['bare_p99']:.3f} ms")
     print(f"  spikestream relay nodes: p50 {med['rt_p50']:.3f} ms   p99 {med['rt_p99']:.3f} ms   (runtime only, no stages)")

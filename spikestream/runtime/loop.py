@@ -179,7 +179,9 @@ class NodeRunner:
             if spec.rt_priority:
                 os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(int(spec.rt_priority)))
         except (OSError, ValueError) as e:
-            self.log.warning("real-time settings (cpus %s, priority %s) not applied: %s", spec.cpus, spec.rt_priority, e)
+            self.log.warning("real-time settings (cpus %s, SCHED_FIFO priority %s) not applied (%s); running with "
+                             "normal scheduling. Run as root, or allow it with CAP_SYS_NICE or an RLIMIT_RTPRIO "
+                             "(systemd: LimitRTPRIO=)", spec.cpus, spec.rt_priority, e)
         gc.collect()
         gc.freeze()
 
