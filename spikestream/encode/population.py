@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from spikestream.encode._base import Encoder, SpikeBuffer
+from spikestream.encode._fastmath import exp
 from spikestream.encode.rate import check_range, check_rate
 from spikestream.registry import ENCODERS
 
@@ -47,9 +48,12 @@ def _population_kernel(data, t_us, mu0, delta, k2, p_max, acc, iscr, fscr, act, 
 
     Activations do not depend on state, so they are computed for a block of ``B = js.size // C`` samples
     at once, flat over (sample, channel) with selects instead of branches on ``js`` and four centres per
-    pass (the recurrence stays in registers), which the compiler vectorises; only the exps stay scalar
-    (libm). Each value is the same IEEE operation sequence as the plain per-channel recurrence, so the
-    spikes are bit-identical to it. The upward pass also integrates and fires (``acc`` is ``[M, C]``).
+    pass (the recurrence stays in registers), which the compiler vectorises, the two exps included: they
+    are `_fastmath.exp` (within ``ERR_BOUND`` = 1e-15 of libm's, not bit-identical to it; ``q`` and the
+    constant factor, once per call, are libm's). Each value is the same IEEE operation sequence as the
+    plain per-channel recurrence with the same exp, so the spikes are bit-identical to it, and on long
+    random signals identical to the libm-exp recurrence too (tests/encode/test_population_kernel.py).
+    The upward pass also integrates and fires (``acc`` is ``[M, C]``).
     Scratch: ``iscr = [js, fired]`` and ``fscr = [a0, ru, rd, cur, r]``, rows of ``B*C`` (``fired``: bit j
     set when neuron j fired, needs ``M <= 63``), ``act`` ``[M, B*C]`` (downward values, 0 from ``js`` up)."""
     js, fired = iscr[0], iscr[1]
@@ -72,9 +76,9 @@ def _population_kernel(data, t_us, mu0, delta, k2, p_max, acc, iscr, fscr, act, 
             js[k] = np.int64(j0)
             a0[k] = -k2 * d * d
             ru[k] = 2.0 * k2 * d * delta
-        for k in range(x_n):  # the only scalar part: libm exp
-            a0[k] = np.exp(a0[k])
-            ru[k] = np.exp(ru[k])
+        for k in range(x_n):  # vectorised exp (spikestream.encode._fastmath), not libm's
+            a0[k] = exp(a0[k])
+            ru[k] = exp(ru[k])
         for k in range(x_n):
             e = ru[k]
             ru[k] = e * cdd
