@@ -7,15 +7,22 @@ Butterworth band-pass one ERB wide. Each band output is half-wave rectified, com
 max(v, 0)) ** exponent`` (inner-hair-cell-like, ``exponent`` 0.3 ~ loudness), and drives an
 integrate-and-fire neuron: ``acc += y``, spike and subtract ``threshold`` when ``acc >= threshold``
 (at most one spike per sample). Neuron ``c * n_bands + b``; band b rises in frequency.
+
+The kernel is vectorised over filters throughout, the compression included: it uses
+`spikestream.encode._fastmath.pow_pos`, within ``ERR_BOUND`` = 1e-15 (relative) of the exact value
+like libm's ``pow``, but not bit-identical to it; the filter states are bit-identical to the plain per-filter loop,
+the spikes identical on the long random signals of tests/encode/test_cochlea_kernel.py. Most of its
+time is the compression: ~12 of ~17 cycles per filter and sample (docs/encoders.md).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, uint64
 from scipy import signal
 
 from spikestream.encode._base import Encoder, SpikeBuffer
+from spikestream.encode._fastmath import pow_pos_exp, pow_pos_log
 from spikestream.encode.rate import check_rate
 from spikestream.registry import ENCODERS
 
@@ -49,44 +56,99 @@ def cochlea_sos(f_lo: float, f_hi: float, n_bands: int, rate_hz: float, filters:
     return out, fc
 
 
-@njit(cache=True, error_model="numpy")
-def _cochlea_kernel(data, t_us, coef, z0, z1, gain, exponent, thr, acc, v, pos, out_idx, out_t):
-    """``coef[s, 0:6, k]`` are section s of filter k = c * n_bands + b; the innermost loops run over the
-    filters, which are independent, so the compiler can vectorise them (a single biquad is latency-bound).
-    The compressive nonlinearity (libm pow) runs only on the filters whose output is positive, gathered
-    without a branch into ``pos``; integrate-and-fire and the spike list are branch-free."""
-    n, c_n = data.shape
-    ns, kk = coef.shape[0], coef.shape[2]
-    nb = kk // c_n
-    m = 0
-    for i in range(n):
-        for c in range(c_n):
-            x = np.float64(data[i, c])
-            for b in range(nb):
-                v[c * nb + b] = x
-        for s in range(ns):
-            for k in range(kk):
-                x = v[k]
-                y = coef[s, 0, k] * x + z0[s, k]
-                z0[s, k] = coef[s, 1, k] * x - coef[s, 4, k] * y + z1[s, k]
-                z1[s, k] = coef[s, 2, k] * x - coef[s, 5, k] * y
-                v[k] = y
-        n_pos = 0
-        for k in range(kk):
-            pos[n_pos] = k
-            n_pos += v[k] > 0.0
-        for p in range(n_pos):
-            k = pos[p]
-            acc[k] += (gain * v[k]) ** exponent
-        ti = t_us[i]
-        for k in range(kk):  # integrate and fire, at most one spike per sample (the excess is dropped)
-            a = acc[k]
+_TU = np.uint64(8)  # samples per block: the biquads keep their coefficients and state in registers over them
+_KB_MAX = 128  # filters per block at most (a block's coefficients, states and samples stay in L1)
+
+
+@njit(inline="always")
+def _fill(data, t0, tu, vb, k0, kb, nb, kk):
+    """``vb[t * kb + l] = data[t0 + t, (k0 + l) // nb]`` for ``t < tu`` (0 for padding lanes, ``k0 + l >= kk``)."""
+    c_n = uint64(data.shape[1])
+    c1 = min((k0 + kb + nb - uint64(1)) // nb, c_n)
+    for t in range(tu):
+        o = t * kb
+        for c in range(k0 // nb, c1):
+            x = np.float64(data[t0 + t, c])
+            for l in range(max(c * nb, k0) - k0, min(c * nb + nb, k0 + kb) - k0):
+                vb[o + l] = x
+        for l in range(max(kk, k0) - k0, kb):
+            vb[o + l] = 0.0
+
+
+@njit(inline="always")
+def _biquads(coef, z0, z1, vb, o, k0, kb, tu):
+    """The cascade of filters ``k0 .. k0 + kb`` on ``tu`` samples ``vb[o + t * kb + l]``, in place. With ``tu``
+    a constant the sample loop unrolls, so the lane loop is innermost and vectorises while each lane's
+    coefficients and state stay in registers across the samples (transposed direct form II, as sosfilt)."""
+    for s in range(uint64(coef.shape[0])):
+        for l in range(kb):
+            k = k0 + l
+            b0, b1, b2, a1, a2 = coef[s, 0, k], coef[s, 1, k], coef[s, 2, k], coef[s, 4, k], coef[s, 5, k]
+            p, q = z0[s, k], z1[s, k]
+            for t in range(tu):
+                j = o + t * kb + l
+                x = vb[j]
+                y = b0 * x + p
+                p = b1 * x - a1 * y + q
+                q = b2 * x - a2 * y
+                vb[j] = y
+            z0[s, k], z1[s, k] = p, q
+
+
+@njit(inline="always")
+def _fire(acc, vb, fl, k0, kb, tu, thr):
+    """Integrate-and-fire of lanes ``k0 .. k0 + kb`` on ``tu`` samples of input ``vb[t * kb + l]``: at most one
+    spike per sample (the excess is dropped); ``fl[t, k]`` = fired. (Sample-major: each lane's chain of
+    compares is serial, so lanes rather than samples fill the pipeline.)"""
+    for t in range(tu):
+        for l in range(kb):
+            k = k0 + l
+            a = acc[k] + vb[t * kb + l]
             f = a >= thr
             a1 = a - thr if f else a
             acc[k] = 0.0 if a1 >= thr else a1  # a1 >= thr only if it fired: a < thr otherwise
-            out_idx[m] = k
-            out_t[m] = ti
-            m += f
+            fl[t, k] = f
+
+
+@njit(cache=True, error_model="numpy")
+def _cochlea_kernel(data, t_us, coef, z0, z1, gain, exponent, thr, acc, nb, kb, vb, yl, fl, fl64, out_idx, out_t):
+    """Filters in blocks of ``kb`` lanes (``k = c * nb + b``, padded to a multiple of kb with all-zero
+    coefficients), samples in blocks of ``_TU``: per block, the biquads (`_biquads`), the compression
+    ``(gain * max(v, 0)) ** exponent`` by the vectorised `pow_pos` in two passes over the block (``vb``
+    holds the values, ``yl`` the low half of ``exponent * log``), then integrate-and-fire (`_fire`), which
+    records fired flags in ``fl[t, k]`` (uint8, ``fl64`` its uint64 view); spikes are listed from the flags
+    once all blocks of a sample block are done, by sample, then neuron. Indices are unsigned so that Numba
+    adds no negative-index wraparound, which would keep LLVM from vectorising. Every value goes through the
+    same operations whatever the chunking, so the output is chunk-invariant bit for bit."""
+    u = uint64
+    n, kp, nbu, kbu = u(data.shape[0]), u(acc.shape[0]), u(nb), u(kb)
+    kk = u(data.shape[1]) * nbu
+    m = 0
+    for t0 in range(u(0), n, _TU):
+        tu = min(_TU, n - t0)
+        for k0 in range(u(0), kp, kbu):
+            _fill(data, t0, tu, vb, k0, kbu, nbu, kk)
+            if tu == _TU:
+                _biquads(coef, z0, z1, vb, u(0), k0, kbu, _TU)
+            else:
+                for t in range(tu):
+                    _biquads(coef, z0, z1, vb, t * kbu, k0, kbu, u(1))
+            w = tu * kbu
+            for j in range(w):
+                v = vb[j]
+                vb[j], yl[j] = pow_pos_log(gain * v if v > 0.0 else 0.0, exponent)
+            for j in range(w):
+                vb[j] = pow_pos_exp(vb[j], yl[j], exponent)
+            _fire(acc, vb, fl, k0, kbu, tu, thr)
+        for t in range(tu):
+            ti = t_us[t0 + t]
+            for i in range(kp // u(8)):
+                f8 = fl64[t, i]
+                if f8 != 0:  # eight flags at once; spikes are sparse
+                    for b in range(u(8)):
+                        out_idx[m] = np.int32(i * u(8) + b)
+                        out_t[m] = ti
+                        m += np.int64((f8 >> (b * u(8))) & u(1))
     return m
 
 
@@ -112,22 +174,31 @@ class CochleaEncoder(Encoder):
         super().__init__(n_channels, int(n_channels) * int(n_bands))
         self.sos, self.centres = cochlea_sos(f_lo, f_hi, int(n_bands), rate_hz, filters)
         self.gain, self.exponent, self.threshold = float(gain), float(exponent), float(threshold)
-        ns = self.sos.shape[1]
-        self._coef = np.ascontiguousarray(np.tile(self.sos.transpose(1, 2, 0), (1, 1, self.n_inputs)))
-        self.z0 = np.zeros((ns, self.n_outputs))
-        self.z1 = np.zeros((ns, self.n_outputs))
-        self.acc = np.zeros(self.n_outputs)
-        self._v = np.zeros(self.n_outputs)
-        self._pos = np.zeros(self.n_outputs, np.int64)
+        ns, kk = self.sos.shape[1], self.n_outputs
+        nblk = -(-kk // _KB_MAX)
+        self._kb = 8 * -(-kk // (8 * nblk))  # lanes per block: a multiple of 8, as little padding as possible
+        kp = nblk * self._kb
+        self._coef = np.zeros((ns, 6, kp))  # [section, b0 b1 b2 a0 a1 a2, filter]; padding filters are all-zero
+        self._coef[:, :, :kk] = np.tile(self.sos.transpose(1, 2, 0), (1, 1, self.n_inputs))
+        self._z0, self._z1, self._acc = np.zeros((ns, kp)), np.zeros((ns, kp)), np.zeros(kp)
+        self._vb, self._yl = np.zeros(int(_TU) * self._kb), np.zeros(int(_TU) * self._kb)
+        self._fl = np.zeros((int(_TU), kp), np.uint8)
+        self._fl64 = self._fl.view(np.uint64)
         self._buf = SpikeBuffer()
 
+    # the state, in the layout it always had (views: set_state writes through them)
+    z0 = property(lambda self: self._z0[:, : self.n_outputs], doc="biquad state z0 ``[section, filter]``")
+    z1 = property(lambda self: self._z1[:, : self.n_outputs], doc="biquad state z1 ``[section, filter]``")
+    acc = property(lambda self: self._acc[: self.n_outputs], doc="integrators ``[filter]``")
+
     def _reset(self) -> None:
-        self.z0[:] = 0.0
-        self.z1[:] = 0.0
-        self.acc[:] = 0.0
+        self._z0[:] = 0.0
+        self._z1[:] = 0.0
+        self._acc[:] = 0.0
 
     def _encode(self, data, t_us):
-        self._buf.ensure(data.size * self.sos.shape[0])
-        m = _cochlea_kernel(data, t_us, self._coef, self.z0, self.z1, self.gain, self.exponent, self.threshold,
-                            self.acc, self._v, self._pos, self._buf.idx, self._buf.t)
+        self._buf.ensure(t_us.size * self.n_outputs + 8)
+        m = _cochlea_kernel(data, t_us, self._coef, self._z0, self._z1, self.gain, self.exponent, self.threshold,
+                            self._acc, self.sos.shape[0], self._kb, self._vb, self._yl, self._fl, self._fl64,
+                            self._buf.idx, self._buf.t)
         return self._buf.take(m)
