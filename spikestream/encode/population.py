@@ -49,10 +49,10 @@ def _population_kernel(data, t_us, mu0, delta, k2, p_max, acc, iscr, fscr, act, 
     Activations do not depend on state, so they are computed for a block of ``B = js.size // C`` samples
     at once, flat over (sample, channel) with selects instead of branches on ``js`` and four centres per
     pass (the recurrence stays in registers), which the compiler vectorises, the two exps included: they
-    are `_fastmath.exp` (within ``ERR_BOUND`` = 1e-15 of libm's, not bit-identical to it; ``q`` and the
-    constant factor, once per call, are libm's). Each value is the same IEEE operation sequence as the
-    plain per-channel recurrence with the same exp, so the spikes are bit-identical to it, and on long
-    random signals identical to the libm-exp recurrence too (tests/encode/test_population_kernel.py).
+    are `_fastmath.exp` (within ``ERR_BOUND`` = 1e-15 of the exact value, not bit-identical to libm's;
+    ``q`` and the constant factor, once per call, are libm's). Each value is the same IEEE operation
+    sequence as the plain per-channel recurrence with the same exp, so the spikes are bit-identical to it,
+    and on long random signals identical to the libm-exp recurrence too (test_population_kernel.py).
     The upward pass also integrates and fires (``acc`` is ``[M, C]``).
     Scratch: ``iscr = [js, fired]`` and ``fscr = [a0, ru, rd, cur, r]``, rows of ``B*C`` (``fired``: bit j
     set when neuron j fired, needs ``M <= 63``), ``act`` ``[M, B*C]`` (downward values, 0 from ``js`` up)."""
