@@ -176,27 +176,31 @@ def main() -> None:
     repeats = 3 if a.quick else 5
     print(f"{n} rows at {FS:g} Hz in chunks of {a.chunk}; numpy baseline on {n_base} rows; median of {repeats}")
     print(f"{'encoder':14s} {'ch':>3s} {'rows/s':>12s} {'x real time':>12s} {'numpy rows/s':>13s} {'speed-up':>9s}")
-    worst = np.inf
-    for kind in ENCODERS.names():
-        for c in (8, 64):
-            t, x = _signal(n, c)
-            enc = ENCODERS.create(kind, n_channels=c, **PARAMS[kind])
-            enc.encode(x[:10], t[:10])  # compile
+    worst, worst_kind = np.inf, ""
+    cases = [(kind, c, PARAMS[kind]) for kind in ENCODERS.names() for c in (8, 64)]
+    # a cochlea's "channels" are usually its frequency channels (a 64-channel silicon cochlea is one
+    # input x 64 bands): measured too, beside the 64 inputs x 16 bands (1024 filters) row above it
+    cases.append(("cochlea", 1, {**PARAMS["cochlea"], "n_bands": 64}))
+    for kind, c, params in cases:
+        t, x = _signal(n, c)
+        enc = ENCODERS.create(kind, n_channels=c, **params)
+        enc.encode(x[:10], t[:10])  # compile
 
-            def run():
-                enc.reset()
-                for k in range(0, n, a.chunk):
-                    enc.encode(x[k:k + a.chunk], t[k:k + a.chunk])
+        def run():
+            enc.reset()
+            for k in range(0, n, a.chunk):
+                enc.encode(x[k:k + a.chunk], t[k:k + a.chunk])
 
-            dt = _median_time(run, repeats)
-            kw = {"bank": enc.sos} if kind == "cochlea" else {}
-            bt = _median_time(lambda: BASELINES[kind](x[:n_base], t[:n_base], **kw), max(1, repeats // 2))
-            rows, brows = n / dt, n_base / bt
-            if c == 64:
-                worst = min(worst, rows / FS)
-            print(f"{kind:14s} {c:3d} {rows:12.4g} {rows / FS:12.1f} {brows:13.4g} {rows / brows:8.1f}x")
-    print(f"slowest encoder at 64 ch: {worst:.0f}x real time (target >= 100x); 2-core machine shared with "
-          f"other jobs, so figures are noisy")
+        dt = _median_time(run, repeats)
+        kw = {"bank": enc.sos} if kind == "cochlea" else {}
+        bt = _median_time(lambda: BASELINES[kind](x[:n_base], t[:n_base], **kw), max(1, repeats // 2))
+        rows, brows = n / dt, n_base / bt
+        if c == 64 and rows / FS < worst:
+            worst, worst_kind = rows / FS, kind
+        label = f"{kind} x{params['n_bands']}" if kind == "cochlea" else kind
+        print(f"{label:14s} {c:3d} {rows:12.4g} {rows / FS:12.1f} {brows:13.4g} {rows / brows:8.1f}x")
+    print(f"slowest encoder at 64 input channels: {worst_kind} {worst:.0f}x real time (target >= 100x); "
+          f"2-core machine shared with other jobs, so figures are noisy")
 
 
 if __name__ == "__main__":

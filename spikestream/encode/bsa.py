@@ -23,38 +23,48 @@ def bsa_filter(filter_len: int, filter_amp: float) -> np.ndarray:
 
 
 @njit(cache=True)
-def _bsa_kernel(data, t_us, lo, inv_span, h, thr, tail, count, work, out_idx, out_t):
+def _bsa_kernel(data, t_us, lo, inv_span, h, thr, tail, count, work, err, out_idx, out_t):
     """BSA over the carried residual tail (``count[0]`` valid samples, right-aligned in ``tail[c, :]``)
-    followed by this chunk, in the channel-major workspace ``work``; keeps the last L-1 residuals."""
+    followed by this chunk, in the time-major workspace ``work[t, c]``; keeps the last L-1 residuals.
+    The error sums and the subtraction run over the channels in the innermost loop, which the compiler
+    vectorises; each channel's sums still add the taps in order, so the result is the same as one channel
+    at a time."""
     n, c_n = data.shape
     L = h.shape[0]
     nt = count[0]
     total = nt + n
-    for c in range(c_n):
-        for j in range(nt):
-            work[c, j] = tail[c, L - 1 - nt + j]
-        for i in range(n):
-            work[c, nt + i] = (np.float64(data[i, c]) - lo) * inv_span
+    for j in range(nt):
+        for c in range(c_n):
+            work[j, c] = tail[c, L - 1 - nt + j]
+    for i in range(n):
+        for c in range(c_n):
+            work[nt + i, c] = (np.float64(data[i, c]) - lo) * inv_span
+    e1, e2 = err[0], err[1]
     m = 0
     for k in range(total - L + 1):
         ti = t_us[k + L - 1 - nt]
+        e1[:] = 0.0
+        e2[:] = 0.0
+        for j in range(L):
+            hj = h[j]
+            for c in range(c_n):
+                r = work[k + j, c]
+                e1[c] += abs(r - hj)
+                e2[c] += abs(r)
+        for c in range(c_n):  # e1 now holds 1.0 where channel c fires, else 0.0
+            e1[c] = 1.0 if e1[c] <= e2[c] - thr else 0.0
+        for j in range(L):  # subtract h where fired: x - h*1 and x - h*0 are exact, so no branch is needed
+            hj = h[j]
+            for c in range(c_n):
+                work[k + j, c] -= hj * e1[c]
         for c in range(c_n):
-            e1 = 0.0
-            e2 = 0.0
-            for j in range(L):
-                r = work[c, k + j]
-                e1 += abs(r - h[j])
-                e2 += abs(r)
-            if e1 <= e2 - thr:
-                for j in range(L):
-                    work[c, k + j] -= h[j]
-                out_idx[m] = c
-                out_t[m] = ti
-                m += 1
+            out_idx[m] = c
+            out_t[m] = ti
+            m += e1[c] != 0.0
     keep = min(L - 1, total)
-    for c in range(c_n):
-        for j in range(keep):
-            tail[c, L - 1 - keep + j] = work[c, total - keep + j]
+    for j in range(keep):
+        for c in range(c_n):
+            tail[c, L - 1 - keep + j] = work[total - keep + j, c]
     count[0] = keep
     return m
 
@@ -80,7 +90,8 @@ class BSAEncoder(Encoder):
         self.delay = int(filter_len) - 1
         self.tail = np.zeros((self.n_inputs, self.delay))
         self.count = np.zeros(1, np.int64)
-        self._work = np.empty((self.n_inputs, 0))
+        self._work = np.empty((0, self.n_inputs))
+        self._err = np.zeros((2, self.n_inputs))
         self._buf = SpikeBuffer()
 
     def _reset(self) -> None:
@@ -89,11 +100,11 @@ class BSAEncoder(Encoder):
 
     def _encode(self, data, t_us):
         need = data.shape[0] + self.delay
-        if self._work.shape[1] < need:
-            self._work = np.empty((self.n_inputs, max(need, 2 * self._work.shape[1])))
+        if self._work.shape[0] < need:
+            self._work = np.empty((max(need, 2 * self._work.shape[0]), self.n_inputs))
         self._buf.ensure(data.size)
         m = _bsa_kernel(data, t_us, self.lo, self.inv_span, self.h, self.threshold, self.tail, self.count, self._work,
-                        self._buf.idx, self._buf.t)
+                        self._err, self._buf.idx, self._buf.t)
         return self._buf.take(m)
 
 

@@ -144,38 +144,36 @@ class MovingWindowEncoder(Encoder):
 
 
 @njit(cache=True)
-def _tbr_kernel(data, t_us, factor, alpha, warmup, prev, mean, var, seen, out_idx, out_t):
+def _tbr_kernel(data, t_us, factor, alpha, warmup, prev, mean, var, seen, code, out_idx, out_t):
+    """Per sample: one branch-free pass over the channels (which the compiler vectorises) updates the
+    statistics and notes each channel's spike in ``code`` (0 none, 1 UP, 2 DOWN); a second pass lists them.
+    ``d > mean + factor*std`` is tested without the square root."""
     n, c_n = data.shape
+    f2 = factor * factor
     m = 0
     for i in range(n):
         for c in range(c_n):
             x = np.float64(data[i, c])
-            if seen[c] == 0:
-                prev[c] = x
-                seen[c] = 1
-                continue
-            d = x - prev[c]
+            s = seen[c]
+            first = s == 0  # the first sample only sets prev
+            d = x - (x if first else prev[c])
             prev[c] = x
-            if seen[c] > warmup:  # d > mean + factor*std, written without the square root
-                up = d - mean[c]
-                dn = -d - mean[c]
-                f2v = factor * factor * var[c]
-                if up > 0.0 and up * up > f2v:
-                    out_idx[m] = 2 * c
-                    out_t[m] = t_us[i]
-                    m += 1
-                elif dn > 0.0 and dn * dn > f2v:
-                    out_idx[m] = 2 * c + 1
-                    out_t[m] = t_us[i]
-                    m += 1
-            if seen[c] == 1:
-                mean[c] = d
-                var[c] = 0.0
-            else:
-                e = d - mean[c]
-                mean[c] += alpha * e
-                var[c] = (1.0 - alpha) * (var[c] + alpha * e * e)
-            seen[c] += 1
+            mu, v = mean[c], var[c]
+            up, dn, f2v = d - mu, -d - mu, f2 * v
+            armed = s > warmup
+            fu = armed & (up > 0.0) & (up * up > f2v)
+            fd = armed & (fu == 0) & (dn > 0.0) & (dn * dn > f2v)
+            code[c] = np.int64(fu) + 2 * np.int64(fd)
+            e = d - mu
+            mean[c] = mu if first else (d if s == 1 else mu + alpha * e)
+            var[c] = v if first else (0.0 if s == 1 else (1.0 - alpha) * (v + alpha * e * e))
+            seen[c] = s + 1
+        ti = t_us[i]
+        for c in range(c_n):
+            k = code[c]
+            out_idx[m] = 2 * c + (k == 2)
+            out_t[m] = ti
+            m += k != 0
     return m
 
 
@@ -197,6 +195,7 @@ class TBREncoder(Encoder):
         self.mean = np.zeros(n)
         self.var = np.zeros(n)
         self.seen = np.zeros(n, np.int64)
+        self._code = np.zeros(n, np.int64)
         self._buf = SpikeBuffer()
 
     def _reset(self) -> None:
@@ -206,5 +205,5 @@ class TBREncoder(Encoder):
     def _encode(self, data, t_us):
         self._buf.ensure(data.size)
         m = _tbr_kernel(data, t_us, self.factor, self.alpha, self.warmup, self.prev, self.mean, self.var, self.seen,
-                        self._buf.idx, self._buf.t)
+                        self._code, self._buf.idx, self._buf.t)
         return self._buf.take(m)
