@@ -225,6 +225,8 @@ def run_demo(pipeline_path: str | None, duration_s: float, calibrate_s: float | 
     with Live(demo.status_table(0, duration_s), console=console, refresh_per_second=2) as live:
         summary = demo.run(duration_s, on_tick=show)
         live.update(demo.status_table(time.monotonic() - t0, duration_s))
+    if not console.is_terminal:  # a log or a pipe gets the last table without a final newline
+        console.line()
     lat = summary["latency_sensor_to_control_ms"]
     console.print(f"[bold]summary[/bold]: {summary['control_messages']} control outputs; sensor->control latency "
                   f"(after {demo.warmup_us / 1e6:.0f} s warm-up) p50 {lat.get('p50')} ms, p99 {lat.get('p99')} ms; "
