@@ -90,3 +90,23 @@ def test_demo_pipeline_recovers_when_the_sensor_process_is_killed():
     assert np.all(p.c_v[state["n_at_kill"]:p.nc][safe] == 0.0)
     for name in ("snn", "output"):
         assert s["nodes"][name]["restarts"] == 0 and s["nodes"][name]["stats"]["errors"] == 0
+
+
+@pytest.mark.slow
+def test_the_demo_command_runs_and_reports(tmp_path):
+    """`spikestream demo` as the README runs it (through `make demo`): exit 0, a live view, a summary on
+    its own line, and a JSON report with control outputs, no drops, and tracking after calibration."""
+    import json
+    import subprocess
+    import sys
+
+    rep = tmp_path / "demo.json"
+    r = subprocess.run([sys.executable, "-m", "spikestream", "demo", "--duration", "9", "--calibrate", "4",
+                        "--report", str(rep)], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "spikestream demo" in r.stderr and "\nsummary: " in r.stderr, r.stderr[-2000:]
+    s = json.loads(rep.read_text())
+    assert s["ok"] and s["control_messages"] > 4000
+    assert sum(st["dropped"] for st in s["stages"]) == 0
+    assert s["latency_sensor_to_control_ms"]["n"] > 0
+    assert len(s["tracking_correlation"]) == 2 and min(s["tracking_correlation"]) > 0.3, s["tracking_correlation"]
