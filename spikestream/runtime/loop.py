@@ -44,6 +44,7 @@ class NodeRunner:
         self._seq: dict[str, int] = {}
         self._last_in: dict[tuple[str, str], tuple[int, int]] = {}  # (port, stream) -> (seq, t_us)
         self.node: Node | None = None
+        self._settled = False
 
     # ------------------------------------------------------------------ sending
     def _emit(self, port: str, body: P.Body, t_us: int, origin_ns: int) -> None:
@@ -167,7 +168,8 @@ class NodeRunner:
 
     def _realtime(self) -> None:
         """What a real-time process does once set up: pin and prioritise it if asked, and keep the garbage
-        collector's long pauses away from the loop (everything built so far is frozen out of its scans)."""
+        collector's long pauses away from the loop (everything built so far is frozen out of its scans;
+        `_settle` does it again after the first work, for what a node builds lazily)."""
         spec = self.spec
         try:  # timers (a paced source's sleep) may fire up to 'slack' late; Linux's default is 50 us
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, TIMER_SLACK_NS)
@@ -182,6 +184,14 @@ class NodeRunner:
             self.log.warning("real-time settings (cpus %s, SCHED_FIFO priority %s) not applied (%s); running with "
                              "normal scheduling. Run as root, or allow it with CAP_SYS_NICE or an RLIMIT_RTPRIO "
                              "(systemd: LimitRTPRIO=)", spec.cpus, spec.rt_priority, e)
+        gc.collect()
+        gc.freeze()
+
+    def _settle(self) -> None:
+        """Freeze what the node built on its first message or first emit (an SNN sizes itself from the first
+        packet; loading its kernels leaves ~50k objects). Left in the collector's generations, they would
+        cost a full collection of several ms some 30 s into the run, and at intervals after it."""
+        self._settled = True
         gc.collect()
         gc.freeze()
 
@@ -225,6 +235,8 @@ class NodeRunner:
                     self.stats.loop_lag.add((now - wake) * 1e-9)
                 if started:
                     self._call(self.node.poll, now)
+                    if not self._settled and (self.stats.msgs_in or self.stats.msgs_out):
+                        self._settle()
                 mono = time.monotonic()
                 if mono >= next_stats:
                     next_stats = mono + spec.stats_interval_s
