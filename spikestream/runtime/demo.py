@@ -33,14 +33,13 @@ class Probe(threading.Thread):
 
     It runs in its own thread, blocked on its sockets, so each control message is stamped the moment
     it arrives (the latency it reports is what an actuator would see). Given `rt_priority`, that thread
-    (only it) runs under SCHED_FIFO where permitted, as an actuator's driver thread would."""
+    (only it) runs under SCHED_FIFO where permitted, as an actuator's driver thread would, and so does
+    the I/O thread of its own ZeroMQ context, which it starts after taking the priority."""
 
-    def __init__(self, ctx: zmq.Context, control_ep: str, target_ep: str, n_out: int, n_target: int,
-                 rt_priority: int | None = None):
+    def __init__(self, control_ep: str, target_ep: str, n_out: int, n_target: int, rt_priority: int | None = None):
         super().__init__(daemon=True, name="demo-probe")
         self.rt_priority = rt_priority
-        self.ctl = transport.sub(ctx, [control_ep])
-        self.tgt = transport.sub(ctx, [target_ep])
+        self.endpoints = (control_ep, target_ep)
         self._halt = threading.Event()
         self.c_t = np.zeros(PROBE_ROWS, np.int64)
         self.c_v = np.zeros((PROBE_ROWS, n_out))
@@ -58,6 +57,9 @@ class Probe(threading.Thread):
                 os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(int(self.rt_priority)))
             except (OSError, ValueError):
                 pass  # the nodes already said that real-time scheduling is not permitted here
+        ctx = zmq.Context()  # its I/O thread inherits this thread's scheduling
+        self.ctl = transport.sub(ctx, [self.endpoints[0]])
+        self.tgt = transport.sub(ctx, [self.endpoints[1]])
         poller = zmq.Poller()
         poller.register(self.ctl, zmq.POLLIN)
         poller.register(self.tgt, zmq.POLLIN)
@@ -67,6 +69,7 @@ class Probe(threading.Thread):
         self._drain()
         self.ctl.close(0)
         self.tgt.close(0)
+        ctx.term()
 
     def _drain(self) -> None:
         while self.nc < PROBE_ROWS and self.ctl.poll(0):
@@ -158,7 +161,7 @@ class DemoRun:
         self.warmup_us = int(warmup_s * 1e6)
         self.sup = Supervisor(pl)
         self.sup.log_dir = self.sup.workdir / "logs"
-        self.probe = Probe(zmq.Context.instance(), out_node.outputs["out"], src.outputs["target"],
+        self.probe = Probe(out_node.outputs["out"], src.outputs["target"],
                            int(out_node.params["decoder"]["n_outputs"]), int(src.params.get("dof", 2)),
                            out_node.rt_priority)
 
