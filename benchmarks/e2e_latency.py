@@ -11,9 +11,10 @@ what the runtime costs from what the stages cost.
 Baseline: the same number of hops (source -> relays -> sink, one process each) moving an
 8-byte timestamp with bare pyzmq PUB/SUB and nothing else — the floor that ZeroMQ and Python impose.
 
-Scheduling: by default every process of all three chains runs at the SCHED_FIFO priority the demo's
-pipeline file asks for (deploy/demo.toml: 50), where this process may set it; `--rt 0` runs all three
-with normal scheduling instead, `--rt PRIO` at another priority.
+Scheduling: by default every process of all three chains runs at the SCHED_FIFO priorities the demo's
+pipeline file gives its nodes, hop by hop (deploy/demo.toml: 50, 51, 52 from the source on; the actuator at
+the highest), where this process may set them; `--rt 0` runs all three with normal scheduling instead,
+`--rt PRIO` with every process at one priority.
 
     .venv/bin/python benchmarks/e2e_latency.py [--quick] [--duration S] [--repeats N] [--rt PRIO]
 """
@@ -112,11 +113,13 @@ def start_actuator(endpoint: str, n_wanted: int, warmup_s: float, rt: int | None
     return proc, here
 
 
-def bare_chain(rate: float, seconds: float, hops: int, rt: int | None = None) -> np.ndarray:
+def bare_chain(rate: float, seconds: float, prios: list[int | None]) -> np.ndarray:
+    """Source -> relays -> this process, one hop per entry of `prios` (each process's SCHED_FIFO priority)."""
+    hops = len(prios)
     eps = [f"tcp://127.0.0.1:{free_tcp_port()}" for _ in range(hops)]
     ready = mp.Event()
-    procs = [mp.Process(target=_relay, args=(eps[i], eps[i + 1], rt), daemon=True) for i in range(hops - 1)]
-    src = mp.Process(target=_source, args=(eps[0], rate, int(rate * seconds), ready, rt), daemon=True)
+    procs = [mp.Process(target=_relay, args=(eps[i], eps[i + 1], prios[i + 1]), daemon=True) for i in range(hops - 1)]
+    src = mp.Process(target=_source, args=(eps[0], rate, int(rate * seconds), ready, prios[0]), daemon=True)
     for p in procs + [src]:
         p.start()
     ctx = zmq.Context.instance()
@@ -141,8 +144,10 @@ def bare_chain(rate: float, seconds: float, hops: int, rt: int | None = None) ->
     return lat[lat.size // 10:]  # the first tenth is connection warm-up
 
 
-def runtime_chain(rate: float, seconds: float, hops: int, rt_priority: int | None = None) -> np.ndarray:
-    """The spikestream runtime alone: ramp_source -> (hops-1) relay nodes -> an actuator process, over tcp."""
+def runtime_chain(rate: float, seconds: float, prios: list[int | None], act_prio: int | None) -> np.ndarray:
+    """The spikestream runtime alone: ramp_source -> relay nodes -> an actuator process, over tcp; one node
+    per entry of `prios` (its rt_priority)."""
+    hops = len(prios)
     from spikestream.runtime.supervisor import Supervisor
 
     doc = {"pipeline": {"name": "relay-chain"},
@@ -152,12 +157,12 @@ def runtime_chain(rate: float, seconds: float, hops: int, rt_priority: int | Non
     for i in range(hops - 1):
         doc["nodes"][f"r{i}"] = {"kind": "relay", "inputs": {"in": f"{prev}.out"}, "outputs": {"out": "tcp://127.0.0.1:auto"}}
         prev = f"r{i}"
-    if rt_priority:
-        for nd in doc["nodes"].values():
-            nd["rt_priority"] = rt_priority
+    for nd, prio in zip(doc["nodes"].values(), prios):
+        if prio:
+            nd["rt_priority"] = prio
     pl = pipeline.from_dict(doc)
     n = int(rate * seconds)
-    proc, result = start_actuator(pl.nodes[prev].outputs["out"], n, 1.0, rt_priority)
+    proc, result = start_actuator(pl.nodes[prev].outputs["out"], n, 1.0, act_prio)
     Supervisor(pl).run(None, until=lambda: result.poll() or not proc.is_alive())
     lat = result.recv() if result.poll(5) else np.zeros(0)
     proc.join(5)
@@ -171,24 +176,26 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--json", default=None, help="also write the figures here")
     ap.add_argument("--rt", type=int, default=None, metavar="PRIO",
-                    help="SCHED_FIFO priority for every process of every chain (default: the demo pipeline's "
-                         "rt_priority; 0: normal scheduling)")
+                    help="one SCHED_FIFO priority for every process of every chain (default: the demo pipeline's "
+                         "own priorities, hop by hop; 0: normal scheduling)")
     a = ap.parse_args()
-    if a.rt is None:
-        a.rt = max((s.rt_priority or 0) for s in pipeline.load(DEFAULT_PIPELINE).nodes.values())
-    if a.rt and not _permitted(a.rt):
-        print(f"SCHED_FIFO {a.rt} is not permitted here: every chain runs with normal scheduling")
-        a.rt = 0
-    _prioritise(a.rt)  # the listeners too (threads started from here inherit it), like an actuator's driver
+    shipped = [s.rt_priority for s in pipeline.load(DEFAULT_PIPELINE).nodes.values()]  # source first
+    hops = len(shipped)  # into each node after the first, then out to the actuator
+    prios = shipped if a.rt is None else [a.rt or None] * hops
+    if any(prios) and not _permitted(max(p or 0 for p in prios)):
+        print(f"SCHED_FIFO {max(p or 0 for p in prios)} is not permitted here: every chain runs with normal scheduling")
+        prios = [None] * hops
+    act_prio = max((p or 0 for p in prios), default=0) or None  # the actuator's driver: the highest
+    _prioritise(act_prio)  # the listeners too (threads started from here inherit it), like an actuator's driver
     dur = a.duration or (8.0 if a.quick else 20.0)
     reps = a.repeats or (1 if a.quick else 3)
+    demo_kw = {} if prios == shipped else {"rt_priority": prios[0]}  # the file's own, or one for every node
     rows = []
-    hops = len(pipeline.load(DEFAULT_PIPELINE).nodes)  # into each node after the first, then out to the actuator
     for r in range(reps):
-        base = bare_chain(1000.0, dur, hops, a.rt)
-        rt = runtime_chain(1000.0, dur, hops, a.rt)
-        demo = DemoRun(warmup_s=3.0, rt_priority=a.rt or None)
-        proc, result = start_actuator(demo.sup.pipeline.nodes["output"].outputs["out"], int(1000 * dur), 3.0, a.rt)
+        base = bare_chain(1000.0, dur, prios)
+        rt = runtime_chain(1000.0, dur, prios, act_prio)
+        demo = DemoRun(warmup_s=3.0, **demo_kw)
+        proc, result = start_actuator(demo.sup.pipeline.nodes["output"].outputs["out"], int(1000 * dur), 3.0, act_prio)
         s = demo.run(None, until=lambda: result.poll() or not proc.is_alive())
         act = result.recv() if result.poll(5) else np.zeros(0)
         proc.join(5)
@@ -206,7 +213,8 @@ def main() -> None:
               f"({rows[-1]['ss_n']} outputs, {drops} drops; the demo's in-process probe thread saw p50 "
               f"{thread.get('p50')} p99 {thread.get('p99')})", flush=True)
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-    prio = f", every process SCHED_FIFO {a.rt}" if a.rt else ", normal scheduling (SCHED_OTHER)"
+    prio = (", normal scheduling (SCHED_OTHER)" if not any(prios) else
+            f", SCHED_FIFO {'/'.join(map(str, prios))} from the source on, actuator {act_prio}")
     print(f"\nend-to-end latency at 1 kHz, {hops} tcp hops{prio}, median of {reps} run(s) of {dur:.0f} s:")
     print(f"  bare pyzmq relay chain : p50 {med['bare_p50']:.3f} ms   p99 {med['bare_p99']:.3f} ms")
     print(f"  spikestream relay nodes: p50 {med['rt_p50']:.3f} ms   p99 {med['rt_p99']:.3f} ms   (runtime only, no stages)")
