@@ -224,8 +224,12 @@ class Events:
             raise ProtocolError("events: x, y, t, p differ in length")
         if x.size and (min_max(x)[1] >= w or min_max(y)[1] >= h):
             raise ProtocolError("events: an event lies outside the sensor")
-        if t1 < t0 or (t.size and (min_max(t)[0] < t0 or min_max(t)[1] >= t1)):
+        if t1 < t0:
             raise ProtocolError("events: an event time lies outside the window")
+        if t.size:
+            lo, hi = min_max(t)
+            if lo < t0 or hi >= t1:
+                raise ProtocolError("events: an event time lies outside the window")
         return cls(t0, t1, w, h, x, y, t, p)
 
 
