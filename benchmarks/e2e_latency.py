@@ -182,10 +182,10 @@ def main() -> None:
     shipped = [s.rt_priority for s in pipeline.load(DEFAULT_PIPELINE).nodes.values()]  # source first
     hops = len(shipped)  # into each node after the first, then out to the actuator
     prios = shipped if a.rt is None else [a.rt or None] * hops
-    if any(prios) and not _permitted(max(p or 0 for p in prios)):
-        print(f"SCHED_FIFO {max(p or 0 for p in prios)} is not permitted here: every chain runs with normal scheduling")
-        prios = [None] * hops
-    act_prio = max((p or 0 for p in prios), default=0) or None  # the actuator's driver: the highest
+    act_prio = max(p or 0 for p in prios) or None  # the actuator's driver: the highest
+    if act_prio and not _permitted(act_prio):
+        print(f"SCHED_FIFO {act_prio} is not permitted here: every chain runs with normal scheduling")
+        prios, act_prio = [None] * hops, None
     _prioritise(act_prio)  # the listeners too (threads started from here inherit it), like an actuator's driver
     dur = a.duration or (8.0 if a.quick else 20.0)
     reps = a.repeats or (1 if a.quick else 3)
