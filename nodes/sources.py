@@ -278,8 +278,9 @@ class IMUSynthNode(PacedSourceNode):
 
 @register_node("file_source")
 class FileSourceNode(PacedSourceNode):
-    """Replay a CSV/WAV/NPY/NPZ recording. Params: path, rate_hz (if the file has no times), time_column,
-    time_unit="us", columns, speed=1.0, pace="realtime"|"fast", chunk=10, progress="auto"|true|false
+    """Replay a CSV/WAV/NPY/NPZ or raw-binary recording. Params: path, rate_hz (if the file has no times),
+    time_column, time_unit="us", columns, dtype + channels (raw binary; channels is also the width any file
+    must have), scale=1, offset=0 (raw), speed=1.0, pace="realtime"|"fast", chunk=10, progress="auto"|true|false
     (a rich progress bar on stderr when replaying fast). Finished at the end of the file."""
 
     def _make_source(self):
@@ -288,7 +289,9 @@ class FileSourceNode(PacedSourceNode):
             raise ValueError("file_source needs a 'path'")
         rate = p.get("rate_hz")
         src = FileSource(str(p["path"]), rate_hz=None if rate is None else float(rate), time_column=p.get("time_column"),
-                         time_unit=str(p.get("time_unit", "us")), columns=p.get("columns"), log=self.log)
+                         time_unit=str(p.get("time_unit", "us")), columns=p.get("columns"), dtype=p.get("dtype"),
+                         channels=p.get("channels"), scale=_param(p, "scale", 1.0, float),
+                         offset=_param(p, "offset", 0.0, float), log=self.log)
         self.counters.update(src.stats)
         return src
 

@@ -6,6 +6,11 @@
 - **WAV** (scipy.io.wavfile): the file's rate; integer PCM scaled to [-1, 1).
 - **NPY**: a ``[n, C]`` (or ``[n]``) array, memory-mapped; needs ``rate_hz``.
 - **NPZ**: arrays ``data [n, C]`` and ``t_us [n]`` (int64), or ``data`` and a scalar ``rate_hz``.
+- **Raw binary** (``dtype`` given, or .dat/.bin/.raw): headerless interleaved frames (`rawbin.read_raw`),
+  needs ``dtype``, ``channels`` and ``rate_hz``; ``raw * scale + offset``; a trailing partial frame is
+  skipped, counted (``partial_frames``) and logged with the file's name.
+
+``channels``, when given, is the width the file must have: another width is an error naming the file.
 
 At load, rows holding NaN/inf and rows whose time does not increase are dropped and counted, and gaps
 are counted (`TimeChecker`), so a replay reports what the recording lacks. `read` hands out rows in order;
@@ -16,11 +21,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from spikestream.registry import SOURCES
 from spikestream.sources._base import Chunk, TimeChecker
+from spikestream.sources.rawbin import read_raw
 
 _UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6}
 
@@ -69,60 +76,95 @@ def _load_wav(path: Path):
     return float(rate), x.astype(np.float32)
 
 
+_RAW_EXT = (".dat", ".bin", ".raw")
+
+
+class Recording(NamedTuple):
+    t_us: np.ndarray | None  # int64 [n], or None: times from the rate
+    data: np.ndarray  # [n, C], numeric (not yet checked for NaN/inf)
+    names: list[str] | None
+    rate_hz: float | None
+    partial_frames: int  # a raw file's trailing partial frame (0 or 1)
+
+
+def load_recording(path, rate_hz: float | None = None, time_column=None, time_unit: str = "us", columns=None,
+                   dtype=None, channels: int | None = None, scale: float = 1.0, offset: float = 0.0,
+                   log: logging.Logger | None = None) -> Recording:
+    """Read one recording (CSV, WAV, NPY, NPZ or raw binary) without checking its rows. ``channels``, when
+    given, is the width every file must have (a raw file's frame width); a file of another width is a
+    ValueError naming the file. A raw file (``dtype`` given, or .dat/.bin/.raw) needs ``dtype`` and
+    ``channels`` and gives ``raw * scale + offset``."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"file source: {path} does not exist or is not a file")
+    if time_unit not in _UNITS:
+        raise ValueError(f"file source: time_unit must be one of {sorted(_UNITS)}, got {time_unit!r}")
+    if rate_hz is not None and not rate_hz > 0:
+        raise ValueError(f"file source: rate_hz must be > 0, got {rate_hz}")
+    if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int) or channels < 1):
+        raise ValueError(f"file source: channels must be a positive integer, got {channels!r}")
+    ext = p.suffix.lower()
+    t = None
+    names = None
+    partial = 0
+    if dtype is not None or ext in _RAW_EXT:
+        if dtype is None or channels is None:
+            raise ValueError(f"file {path}: a raw binary file needs 'dtype' (e.g. '<i2') and 'channels'")
+        raw = read_raw(p, dtype, channels, scale, offset, log)
+        data, partial = raw.data, int(raw.partial_bytes > 0)
+    elif ext == ".csv":
+        t, data, names = _load_csv(p, time_column, time_unit, columns)
+    elif ext == ".wav":
+        file_rate, data = _load_wav(p)
+        rate_hz = rate_hz or file_rate
+    elif ext == ".npy":
+        data = np.load(p, mmap_mode="r", allow_pickle=False)
+    elif ext == ".npz":
+        with np.load(p, allow_pickle=False) as z:
+            if "data" not in z:
+                raise ValueError(f"file {path}: an .npz needs an array 'data'")
+            data = z["data"]
+            if "t_us" in z:
+                t = np.asarray(z["t_us"])
+                if t.dtype.kind not in "iu":
+                    raise ValueError(f"file {path}: t_us must be integer microseconds")
+                t = t.astype(np.int64)
+            elif "rate_hz" in z:
+                rate_hz = rate_hz or float(z["rate_hz"])
+    else:
+        raise ValueError(f"file source: unknown format {ext!r} (csv, wav, npy, npz, or raw binary with dtype)")
+    data = np.asarray(data)
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2 or data.shape[0] == 0 or data.shape[1] == 0:
+        raise ValueError(f"file {path}: data must be [samples, channels] and non-empty, got shape {data.shape}")
+    if data.dtype.kind not in "fiu":
+        raise ValueError(f"file {path}: data must be numeric, got {data.dtype}")
+    if channels is not None and data.shape[1] != channels:
+        raise ValueError(f"file {path}: {data.shape[1]} channels where {channels} are expected")
+    if t is not None and t.shape != (data.shape[0],):
+        raise ValueError(f"file {path}: {t.size} times for {data.shape[0]} rows")
+    if t is None and rate_hz is None:
+        raise ValueError(f"file {path}: no time column or rate in the file; give rate_hz")
+    return Recording(t, data, names, None if rate_hz is None else float(rate_hz), partial)
+
+
 @SOURCES.register("file")
 class FileSource:
     def __init__(self, path: str, rate_hz: float | None = None, time_column=None, time_unit: str = "us",
-                 columns=None, log: logging.Logger | None = None):
+                 columns=None, dtype=None, channels: int | None = None, scale: float = 1.0, offset: float = 0.0,
+                 log: logging.Logger | None = None):
         p = Path(path)
-        if not p.is_file():
-            raise ValueError(f"file source: {path} does not exist or is not a file")
-        if time_unit not in _UNITS:
-            raise ValueError(f"file source: time_unit must be one of {sorted(_UNITS)}, got {time_unit!r}")
-        if rate_hz is not None and not rate_hz > 0:
-            raise ValueError(f"file source: rate_hz must be > 0, got {rate_hz}")
         self.log = log or logging.getLogger("spikestream.sources.file")
-        ext = p.suffix.lower()
-        t = None
-        names = None
-        if ext == ".csv":
-            t, data, names = _load_csv(p, time_column, time_unit, columns)
-        elif ext == ".wav":
-            file_rate, data = _load_wav(p)
-            rate_hz = rate_hz or file_rate
-        elif ext == ".npy":
-            data = np.load(p, mmap_mode="r", allow_pickle=False)
-        elif ext == ".npz":
-            with np.load(p, allow_pickle=False) as z:
-                if "data" not in z:
-                    raise ValueError(f"file {path}: an .npz needs an array 'data'")
-                data = z["data"]
-                if "t_us" in z:
-                    t = np.asarray(z["t_us"])
-                    if t.dtype.kind not in "iu":
-                        raise ValueError(f"file {path}: t_us must be integer microseconds")
-                    t = t.astype(np.int64)
-                elif "rate_hz" in z:
-                    rate_hz = rate_hz or float(z["rate_hz"])
-        else:
-            raise ValueError(f"file source: unknown format {ext!r} (csv, wav, npy, npz)")
-        data = np.asarray(data)
-        if data.ndim == 1:
-            data = data[:, None]
-        if data.ndim != 2 or data.shape[0] == 0 or data.shape[1] == 0:
-            raise ValueError(f"file {path}: data must be [samples, channels] and non-empty, got shape {data.shape}")
-        if data.dtype.kind not in "fiu":
-            raise ValueError(f"file {path}: data must be numeric, got {data.dtype}")
+        t, data, names, rate_hz, partial = load_recording(p, rate_hz, time_column, time_unit, columns, dtype,
+                                                          channels, scale, offset, self.log)
         if t is None:
-            if rate_hz is None:
-                raise ValueError(f"file {path}: no time column or rate in the file; give rate_hz")
             t = np.round(np.arange(data.shape[0]) * (1e6 / rate_hz)).astype(np.int64)
-        elif t.shape != (data.shape[0],):
-            raise ValueError(f"file {path}: {t.size} times for {data.shape[0]} rows")
         if rate_hz is None:  # estimate the nominal rate from the median step
             steps = np.diff(t)
             rate_hz = 1e6 / float(np.median(steps)) if steps.size and np.median(steps) > 0 else 0.0
         self.rate_hz = float(rate_hz)
-        self.stats: dict[str, int] = {}
+        self.stats: dict[str, int] = {"partial_frames": partial}
         check = TimeChecker(self.rate_hz, self.stats, self.log, f"file {p.name}")
         self.t_us, self.data = check.admit(t, np.ascontiguousarray(data, np.float32))
         if self.t_us.size == 0:
