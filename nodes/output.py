@@ -10,9 +10,16 @@ Params (pipeline file)::
     target_buffer = 1024        # target rows kept for alignment
     names = ["grip", ...]       # one per output (optional)
     safe_repeat_s = 0.1         # while stale, repeat the safe value this often
+    max_age_ms = 100.0          # a command derived from input older than this is not published (inf: off)
     sinks = [{kind = "mqtt", ...}, ...]
 
-The safety clock is the wall clock (`time.time_ns`), the one `poll(now_ns)` receives.
+Clocks: the watchdog and the slew limits run on the monotonic clock (`time.monotonic_ns`, `clock_ns`), so a
+wall-clock step (NTP at boot) can neither silence nor trip them; `poll(now_ns)` gets the runtime's wall time
+and ignores it, and `wake_at_ns` converts back to wall time for the loop. Only the ages of inputs use the
+wall clock (`wall_ns`), since their origin stamps come from other processes.
+
+Fail-safe: the safe value goes out (as `Control(safe=True)` on "out" and to every sink) when the watchdog
+trips, when a callback raises, and from `close()` (stop, SIGTERM, end of run) before the sinks close.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from spikestream.runtime.node import Node, register_node
 from spikestream.safety import SafetyParams, SafetyStage
 
 _KNOWN = {"decoder", "safety", "calibrate_s", "target_channels", "target_max_age_ms", "target_buffer", "names",
-          "safe_repeat_s", "sinks"}
+          "safe_repeat_s", "max_age_ms", "sinks"}
 
 
 def _kw(d: Any, what: str) -> dict:
@@ -46,7 +53,9 @@ class ControlOutputNode(Node):
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
-        self.clock_ns = time.time_ns  # tests may replace it
+        self.clock_ns = time.monotonic_ns  # protects and paces (watchdog, slew); tests may replace it
+        self.wall_ns = time.time_ns  # only for the age of inputs (origin stamps cross processes)
+        self._ready = False  # set up completely (close() then owes the actuator the safe value)
 
     # ------------------------------------------------------------------ build
     def setup(self) -> None:
@@ -84,6 +93,10 @@ class ControlOutputNode(Node):
         self.safe_repeat_ns = int(float(p.get("safe_repeat_s", 0.1)) * 1e9)
         if self.safe_repeat_ns <= 0 or self.target_max_age_us < 0:
             raise ValueError("control_output: safe_repeat_s must be > 0 and target_max_age_ms >= 0")
+        max_age = p.get("max_age_ms", 100.0)
+        if isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or not max_age > 0:
+            raise ValueError(f"control_output.max_age_ms must be a positive number of ms (inf: off), got {max_age!r}")
+        self.max_age_ns = float(max_age) * 1e6
         sinks = p.get("sinks", [])
         if not isinstance(sinks, list):
             raise ValueError("control_output.sinks must be a list of tables")
@@ -107,13 +120,18 @@ class ControlOutputNode(Node):
         self._last_safe_ns = 0
         self._next_sink_stats_ns = 0
         self.safety.reset(self.clock_ns() / 1e9)
+        self._ready = True
 
     # ------------------------------------------------------------------ inputs
     def on_message(self, port: str, msg: Message) -> None:
-        if port == "target":
-            self._add_target(msg.body)
-        elif port == "in":
-            self._on_spikes(msg)
+        try:
+            if port == "target":
+                self._add_target(msg.body)
+            elif port == "in":
+                self._on_spikes(msg)
+        except Exception:
+            self._fail_safe("on_message raised")
+            raise  # the runtime counts and logs it
 
     def _add_target(self, s) -> None:
         data = np.asarray(s.data, np.float64)
@@ -167,6 +185,11 @@ class ControlOutputNode(Node):
             return
         c[2] = sp.t1_us
         self.count("packets")
+        if msg.origin_ns > 0 and self.wall_ns() - msg.origin_ns > self.max_age_ns:
+            # decoded (features and calibration stay continuous) but never sent, and the watchdog is not fed:
+            # under lasting overload the actuator gets the safe value, never a stale command
+            self.count("stale_dropped")
+            return
         y_safe = self.safety.apply(y, self.clock_ns() / 1e9)
         if not self.safety.safe:
             self._last_safe_ns = 0  # the next outage is a new watchdog trip
@@ -209,8 +232,31 @@ class ControlOutputNode(Node):
             except Exception as e:  # a sink must never take the node down
                 self._warn("sink_errors", f"sink {type(s).__name__} failed: {e}")
 
+    def _fail_safe(self, why: str, immediate: bool = False) -> None:
+        """Send the safe value now (a callback failed, or the node is closing); the output stays safe until
+        fresh valid input arrives. Never raises: it runs on the way out of a failure."""
+        try:
+            now = self.clock_ns()
+            try:
+                y = self.safety.force_safe(now / 1e9, immediate)
+            except Exception:  # the safety stage itself failed: the declared safe value, at once
+                y = self.safety.safe_value.copy()
+            self.count("fail_safe")
+            self._last_safe_ns = now
+            self._send(y, int(self.clock[2]), True, self.wall_ns())
+        except Exception as e:  # pragma: no cover - last resort
+            self.log.error("could not send the safe value (%s): %s", why, e)
+
     # ------------------------------------------------------------------ watchdog
     def poll(self, now_ns: int) -> None:
+        """Watchdog tick. ``now_ns`` (the runtime's wall time) is ignored: protection runs on `clock_ns`."""
+        try:
+            self._poll(self.clock_ns())
+        except Exception:
+            self._fail_safe("poll raised")
+            raise
+
+    def _poll(self, now_ns: int) -> None:
         if now_ns >= self._next_sink_stats_ns:  # mirror sink figures into the node's counters, once a second
             self._next_sink_stats_ns = now_ns + 1_000_000_000
             for i, sk in enumerate(self.sinks):
@@ -224,13 +270,18 @@ class ControlOutputNode(Node):
             if self._last_safe_ns == 0:
                 self.count("watchdog_trips")
             self._last_safe_ns = now_ns
-            self._send(y, int(self.clock[2]), True, now_ns)
+            self._send(y, int(self.clock[2]), True, self.wall_ns())
 
     def wake_at_ns(self) -> int | None:
+        """When the watchdog next needs a tick, on the runtime's wall clock (converted from `clock_ns`)."""
         if self.safety.safe:
-            return self._last_safe_ns + self.safe_repeat_ns
-        t_in = self.safety.times[1]
-        return None if np.isnan(t_in) else int((t_in + self.safety.params.timeout_s) * 1e9) + 1
+            at = self._last_safe_ns + self.safe_repeat_ns
+        else:
+            t_in = self.safety.times[1]
+            if np.isnan(t_in):
+                return None
+            at = int((t_in + self.safety.params.timeout_s) * 1e9) + 1
+        return self.wall_ns() + (at - self.clock_ns())
 
     # ------------------------------------------------------------------ control
     def on_command(self, cmd: str, args: dict[str, Any]) -> Any:
@@ -278,6 +329,10 @@ class ControlOutputNode(Node):
         self.clock[:] = c
 
     def close(self) -> None:
+        """Stop, SIGTERM or end of run: the safe value goes out on "out" and to every sink, then sinks close."""
+        if self._ready:
+            self._ready = False
+            self._fail_safe("closing", immediate=True)
         for s in self.sinks:
             try:
                 s.close()

@@ -194,6 +194,19 @@ class SafetyStage:
             self._step(self.safe_value, now_s)
         return self.y.copy()
 
+    def force_safe(self, now_s: float, immediate: bool = False) -> np.ndarray:
+        """A fault (a failing callback, a node closing): count the input as stale from now on, so the output
+        is (moving to) the safe value until fresh valid input; returns the output to send. ``immediate``
+        sets the safe value itself whatever ``safe_mode`` (no later tick will slew there)."""
+        self.times[1] = np.nan
+        if immediate:
+            self.flags[0] = 1
+            self.y[:] = self.safe_value
+            self.v[:] = 0.0
+            self.times[0] = now_s
+            return self.y.copy()
+        return self.watchdog(now_s)
+
     def _step(self, u: np.ndarray, now_s: float) -> None:
         dt = float(now_s - self.times[0])
         _limit(self.y, self.v, u, dt, self.lo, self.hi, self.max_rate, self.max_accel)

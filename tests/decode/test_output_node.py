@@ -35,9 +35,15 @@ def _node(**params):
     base.update(params)
     n = NODES.get("control_output")("out", base, emit=lambda port, body, t_us, origin_ns: out.append((port, body, t_us, origin_ns)))
     clk = Clock()
-    n.clock_ns = clk
+    n.clock_ns = n.wall_ns = clk  # one fake clock for both (the node's monotonic one and the wall)
     n.setup()
     return n, out, clk
+
+
+def _at(n, clk, t_ns):
+    """Move the fake clock to ``t_ns`` and run the watchdog tick there."""
+    clk.t = t_ns
+    n.poll(t_ns)
 
 
 def _stream(T, seed=0):
@@ -54,7 +60,7 @@ def _feed(n, clk, pk, Y, lo, hi, with_target=True, step_ns=DT * 1000):
         if with_target:
             n.on_message("target", Message(Samples(np.array([t0], np.int64), Y[k:k + 1].astype(np.float32)), "tgt", k, t0))
         clk.t += step_ns
-        n.on_message("in", Message(Spikes(t0, t1, N, i.astype(np.uint32), t), "sp", k, t0, origin_ns=1000 + k))
+        n.on_message("in", Message(Spikes(t0, t1, N, i.astype(np.uint32), t), "sp", k, t0, origin_ns=clk.t - 1000))
         n.poll(clk.t)
 
 
@@ -63,7 +69,7 @@ def test_calibrates_then_freezes_and_tracks_target():
     pk, Y = _stream(2500)
     _feed(n, clk, pk, Y, 0, 2500)
     assert len(out) == 2500 and all(o[0] == "out" and isinstance(o[1], Control) and not o[1].safe for o in out)
-    assert out[-1][2] == pk[-1][3] and out[-1][3] == 1000 + 2499  # t_us = packet end, origin passed through
+    assert out[-1][2] == pk[-1][3] and out[-1][3] == clk.t - 1000  # t_us = packet end, origin passed through
     assert not n.decoder.calibrating
     est = np.array([o[1].values for o in out[1600:]])
     for k in range(K):
@@ -88,20 +94,20 @@ def test_watchdog_emits_safe_once_per_repeat_and_recovers():
     assert not any(o[1].safe for o in out)
     wake = n.wake_at_ns()
     assert wake == pytest.approx(clk.t + 0.3e9, abs=2)
-    n.poll(wake - 10_000)
+    _at(n, clk, wake - 10_000)
     assert not out[-1][1].safe
-    n.poll(wake)  # timeout + one tick
+    _at(n, clk, wake)  # timeout + one tick
     assert out[-1][1].safe and np.array_equal(out[-1][1].values, [0.5, -0.5])
     k = len(out)
     for dt_ms in (1, 2, 50):
-        n.poll(wake + dt_ms * 1_000_000)
+        _at(n, clk, wake + dt_ms * 1_000_000)
     assert len(out) == k  # not repeated within safe_repeat_s
-    n.poll(wake + 100_000_000)
+    _at(n, clk, wake + 100_000_000)
     assert len(out) == k + 1 and out[-1][1].safe
     clk.t = wake + 200_000_000
     _feed(n, clk, pk, Y, 50, 60)
     assert not out[-1][1].safe and not n.on_command("stats", {})["safe"]
-    n.poll(n.wake_at_ns())  # a second outage is a second trip, reported at once
+    _at(n, clk, n.wake_at_ns())  # a second outage is a second trip, reported at once
     assert out[-1][1].safe and n.counters["watchdog_trips"] == 2
 
 

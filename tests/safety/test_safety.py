@@ -153,13 +153,15 @@ def test_slew_mode_node_emits_every_tick_until_safe():
     n = NODES.get("control_output")("o", {"decoder": {"kind": "rate", "n_inputs": 2},
                                          "safety": {"timeout_s": 0.1, "max_rate": 1.0, "safe_mode": "slew"}},
                                     emit=lambda *a: out.append(a))
-    n.clock_ns = lambda: 0
+    clk = [0]
+    n.clock_ns = lambda: clk[0]
     n.setup()
     n.safety.y[:] = [0.5, -0.5]  # where an earlier command left the actuator
     n.safety.times[:] = [0.0, 0.0]
     ys = []
     for k in range(1, 120):
-        n.poll(int(0.1e9) + k * 10_000_000)
+        clk[0] = int(0.1e9) + k * 10_000_000
+        n.poll(clk[0])
         ys.append(out[-1][1].values.copy())
     assert len(out) == 119 and all(o[1].safe for o in out)
     ys = np.array(ys)
