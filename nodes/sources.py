@@ -296,6 +296,62 @@ class FileSourceNode(PacedSourceNode):
         return src
 
 
+_LABELLED = ("calibrate", "evaluate", "rate_hz", "channels", "dtype", "scale", "offset", "time_column", "time_unit",
+             "columns", "label", "labels", "label_column", "side_file", "label_map", "gap_s", "bad_files")
+_PACING = ("chunk", "pace", "speed", "max_lag_s", "fast_msgs_per_poll", "max_msgs_per_poll", "truth", "duration_s",
+           "progress", "encoder")
+
+
+@register_node("labelled_replay")
+class LabelledReplayNode(PacedSourceNode):
+    """Replay recordings with their labels or targets in lockstep (`spikestream.sources.labelled`).
+    Params: calibrate / evaluate (paths or globs, ``$VAR`` expanded), rate_hz, channels, dtype, scale, offset,
+    time_column, time_unit, columns, one of label (regex on the file name) / labels / label_column /
+    side_file, label_map ("mod N" or a table), gap_s=0, bad_files="error"|"skip", and the pacing ones
+    (chunk, pace, speed, fast_msgs_per_poll, duration_s, progress, encoder).
+    Outputs: samples and/or spikes; target = rows ``[label(s)..., phase]`` (phase 1 calibration, 0 evaluation)
+    with the same times as the samples, each chunk's target sent just before its samples. Finished after
+    the last file."""
+
+    outputs = {**InputNode.outputs, "target": "samples"}
+    optional = InputNode.optional | {"target"}
+
+    def _make_source(self):
+        from spikestream.sources.labelled import LabelledReplay
+
+        p = self.params
+        unknown = sorted(set(p) - set(_LABELLED) - set(_PACING))
+        if unknown:
+            raise ValueError(f"labelled_replay: unknown parameter(s) {unknown}; known: {sorted(_LABELLED + _PACING)}")
+        kw = {k: p[k] for k in _LABELLED if k in p}
+        for k in ("rate_hz", "scale", "offset", "gap_s"):
+            if k in kw:
+                kw[k] = _param(p, k, None, float)
+        src = LabelledReplay(**kw, log=self.log)
+        self.counters.update(src.stats)
+        self._file = -1
+        self.log.info("%s: %d file(s), %d row(s) (%d calibration, %d evaluation) at %g Hz, %d channel(s)", self.name,
+                      len(src.files), src.total, src.calibration_rows, src.total - src.calibration_rows, src.rate_hz,
+                      src.n_channels)
+        return src
+
+    def _emit_chunk(self, c, origin_ns: int) -> bool:
+        if c.t_us.size == 0:
+            return False
+        t_last = int(c.t_us[-1])
+        k0 = self.src.position - c.t_us.size
+        f = self.src.file_index(self.src.position - 1)
+        if f != self._file:  # say which recording plays (a chunk may span a boundary: name the last one)
+            self._file = f
+            self.log.info("%s: playing %s (%s) from t=%d us", self.name, self.src.files[f].name,
+                          "calibration" if self.src.phases[f] == 1.0 else "evaluation", int(self.src.t_us[k0]))
+        if self.truth:  # the target first: a consumer has it before the samples (or spikes) of the same rows
+            self.emit("target", Samples(c.t_us, c.target, self.rate, self.src.target_names), t_last, origin_ns)
+        self._publish(Samples(c.t_us, c.data, self.rate, self.src.channels), t_last, origin_ns)
+        self.count("samples_out", int(c.t_us.size))
+        return True
+
+
 class LiveSourceNode(InputNode):
     """Drain a non-blocking live source on every poll; ``poll_interval_us`` sets the wake-up hint."""
 

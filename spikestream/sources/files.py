@@ -6,7 +6,7 @@
 - **WAV** (scipy.io.wavfile): the file's rate; integer PCM scaled to [-1, 1).
 - **NPY**: a ``[n, C]`` (or ``[n]``) array, memory-mapped; needs ``rate_hz``.
 - **NPZ**: arrays ``data [n, C]`` and ``t_us [n]`` (int64), or ``data`` and a scalar ``rate_hz``.
-- **Raw binary** (``dtype`` given, or .dat/.bin/.raw): headerless interleaved frames (`rawbin.read_raw`),
+- **Raw binary** (.dat/.bin/.raw, or another unknown suffix with ``dtype``): headerless interleaved frames (`rawbin.read_raw`),
   needs ``dtype``, ``channels`` and ``rate_hz``; ``raw * scale + offset``; a trailing partial frame is
   skipped, counted (``partial_frames``) and logged with the file's name.
 
@@ -77,6 +77,13 @@ def _load_wav(path: Path):
 
 
 _RAW_EXT = (".dat", ".bin", ".raw")
+_FORMATS = (".csv", ".wav", ".npy", ".npz")
+
+
+def is_raw(path, dtype) -> bool:
+    """A raw binary file: a .dat/.bin/.raw name, or ``dtype`` given for a name of no other known format."""
+    ext = Path(path).suffix.lower()
+    return ext in _RAW_EXT or (dtype is not None and ext not in _FORMATS)
 
 
 class Recording(NamedTuple):
@@ -92,7 +99,8 @@ def load_recording(path, rate_hz: float | None = None, time_column=None, time_un
                    log: logging.Logger | None = None) -> Recording:
     """Read one recording (CSV, WAV, NPY, NPZ or raw binary) without checking its rows. ``channels``, when
     given, is the width every file must have (a raw file's frame width); a file of another width is a
-    ValueError naming the file. A raw file (``dtype`` given, or .dat/.bin/.raw) needs ``dtype`` and
+    ValueError naming the file. A raw file (.dat/.bin/.raw, or any other name not .csv/.wav/.npy/.npz
+    with ``dtype`` given) needs ``dtype`` and
     ``channels`` and gives ``raw * scale + offset``."""
     p = Path(path)
     if not p.is_file():
@@ -107,7 +115,7 @@ def load_recording(path, rate_hz: float | None = None, time_column=None, time_un
     t = None
     names = None
     partial = 0
-    if dtype is not None or ext in _RAW_EXT:
+    if is_raw(p, dtype):
         if dtype is None or channels is None:
             raise ValueError(f"file {path}: a raw binary file needs 'dtype' (e.g. '<i2') and 'channels'")
         raw = read_raw(p, dtype, channels, scale, offset, log)
