@@ -24,6 +24,7 @@ import zmq
 from spikestream import protocol as P
 from spikestream import transport
 from spikestream.registry import NODES
+from spikestream.runtime.inputs import InputStreams
 from spikestream.runtime.node import Node
 from spikestream.runtime.pipeline import NodeSpec
 from spikestream.runtime.stats import NodeStats, RateLimitedLog
@@ -41,8 +42,10 @@ class NodeRunner:
         self.stats = NodeStats(spec.name, spec.kind)
         self.stats_endpoint = stats_endpoint
         self._stop = False
+        self._hard_stop = False
+        self._stop_at: float | None = None  # when the loop first saw the stop (bounds the drain)
         self._seq: dict[str, int] = {}
-        self._last_in: dict[tuple[str, str], tuple[int, int]] = {}  # (port, stream) -> (seq, t_us)
+        self._streams = InputStreams(self.stats, self.warn.warning)  # order, gaps, time resets per input stream
         self.node: Node | None = None
         self._settled = False
 
@@ -77,29 +80,13 @@ class NodeRunner:
             st.rejected += 1
             self.warn.warning(f"reject:{port}", f"input {port!r}: rejected a message: {e}")
             return
-        now = time.time_ns()
-        key = (port, msg.stream)
-        last = self._last_in.get(key)
-        if last is None and msg.seq > 0:  # sent before we were listening (a late start or a restart here)
-            st.dropped += msg.seq
-            self.warn.warning(f"late:{port}", f"input {port!r}: joined {msg.stream} at message {msg.seq}; "
-                                              "the earlier ones are counted as dropped")
-        if last is not None:
-            lseq, lt = last
-            restarted = msg.seq <= lseq  # the sender restarted: its sequence, maybe its clock, begin again
-            if restarted:
-                self.node.count("upstream_restarts")
-            elif msg.seq > lseq + 1:
-                st.dropped += msg.seq - lseq - 1
-            if msg.t_us < lt and not restarted:
-                st.rejected += 1
-                self.warn.warning(f"order:{port}", f"input {port!r}: {msg.stream} went back in time "
-                                                   f"({msg.t_us} < {lt} us); message rejected")
-                self._last_in[key] = (msg.seq, lt)
-                return
-        self._last_in[key] = (msg.seq, msg.t_us)
+        for m in self._streams.accept(port, msg):
+            self._deliver(port, m)
+
+    def _deliver(self, port: str, msg: P.Message) -> None:
+        st = self.stats
         if msg.origin_ns > 0:
-            age = (now - msg.origin_ns) * 1e-9
+            age = (time.time_ns() - msg.origin_ns) * 1e-9
             if self.spec.max_age_ms is not None and age * 1e3 > self.spec.max_age_ms:
                 st.stale += 1
                 st.dropped += 1

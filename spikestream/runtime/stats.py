@@ -58,8 +58,14 @@ class NodeStats:
         self.rejected = 0  # malformed, wrong kind, out of order
         self.dropped = 0  # sequence gaps seen on inputs (lost upstream) + stale messages dropped here
         self.stale = 0
+        self.seq_jumps = 0  # sequence jumps too large to be losses (a corrupt or forged seq): not in dropped
+        self.time_resets = 0  # input streams whose time base restarted or jumped, and was followed
+        self.upstream_restarts = 0  # input streams whose sequence began again (the sender restarted)
+        self.streams_evicted = 0  # input streams forgotten to keep at most 64 per port
         self.errors = 0  # exceptions raised by the node's callbacks
         self.send_failed = 0  # frames ZeroMQ would not queue (a full high-water mark)
+        self.backpressure_waits = 0  # lossless flow: sends that waited for room in a full subscriber queue
+        self.backpressure_s = 0.0  # ... and the time they waited
         self.latency_in = LatencyHistogram()  # origin -> received here
         self.latency_out = LatencyHistogram()  # origin -> sent from here
         self.loop_lag = LatencyHistogram()  # how late a wanted wake-up ran
@@ -71,7 +77,9 @@ class NodeStats:
             "node": self.node, "kind": self.kind, "uptime_s": round(up, 3),
             "msgs_in": dict(self.msgs_in), "msgs_out": dict(self.msgs_out),
             "rejected": self.rejected, "dropped": self.dropped, "stale": self.stale, "errors": self.errors,
-            "send_failed": self.send_failed,
+            "send_failed": self.send_failed, "seq_jumps": self.seq_jumps, "time_resets": self.time_resets,
+            "upstream_restarts": self.upstream_restarts, "streams_evicted": self.streams_evicted,
+            "backpressure_waits": self.backpressure_waits, "backpressure_s": round(self.backpressure_s, 3),
             "latency_in_ms": self.latency_in.summary_ms(), "latency_out_ms": self.latency_out.summary_ms(),
             "loop_lag_ms": self.loop_lag.summary_ms(), "cpu_busy_frac": round(self.busy_s / up, 4) if up > 0 else 0.0,
         }

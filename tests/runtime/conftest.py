@@ -4,7 +4,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
-_spec = importlib.util.spec_from_file_location("runtime_helpers", Path(__file__).with_name("runtime_helpers.py"))
-_mod = importlib.util.module_from_spec(_spec)
-sys.modules["runtime_helpers"] = _mod
-_spec.loader.exec_module(_mod)
+for _name in ("runtime_helpers", "loop_helpers"):  # in this order: loop_helpers imports runtime_helpers
+    _spec = importlib.util.spec_from_file_location(_name, Path(__file__).with_name(f"{_name}.py"))
+    _mod = importlib.util.module_from_spec(_spec)
+    sys.modules[_name] = _mod
+    _spec.loader.exec_module(_mod)
