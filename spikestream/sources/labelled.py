@@ -156,6 +156,8 @@ class LabelledReplay:
             raise ValueError(f"labelled replay: give one of label, labels, label_column, side_file (got {given})")
         if bad_files not in ("error", "skip"):
             raise ValueError(f"bad_files must be 'error' or 'skip', got {bad_files!r}")
+        if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int) or channels < 1):
+            raise ValueError(f"channels must be a positive integer, got {channels!r}")
         if rate_hz is not None and not rate_hz > 0:
             raise ValueError(f"rate_hz must be > 0, got {rate_hz}")
         if not gap_s >= 0:

@@ -178,6 +178,10 @@ def test_bad_parameters_are_clear(tmp_path, monkeypatch):
         node(**RAW, evaluate=f"{d}/classe_*.dat", label="classe_(\\d+)", label_map="modulo 7")
     with pytest.raises(ValueError, match="calibrate"):
         node(**RAW)
+    with pytest.raises(ValueError, match="channels"):
+        node(**{**RAW, "channels": "8"}, evaluate=f"{d}/classe_*.dat")
+    with pytest.raises(ValueError, match="gap_s"):
+        node(**RAW, evaluate=f"{d}/classe_*.dat", gap_s="soon")
 
 
 def test_an_encoder_node_downstream_accepts_every_packet(tmp_path):
@@ -192,3 +196,28 @@ def test_an_encoder_node_downstream_accepts_every_packet(tmp_path):
     for k, (b, t) in enumerate(samples):
         enc.on_message("in", Message(b, "rep.samples", k, t, 0))
     assert enc.counters.get("samples_in") == 36 and not any(k.startswith("rejected") for k in enc.counters)
+
+
+def test_a_restored_replay_goes_on_where_it_stopped_with_its_labels(tmp_path):
+    d = myo_folder(tmp_path, n_files=4, frames=6)
+    params = dict(**RAW, calibrate=f"{d}/classe_[01].dat", evaluate=f"{d}/classe_[23].dat", label="classe_(\\d+)",
+                  pace="fast", chunk=4, fast_msgs_per_poll=2, encoder={"encoder": "delta", "threshold": 1.0})
+    whole, out_w = node(**params)
+    run_fast(whole)
+    first, out_a = node(**params)
+    first.poll(T0)
+    first.poll(T0 + 1)  # 4 chunks = 16 rows: into the third file
+    assert len([p for p, *_ in out_a if p == "samples"]) == 4
+    state = first.get_state()
+    second, out_b = node(**params)
+    second.set_state(state)
+    run_fast(second)
+
+    def rows(out, port):
+        return np.concatenate([b.data for p, b, *_ in out if p == port])
+
+    for port in ("samples", "target"):
+        np.testing.assert_array_equal(np.concatenate([rows(out_a, port), rows(out_b, port)]), rows(out_w, port))
+    sw = [(b.t0_us, b.idx.tolist()) for p, b, *_ in out_w if p == "spikes"]
+    sab = [(b.t0_us, b.idx.tolist()) for p, b, *_ in out_a + out_b if p == "spikes"]
+    assert sab == sw
