@@ -2,10 +2,14 @@
 
 Params: the network description of docs/snn.md (``dt_us``, ``seed``, ``[[layers]]``, ``[[connections]]``,
 ``outputs``) — or a named template, ``topology = "reservoir" | "synfire" | "feedforward" | "conv"`` with
-``topology_params`` (docs/snn-validation.md) — plus optional ``n_inputs`` (otherwise taken from the first packet's neuron count) and
-``max_gap_ms`` (default 10000): a packet that would advance the network by more than this jumps the clock
-to the packet's start without simulating the gap (counted as ``time_jumps``), so a source clock jump cannot
-stall the node.
+``topology_params`` (docs/snn-validation.md) — plus the node's own limits (docs/snn.md, "The SNN node"):
+``n_inputs`` (fixes the input size; otherwise a restored state or the first packet gives it, and a run of
+``resize_after`` consecutive packets of another size rebuilds the network), ``max_inputs`` (largest input
+size accepted, default 65536), ``max_gap_ms`` (default 10000: a packet that would advance the network by more
+than this jumps the clock to the packet's start without simulating the gap, counted as ``time_jumps``; a
+packet whose own window is longer is refused, counted as ``rejected_windows``; so no packet makes the node
+simulate more than max_gap_ms) and ``max_bias`` (largest |i_bias|, in the file, a state or a command;
+default 1000).
 Each inbound packet [t0, t1) advances the network to t1 and emits one Spikes packet covering the steps
 just simulated, [time before, time after) — the same window as the inbound one when packet edges lie on
 the dt grid — with the inbound ``origin_ns``. Rewards: ``samples`` on port "reward", column c feeds
@@ -15,6 +19,8 @@ Commands: ``learning {"on": bool}``, ``stats``, ``bias {"layer": str, "value": f
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import numpy as np
@@ -24,6 +30,16 @@ from spikestream.runtime.node import Node, register_node
 from spikestream.snn import build_snn
 from spikestream.snn.topologies import build_topology, expand
 
+_OWN = ("n_inputs", "max_gap_ms", "max_inputs", "resize_after", "max_bias")
+
+
+def _positive(params: dict, key: str, default, integer: bool = False):
+    v = params.get(key, default)
+    ok = not isinstance(v, bool) and isinstance(v, int if integer else (int, float)) and v > 0 and math.isfinite(v)
+    if not ok:
+        raise ValueError(f"parameter {key!r} must be a positive {'integer' if integer else 'number'}, got {v!r}")
+    return v
+
 
 @register_node("snn")
 class SNNNode(Node):
@@ -32,7 +48,7 @@ class SNNNode(Node):
     optional = frozenset({"reward"})
 
     def setup(self) -> None:
-        self.net_params = {k: v for k, v in self.params.items() if k not in ("n_inputs", "max_gap_ms")}
+        self.net_params = {k: v for k, v in self.params.items() if k not in _OWN}
         topo = self.net_params.pop("topology", None)
         tparams = self.net_params.pop("topology_params", {})
         if topo is not None and self.net_params:
@@ -40,37 +56,87 @@ class SNNNode(Node):
         # a named template (reservoir, synfire, feedforward, conv) or the full network table
         self._make = (lambda n: build_topology(topo, tparams, n)) if topo is not None else \
             (lambda n: build_snn(self.net_params, n))
-        gap = self.params.get("max_gap_ms", 10_000)
-        if isinstance(gap, bool) or not isinstance(gap, (int, float)) or not gap > 0:
-            raise ValueError(f"parameter 'max_gap_ms' must be a positive number, got {gap!r}")
-        self._max_gap_us = int(gap * 1000)
+        self._max_gap_us = int(_positive(self.params, "max_gap_ms", 10_000) * 1000)
+        self._max_inputs = _positive(self.params, "max_inputs", 65_536, integer=True)
+        self._resize_after = _positive(self.params, "resize_after", 20, integer=True)
+        self._max_bias = float(_positive(self.params, "max_bias", 1000.0))
         self.snn = None
-        self._pending_state: dict | None = None
+        self._sized_by: str | None = None   # "n_inputs", "state" or "packet": what fixed the input size
+        self._state_confirmed = False       # a packet of the restored state's size has arrived
+        self._other = (0, 0)                # (size, run length) of consecutive packets of another size
+        self._log_after: dict[str, float] = {}
         self._learning = True
         n = self.params.get("n_inputs")
         if n is not None:
-            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise ValueError(f"parameter 'n_inputs' must be a positive integer, got {n!r}")
-            self._build(n)
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= self._max_inputs:
+                raise ValueError(f"parameter 'n_inputs' must be an integer in [1, max_inputs = {self._max_inputs}], "
+                                 f"got {n!r}")
+            self.snn = self._new(n)
+            self._sized_by = "n_inputs"
         elif topo is None:
-            build_snn(self.net_params, 1)  # validate the description now, whatever the input size
+            self._new(1)  # validate the description now (layers' i_bias against max_bias too)
         elif topo != "conv":  # conv checks its input size at the first packet
             expand(topo, tparams)
 
-    def _build(self, n_inputs: int) -> None:
-        self.snn = self._make(n_inputs)
-        self.snn.learning = self._learning
-        if self._pending_state is not None:
-            state, self._pending_state = self._pending_state, None
-            try:
-                self.snn.set_state(state)
-            except ValueError as e:  # a saved state of another network: start fresh, loudly
-                self.count("rejected_state")
-                self.log.error("saved SNN state not loaded: %s", e)
+    def _new(self, n_inputs: int):
+        """A fresh network for `n_inputs` inputs, checked against the node's limits (ValueError)."""
+        if not 1 <= n_inputs <= self._max_inputs:
+            raise ValueError(f"{n_inputs} inputs: outside [1, max_inputs = {self._max_inputs}]")
+        snn = self._make(n_inputs)
+        snn.max_bias = self._max_bias
+        top = float(np.abs(snn.get_state()["ibias"]).max(initial=0.0))
+        if top > self._max_bias:
+            raise ValueError(f"a layer's i_bias ({top:g}) exceeds max_bias = {self._max_bias:g}")
+        snn.learning = self._learning
+        return snn
 
     def _reject(self, key: str, why: str) -> None:
         self.count(key)
-        self.log.warning("%s: %s", key, why)
+        now = time.monotonic()
+        if now >= self._log_after.get(key, 0.0):  # each kind of rejection logged at most once a second
+            self._log_after[key] = now + 1.0
+            self.log.warning("%s (%d so far): %s", key, self.counters[key], why)
+
+    # ------------------------------------------------------------------ input size
+    def _sized(self, n: int) -> bool:
+        """Whether the network takes packets for `n` inputs, building or rebuilding it when the rules say
+        so: the first packet sizes an unsized network; a run of `resize_after` consecutive packets of one
+        other size rebuilds one sized by a packet, or replaces a restored state no packet has matched yet.
+        A size fixed by `n_inputs`, or by a restored state a packet has matched, never changes."""
+        snn = self.snn
+        if snn is not None and n == snn.n_inputs:
+            self._other = (0, 0)
+            if self._sized_by == "state":
+                self._state_confirmed = True
+            return True
+        if not 1 <= n <= self._max_inputs:
+            self._reject("rejected_packets", f"a packet for {n} neurons (the node takes 1 to max_inputs = "
+                                             f"{self._max_inputs})")
+            return False
+        if snn is not None:
+            fixed = self._sized_by == "n_inputs" or (self._sized_by == "state" and self._state_confirmed)
+            run = self._other[1] + 1 if self._other[0] == n else 1
+            self._other = (n, run)
+            if fixed or run < self._resize_after:
+                self._reject("rejected_packets", f"packet for {n} neurons, the network has {snn.n_inputs} inputs")
+                return False
+        try:
+            new = self._new(n)
+        except ValueError as e:
+            self._reject("rejected_packets", f"cannot build the network for {n} inputs: {e}")
+            return False
+        if snn is not None:
+            self.count("rebuilds")
+            if self._sized_by == "state":
+                self.count("rejected_state")
+                self.log.error("the restored SNN state is for %d inputs but %d consecutive packets came for %d: "
+                               "learned state discarded, starting fresh", snn.n_inputs, self._resize_after, n)
+            else:
+                self.log.warning("%d consecutive packets for %d neurons: network rebuilt for %d inputs (was %d, "
+                                 "sized by the first packet); its learning starts afresh",
+                                 self._resize_after, n, n, snn.n_inputs)
+        self.snn, self._sized_by, self._other = new, "packet", (0, 0)
+        return True
 
     # ------------------------------------------------------------------ runtime callbacks
     def on_message(self, port: str, msg) -> None:
@@ -78,19 +144,13 @@ class SNNNode(Node):
             self._on_reward(msg)
             return
         b: Spikes = msg.body
-        if self.snn is None:
-            if b.n_neurons < 1:
-                self._reject("rejected_packets", "a spike packet for 0 neurons cannot size the network")
-                return
-            try:
-                self._build(b.n_neurons)
-            except ValueError as e:
-                self._reject("rejected_packets", f"cannot build the network: {e}")
-                return
-        snn = self.snn
-        if b.n_neurons != snn.n_inputs:
-            self._reject("rejected_packets", f"packet for {b.n_neurons} neurons, the network has {snn.n_inputs} inputs")
+        if b.t1_us - b.t0_us > self._max_gap_us:
+            self._reject("rejected_windows", f"a packet spanning {(b.t1_us - b.t0_us) / 1e6:.3f} s "
+                                             f"(max_gap_ms = {self._max_gap_us / 1000:g})")
             return
+        if not self._sized(b.n_neurons):
+            return
+        snn = self.snn
         if snn.time_us is None:
             snn.start(b.t0_us)
         elif b.t1_us <= snn.time_us - snn.dt_us:  # the source restarted its time base
@@ -104,8 +164,8 @@ class SNNNode(Node):
             snn.skip_to(b.t0_us)
         t_before = snn.time_us
         late0 = snn.late_spikes
-        try:
-            idx, t = snn.advance(b.idx, b.t_us, b.t1_us)
+        try:  # after the checks above at most max_gap_ms (+ a step for the grid) is left to simulate
+            idx, t = snn.advance(b.idx, b.t_us, b.t1_us, max_steps=self._max_gap_us // snn.dt_us + 2)
         except ValueError as e:
             self._reject("rejected_packets", str(e))
             return
@@ -142,19 +202,41 @@ class SNNNode(Node):
         if cmd == "bias":
             if self.snn is None:
                 raise ValueError("the network is not built yet")
-            self.snn.set_bias(str(args.get("layer")), float(args.get("value", 0.0)))
+            layer, value = args.get("layer"), args.get("value")
+            if not isinstance(layer, str):
+                raise ValueError("bias needs {'layer': name, 'value': number}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or abs(value) > self._max_bias:
+                raise ValueError(f"bias value must be a finite number with |value| <= max_bias = "
+                                 f"{self._max_bias:g}, got {value!r}")
+            self.snn.set_bias(layer, float(value))  # unknown layer -> ValueError, nothing changed
             return {"ok": True}
         return super().on_command(cmd, args)
 
     def get_state(self) -> dict[str, np.ndarray]:
+        """The network's state (copies); a restored state no packet has used yet is returned as loaded,
+        so a checkpoint taken before the first packet is never emptier than what was restored."""
         return {} if self.snn is None else self.snn.get_state()
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore a saved state, all checked before anything changes; raises ValueError (only) when it
+        cannot be used. Before the input size is known the saved signature's input count sizes the
+        network (within max_inputs); packets of another size replace it only as `_sized` says."""
         if not state:
             return
-        if self.snn is None:
-            self._pending_state = dict(state)  # applied once the first packet sizes the network
-            self._learning = bool(np.asarray(state.get("learning", [True])).reshape(-1)[0])
-        else:
-            self.snn.set_state(state)
-            self._learning = self.snn.learning
+        try:
+            if self.snn is not None:
+                self.snn.set_state(state)
+                self._learning = self.snn.learning
+                return
+            sig = np.asarray(state.get("signature", ()))
+            if sig.ndim != 1 or sig.size < 1 or sig.dtype.kind not in "iu":
+                raise ValueError("SNN state has no usable 'signature'")
+            snn = self._new(int(sig[0]))
+            snn.set_state(state)
+        except ValueError:
+            raise
+        except Exception as e:  # a crafted file must not raise anything the runtime does not expect
+            raise ValueError(f"SNN state unusable: {type(e).__name__}: {e}") from None
+        self.snn, self._sized_by, self._state_confirmed = snn, "state", False
+        self._learning = snn.learning

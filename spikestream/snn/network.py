@@ -11,6 +11,8 @@ starts at t = 0 unless `start(t0_us)` puts it elsewhere first (do that for strea
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ from spikestream.arraycheck import increasing, min_max
 from spikestream.snn import build as _build
 from spikestream.snn.build import SYN_NAMES, State
 from spikestream.snn.kernel import REC_SYN, REC_THETA, run
+from spikestream.snn.neuron import C_REF
 from spikestream.snn.spec import INPUT, NetSpec, parse
 
 _EXTRA = ("step", "pend_idx", "pend_t", "rw_step", "rw_ch", "rw_val", "learning", "signature")
@@ -34,6 +37,8 @@ class SNN:
         self.n_inputs = spec.n_inputs
         self.n_outputs = int(self._net.n_out)
         self.learning = True
+        #: Largest |i_bias| that set_bias and set_state accept (the SNN node sets it from its params).
+        self.max_bias = math.inf
         self.late_spikes = 0
         self.late_rewards = 0
         self._step: int | None = None          # next step to simulate
@@ -104,10 +109,17 @@ class SNN:
         self._pend_idx, self._pend_t = self._pend_idx[keep], self._pend_t[keep]
         return skipped
 
-    def advance(self, in_idx, in_t_us, until_us: int) -> tuple[np.ndarray, np.ndarray]:
+    def advance(self, in_idx, in_t_us, until_us: int, max_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Deliver input spikes (idx < n_inputs, times non-decreasing) and simulate every step that ends
         at or before `until_us`. Returns output spikes (idx int64 into the output layers, t_us int64).
-        Input spikes earlier than the current simulated time are dropped and counted in `late_spikes`."""
+        Input spikes earlier than the current simulated time are dropped and counted in `late_spikes`.
+        With `max_steps`, a call that would simulate more steps than that is refused (ValueError) before
+        anything changes: a stream node bounds the work one message can cause."""
+        if max_steps is not None:
+            n_steps = int(until_us) // self.dt_us - (self._step or 0)
+            if n_steps > max_steps:
+                raise ValueError(f"advancing to t = {int(until_us)} us would simulate {n_steps} steps "
+                                 f"(at most {max_steps} per call)")
         idx = np.asarray(in_idx)
         t = np.asarray(in_t_us)
         if idx.ndim != 1 or t.ndim != 1 or idx.shape != t.shape:
@@ -259,6 +271,8 @@ class SNN:
             v = np.full(b - a, float(v))
         if v.shape != (b - a,) or not np.all(np.isfinite(v)):
             raise ValueError(f"set_bias({layer!r}): need a finite scalar or {b - a} values")
+        if v.size and np.abs(v).max() > self.max_bias:
+            raise ValueError(f"set_bias({layer!r}): |value| must be <= {self.max_bias:g} (max_bias)")
         self._st.ibias[a:b] = v
 
     def variable(self, layer: str, var: str) -> np.ndarray:
@@ -357,37 +371,114 @@ class SNN:
         return d
 
     def set_state(self, d: dict[str, np.ndarray]) -> None:
+        """Restore what `get_state` returned. Everything is checked before anything is written: keys,
+        signature, shapes, dtypes, finiteness and ranges (every index against its bound). A refused state
+        raises ValueError (and nothing else) and leaves the network exactly as it was."""
+        new, step, pend, rw, learning = self._checked_state(d)
+        for k, v in new.items():
+            getattr(self._st, k)[...] = v
+        self._step = None if step < 0 else step
+        self._pend_idx, self._pend_t = pend
+        self._rw = rw
+        self.learning = learning
+        self._stats_mark = (self._step or 0, self._st.count.copy())
+
+    def _checked_state(self, d) -> tuple[dict[str, np.ndarray], int, tuple, tuple, bool]:
+        if not isinstance(d, Mapping):
+            raise ValueError(f"SNN state must be a mapping of arrays, got {type(d).__name__}")
         want = set(State._fields) | set(_EXTRA)
         missing, extra = want - set(d), set(d) - want
         if missing or extra:
             raise ValueError(f"SNN state: missing {sorted(missing)}, unexpected {sorted(extra)}")
-        sig = np.asarray(d["signature"])
-        if sig.shape != self._signature().shape or not np.array_equal(sig, self._signature()):
+        a = {k: _numeric(k, d[k]) for k in want}
+        sig = a["signature"]
+        if sig.dtype.kind not in "iu" or sig.shape != self._signature().shape or not np.array_equal(sig, self._signature()):
             raise ValueError("SNN state is from a network of another shape (layers, sizes, synapse count, "
                              "delays or learning rules differ); refusing to load it")
         new = {}
         for k in State._fields:
             cur = getattr(self._st, k)
-            v = np.asarray(d[k])
+            v = a[k]
             if v.shape != cur.shape:
                 raise ValueError(f"SNN state: {k!r} has shape {v.shape}, this network needs {cur.shape}")
-            new[k] = v.astype(cur.dtype, copy=False)
-        for k, v in new.items():
-            getattr(self._st, k)[...] = v
-        step = int(np.asarray(d["step"]).reshape(-1)[0])
-        self._step = None if step < 0 else step
-        self._pend_idx = np.asarray(d["pend_idx"], np.int64).copy()
-        self._pend_t = np.asarray(d["pend_t"], np.int64).copy()
-        if self._pend_idx.shape != self._pend_t.shape or self._pend_idx.ndim != 1:
-            raise ValueError("SNN state: pending input arrays differ in shape")
-        rw = tuple(np.asarray(d[k], dt).copy() for k, dt in (("rw_step", np.int64), ("rw_ch", np.int64),
-                                                               ("rw_val", np.float64)))
-        if not (rw[0].shape == rw[1].shape == rw[2].shape):
-            raise ValueError("SNN state: pending reward arrays differ in shape")
-        self._rw = rw
-        self.learning = bool(np.asarray(d["learning"]).reshape(-1)[0])
-        self._stats_mark = (self._step or 0, self._st.count.copy())
+            if cur.dtype.kind == "f":
+                if v.dtype.kind != "f":
+                    raise ValueError(f"SNN state: {k!r} has dtype {v.dtype}, needs floating point")
+                if not np.isfinite(v).all():
+                    raise ValueError(f"SNN state: {k!r} holds NaN or inf")
+            else:
+                info = np.iinfo(cur.dtype)
+                _int_range(k, v, info.min, info.max)
+            new[k] = v.astype(cur.dtype)
+        n_in = self.n_inputs
+        ref = np.zeros(self._net.n_neurons, np.int64)
+        for lo, hi, pc in zip(self._net.layer_lo, self._net.layer_hi, self._net.layer_pc):
+            ref[lo:hi] = int(pc[C_REF])
+        if np.any(new["refr"] < 0) or np.any(new["refr"] > ref):
+            raise ValueError("SNN state: 'refr' outside [0, the layer's refractory steps]")
+        for k in ("flag", "ring_used"):
+            _int_range(k, new[k], 0, 1)
+        _int_range("count", new["count"], 0, None)
+        if np.any(new["w"] < 0):
+            raise ValueError("SNN state: negative weights in 'w' (weights are magnitudes)")
+        if new["ibias"].size and np.abs(new["ibias"]).max() > self.max_bias:
+            raise ValueError(f"SNN state: |ibias| above max_bias = {self.max_bias:g}")
+        step = _scalar("step", a["step"], "iu")
+        if not (step == -1 or 0 <= step <= _T_MAX // self.dt_us):
+            raise ValueError(f"SNN state: clock 'step' = {step} out of range")
+        pi, pt = a["pend_idx"], a["pend_t"]
+        if pi.ndim != 1 or pi.shape != pt.shape:
+            raise ValueError("SNN state: pending input arrays must be 1-d of equal length")
+        _int_range("pend_idx", pi, 0, n_in - 1)
+        _int_range("pend_t", pt, -_T_MAX, _T_MAX)
+        if pt.size > 1 and not increasing(pt.astype(np.int64), strict=False):
+            raise ValueError("SNN state: pending input times are not sorted")
+        rs, rc, rv = a["rw_step"], a["rw_ch"], a["rw_val"]
+        if rs.ndim != 1 or not (rs.shape == rc.shape == rv.shape):
+            raise ValueError("SNN state: pending reward arrays must be 1-d of equal length")
+        _int_range("rw_step", rs, -_T_MAX, _T_MAX)
+        _int_range("rw_ch", rc, 0, _T_MAX)
+        if rv.dtype.kind != "f" or not np.isfinite(rv).all():
+            raise ValueError("SNN state: pending reward values must be finite floats")
+        if rs.size > 1 and not increasing(rs.astype(np.int64), strict=False):
+            raise ValueError("SNN state: pending reward steps are not sorted")
+        learning = _scalar("learning", a["learning"], "biu")
+        if learning not in (0, 1):
+            raise ValueError(f"SNN state: 'learning' must be 0 or 1, got {learning}")
+        pend = (pi.astype(np.int64), pt.astype(np.int64))
+        rw = (rs.astype(np.int64), rc.astype(np.int64), rv.astype(np.float64))
+        return new, step, pend, rw, bool(learning)
 
+
+#: Largest |time| in us a saved state may hold (keeps step * dt and spike times inside int64).
+_T_MAX = 1 << 62
+
+
+def _numeric(k: str, v) -> np.ndarray:
+    """A saved value as a numeric numpy array (copied: the caller's arrays are never kept)."""
+    try:
+        arr = np.array(v, copy=True)
+    except Exception as e:  # whatever a crafted object raises
+        raise ValueError(f"SNN state: {k!r} is not an array ({type(e).__name__}: {e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"SNN state: {k!r} has dtype {arr.dtype}, not numeric")
+    return arr
+
+
+def _int_range(k: str, v: np.ndarray, lo: int | None, hi: int | None) -> None:
+    """An integer (or bool) array whose values lie within [lo, hi] (None: unbounded)."""
+    if v.dtype.kind not in "biu":
+        raise ValueError(f"SNN state: {k!r} has dtype {v.dtype}, needs integers")
+    if v.size:
+        mn, mx = int(v.min()), int(v.max())
+        if (lo is not None and mn < lo) or (hi is not None and mx > hi):
+            raise ValueError(f"SNN state: {k!r} has values in [{mn}, {mx}], outside [{lo}, {hi}]")
+
+
+def _scalar(k: str, v: np.ndarray, kinds: str) -> int:
+    if v.size != 1 or v.dtype.kind not in kinds:
+        raise ValueError(f"SNN state: {k!r} must be one value of kind {kinds!r}, got {v.dtype} {v.shape}")
+    return int(v.reshape(-1)[0])
 
 def build_snn(params: dict[str, Any], n_inputs: int) -> SNN:
     """Build the network described by `params` (the pipeline file's SNN table) for `n_inputs` inputs."""
