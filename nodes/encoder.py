@@ -2,7 +2,9 @@
 
 Params: ``encoder`` (an ENCODERS name, default "delta"), that encoder's own parameters, ``conditioning``
 (optional list of ``{kind = "...", ...}`` stages applied first) and ``channels`` (optional: the expected
-channel count; otherwise taken from the first message). Each inbound chunk ``t[0..n-1]`` gives a Spikes
+channel count, fixed for good; otherwise the first message gives it, and a run of ``resize_after`` (default
+20) consecutive messages of one other channel count rebuilds the encoder, counted as ``rebuilds``);
+``max_channels`` (default 4096) bounds what a message may ask for. Each inbound chunk ``t[0..n-1]`` gives a Spikes
 packet over ``[t[0], t[n-1] + period)`` with the inbound ``origin_ns``. A message with the wrong channel
 count or timestamps not after the previous message's is rejected, counted and logged; the node goes on.
 """
@@ -20,7 +22,7 @@ from spikestream.protocol import Message, Samples, Spikes
 from spikestream.registry import ENCODERS
 from spikestream.runtime.node import Node, register_node
 
-_OWN = ("encoder", "conditioning", "channels", "rate_hz")
+_OWN = ("encoder", "conditioning", "channels", "rate_hz", "max_channels", "resize_after")
 
 
 @register_node("encoder")
@@ -37,9 +39,17 @@ class EncoderNode(Node):
         self._period_us = 1
         self._state_pending: dict | None = None
         self._log_after: dict[str, float] = {}
+        self._other = (0, 0)  # (channel count, run length) of consecutive messages of another count
+        for key, default in (("max_channels", 4096), ("resize_after", 20)):
+            v = self.params.get(key, default)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"parameter {key!r} must be a positive integer, got {v!r}")
+        self._max_channels = self.params.get("max_channels", 4096)
+        self._resize_after = self.params.get("resize_after", 20)
         ch = self.params.get("channels")
-        if ch is not None and (not isinstance(ch, int) or isinstance(ch, bool) or ch < 1):
-            raise ValueError(f"parameter 'channels' must be a positive integer, got {ch!r}")
+        if ch is not None and (not isinstance(ch, int) or isinstance(ch, bool) or not 1 <= ch <= self._max_channels):
+            raise ValueError(f"parameter 'channels' must be an integer in [1, max_channels = {self._max_channels}], "
+                             f"got {ch!r}")
         rate = self.params.get("rate_hz")
         if rate is not None and not (isinstance(rate, (int, float)) and rate > 0):
             raise ValueError(f"parameter 'rate_hz' must be > 0, got {rate!r}")
@@ -72,18 +82,7 @@ class EncoderNode(Node):
         n, c = s.data.shape
         if n == 0:
             return
-        if self.enc is None:
-            try:
-                self._build(c, float(self.params.get("rate_hz", 0.0)) or s.rate_hz or None)
-            except ValueError as e:
-                self.enc = None
-                self._reject("rejected_samples", str(e))
-                return
-            if self._state_pending is not None:
-                self.set_state(self._state_pending)
-                self._state_pending = None
-        if c != self.enc.n_inputs:
-            self._reject("rejected_channels", f"{c} channels where {self.enc.n_inputs} are expected")
+        if not self._sized(c, s.rate_hz):
             return
         if self._last_t is not None and int(s.t_us[0]) <= self._last_t:
             self._reject("rejected_time", f"chunk starts at t={int(s.t_us[0])} us, not after the last sample "
@@ -107,6 +106,44 @@ class EncoderNode(Node):
         self.count("samples_in", n)
         self.count("spikes_out", int(idx.size))
 
+    def _sized(self, c: int, rate_hz: float) -> bool:
+        """Whether the encoder takes `c` channels, building it at the first message and rebuilding it after
+        `resize_after` consecutive messages of one other count (unless the ``channels`` param fixed it)."""
+        if self.enc is not None and c == self.enc.n_inputs:
+            self._other = (0, 0)
+            return True
+        if not 1 <= c <= self._max_channels:
+            self._reject("rejected_channels", f"{c} channels (the node takes 1 to max_channels = {self._max_channels})")
+            return False
+        old = self.enc
+        if old is not None:
+            run = self._other[1] + 1 if self._other[0] == c else 1
+            self._other = (c, run)
+            if self.params.get("channels") is not None or run < self._resize_after:
+                self._reject("rejected_channels", f"{c} channels where {old.n_inputs} are expected")
+                return False
+        try:
+            self._build(c, float(self.params.get("rate_hz", 0.0)) or rate_hz or None)
+        except ValueError as e:
+            self.enc = old
+            self._reject("rejected_samples", str(e))
+            return False
+        self._other = (0, 0)
+        if old is not None:
+            self.count("rebuilds")
+            self.log.warning("%s: %d consecutive messages with %d channels: encoder rebuilt for them (was %d, "
+                             "sized by the first message)", self.name, self._resize_after, c, old.n_inputs)
+        if self._state_pending is not None:
+            state, self._state_pending = self._state_pending, None
+            try:
+                self.set_state(state)
+            except Exception as e:  # a state of another encoder: start fresh, loudly
+                self._build(c, float(self.params.get("rate_hz", 0.0)) or rate_hz or None)
+                self.count("rejected_state")
+                self.log.error("%s: saved encoder state not loaded (%s: %s); starting fresh", self.name,
+                               type(e).__name__, e)
+        return True
+
     def _reject(self, key: str, text: str) -> None:
         self.count(key)
         now = time.monotonic()
@@ -125,8 +162,8 @@ class EncoderNode(Node):
         return super().on_command(cmd, args)
 
     def get_state(self) -> dict[str, np.ndarray]:
-        if self.enc is None:
-            return {}
+        if self.enc is None:  # a restored state waiting for the first message is still the state
+            return {k: np.array(v, copy=True) for k, v in (self._state_pending or {}).items()}
         st = {f"enc.{k}": v for k, v in self.enc.get_state().items()}
         for i, stage in enumerate(self.chain):
             st.update({f"cond{i}.{k}": v for k, v in stage.get_state().items()})
@@ -136,7 +173,7 @@ class EncoderNode(Node):
         if not state:
             return
         if self.enc is None:  # built at the first message; restore then
-            self._state_pending = dict(state)
+            self._state_pending = {k: np.array(v, copy=True) for k, v in state.items()}
             return
         self.enc.set_state({k[4:]: v for k, v in state.items() if k.startswith("enc.")})
         last = int(self.enc.get_state()["last_t"][0])
