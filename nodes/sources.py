@@ -339,12 +339,12 @@ class LabelledReplayNode(PacedSourceNode):
         if c.t_us.size == 0:
             return False
         t_last = int(c.t_us[-1])
-        k0 = self.src.position - c.t_us.size
         f = self.src.file_index(self.src.position - 1)
         if f != self._file:  # say which recording plays (a chunk may span a boundary: name the last one)
             self._file = f
             self.log.info("%s: playing %s (%s) from t=%d us", self.name, self.src.files[f].name,
-                          "calibration" if self.src.phases[f] == 1.0 else "evaluation", int(self.src.t_us[k0]))
+                          "calibration" if self.src.phases[f] == 1.0 else "evaluation",
+                          int(self.src.t_us[self.src.starts[f]]))
         if self.truth:  # the target first: a consumer has it before the samples (or spikes) of the same rows
             self.emit("target", Samples(c.t_us, c.target, self.rate, self.src.target_names), t_last, origin_ns)
         self._publish(Samples(c.t_us, c.data, self.rate, self.src.channels), t_last, origin_ns)

@@ -39,7 +39,8 @@ def run_fast(n, max_polls=10_000):
     return polls
 
 
-def test_myo_layout_plays_in_natural_order_with_labels_phase_and_continuous_time(tmp_path):
+def test_myo_layout_plays_in_natural_order_with_labels_phase_and_continuous_time(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
     d = myo_folder(tmp_path)
     n, out = node(**RAW, calibrate=[f"{d}/classe_[0-9].dat", f"{d}/classe_1[0-1].dat"],
                   evaluate=f"{d}/classe_1[2-3].dat", label="classe_(\\d+)", label_map="mod 7",
@@ -66,6 +67,7 @@ def test_myo_layout_plays_in_natural_order_with_labels_phase_and_continuous_time
     assert np.array_equal(y[:, 0], file_of_row % 7)
     assert np.array_equal(y[:, 1], (file_of_row < 12).astype(np.float32))
     assert n.counters["files"] == 14 and n.counters["samples_out"] == 98 and n.counters["gaps"] == 0
+    assert "playing classe_12.dat (evaluation) from t=420000 us" in caplog.text  # chunks straddle files
 
 
 def test_paced_replay_is_due_at_recorded_times_with_a_gap_between_files(tmp_path):
