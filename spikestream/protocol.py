@@ -25,6 +25,8 @@ import numpy as np
 from spikestream.arraycheck import all_finite, increasing, min_max
 
 VERSION = 1
+MAX_STREAM_NAME = 256  # characters; a stream is "<node>.<port>"
+INT64 = (-(1 << 63), (1 << 63) - 1)  # the range of t_us and origin_ns
 #: Default ceiling for one frame; a node may configure a larger one (an event-camera slice, say).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -337,6 +339,10 @@ def unpack(frame: bytes, max_bytes: int = MAX_MESSAGE_BYTES, kinds: tuple[str, .
     origin = _need(m, "origin_ns", int, "envelope")
     if seq < 0:
         raise ProtocolError("envelope: negative sequence number")
+    if len(stream) > MAX_STREAM_NAME:
+        raise ProtocolError(f"envelope: stream name of {len(stream)} characters (at most {MAX_STREAM_NAME})")
+    if not (INT64[0] <= t_us <= INT64[1] and INT64[0] <= origin <= INT64[1]):
+        raise ProtocolError("envelope: t_us or origin_ns outside the int64 range")
     try:
         body = BODIES[kind].from_wire(_need(m, "body", dict, "envelope"))
     except ProtocolError:

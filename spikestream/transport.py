@@ -159,9 +159,36 @@ def sub(ctx: zmq.Context, endpoints: list[str], opt: SocketOptions = SocketOptio
     return s
 
 
+#: A control request is small; a larger frame makes ZeroMQ close that requester's connection (only it).
+MAX_COMMAND_BYTES = 1 << 20
+
+
+def watch_disconnects(sock: zmq.Socket) -> zmq.Socket:
+    """A socket that reports each connection `sock` loses (read it with `lost_endpoints`).
+
+    Why: a frame over MAXMSGSIZE makes libzmq (4.3, measured) close that connection as a protocol error
+    and, unlike a peer that went away, never reconnect it: a SUB would stay deaf for good. The loop
+    reconnects such an endpoint at once. Close the returned socket before the context is terminated."""
+    return sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+
+
+def lost_endpoints(monitor: zmq.Socket) -> list[str]:
+    """The endpoints whose connection was lost, from the events waiting on a `watch_disconnects` socket."""
+    from zmq.utils.monitor import recv_monitor_message
+
+    lost = []
+    while monitor.poll(0):
+        ev = recv_monitor_message(monitor)
+        if ev["event"] == zmq.EVENT_DISCONNECTED:
+            lost.append(ev["endpoint"].decode(errors="replace"))
+    return lost
+
+
 def rep(ctx: zmq.Context, endpoint: str, opt: SocketOptions = SocketOptions()) -> zmq.Socket:
+    """A control channel's REP socket. Requests over `MAX_COMMAND_BYTES` never reach it."""
     s = ctx.socket(zmq.REP)
     _common(s, opt, server=True)
+    s.setsockopt(zmq.MAXMSGSIZE, min(opt.max_message_bytes, MAX_COMMAND_BYTES))
     _prepare_ipc(endpoint)
     s.bind(endpoint)
     return s

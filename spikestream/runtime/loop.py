@@ -108,6 +108,14 @@ class NodeRunner:
             self.stats.busy_s += time.perf_counter() - t
 
     def _command(self, frame: bytes) -> bytes:
+        ctl = getattr(self, "_ctl", None)
+        if ctl is not None and ctl.rcvmore:  # a multipart request: take all of it, answer once, go on
+            n = 1
+            while ctl.rcvmore:
+                ctl.recv()
+                n += 1
+            self.stats.rejected += 1
+            return P.pack(P.Message(P.Reply(False, error=f"a command is one frame; got {n}")))
         try:
             msg = P.unpack(frame, 1 << 20, ("command",))
         except P.ProtocolError as e:
@@ -256,6 +264,9 @@ class NodeRunner:
         self._poller = zmq.Poller()
         for sock in [*self._xpubs, *self._ins, *([self._ctl] if self._ctl else [])]:
             self._poller.register(sock, zmq.POLLIN)
+        self._monitors = {transport.watch_disconnects(sock): sock for sock in self._ins}  # see _reconnect
+        for mon in self._monitors:
+            self._poller.register(mon, zmq.POLLIN)
 
     def _maybe_start(self, waited_s: float) -> bool:
         """Start (connect inputs, let a source run) once downstream listens, or once waited long enough."""
@@ -283,12 +294,33 @@ class NodeRunner:
             elif sock in self._xpubs:
                 while sock.get(zmq.EVENTS) & zmq.POLLIN:
                     self._subscribers[self._xpubs[sock]] += transport.subscription_delta(sock.recv())
+            elif sock in self._monitors:
+                self._reconnect(sock)
             else:
                 port = self._ins[sock]
                 for _ in range(MAX_DRAIN):
                     if not sock.get(zmq.EVENTS) & zmq.POLLIN:
                         break
                     self._receive(port, sock.recv())
+
+    def _reconnect(self, monitor: zmq.Socket) -> None:
+        """An input lost a connection. When a frame over `max_message_bytes` arrived, ZeroMQ dropped the
+        frame and closed the connection for good (transport.watch_disconnects): connect again at once, so
+        the oversize frame is all that is lost (and what was in flight with it, counted as a gap)."""
+        sub = self._monitors[monitor]
+        port = self._ins[sub]
+        eps = self.spec.inputs[port]
+        for lost in transport.lost_endpoints(monitor):
+            self.stats.input_reconnects += 1
+            self.warn.warning(f"reconnect:{port}", f"input {port!r}: lost its connection to {lost} (a frame over "
+                                                   f"max_message_bytes = {self.spec.max_message_bytes}, or the "
+                                                   "sender went away); connecting again")
+            for ep in [lost] if lost in eps else eps:  # an endpoint ZeroMQ names differently: all of them
+                try:
+                    sub.disconnect(ep)
+                except zmq.ZMQError:
+                    pass
+                sub.connect(ep)
 
     def _publish_stats(self, values: dict[str, Any]) -> None:
         if self._stats_sock is not None:
@@ -306,6 +338,8 @@ class NodeRunner:
         self._publish_stats({**snap, "final": True})
         if report:
             Path(report).write_text(json.dumps(snap, indent=1))
+        for mon in getattr(self, "_monitors", ()):
+            mon.close(linger=0)
         for sock in [*self._out.values(), *self._ins, *([self._ctl] if self._ctl else []),
                      *([self._stats_sock] if self._stats_sock else [])]:
             sock.close(linger=self.spec.linger_ms)
