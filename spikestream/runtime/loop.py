@@ -24,6 +24,7 @@ import zmq
 from spikestream import protocol as P
 from spikestream import transport
 from spikestream.registry import NODES
+from spikestream.runtime import checkpoint
 from spikestream.runtime.inputs import InputStreams
 from spikestream.runtime.node import Node
 from spikestream.runtime.pipeline import NodeSpec
@@ -48,6 +49,7 @@ class NodeRunner:
         self._streams = InputStreams(self.stats, self.warn.warning)  # order, gaps, time resets per input stream
         self.node: Node | None = None
         self._settled = False
+        self._restored_arrays = 0  # how many arrays the restored state had: no checkpoint holds fewer
 
     # ------------------------------------------------------------------ sending
     def _emit(self, port: str, body: P.Body, t_us: int, origin_ns: int) -> None:
@@ -132,9 +134,12 @@ class NodeRunner:
                     own = None
                 result = {"runtime": self.snapshot(), "node": own}
             elif cmd == "save_state":
-                result = self.save_state(args.get("path") or self.spec.state)
+                result = self.save_state(self._state_path(args.get("path")))
+                if result is None:
+                    raise ValueError("not saved: the node's state is emptier than the one it restored (see "
+                                     "checkpoints_skipped)")
             elif cmd == "load_state":
-                result = self.load_state(args.get("path") or self.spec.state)
+                result = self.load_state(self._state_path(args.get("path")))
             elif cmd == "stop":
                 self._stop = True
                 result = "stopping"
@@ -145,21 +150,81 @@ class NodeRunner:
             return P.pack(P.Message(P.Reply(False, error=f"{type(e).__name__}: {e}")))
 
     # ------------------------------------------------------------------ state
-    def save_state(self, path: str | None) -> str:
+    def save_state(self, path: str | None) -> str | None:
+        """Checkpoint the node's state at `path`, durably, keeping `state_keep` generations (runtime/checkpoint).
+        Not written (None, counted under checkpoints_skipped) when the state is empty or has fewer arrays than
+        the restored one had: a node still waiting to rebuild what it restored (an SNN before its first
+        packet) must not overwrite its learned state with nothing."""
         if not path:
             raise ValueError("no state path given and none configured")
         state = self.node.get_state()
-        tmp = f"{path}.tmp.npz"
-        np.savez(tmp, **state)
-        os.replace(tmp, path)  # never a half-written checkpoint
+        if not state or len(state) < self._restored_arrays:
+            self.stats.checkpoints_skipped += 1
+            self.warn.warning("ckpt-skip", f"checkpoint {path} not written: the node's state has {len(state)} "
+                                           f"arrays, the restored one had {self._restored_arrays}; the last "
+                                           "checkpoint stays")
+            return None
+        checkpoint.write(path, state, self.spec.state_keep)
+        self.stats.checkpoints += 1
         return path
 
     def load_state(self, path: str | None) -> str:
+        """Read checkpoint `path` (checked before anything is inflated or applied) and hand it to the node's
+        `set_state`. Any failure is counted under state_rejected and raised; nothing of the file is kept."""
         if not path:
             raise ValueError("no state path given and none configured")
-        with np.load(path, allow_pickle=False) as z:
-            self.node.set_state({k: z[k] for k in z.files})
+        try:
+            state = checkpoint.read(path, self.spec.state_max_bytes)
+            self.node.set_state(state)
+        except Exception:
+            self.stats.state_rejected += 1
+            raise
+        self._restored_arrays = len(state)
         return path
+
+    def _restore(self, cls: type[Node]) -> None:
+        """At start: load the newest usable checkpoint generation. If there are checkpoints but none is
+        usable, start fresh (a new node, so nothing a failed `set_state` applied remains) with one ERROR
+        line, or with state_fallback = "fail" raise (exit 78). Never a crash loop."""
+        spec = self.spec
+        checkpoint.check_settings(spec.state_keep, spec.state_fallback, spec.state_max_bytes)
+        bad = []
+        for p in checkpoint.generations(spec.state, spec.state_keep):
+            if not os.path.exists(p):
+                continue
+            try:
+                self.load_state(p)
+            except Exception as e:
+                bad.append(p)
+                self.log.warning("checkpoint %s not usable: %s: %s", p, type(e).__name__, e)
+                continue
+            self.log.info("restored state from %s%s", p, f" ({len(bad)} newer checkpoint(s) unusable)" if bad else "")
+            return
+        if not bad:
+            return  # no checkpoint yet
+        if spec.state_fallback == "fail":
+            raise ValueError(f"no usable checkpoint among {bad} (state_fallback = \"fail\")")
+        self.log.error("STARTING WITH FRESH STATE: none of the %d checkpoint(s) of %s is usable (reasons above); "
+                       "what the node had learned is lost (state_fallback = \"fail\" refuses to start instead)",
+                       len(bad), spec.state)
+        self.node = cls(spec.name, spec.params, emit=self._emit, log=self.log)
+        self.node.setup()
+
+    def _state_path(self, arg: Any) -> str:
+        """Where a save_state/load_state command may write or read: the configured state file, or a file
+        inside its folder (a relative name is taken in that folder; no `..`, no symlink out of it). A node
+        with no state configured refuses every path."""
+        if not self.spec.state:
+            raise ValueError("this node has no state file configured: save_state/load_state are refused")
+        if arg is None or arg == "":
+            return self.spec.state
+        if type(arg) is not str or "\0" in arg:
+            raise ValueError(f"path must be a file name, got {arg!r}")
+        base = os.path.realpath(os.path.dirname(os.path.abspath(self.spec.state)))
+        p = os.path.realpath(os.path.join(base, arg))
+        if p == base or os.path.commonpath([base, p]) != base:
+            raise ValueError(f"path {arg!r} is outside the node's state folder {base}")
+        return p
 
     def _realtime(self) -> None:
         """What a real-time process does once set up: pin and prioritise it if asked, and keep the garbage
@@ -205,9 +270,8 @@ class NodeRunner:
             self.node = cls(spec.name, spec.params, emit=self._emit, log=self.log)
             self.node.setup()
             self.log.info("%s (%s) set up in %.2f s", spec.name, spec.kind, time.monotonic() - t_setup)
-            if spec.state and Path(spec.state).exists():
-                self.load_state(spec.state)
-                self.log.info("restored state from %s", spec.state)
+            if spec.state:
+                self._restore(cls)
         except Exception as e:
             self.log.error("cannot start node %r (%s): %s: %s", spec.name, spec.kind, type(e).__name__, e)
             return EX_CONFIG

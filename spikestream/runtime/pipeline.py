@@ -32,7 +32,8 @@ from spikestream.registry import NODES
 from spikestream.transport import check_endpoint, free_tcp_port, load_curve_keys
 
 NODE_KEYS = {"kind", "inputs", "outputs", "params", "control", "host", "tick_ms", "hwm", "linger_ms",
-             "max_age_ms", "state", "start_wait_s", "rt_priority", "cpus", "checkpoint_s", "stats_interval_s", "max_message_bytes"}
+             "max_age_ms", "state", "start_wait_s", "rt_priority", "cpus", "checkpoint_s", "stats_interval_s", "max_message_bytes",
+             "state_keep", "state_fallback", "state_max_bytes"}
 
 
 class PipelineError(ValueError):
@@ -54,6 +55,9 @@ class NodeSpec:
     max_age_ms: float | None = None  # drop inbound data older than this (counted as stale)
     state: str | None = None  # .npz restored at start, saved on stop and every checkpoint_s
     checkpoint_s: float | None = None
+    state_keep: int = 3  # checkpoint generations kept: state, state.1, ... (the newest valid one is loaded)
+    state_fallback: str = "fresh"  # no usable checkpoint: "fresh" starts anew (one ERROR line), "fail" exits 78
+    state_max_bytes: int = 256 << 20  # a checkpoint declaring more (uncompressed) is refused before inflating
     stats_interval_s: float = 1.0
     #: Hold the node's start (a source's first sample, a stage's subscriptions) until every wired output
     #: has a subscriber, at most this long; started downstream-first this way, no startup data is lost.

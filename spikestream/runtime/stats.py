@@ -63,6 +63,9 @@ class NodeStats:
         self.upstream_restarts = 0  # input streams whose sequence began again (the sender restarted)
         self.streams_evicted = 0  # input streams forgotten to keep at most 64 per port
         self.input_reconnects = 0  # input connections lost (an oversize frame, a sender gone) and made again
+        self.checkpoints = 0  # state files written
+        self.checkpoints_skipped = 0  # not written: the state was empty or emptier than the restored one
+        self.state_rejected = 0  # state files (or load_state commands) found unusable; never applied
         self.errors = 0  # exceptions raised by the node's callbacks
         self.send_failed = 0  # frames ZeroMQ would not queue (a full high-water mark)
         self.backpressure_waits = 0  # lossless flow: sends that waited for room in a full subscriber queue
@@ -80,7 +83,8 @@ class NodeStats:
             "rejected": self.rejected, "dropped": self.dropped, "stale": self.stale, "errors": self.errors,
             "send_failed": self.send_failed, "seq_jumps": self.seq_jumps, "time_resets": self.time_resets,
             "upstream_restarts": self.upstream_restarts, "streams_evicted": self.streams_evicted,
-            "input_reconnects": self.input_reconnects,
+            "input_reconnects": self.input_reconnects, "checkpoints": self.checkpoints,
+            "checkpoints_skipped": self.checkpoints_skipped, "state_rejected": self.state_rejected,
             "backpressure_waits": self.backpressure_waits, "backpressure_s": round(self.backpressure_s, 3),
             "latency_in_ms": self.latency_in.summary_ms(), "latency_out_ms": self.latency_out.summary_ms(),
             "loop_lag_ms": self.loop_lag.summary_ms(), "cpu_busy_frac": round(self.busy_s / up, 4) if up > 0 else 0.0,
