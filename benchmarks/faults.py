@@ -1,0 +1,736 @@
+"""Fault campaign (issue 11): the demo pipeline under kill -9, hostile frames and clock jumps, measured at the
+actuator.
+
+The demo (deploy/demo.toml) runs under the real supervisor (`spikestream run`, a child process) from a
+temporary copy of the file that gives every node a control endpoint, a state file and `checkpoint_s`, fixed
+ports, no real-time priority (unless --rt) and, on every data input, one extra endpoint that this script
+binds to inject frames (a second publisher on the same input, as a deployment may have). The actuator is a
+real subscriber on the output node's "out" port: the raw frames are recorded, and where
+`spikestream.actuator.ActuatorClient` exists it runs too (its own watchdog and disconnect detection), read
+every millisecond as an actuator's control loop would.
+
+Faults:
+* kill -9 of every node in turn (`--kills N` overall, default 100; every other kill is timed to land on a
+  checkpoint write: at the predicted write time, or as soon as a temporary checkpoint file appears);
+* hostile frames on every port: random bytes, oversize (max_message_bytes + 1), multipart, bad seq
+  (2^64-1) / t_us (2^62) / huge windows / absurd sizes in well-formed messages, on each node's data inputs
+  (the injector endpoints), control endpoint and outputs (XPUB), and on the supervisor's stats endpoint;
+* a source clock jump: one message that continues the real stream (next seq, tapped from the wire) with
+  its time +1 h, then one with t_us = 2^62, on the SNN's and the output's inputs.
+
+Before the faults the SNN learns for the warm-up, then its learning is switched off (`learning` command)
+and the output's calibration has ended, so "weights equal to the last checkpoint" is an exact check: after
+a kill, the checkpoint on disk is read once the process is gone, and the first checkpoint the restarted
+node writes must hold the same SNN weights (`w`) / decoder weights (`decoder.W`).
+
+Columns, per fault type (median / max over its occurrences):
+* back s: kill -> the restarted node answers `stats` and has processed messages (source: sent);
+  hostile/clock rows: the longest a node took to answer a ping during and after the burst.
+* ctl back s: fault -> live (non-safe) commands flow again at the actuator (none within the window: "never").
+* lost: commands expected at the nominal rate (measured before the fault) minus live commands received,
+  over [fault, control back + 0.5 s].
+* safe s: fault -> the actuator applies the safe value (ActuatorClient: a safe message, its own timeout or a
+  disconnect, whichever first, taken at the instant a read would first return it, so the lag of the thread
+  sampling the client does not count; without the client, a safe message on the wire). "-" when control
+  never stopped for longer than timeout_s (no safe value was due). The target is timeout_s + one tick.
+  The notes say which of the three gave it.
+* wire safe s: fault -> the output node itself sent Control(safe=True).
+* state ok: checkpoint after the kill loads, is non-empty, and the restarted node's first checkpoint holds
+  the same weights (SNN, output) or the same keys (source). empty/corrupt: checkpoints that were not.
+* crashes / hangs: node processes that died (pid changed) without being killed by us / ping > 2 s.
+
+    .venv/bin/python benchmarks/faults.py [--quick] [--kills N] [--seed S] [--json PATH] [--keep] [--rt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import zmq
+
+from spikestream import protocol as P
+from spikestream import transport
+from spikestream.runtime.pipeline import free_tcp_port
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "deploy" / "demo.toml"
+NODES = ("emg", "snn", "output")
+
+
+# ---------------------------------------------------------------------------------------------- config
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def _toml_key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+
+
+def write_pipeline(doc: dict, path: Path) -> None:
+    """The pipeline document as TOML: [pipeline], then one [nodes.NAME] table each, values inline."""
+    lines = ["[pipeline]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in doc["pipeline"].items()]
+    for name, nd in doc["nodes"].items():
+        lines += ["", f"[nodes.{name}]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in nd.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def ep() -> str:
+    return f"tcp://127.0.0.1:{free_tcp_port('127.0.0.1')}"
+
+
+def make_config(tmp: Path, checkpoint_s: float, calibrate_s: float, rt: bool) -> tuple[Path, dict, dict]:
+    doc = tomllib.loads(DEMO.read_text())
+    doc["pipeline"]["stats"] = ep()
+    inject: dict[tuple[str, str], str] = {}
+    for name, nd in doc["nodes"].items():
+        if not rt:
+            nd.pop("rt_priority", None)
+        nd["outputs"] = {p: ep() for p in nd.get("outputs", {})}
+        nd["control"] = ep()
+        nd["state"] = str(tmp / f"{name}.npz")
+        nd["checkpoint_s"] = checkpoint_s
+        for port, ref in nd.get("inputs", {}).items():
+            inject[(name, port)] = ep()
+            nd["inputs"][port] = ([ref] if isinstance(ref, str) else list(ref)) + [inject[(name, port)]]
+    doc["nodes"]["output"]["params"]["calibrate_s"] = calibrate_s
+    path = tmp / "faults.toml"
+    write_pipeline(doc, path)
+    return path, doc, inject
+
+
+# ---------------------------------------------------------------------------------------------- processes
+def node_pid(sup_pid: int, name: str) -> int | None:
+    """The supervisor's live child running node `name` (from /proc)."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read()
+            if int(st.rsplit(")", 1)[1].split()[1]) != sup_pid or st.rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"node" in argv and name.encode() in argv[argv.index(b"node") + 2:argv.index(b"node") + 3]:
+            return int(d)
+    return None
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Control:
+    def __init__(self, ctx: zmq.Context, endpoints: dict[str, str]):
+        self.ctx, self.endpoints = ctx, endpoints
+
+    def call(self, node: str, cmd: str, args: dict | None = None, timeout: float = 1.0):
+        """(ok, result or error); raises TimeoutError when the node does not answer in time."""
+        frame = P.pack(P.Message(P.Command(cmd, args or {})))
+        r = P.unpack(transport.request(self.ctx, self.endpoints[node], frame, timeout), kinds=("reply",))
+        return r.body.ok, (r.body.result if r.body.ok else r.body.error)
+
+    def ping_s(self, node: str, timeout: float = 2.0) -> float:
+        t = time.monotonic()
+        try:
+            self.call(node, "ping", timeout=timeout)
+        except TimeoutError:
+            return float("inf")
+        return time.monotonic() - t
+
+    def processed(self, node: str) -> int | None:
+        """Messages the node has taken in (a source: sent) since it started; None if it does not answer."""
+        try:
+            ok, res = self.call(node, "stats", timeout=0.5)
+        except TimeoutError:
+            return None
+        if not ok:
+            return None
+        rt = res["runtime"]
+        return sum((rt["msgs_out"] if node == "emg" else rt["msgs_in"]).values())
+
+
+# ---------------------------------------------------------------------------------------------- actuator
+class Actuator(threading.Thread):
+    """The actuator's side: raw frames from output.out, and the ActuatorClient's reading every 1 ms."""
+
+    def __init__(self, endpoint: str, n_outputs: int, safe_value, timeout_s: float):
+        super().__init__(daemon=True)
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.SUBSCRIBE, b"")
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.RCVHWM, 100_000)
+        self.sock.connect(endpoint)
+        self.arrivals: list[tuple[float, bool]] = []   # (monotonic s, safe)
+        self.readings: list[tuple[float, bool, str]] = []  # client reading changes: (monotonic s, safe, reason)
+        self.bad = 0
+        try:
+            from spikestream.actuator import ActuatorClient
+            self.client = ActuatorClient(endpoint, n_outputs, safe_value, timeout_s)
+        except ImportError:
+            self.client = None
+        self.stop = False
+
+    def run(self) -> None:
+        last = None
+        while not self.stop:
+            if self.sock.poll(1):
+                while True:
+                    try:
+                        frame = self.sock.recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    now = time.monotonic()
+                    try:
+                        m = P.unpack(frame, kinds=("control",))
+                    except P.ProtocolError:
+                        self.bad += 1
+                        continue
+                    self.arrivals.append((now, bool(m.body.safe)))
+            if self.client is not None:
+                now = time.monotonic()
+                r = self.client.read()
+                if last is None or (r.safe, r.reason) != last:
+                    last = (r.safe, r.reason)
+                    # when a read would first have returned this: the client's own timeout expires at a known
+                    # instant, a safe message counts from its arrival; so this thread's sampling lag drops out
+                    at = now - (r.age - self.client.timeout_s if r.reason == "timeout" else
+                                r.age if r.reason == "safe" else 0.0)
+                    self.readings.append((at, r.safe, r.reason))
+        self.sock.close(0)
+        if self.client is not None:
+            self.client.close()
+        self.ctx.term()
+
+    # what happened after t0
+    def live_times(self) -> np.ndarray:
+        a = list(self.arrivals)
+        return np.array([t for t, s in a if not s])
+
+    def first_wire_safe(self, t0: float, t1: float) -> float | None:
+        for t, s in list(self.arrivals):
+            if t0 <= t <= t1 and s:
+                return t - t0
+        return None
+
+    def first_applied_safe(self, t0: float, t1: float) -> tuple[float | None, str]:
+        """Fault -> the actuator applies the safe value, and why (the client's reading; the wire without one)."""
+        if self.client is None:
+            return self.first_wire_safe(t0, t1), "safe message"
+        rd = list(self.readings)
+        before = [x for x in rd if x[0] < t0]
+        if before and before[-1][1]:
+            return 0.0, "already safe"
+        for t, safe, why in rd:
+            if t0 <= t <= t1 and safe:
+                return t - t0, why
+        return None, "never"
+
+    def rate(self, t0: float, span: float = 2.0) -> float:
+        lt = self.live_times()
+        n = int(((lt >= t0 - span) & (lt < t0)).sum())
+        return n / span
+
+
+def control_back(act: Actuator, t0: float, window: float, rate: float, min_gap: float) -> tuple[float | None, float, int]:
+    """(fault -> live commands flow again, the longest gap without one, commands lost). Flowing again: the
+    first live command after the window's longest gap, 0 when no gap reached `min_gap`; None when the window
+    ends in a gap. Lost: commands expected at `rate` minus those received, from the fault until 0.5 s after
+    control came back (the whole window when it did not)."""
+    lt = act.live_times()
+    lt = lt[(lt >= t0) & (lt <= t0 + window)]
+    gaps = np.diff(np.concatenate([[t0], lt, [t0 + window]]))
+    longest = float(gaps.max())
+    if lt.size == 0 or gaps[-1] >= min_gap:
+        back, end = None, t0 + window
+    elif longest < min_gap:
+        back, end = 0.0, t0 + window
+    else:
+        i = int(np.argmax(gaps[:-1]))
+        back = float(lt[i] - t0)
+        end = min(t0 + window, lt[i] + 0.5)
+    got = int(((lt >= t0) & (lt < end)).sum())
+    return back, longest, max(0, int(round(rate * (end - t0))) - got)
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+def read_ckpt(path: Path) -> dict | None:
+    """The checkpoint's arrays; {} for an empty one, None for a missing or corrupt one."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception:
+        return None
+
+
+def same_state(node: str, a: dict, b: dict) -> bool:
+    if not a or not b or set(a) != set(b):
+        return False
+    key = {"snn": "w", "output": "decoder.W"}.get(node)
+    return key is None or np.array_equal(a[key], b[key])
+
+
+# ---------------------------------------------------------------------------------------------- campaign
+@dataclass
+class Row:
+    fault: str
+    n: int = 0
+    back: list = field(default_factory=list)
+    ctl_back: list = field(default_factory=list)
+    lost: list = field(default_factory=list)
+    safe: list = field(default_factory=list)
+    wire_safe: list = field(default_factory=list)
+    state_ok: int = 0
+    state_n: int = 0
+    empty_or_corrupt: int = 0
+    crashes: int = 0
+    hangs: int = 0
+    notes: list = field(default_factory=list)
+
+
+class Campaign:
+    def __init__(self, a: argparse.Namespace):
+        self.a = a
+        self.rng = random.Random(a.seed)
+        self.tmp = Path(tempfile.mkdtemp(prefix="spikestream-faults-"))
+        self.ckpt_s = 1.0
+        path, self.doc, self.inject_eps = make_config(self.tmp, self.ckpt_s, a.calibrate, a.rt)
+        nodes = self.doc["nodes"]
+        saf = nodes["output"]["params"]["safety"]
+        self.timeout_s = float(saf.get("timeout_s", 0.5))
+        self.tick_s = float(nodes["output"].get("tick_ms", 10.0)) / 1000
+        self.ctx = zmq.Context()
+        self.ctl = Control(self.ctx, {n: nodes[n]["control"] for n in NODES})
+        self.log = open(self.tmp / "supervisor.log", "wb")
+        self.sup = subprocess.Popen([sys.executable, "-m", "spikestream", "--log-level", "WARNING", "run", str(path),
+                                     "--workdir", str(self.tmp / "work")], stdout=self.log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, cwd=ROOT)
+        dec = nodes["output"]["params"]["decoder"]
+        self.act = Actuator(nodes["output"]["outputs"]["out"], int(dec["n_outputs"]), saf.get("safe_value", 0.0),
+                            self.timeout_s)
+        self.act.start()
+        self.injectors: dict[tuple[str, str], zmq.Socket] = {}
+        self.subs: dict[tuple[str, str], int] = {}
+        for key, e in self.inject_eps.items():
+            s = self.ctx.socket(zmq.XPUB)
+            s.setsockopt(zmq.LINGER, 0)
+            s.setsockopt(zmq.SNDHWM, 100_000)
+            s.bind(e)
+            self.injectors[key] = s
+            self.subs[key] = 0
+        self.taps = {}  # the real streams, to continue them (seq, t_us) in the clock-jump fault
+        for src in ("emg.spikes", "snn.out"):
+            n, p = src.split(".")
+            s = self.ctx.socket(zmq.SUB)
+            s.setsockopt(zmq.SUBSCRIBE, b"")
+            s.setsockopt(zmq.RCVHWM, 10)
+            s.connect(nodes[n]["outputs"][p])
+            self.taps[src] = s
+        self.rows: dict[str, Row] = {}
+        self.pids = {n: None for n in NODES}
+        self.killed_by_us: set[int] = set()
+
+    def row(self, name: str) -> Row:
+        return self.rows.setdefault(name, Row(name))
+
+    # ------------------------------------------------------------------ helpers
+    def wait(self, cond, timeout: float, step: float = 0.02):
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            v = cond()
+            if v:
+                return v
+            time.sleep(step)
+        return None
+
+    def subscribed(self, key: tuple[str, str]) -> bool:
+        """Whether the node reads the injector now (XPUB subscription messages: 1 subscribe, 0 unsubscribe)."""
+        sock = self.injectors[key]
+        while sock.poll(0):
+            m = sock.recv()
+            if m[:1] in (b"\x00", b"\x01"):
+                self.subs[key] += 1 if m[:1] == b"\x01" else -1
+        return self.subs[key] > 0
+
+    def check_crashes(self) -> int:
+        """Node processes that changed without a kill of ours (a crash, an exit, a restart we did not cause)."""
+        n = 0
+        for name in NODES:
+            pid = node_pid(self.sup.pid, name)
+            old = self.pids[name]
+            if old is not None and pid != old and old not in self.killed_by_us:
+                n += 1
+            if pid is not None:
+                self.pids[name] = pid
+        return n
+
+    def warm_up(self) -> None:
+        t0 = time.monotonic()
+        for n in NODES:
+            if self.wait(lambda n=n: (self.ctl.processed(n) or 0) > 0, 120) is None:
+                raise SystemExit(f"node {n} did not start processing within 120 s; see {self.tmp}/supervisor.log")
+        # the output calibrates for calibrate_s of source time; the SNN learns meanwhile
+        self.wait(lambda: time.monotonic() - t0 > self.a.calibrate + 1.0, self.a.calibrate + 60)
+        ok, res = self.ctl.call("snn", "learning", {"on": False})
+        if not ok:
+            raise SystemExit(f"cannot switch the SNN's learning off: {res}")
+        t_off = time.time()
+        for n in NODES:  # a checkpoint written after learning went off, for every node
+            st = Path(self.doc["nodes"][n]["state"])
+            self.wait(lambda st=st: st.exists() and st.stat().st_mtime > t_off + 0.05, 10)
+        self.check_crashes()
+        print(f"warm-up {time.monotonic() - t0:.1f} s; live commands at {self.act.rate(time.monotonic()):.0f}/s; "
+              f"ActuatorClient {'in use' if self.act.client else 'not available: raw frames only'}", flush=True)
+
+    # ------------------------------------------------------------------ kill -9
+    def kill(self, node: str, during_write: bool) -> None:
+        row = self.row(f"kill -9 {node}")
+        row.n += 1
+        st = Path(self.doc["nodes"][node]["state"])
+        pid = node_pid(self.sup.pid, node)
+        if pid is None:
+            row.notes.append("node not running before the kill")
+            return
+        rate = self.act.rate(time.monotonic())
+        caught = False
+        if during_write and st.exists():
+            due = st.stat().st_mtime + self.ckpt_s  # the node's next checkpoint, predicted from the last
+            while time.time() < due - 0.003:
+                time.sleep(0.001)
+            t_end = due + 0.004 + self.rng.random() * 0.004
+            while time.time() < t_end:  # kill the moment a temporary checkpoint file shows
+                if any(p.name != st.name and p.name.startswith(st.name.split(".")[0]) and "tmp" in p.name
+                       for p in st.parent.iterdir()):
+                    caught = True
+                    break
+        else:
+            time.sleep(self.rng.random() * self.ckpt_s)
+        self.killed_by_us.add(pid)
+        os.kill(pid, signal.SIGKILL)
+        t0 = time.monotonic()
+        if caught:
+            row.notes.append("caught a checkpoint mid-write")
+        self.wait(lambda: not alive(pid), 5, 0.001)
+        before = read_ckpt(st)
+        if not before:
+            row.empty_or_corrupt += 1
+        # back: a new process that answers and processes
+        new = self.wait(lambda: (p := node_pid(self.sup.pid, node)) not in (None, pid) and p, 30)
+        if new:
+            n0 = self.wait(lambda: self.ctl.processed(node), 30, 0.01)
+            if n0:
+                row.back.append(time.monotonic() - t0)
+            else:
+                row.notes.append("restarted but never processed within 30 s")
+            self.pids[node] = new
+        else:
+            row.notes.append("not restarted within 30 s")
+        window = max(4.0 if self.a.quick else 6.0, (row.back[-1] if row.back else 0) + (2.5 if self.a.quick else 4.0))
+        self.wait(lambda: time.monotonic() > t0 + window, window + 1)
+        self.measure_actuator(row, t0, window, rate)
+        # state: the first checkpoint the new process writes holds what the old one left
+        if new and before:
+            row.state_n += 1
+            t_new = time.time()
+            self.wait(lambda: st.exists() and st.stat().st_mtime > t_new, 5 * self.ckpt_s)
+            after = read_ckpt(st)
+            if after is None or after == {}:
+                row.empty_or_corrupt += 1
+            elif same_state(node, before, after):
+                row.state_ok += 1
+        row.crashes += self.check_crashes()
+
+    def measure_actuator(self, row: Row, t0: float, window: float, rate: float) -> None:
+        time.sleep(max(0.0, t0 + window + 0.2 - time.monotonic()))  # the actuator thread has recorded the window
+        back, gap, lost = control_back(self.act, t0, window, rate, self.timeout_s / 2)
+        row.ctl_back.append(back)
+        row.lost.append(lost)
+        stopped = gap > self.timeout_s  # a gap the watchdog must have seen: the safe value was due
+        s, why = self.act.first_applied_safe(t0, t0 + window)
+        row.safe.append(s if stopped else "-")
+        if stopped:
+            row.notes.append(f"safe value by: {why}")
+        row.wire_safe.append(self.act.first_wire_safe(t0, t0 + window) if stopped else "-")
+
+    # ------------------------------------------------------------------ hostile frames
+    def hostile_frames(self) -> list[tuple[str, list[bytes]]]:
+        r = self.rng
+        n = 20 if self.a.quick else 200
+        big = 16 * 1024 * 1024 + 1
+        frames = [("random bytes", [r.randbytes(r.randint(0, 512))] ) for _ in range(n)]
+        frames += [("oversize", [b"\x00" * big])]
+        frames += [("multipart", [b"a", r.randbytes(64)]) for _ in range(5)]
+        return frames
+
+    def well_formed(self, stream: str, kind: str) -> list[tuple[str, bytes]]:
+        """Well-formed messages with hostile fields, for an input taking `kind`."""
+        def raw(body, seq=0, t_us=0, st=stream):
+            return msgpack.packb({"v": P.VERSION, "kind": kind, "stream": st, "seq": seq, "t_us": t_us,
+                                  "origin_ns": time.time_ns(), "body": body})
+        e = (np.zeros(0, np.uint32), np.zeros(0, np.int64))
+        if kind == "spikes":
+            ok = P.Spikes(0, 1000, 16, *e).to_wire()
+            out = [("seq 2^64-1", raw(ok, 2**64 - 1, 1000)), ("t_us 2^62", raw(ok, 5, 2**62)),
+                   ("window 10^15 us", raw(P.Spikes(1000, 10**15, 16, *e).to_wire(), 6, 10**15)),
+                   ("n = 100000", raw(P.Spikes(0, 1000, 100_000, *e).to_wire(), 7, 1000)),
+                   ("n = 2^40", raw(P.Spikes(0, 1000, 2**40, *e).to_wire(), 8, 1000)),
+                   ("negative t", raw(P.Spikes(-10**15, -10**15 + 1000, 16, *e).to_wire(), 9, -10**15))]
+        else:
+            ok = P.Samples(np.array([1000], np.int64), np.zeros((1, 2), np.float32), 1000.0).to_wire()
+            out = [("seq 2^64-1", raw(ok, 2**64 - 1, 1000)), ("t_us 2^62", raw(ok, 5, 2**62)),
+                   ("100000 channels", raw(P.Samples(np.array([2000], np.int64), np.zeros((1, 100_000), np.float32),
+                                                     1000.0).to_wire(), 6, 2000))]
+        out += [(f"new stream names x{200 if not self.a.quick else 20}", raw(ok, 1, 1000, f"x{i}"))
+                for i in range(200 if not self.a.quick else 20)]
+        return out
+
+    def targets(self) -> list[tuple[str, str, str]]:
+        """(row name, node, how) for every port: data inputs (injectors), control, outputs (XPUB), stats."""
+        nodes = self.doc["nodes"]
+        out = [(f"hostile -> {node}.{port} (data)", node, f"inject:{port}") for (node, port) in self.injectors]
+        for node in NODES:
+            out.append((f"hostile -> {node} control", node, "control"))
+            out += [(f"hostile -> {node}.{p} (XPUB)", node, f"xpub:{p}") for p in nodes[node].get("outputs", {})]
+        out.append(("hostile -> supervisor stats", "", "stats"))
+        return out
+
+    def burst(self, node: str, how: str, notes: list) -> tuple[int, list[float]]:
+        """Send the hostile frames to one port; (frames sent, ping times of the node meanwhile)."""
+        pings, sent = [], 0
+        if how.startswith("inject:"):
+            port = how[7:]
+            sock = self.injectors[(node, port)]
+            if not self.wait(lambda: self.subscribed((node, port)), 10):
+                notes.append(f"{node}.{port} does not read the injector")
+            for _, parts in self.hostile_frames():
+                sock.send_multipart(parts)
+                sent += 1
+            stream = {"snn": "emg.spikes", "output": "snn.out" if port == "in" else "emg.target"}[node]
+            for _, frame in self.well_formed(stream, "spikes" if port == "in" else "samples"):
+                sock.send(frame)
+                sent += 1
+            pings.append(self.ctl.ping_s(node))
+        elif how == "control":
+            for _, parts in self.hostile_frames():
+                s = self.ctx.socket(zmq.REQ if len(parts) == 1 else zmq.DEALER)
+                s.setsockopt(zmq.LINGER, 0)
+                s.connect(self.ctl.endpoints[node])
+                s.send_multipart([b""] + parts) if s.socket_type == zmq.DEALER else s.send(parts[0])
+                s.poll(300)  # a reply (an error) is expected; a node that cannot answer shows in the pings
+                s.close(0)
+                sent += 1
+                if sent % 10 == 0:
+                    pings.append(self.ctl.ping_s(node))
+        else:  # a peer on a node's XPUB output (its frames arrive as subscriptions), or on the stats SUB
+            xpub = how.startswith("xpub:")
+            s = self.ctx.socket(zmq.XSUB if xpub else zmq.PUB)
+            s.setsockopt(zmq.LINGER, 0)
+            s.connect(self.doc["nodes"][node]["outputs"][how[5:]] if xpub else self.doc["pipeline"]["stats"])
+            time.sleep(0.2)
+            for _, parts in self.hostile_frames():
+                s.send_multipart(parts)
+                sent += 1
+            s.close(0)
+            if xpub:
+                pings.append(self.ctl.ping_s(node))
+        return sent, pings
+
+    def hostile(self) -> None:
+        """Each port in turn, its own row; --quick: every port in one burst, one row."""
+        targets = self.targets()
+        groups = [[t] for t in targets] if not self.a.quick else [targets]
+        for group in groups:
+            row = self.row(group[0][0] if len(group) == 1 else "hostile -> every port at once")
+            row.n += 1
+            rate = self.act.rate(time.monotonic())
+            t0 = time.monotonic()
+            before = {n: self.ctl.processed(n) for n in NODES}
+            pings, sent = [], 0
+            for _, node, how in group:
+                k, p = self.burst(node, how, row.notes)
+                sent, pings = sent + k, pings + p
+            time.sleep(0.3 if self.a.quick else 1.0)
+            pings += [self.ctl.ping_s(n) for n in NODES]
+            row.back.append(max(pings))
+            row.hangs += sum(p > 2.0 for p in pings)
+            after = {n: self.ctl.processed(n) for n in NODES}
+            stalled = [n for n in NODES if before[n] is not None and after[n] is not None and after[n] <= before[n]]
+            if stalled:
+                row.notes.append(f"stalled: {stalled}")
+            self.measure_actuator(row, t0, max(time.monotonic() - t0, 1.5 if self.a.quick else 3.0), rate)
+            row.crashes += self.check_crashes()
+            row.notes.append(f"{sent} frames")
+
+    # ------------------------------------------------------------------ clock jumps
+    def clock_jump(self) -> None:
+        for node, src, kind in (("snn", "emg.spikes", "spikes"), ("output", "snn.out", "spikes")):
+            for label, jump in (("+1 h", 3_600_000_000), ("t_us = 2^62", None)):
+                row = self.row(f"clock jump {label} -> {node}")
+                row.n += 1
+                tap = self.taps[src]
+                last = None
+                while tap.poll(0):  # what queued up is old: the next message is the stream's newest
+                    tap.recv()
+                if tap.poll(2000):
+                    last = P.unpack(tap.recv())
+                if last is None:
+                    row.notes.append(f"no traffic on {src}")
+                    continue
+                b = last.body
+                t = (b.t1_us + jump) if jump else 2**62 - 10_000
+                body = P.Spikes(t, t + (b.t1_us - b.t0_us), b.n_neurons, np.zeros(0, np.uint32), np.zeros(0, np.int64))
+                rate = self.act.rate(time.monotonic())
+                sock = self.injectors[(node, "in")]
+                self.wait(lambda: self.subscribed((node, "in")), 10)
+                t0 = time.monotonic()
+                sock.send(P.pack(P.Message(body, last.stream, last.seq + 1, t + (b.t1_us - b.t0_us), time.time_ns())))
+                w = 1.5 if self.a.quick else 4.0
+                self.wait(lambda: time.monotonic() > t0 + w, w + 1)
+                row.back.append(max(self.ctl.ping_s(n) for n in NODES))
+                self.measure_actuator(row, t0, w, rate)
+                row.crashes += self.check_crashes()
+
+    # ------------------------------------------------------------------ the whole run
+    def run(self) -> dict:
+        t_run = time.monotonic()
+        try:
+            self.warm_up()
+            kills = self.a.kills
+            print(f"kill -9 x {kills} (every other timed on a checkpoint write) ...", flush=True)
+            for i in range(kills):
+                self.kill(NODES[i % 3], during_write=bool(i % 2))
+                if (i + 1) % 10 == 0:
+                    print(f"  {i + 1} kills", flush=True)
+            print(f"  ({time.monotonic() - t_run:.0f} s) hostile frames on every port ...", flush=True)
+            self.hostile()
+            print(f"  ({time.monotonic() - t_run:.0f} s) clock jumps ...", flush=True)
+            self.clock_jump()
+            self.stop_row()
+        finally:
+            self.close()
+        return self.report()
+
+    def stop_row(self) -> None:
+        """SIGTERM to the supervisor: the actuator must end on the safe value."""
+        row = self.row("stop (SIGTERM supervisor)")
+        row.n += 1
+        rate = self.act.rate(time.monotonic())
+        t0 = time.monotonic()
+        self.sup.send_signal(signal.SIGTERM)
+        try:
+            code = self.sup.wait(60)
+        except subprocess.TimeoutExpired:
+            code = None
+            row.hangs += 1
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
+        self.measure_actuator(row, t0, time.monotonic() - t0, rate)
+        row.back.append(time.monotonic() - t0)
+        row.notes.append(f"supervisor exit {code}")
+
+    def close(self) -> None:
+        if self.sup.poll() is None:
+            self.sup.send_signal(signal.SIGTERM)
+            try:
+                self.sup.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.sup.pid, signal.SIGKILL)
+        self.act.stop = True
+        self.act.join(5)
+        for s in [*self.injectors.values(), *self.taps.values()]:
+            s.close(0)
+        self.ctx.term()
+        self.log.close()
+
+    def report(self) -> dict:
+        target = self.timeout_s + self.tick_s
+        return {"target_safe_s": target, "timeout_s": self.timeout_s, "tick_s": self.tick_s,
+                "actuator_client": self.act.client is not None, "workdir": str(self.tmp),
+                "rows": [r.__dict__ for r in self.rows.values()]}
+
+
+# ---------------------------------------------------------------------------------------------- table
+def _stat(xs: list, fmt: str = "{:.2f}") -> str:
+    nums = [x for x in xs if isinstance(x, (int, float)) and x is not None]
+    never = sum(x is None for x in xs)
+    if not xs or (not nums and not never):
+        return "-"
+    s = f"{fmt.format(float(np.median(nums)))}/{fmt.format(max(nums))}" if nums else ""
+    if never:
+        s += ("; " if s else "") + f"never x{never}"
+    return s
+
+
+def print_table(rep: dict) -> None:
+    print(f"\nsafe-value target: timeout_s {rep['timeout_s']} + one tick {rep['tick_s']} = {rep['target_safe_s']:.3f} s"
+          f"; actuator client: {'ActuatorClient' if rep['actuator_client'] else 'raw frames only'}")
+    hdr = (f"{'fault':38s} {'n':>3s} {'back s':>11s} {'ctl back s':>13s} {'lost':>11s} {'safe s':>13s} "
+           f"{'wire safe s':>13s} {'state ok':>8s} {'empty/bad':>9s} {'crash':>5s} {'hang':>4s}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rep["rows"]:
+        st = f"{r['state_ok']}/{r['state_n']}" if r["state_n"] else "-"
+        print(f"{r['fault']:38s} {r['n']:3d} {_stat(r['back']):>11s} {_stat(r['ctl_back']):>13s} "
+              f"{_stat(r['lost'], '{:.0f}'):>11s} {_stat(r['safe'], '{:.3f}'):>13s} {_stat(r['wire_safe'], '{:.3f}'):>13s} "
+              f"{st:>8s} {r['empty_or_corrupt']:9d} {r['crashes']:5d} {r['hangs']:4d}")
+    notes = [(r["fault"], n, r["notes"].count(n)) for r in rep["rows"]
+             for n in sorted(set(r["notes"]), key=r["notes"].index)]
+    if notes:
+        print("\nnotes:")
+        for f, n, k in notes:
+            print(f"  {f}: {n}" + (f" (x{k})" if k > 1 else ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a few kills, fewer frames: under a minute")
+    ap.add_argument("--kills", type=int, default=None, help="kill -9 count over all nodes (default 100; quick 3)")
+    ap.add_argument("--calibrate", type=float, default=None, help="output calibration seconds (default 5; quick 2)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None, help="write the measurements here")
+    ap.add_argument("--rt", action="store_true", help="keep the demo's real-time priorities")
+    a = ap.parse_args(argv)
+    a.kills = a.kills if a.kills is not None else (3 if a.quick else 100)
+    a.calibrate = a.calibrate if a.calibrate is not None else (2.0 if a.quick else 5.0)
+    t = time.monotonic()
+    rep = Campaign(a).run()
+    rep["elapsed_s"] = round(time.monotonic() - t, 1)
+    print_table(rep)
+    print(f"\n{rep['elapsed_s']} s; logs and checkpoints in {rep['workdir']}")
+    if a.json:
+        Path(a.json).write_text(json.dumps(rep, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
