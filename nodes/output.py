@@ -19,7 +19,8 @@ and ignores it, and `wake_at_ns` converts back to wall time for the loop. Only t
 wall clock (`wall_ns`), since their origin stamps come from other processes.
 
 Fail-safe: the safe value goes out (as `Control(safe=True)` on "out" and to every sink) when the watchdog
-trips, when a callback raises, and from `close()` (stop, SIGTERM, end of run) before the sinks close.
+trips, when a callback raises, from `on_stop()` (the `stop` command, SIGTERM: before the runtime drains its
+inputs; nothing decoded after it is published) and from `close()` (end of run) before the sinks close.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class ControlOutputNode(Node):
         self.clock_ns = time.monotonic_ns  # protects and paces (watchdog, slew); tests may replace it
         self.wall_ns = time.time_ns  # only for the age of inputs (origin stamps cross processes)
         self._ready = False  # set up completely (close() then owes the actuator the safe value)
+        self._stopping = False  # told to stop: what the loop still drains is decoded, never published
 
     # ------------------------------------------------------------------ build
     def setup(self) -> None:
@@ -185,6 +187,9 @@ class ControlOutputNode(Node):
             return
         c[2] = sp.t1_us
         self.count("packets")
+        if self._stopping:
+            self.count("decoded_after_stop")
+            return
         if msg.origin_ns > 0 and self.wall_ns() - msg.origin_ns > self.max_age_ns:
             # decoded (features and calibration stay continuous) but never sent, and the watchdog is not fed:
             # under lasting overload the actuator gets the safe value, never a stale command
@@ -327,6 +332,13 @@ class ControlOutputNode(Node):
         self.safety.times[1] = np.nan
         self.safety.v[:] = 0.0
         self.clock[:] = c
+
+    def on_stop(self) -> None:
+        """The `stop` command or SIGTERM: the safe value goes out now, before the runtime drains the inputs
+        (drained packets are still decoded, so evaluation counts them, but no command is published)."""
+        if self._ready and not self._stopping:
+            self._stopping = True
+            self._fail_safe("stopping", immediate=True)
 
     def close(self) -> None:
         """Stop, SIGTERM or end of run: the safe value goes out on "out" and to every sink, then sinks close."""

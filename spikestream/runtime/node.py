@@ -80,6 +80,10 @@ class Node:
         if state:
             raise ValueError(f"node kind {self.kind!r} keeps no state")
 
+    def on_stop(self) -> None:
+        """Told to stop (the `stop` command, SIGTERM): called once, before the loop drains its inputs. An
+        output to an actuator sends its safe value here, not after the drain."""
+
     def close(self) -> None:
         """Flush and release resources; called once on stop."""
 

@@ -152,3 +152,16 @@ def test_max_age_can_be_set_or_turned_off():
     for bad in (0, -1, "100", True):
         with pytest.raises(ValueError, match="max_age_ms"):
             _node(max_age_ms=bad)
+
+
+def test_on_stop_sends_the_safe_value_and_publishes_nothing_decoded_after_it():
+    n, out = _node()
+    _live(n, out)
+    n.on_stop()
+    assert out[-1][1].safe and np.array_equal(out[-1][1].values, SAFE)
+    k = len(out)
+    n.on_message("in", _packet(10, time.time_ns()))  # drained after the stop: decoded, not published
+    assert len(out) == k and n.counters["decoded_after_stop"] == 1
+    n.on_stop()
+    n.close()
+    assert all(o[1].safe for o in out[k - 1:])
