@@ -109,6 +109,8 @@ class ControlOutputNode(Node):
                 skind = s.pop("kind", None)
                 if not isinstance(skind, str):
                     raise ValueError(f"control_output.sinks[{i}] needs kind = one of {SINKS.names()}")
+                if skind == "zmq_pub" and self.curve_keys:  # never plaintext beside an encrypted pipeline
+                    s["curve_keys"] = self.curve_keys
                 self.sinks.append(_create(SINKS, skind, s))
         except Exception:
             self.close()

@@ -36,6 +36,9 @@ class Node:
     outputs: ClassVar[dict[str, str]] = {}
     #: Wire ports the pipeline may leave unconnected (a source's optional ground-truth output, say).
     optional: ClassVar[frozenset[str]] = frozenset()
+    #: The pipeline's CURVE key folder (set by the runtime before `setup`), for a node that opens sockets of
+    #: its own (a zmq_pub sink): they encrypt and authenticate as the pipeline's links do.
+    curve_keys: str | None = None
 
     def __init__(self, name: str, params: dict[str, Any], emit: Emit | None = None,
                  log: logging.Logger | None = None):
