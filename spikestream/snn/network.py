@@ -154,7 +154,10 @@ class SNN:
         self._pend_idx, self._pend_t = idx[n_now:].copy(), t[n_now:].copy()
         in_step, in_idx_ = steps[:n_now], idx[:n_now]
         n_steps = max(0, n_end - self._step)
-        return self._run(n_steps, in_step, in_idx_)
+        out_i, out_t = self._run(n_steps, in_step, in_idx_)
+        if self.spec.outputs[0] == INPUT:  # the readout's skip path: input spikes first, stamped like outputs
+            out_i, out_t = _merge_by_time(in_idx_, in_step * dt, out_i, out_t)
+        return out_i, out_t
 
     def _run(self, n_steps: int, in_step: np.ndarray, in_idx: np.ndarray):
         rw_step, rw_ch, rw_val = self._rw
@@ -483,3 +486,12 @@ def _scalar(k: str, v: np.ndarray, kinds: str) -> int:
 def build_snn(params: dict[str, Any], n_inputs: int) -> SNN:
     """Build the network described by `params` (the pipeline file's SNN table) for `n_inputs` inputs."""
     return SNN(parse(params, n_inputs))
+
+
+def _merge_by_time(a_idx, a_t, b_idx, b_t) -> tuple[np.ndarray, np.ndarray]:
+    """Two time-sorted spike lists as one, time-sorted; at equal times ``a`` comes first."""
+    if not a_idx.size:
+        return b_idx, b_t
+    t = np.concatenate([a_t, b_t])
+    o = np.argsort(t, kind="stable")
+    return np.concatenate([a_idx, b_idx])[o], t[o]

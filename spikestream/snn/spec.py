@@ -216,9 +216,10 @@ def parse(params: dict[str, Any], n_inputs: int) -> NetSpec:
         outputs = [outputs]
     if not isinstance(outputs, list) or not outputs:
         raise ValueError("SNN params: outputs must be a list of layer names")
-    for o in outputs:
-        if o not in sizes or o == INPUT:
-            raise ValueError(f"SNN params: output {o!r} is not a layer")
+    for i, o in enumerate(outputs):
+        if o not in sizes or (o == INPUT and i > 0):  # "input" first: the readout's skip path
+            raise ValueError(f"SNN params: output {o!r} is not a layer" if o != INPUT else
+                             "SNN params: 'input' (the input spikes passed through) must be the first output")
     if len(set(outputs)) != len(outputs):
         raise ValueError("SNN params: an output layer is listed twice")
     return NetSpec(dt_us, seed, n_inputs, layers, conns, tuple(outputs))
