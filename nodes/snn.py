@@ -14,6 +14,8 @@ Each inbound packet [t0, t1) advances the network to t1 and emits one Spikes pac
 just simulated, [time before, time after) — the same window as the inbound one when packet edges lie on
 the dt grid — with the inbound ``origin_ns``. Rewards: ``samples`` on port "reward", column c feeds
 R-STDP projections with ``reward_channel = c``.
+``align = {ring = 8, per_channel = 2, ...}`` puts a ring alignment (spikestream.snn.align: an armband
+put on rotated is found without labels and undone) in front of the network; it learns while learning is on.
 Commands: ``learning {"on": bool}``, ``stats``, ``bias {"layer": str, "value": float}``.
 """
 
@@ -28,9 +30,10 @@ import numpy as np
 from spikestream.protocol import Spikes
 from spikestream.runtime.node import Node, register_node
 from spikestream.snn import build_snn
+from spikestream.snn.align import RingAlign
 from spikestream.snn.topologies import build_topology, expand
 
-_OWN = ("n_inputs", "max_gap_ms", "max_inputs", "resize_after", "max_bias")
+_OWN = ("n_inputs", "max_gap_ms", "max_inputs", "resize_after", "max_bias", "align")
 
 
 def _positive(params: dict, key: str, default, integer: bool = False):
@@ -66,6 +69,12 @@ class SNNNode(Node):
         self._other = (0, 0)                # (size, run length) of consecutive packets of another size
         self._log_after: dict[str, float] = {}
         self._learning = True
+        self._align = self.params.get("align")  # ring alignment of the input (spikestream.snn.align)
+        self.align = None
+        if self._align is not None:
+            if not isinstance(self._align, dict):
+                raise ValueError("parameter 'align' must be a table, e.g. {ring = 8, per_channel = 2}")
+            RingAlign(n_inputs=self._align.get("ring", 8) * self._align.get("per_channel", 2), **self._align)
         n = self.params.get("n_inputs")
         if n is not None:
             if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= self._max_inputs:
@@ -88,6 +97,9 @@ class SNNNode(Node):
         if top > self._max_bias:
             raise ValueError(f"a layer's i_bias ({top:g}) exceeds max_bias = {self._max_bias:g}")
         snn.learning = self._learning
+        if self._align is not None:
+            self.align = RingAlign(n_inputs=n_inputs, **self._align)
+            self.align.learning = self._learning
         return snn
 
     def _reject(self, key: str, why: str) -> None:
@@ -165,7 +177,8 @@ class SNNNode(Node):
         t_before = snn.time_us
         late0 = snn.late_spikes
         try:  # after the checks above at most max_gap_ms (+ a step for the grid) is left to simulate
-            idx, t = snn.advance(b.idx, b.t_us, b.t1_us, max_steps=self._max_gap_us // snn.dt_us + 2)
+            idx = b.idx if self.align is None else self.align.map(b.idx, b.t_us, b.t1_us)
+            idx, t = snn.advance(idx, b.t_us, b.t1_us, max_steps=self._max_gap_us // snn.dt_us + 2)
         except ValueError as e:
             self._reject("rejected_packets", str(e))
             return
@@ -194,6 +207,8 @@ class SNNNode(Node):
             self._learning = on
             if self.snn is not None:
                 self.snn.learning = on
+            if self.align is not None:
+                self.align.learning = on
             return {"learning": on}
         if cmd == "stats":
             if self.snn is None:
@@ -216,7 +231,12 @@ class SNNNode(Node):
     def get_state(self) -> dict[str, np.ndarray]:
         """The network's state (copies); a restored state no packet has used yet is returned as loaded,
         so a checkpoint taken before the first packet is never emptier than what was restored."""
-        return {} if self.snn is None else self.snn.get_state()
+        if self.snn is None:
+            return {}
+        s = self.snn.get_state()
+        if self.align is not None:
+            s.update({f"align.{k}": v for k, v in self.align.get_state().items()})
+        return s
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore a saved state, all checked before anything changes; raises ValueError (only) when it
@@ -224,15 +244,23 @@ class SNNNode(Node):
         network (within max_inputs); packets of another size replace it only as `_sized` says."""
         if not state:
             return
+        align = {k[6:]: v for k, v in state.items() if k.startswith("align.")}
+        state = {k: v for k, v in state.items() if not k.startswith("align.")}
         try:
             if self.snn is not None:
+                if self.align is not None and align:
+                    RingAlign(n_inputs=self.snn.n_inputs, **self._align).set_state(align)  # check first
                 self.snn.set_state(state)
+                if self.align is not None and align:
+                    self.align.set_state(align)
                 self._learning = self.snn.learning
                 return
             sig = np.asarray(state.get("signature", ()))
             if sig.ndim != 1 or sig.size < 1 or sig.dtype.kind not in "iu":
                 raise ValueError("SNN state has no usable 'signature'")
             snn = self._new(int(sig[0]))
+            if self.align is not None and align:
+                self.align.set_state(align)
             snn.set_state(state)
         except ValueError:
             raise
