@@ -13,6 +13,15 @@ WTA: each neuron belongs to the class for which its mean rate during calibration
 ``assign[j]``); the output is the class whose neurons have the highest mean rate now, or ``rest_label``
 while that rate is below ``min_rate_hz``.
 
+LDA that keeps learning without labels (``adapt_rate > 0``; Vidovic et al. 2016, Sensinger et al. 2009):
+after calibration, a decision whose posterior is at least ``adapt_confidence`` moves its class mean toward
+the features, ``mu_c += adapt_rate (f - mu_c)``, unless ``f`` is an outlier for that class (squared
+Mahalanobis distance above ``adapt_outlier * N``: input unlike anything calibrated teaches nothing), with the
+covariance kept; the discriminant of that class is
+recomputed (O(N^2)). The class means then follow slow changes no label announces (electrode gain,
+sweat, fatigue, a representation that keeps learning upstream) while the confidence gate keeps a wrong
+decision from teaching itself. ``adapt = false`` at run time (or ``learning`` off) stops it.
+
 ``output = "label"`` gives one value (the class); ``"scores"`` gives ``n_classes`` values (LDA posterior
 probabilities; WTA mean rates per class).
 """
@@ -64,8 +73,14 @@ class LdaParams:
     shrink: float = 0.05
     output: str = "label"
     calibrating: bool = False
+    adapt_rate: float = 0.0          # class-mean step per confident decision after calibration (0 = frozen)
+    adapt_confidence: float = 0.9    # posterior needed to learn from a decision
+    adapt_outlier: float = 2.0       # ... and a squared Mahalanobis distance to its class below this x N
 
     def __post_init__(self):
+        if not (0.0 <= self.adapt_rate < 1.0) or not (0.0 < self.adapt_confidence <= 1.0):
+            raise ValueError(f"adapt_rate must be in [0, 1) and adapt_confidence in (0, 1], got "
+                             f"{self.adapt_rate!r}, {self.adapt_confidence!r}")
         if not (0.0 <= self.shrink <= 1.0):
             raise ValueError(f"shrink must be in [0, 1], got {self.shrink!r}")
         if not (math.isfinite(self.window_ms) and self.window_ms > 0):
@@ -74,7 +89,7 @@ class LdaParams:
 
 @DECODERS.register("lda")
 class LdaDecoder(_Classifier):
-    _array_names = ("n_c", "S_c", "S_ff", "Wd", "bd", "fitted")
+    _array_names = ("n_c", "S_c", "S_ff", "Wd", "bd", "fitted", "mu", "Si", "adapted")
 
     def __init__(self, **kw):
         super().__init__(build_params(LdaParams, kw))
@@ -86,6 +101,10 @@ class LdaDecoder(_Classifier):
         self.Wd = np.zeros((C, N))
         self.bd = np.zeros(C)
         self.fitted = np.zeros(1, np.int64)
+        self.mu = np.zeros((C, N))       # class means in use (the fit's, then adapted)
+        self.Si = np.zeros((N, N))       # inverse of the shrunk pooled covariance
+        self.adapted = np.zeros(1, np.int64)  # confident decisions learned from
+        self.adapt = self.params.adapt_rate > 0
         self._g = np.zeros(C)
 
     def fit(self) -> None:
@@ -99,11 +118,26 @@ class LdaDecoder(_Classifier):
         S = (self.S_ff - (mu.T * self.n_c) @ mu) / n  # pooled ML covariance, as scikit-learn's LDA
         lam = self.params.shrink
         S = (1 - lam) * S + lam * (max(np.trace(S), 1e-12) / N) * np.eye(N) + 1e-9 * np.eye(N)
-        Si_mu = np.linalg.solve(S, mu.T).T  # [C, N]
-        self.Wd[:] = Si_mu
-        self.bd[:] = -0.5 * np.einsum("cn,cn->c", Si_mu, mu) + np.log(np.maximum(self.n_c, 1e-300) / n)
+        self.Si[:] = np.linalg.inv(S)
+        self.mu[:] = mu
+        self.Wd[:] = mu @ self.Si  # S symmetric: rows are S^-1 mu_c
+        self.bd[:] = -0.5 * np.einsum("cn,cn->c", self.Wd, mu) + np.log(np.maximum(self.n_c, 1e-300) / n)
         self.bd[~seen] = -np.inf
         self.fitted[0] = 1
+
+    def _adapt(self, c: int, f: np.ndarray, g: np.ndarray) -> None:
+        """Move class ``c``'s mean toward ``f`` if the decision was confident (see the module doc)."""
+        e = np.exp(g - g[c])
+        if 1.0 / e.sum() < self.params.adapt_confidence:
+            return
+        d = f - self.mu[c]
+        if float(d @ self.Si @ d) > self.params.adapt_outlier * self.n_inputs:
+            return  # far from every class seen (a rotated armband, a new artefact): not evidence about c
+        log_prior = self.bd[c] + 0.5 * float(self.Wd[c] @ self.mu[c])
+        self.mu[c] += self.params.adapt_rate * (f - self.mu[c])
+        self.Wd[c] = self.Si @ self.mu[c]
+        self.bd[c] = log_prior - 0.5 * float(self.Wd[c] @ self.mu[c])
+        self.adapted[0] += 1
 
     def _on_calibration(self, on: bool) -> None:
         if not on and np.count_nonzero(self.n_c) >= 2:
@@ -123,8 +157,11 @@ class LdaDecoder(_Classifier):
             return self.out
         g = np.dot(self.Wd, f, out=self._g)
         g += self.bd
+        c = int(np.argmax(g))
+        if self.adapt and not self.calibrating and self.params.adapt_rate > 0:
+            self._adapt(c, f, g)
         if self.params.output == "label":
-            self.out[0] = float(np.argmax(g))
+            self.out[0] = float(c)
         else:
             e = np.exp(g - g.max())
             self.out[:] = e / e.sum()
