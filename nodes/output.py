@@ -5,7 +5,10 @@ Params (pipeline file)::
     decoder = {kind = "linear_rls", n_inputs = 100, n_outputs = 2, ...}   # any registered DECODERS kind
     safety = {lo = -1.0, hi = 1.0, max_rate = 5.0, timeout_s = 0.5, ...}  # spikestream.safety.SafetyParams
     calibrate_s = 10.0          # learn from "target" for the first N s of source time, then freeze
-    target_channels = []        # columns of the target samples to use (default: all)
+    calibrate = "target"        # instead: learn exactly while the target row's phase column is 1 (see below)
+    phase_channel = 1           # with calibrate = "target": the column holding the phase (1 calibrate, 0 evaluate)
+    target_channels = []        # columns of the target samples to use (default: all; [0] with calibrate = "target")
+    vote = 1                    # class labels: majority over the last N decisions (1 = off)
     target_max_age_ms = 100.0   # a target sample older than this at the packet end is not used
     target_buffer = 1024        # target rows kept for alignment
     names = ["grip", ...]       # one per output (optional)
@@ -17,6 +20,14 @@ Clocks: the watchdog and the slew limits run on the monotonic clock (`time.monot
 wall-clock step (NTP at boot) can neither silence nor trip them; `poll(now_ns)` gets the runtime's wall time
 and ignores it, and `wake_at_ns` converts back to wall time for the loop. Only the ages of inputs use the
 wall clock (`wall_ns`), since their origin stamps come from other processes.
+
+Class labels (a decoder with ``output = "label"``): the safety stage runs in discrete mode (labels pass
+untouched, validated as integers in [lo, hi] = [0, n_classes - 1] unless given; the watchdog sends the
+declared rest class ``safe_value``); ``vote = N`` sends the most frequent of the last N decisions (a tie goes
+to the most recent). While the target port carries labels and the decoder is not calibrating (with
+``calibrate = "target"``: exactly the packets whose aligned target row has phase 0), each decision is
+scored: ``eval_decisions``, ``eval_correct``, ``eval_accuracy`` and ``confusion.<true>.<decided>`` counters
+(so they are in the run's report), and ``classification`` in the ``stats`` command and `report()`.
 
 Fail-safe: the safe value goes out (as `Control(safe=True)` on "out" and to every sink) when the watchdog
 trips, when a callback raises, from `on_stop()` (the `stop` command, SIGTERM: before the runtime drains its
@@ -36,8 +47,8 @@ from spikestream.registry import DECODERS, SINKS, UnknownKind
 from spikestream.runtime.node import Node, register_node
 from spikestream.safety import SafetyParams, SafetyStage
 
-_KNOWN = {"decoder", "safety", "calibrate_s", "target_channels", "target_max_age_ms", "target_buffer", "names",
-          "safe_repeat_s", "max_age_ms", "sinks"}
+_KNOWN = {"decoder", "safety", "calibrate_s", "calibrate", "phase_channel", "target_channels", "target_max_age_ms",
+          "target_buffer", "names", "safe_repeat_s", "max_age_ms", "vote", "sinks"}
 
 
 def _kw(d: Any, what: str) -> dict:
@@ -69,14 +80,26 @@ class ControlOutputNode(Node):
         kind = dec.pop("kind", None)
         if not isinstance(kind, str):
             raise ValueError(f"control_output.decoder needs kind = one of {DECODERS.names()}")
-        self.calibrate_us = int(float(p.get("calibrate_s", 10.0)) * 1e6)
+        mode = p.get("calibrate", "time")
+        if mode not in ("time", "target"):
+            raise ValueError(f'control_output.calibrate must be "time" (calibrate_s) or "target", got {mode!r}')
+        self.by_target = mode == "target"
+        if self.by_target and "calibrate_s" in p:
+            raise ValueError('control_output: calibrate = "target" and calibrate_s exclude each other')
+        self.calibrate_us = 0 if self.by_target else int(float(p.get("calibrate_s", 10.0)) * 1e6)
         if self.calibrate_us < 0:
             raise ValueError("control_output.calibrate_s must be >= 0")
         dec.setdefault("calibrating", self.calibrate_us > 0)
         self.decoder = _create(DECODERS, kind, dec)
         K = self.decoder.n_outputs
+        labels = getattr(getattr(self.decoder, "params", None), "output", None) == "label"
+        self.n_classes = int(getattr(self.decoder, "n_classes", 0)) if labels else 0
         saf = _kw(p.get("safety", {}), "control_output.safety")
         saf.setdefault("n_outputs", K)
+        saf.setdefault("discrete", self.n_classes > 0)
+        if saf["discrete"] is True and self.n_classes:
+            saf.setdefault("lo", 0)
+            saf.setdefault("hi", self.n_classes - 1)
         if saf["n_outputs"] != K:
             raise ValueError(f"control_output.safety.n_outputs {saf['n_outputs']} != decoder outputs {K}")
         self.safety = SafetyStage(build_params(SafetyParams, saf))
@@ -84,10 +107,25 @@ class ControlOutputNode(Node):
         self.names = list(p.get("names", []))
         if self.names and len(self.names) != K:
             raise ValueError(f"control_output.names: {len(self.names)} names for {K} outputs")
-        ch = p.get("target_channels", [])
+        ch = p.get("target_channels", [0] if self.by_target else [])
         if not isinstance(ch, list) or not all(isinstance(c, int) and c >= 0 for c in ch):
             raise ValueError("control_output.target_channels must be a list of column indices")
+        if self.by_target:
+            ph = p.get("phase_channel", 1)
+            if not isinstance(ph, int) or ph < 0 or not ch or ph in ch:
+                raise ValueError("control_output: calibrate = \"target\" needs target_channels (the label columns) and a "
+                                 f"different phase_channel, got {ch!r} and {ph!r}")
+            ch = [*ch, ph]  # the phase travels as the last stored column
+        elif "phase_channel" in p:
+            raise ValueError('control_output.phase_channel needs calibrate = "target"')
         self.target_channels = np.asarray(ch, np.int64)
+        vote = p.get("vote", 1)
+        if isinstance(vote, bool) or not isinstance(vote, int) or vote < 1:
+            raise ValueError(f"control_output.vote must be a positive integer (1 = off), got {vote!r}")
+        if vote > 1 and not (self.safety.params.discrete and K == 1):
+            raise ValueError("control_output.vote needs one discrete output (a decoder with output = \"label\")")
+        self.vote = MajorityVote(vote)
+        self.confusion = Confusion(self.n_classes) if self.n_classes else None
         self.target_max_age_us = int(float(p.get("target_max_age_ms", 100.0)) * 1e3)
         self.target_cap = int(p.get("target_buffer", 1024))
         if self.target_cap < 1:
@@ -168,15 +206,22 @@ class ControlOutputNode(Node):
             c[0], c[3] = sp.t0_us, 1
         elif sp.t0_us < dec.last_until[0]:
             self._time_restart(sp.t0_us)
-        if c[1] == 0:
-            on = sp.t1_us - c[0] <= self.calibrate_us
+        row = self._target_at(sp.t1_us)
+        phase = -1
+        if self.by_target and row is not None:
+            phase = int(row[-1]) if row[-1] in (0.0, 1.0) else -1
+            if phase < 0:
+                self.count("target_rejected")  # a phase that is neither 0 nor 1
+            row = row[:-1] if phase >= 0 else None
+        if c[1] == 0 and (not self.by_target or phase >= 0):
+            on = phase == 1 if self.by_target else sp.t1_us - c[0] <= self.calibrate_us
             ending = dec.calibrating and not on
             dec.calibrating = on
             if ending:
                 self._calibration_ended()
         target = None
         if dec.calibrating:
-            target = self._target_at(sp.t1_us)
+            target = row
             if target is None:
                 self.count("calib_no_target")
             elif target.size != dec.n_outputs and not _accepts_any_target(dec):
@@ -189,6 +234,11 @@ class ControlOutputNode(Node):
             return
         c[2] = sp.t1_us
         self.count("packets")
+        if self.n_classes:
+            if self.vote.n > 1:
+                y[0] = self.vote(int(y[0]))
+            if row is not None and not dec.calibrating and (not self.by_target or phase == 0):
+                self._evaluate(row, int(y[0]))
         if self._stopping:
             self.count("decoded_after_stop")
             return
@@ -201,6 +251,20 @@ class ControlOutputNode(Node):
         if not self.safety.safe:
             self._last_safe_ns = 0  # the next outage is a new watchdog trip
         self._send(y_safe, sp.t1_us, False, msg.origin_ns)
+
+    def _evaluate(self, row: np.ndarray, decided: int) -> None:
+        """Score one decision against its aligned label (held-out evaluation)."""
+        try:
+            true = self.decoder.label_of(row)
+        except ValueError:
+            self.count("eval_bad_label")
+            return
+        self.confusion.add(true, decided)
+        self.count("eval_decisions")
+        self.count(f"confusion.{true}.{decided}")
+        if true == decided:
+            self.count("eval_correct")
+        self.counters["eval_accuracy"] = self.counters.get("eval_correct", 0) / self.counters["eval_decisions"]
 
     def _warn(self, key: str, text: str) -> None:
         """Count, and log the 1st, 2nd, 4th, 8th ... occurrence: a bad stream cannot flood the log."""
@@ -229,6 +293,7 @@ class ControlOutputNode(Node):
         c[0] = t0_us - elapsed
         c[2] = t0_us
         self.decoder.restart_stream(t0_us)
+        self.vote.reset()
         self._tt, self._td = self._tt[:0], self._td[:0]
 
     def _send(self, y: np.ndarray, t_us: int, safe: bool, origin_ns: int) -> None:
@@ -243,6 +308,7 @@ class ControlOutputNode(Node):
         """Send the safe value now (a callback failed, or the node is closing); the output stays safe until
         fresh valid input arrives. Never raises: it runs on the way out of a failure."""
         try:
+            self.vote.reset()
             now = self.clock_ns()
             try:
                 y = self.safety.force_safe(now / 1e9, immediate)
@@ -276,6 +342,7 @@ class ControlOutputNode(Node):
         if self._last_safe_ns == 0 or self._slew_to_safe or now_ns - self._last_safe_ns >= self.safe_repeat_ns:
             if self._last_safe_ns == 0:
                 self.count("watchdog_trips")
+                self.vote.reset()  # decisions from before the outage do not vote after it
             self._last_safe_ns = now_ns
             self._send(y, int(self.clock[2]), True, self.wall_ns())
 
@@ -308,8 +375,12 @@ class ControlOutputNode(Node):
 
     def stats(self) -> dict[str, Any]:
         return {"counters": dict(self.counters), "calibrating": self.decoder.calibrating, "safe": self.safety.safe,
-                "safety_rejected": self.safety.rejected,
+                "safety_rejected": self.safety.rejected, **self.report(),
                 "sinks": [{"kind": type(s).__name__, **s.stats()} for s in self.sinks]}
+
+    def report(self) -> dict[str, Any]:
+        """What a run's report should carry beyond the counters: the held-out classification figures."""
+        return {"classification": self.confusion.summary()} if self.confusion is not None else {}
 
     def get_state(self) -> dict[str, np.ndarray]:
         s = {f"decoder.{k}": v for k, v in self.decoder.get_state().items()}
@@ -321,7 +392,9 @@ class ControlOutputNode(Node):
         if "node.clock" not in state or np.shape(state["node.clock"]) != (4,):
             raise ValueError("control_output state lacks node.clock[4]")
         c = np.asarray(state["node.clock"], np.int64)
-        if c[1] == 0:
+        if c[1] == 0 and self.by_target:
+            on = False  # the next target row's phase decides
+        elif c[1] == 0:
             on = self.calibrate_us > 0 if not c[3] else c[2] - c[0] <= self.calibrate_us
         else:
             on = c[1] == 1
@@ -365,3 +438,42 @@ def _create(registry, kind: str, kw: dict):
 
 def _accepts_any_target(dec) -> bool:
     return bool(getattr(dec, "accepts_any_target", False))
+
+
+class MajorityVote:
+    """The most frequent label among the last ``n`` decisions; a tie goes to the label decided most recently
+    among the tied ones. ``n = 1`` passes every decision through."""
+
+    def __init__(self, n: int):
+        self.n = int(n)
+        self._buf = np.zeros(self.n, np.int64)
+        self._k = 0  # decisions since the last reset
+
+    def reset(self) -> None:
+        self._k = 0
+
+    def __call__(self, label: int) -> int:
+        if self.n == 1:
+            return label
+        self._buf[self._k % self.n] = label
+        self._k += 1
+        m = min(self._k, self.n)
+        recent = self._buf[(self._k - 1 - np.arange(m)) % self.n]  # most recent first
+        _, first, counts = np.unique(recent, return_index=True, return_counts=True)
+        return int(recent[first[counts == counts.max()].min()])
+
+
+class Confusion:
+    """Counts of (true label, decided label) over the evaluated decisions."""
+
+    def __init__(self, n_classes: int):
+        self.m = np.zeros((n_classes, n_classes), np.int64)
+
+    def add(self, true: int, decided: int) -> None:
+        if 0 <= decided < self.m.shape[0]:
+            self.m[true, decided] += 1
+
+    def summary(self) -> dict[str, Any]:
+        n = int(self.m.sum())
+        c = int(np.trace(self.m))
+        return {"decisions": n, "correct": c, "accuracy": c / n if n else None, "confusion": self.m.tolist()}

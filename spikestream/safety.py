@@ -20,6 +20,11 @@ be dead, and a safe value (zero velocity, motor off, open hand) is by definition
 while slewing would keep executing a stale command for longer. ``"slew"`` moves there under the rate and
 acceleration limits, for position-controlled actuators where a jump is itself dangerous.
 
+Discrete outputs (``discrete = True``: class labels, automatic in the output node for a decoder with
+``output = "label"``): a value is passed exactly as it is when it is an integer within ``[lo, hi]``, else
+rejected like a non-finite one; no slew, acceleration or deadband (they would turn label 2 into
+2.0000000000000004); the watchdog sets ``safe_value`` (a declared rest class) at once.
+
 All times are seconds on one clock chosen by the caller (the output node uses the wall clock, since the
 limits protect a physical actuator in real time).
 """
@@ -100,6 +105,7 @@ class SafetyParams:
     safe_value: float | tuple = 0.0
     timeout_s: float = 0.5                 # watchdog: input older than this -> safe value
     safe_mode: str = "immediate"           # or "slew"
+    discrete: bool = False                 # class labels: integers in [lo, hi], passed untouched
 
     def __post_init__(self):
         if not isinstance(self.n_outputs, int) or self.n_outputs < 1:
@@ -118,6 +124,17 @@ class SafetyParams:
         if np.any(_vec("max_rate", self.max_rate, n) <= 0) or np.any(_vec("max_accel", self.max_accel, n) <= 0):
             raise ValueError("safety.max_rate and safety.max_accel must be positive (inf = no limit)")
         _vec("deadband", self.deadband, n, lo_ok=0.0, allow_inf=False)
+        if not isinstance(self.discrete, bool):
+            raise ValueError(f"safety.discrete must be true or false, got {self.discrete!r}")
+        if self.discrete:
+            if self.safe_mode != "immediate":
+                raise ValueError("safety.discrete: labels cannot slew (safe_mode must be 'immediate')")
+            if not (np.all(np.isinf(_vec("max_rate", self.max_rate, n))) and np.all(np.isinf(_vec("max_accel", self.max_accel, n)))
+                    and np.all(_vec("deadband", self.deadband, n) == 0)):
+                raise ValueError("safety.discrete: class labels take no max_rate, max_accel or deadband")
+            for name, v in (("lo", lo), ("hi", hi), ("safe_value", sv)):
+                if not np.all(np.isfinite(v)) or np.any(v != np.round(v)):
+                    raise ValueError(f"safety.discrete: {name} must be integer labels, got {getattr(self, name)!r}")
         if self.safe_mode == "slew" and not (np.all(np.isfinite(_vec("max_rate", self.max_rate, n)))
                                              or np.all(np.isfinite(_vec("max_accel", self.max_accel, n)))):
             raise ValueError("safety.safe_mode 'slew' needs a finite max_rate or max_accel")
@@ -167,6 +184,8 @@ class SafetyStage:
             raise ValueError(f"safety: {u.size} values for {self.n_outputs} outputs")
         if math.isnan(self.times[0]):
             self.reset(now_s)
+        if self.params.discrete:
+            return self._apply_label(u, now_s)
         if not all_finite(u):
             self.flags[1] += 1
             if not self.safe:
@@ -178,6 +197,18 @@ class SafetyStage:
         hold = np.abs(self._u - self.y) <= self.deadband
         self._u[hold] = self.y[hold]
         self._step(self._u, now_s)
+        return self.y.copy()
+
+    def _apply_label(self, u: np.ndarray, now_s: float) -> np.ndarray:
+        """Discrete mode: an integer label within [lo, hi] passes exactly; anything else is rejected (the last
+        label stands, the watchdog is not fed)."""
+        if not all_finite(u) or np.any(u != np.round(u)) or np.any(u < self.lo) or np.any(u > self.hi):
+            self.flags[1] += 1
+            return self.y.copy()
+        self.times[:] = now_s
+        self.flags[0] = 0
+        self.y[:] = u
+        self._u[:] = u
         return self.y.copy()
 
     def watchdog(self, now_s: float) -> np.ndarray | None:

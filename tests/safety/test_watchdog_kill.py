@@ -89,7 +89,7 @@ def test_output_reaches_safe_value_when_upstream_is_killed(tmp_path):
               f"tick {TICK_MS:.0f} ms); received {(t_recv - t_kill) / 1e6:.1f} ms after SIGKILL")
         assert TIMEOUT_S <= gap_s <= TIMEOUT_S + TICK_MS / 1e3 + 0.1  # + transport and scheduling slack (shared machine)
         node.send_signal(signal.SIGTERM)
-        assert node.wait(15) == 0
+        assert node.wait(15) in (0, 143)  # 143: the runtime's "stopped on request" (EX_STOPPED)
     finally:
         for p in (up, node):
             if p.poll() is None:

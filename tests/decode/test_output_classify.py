@@ -1,0 +1,164 @@
+"""Classification through the output node (issue 10 item 1), with the LDA decoder in-process: labels pass
+the safety stage untouched, the watchdog sends the declared rest class, an optional majority vote, and
+held-out accuracy and a confusion matrix, with calibrate = "target" following the labelled source's phase
+column (rows of [label, phase]: 1 = calibration set, 0 = evaluation set)."""
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+import spikestream.nodes  # noqa: F401  (registers node kinds)
+from spikestream.protocol import Message, Samples, Spikes
+from spikestream.registry import NODES
+from spikestream.safety import SafetyParams, SafetyStage
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"_tests_decode_{name}", pathlib.Path(__file__).with_name(f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+hp = _load("helpers")
+N, C, DT = 24, 3, 25_000  # a decision every 25 ms
+
+
+class Clock:
+    def __init__(self):
+        self.t = 10**12
+
+    def __call__(self):
+        return self.t
+
+
+def _node(**params):
+    out = []
+    base = {"decoder": {"kind": "lda", "n_inputs": N, "n_classes": C, "window_ms": 100.0}, "safety": {"timeout_s": 0.3}}
+    base.update(params)
+    n = NODES.get("control_output")("out", base, emit=lambda port, body, t_us, origin_ns: out.append(body))
+    clk = Clock()
+    n.clock_ns = n.wall_ns = clk
+    n.setup()
+    return n, out, clk
+
+
+def _gestures(T, seed=0, hold=12):
+    """Class k drives its own third of the inputs; the class changes every `hold` packets."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(rng.integers(0, C, T // hold + 1), hold)[:T]
+    rates = np.full((T, N), 5.0)
+    for k in range(C):
+        rates[labels == k, k * (N // C):(k + 1) * (N // C)] = 60.0
+    return hp.poisson_packets(rates, DT, seed), labels
+
+
+_jitter = np.random.default_rng(7)
+
+
+def _feed(n, clk, pk, rows, lo, hi):
+    for k in range(lo, hi):
+        i, t, t0, t1 = pk[k]
+        n.on_message("target", Message(Samples(np.array([t0], np.int64), rows[k:k + 1].astype(np.float32)), "tgt", k, t0))
+        clk.t += DT * 1000 + int(_jitter.integers(0, 3_000_000))  # a real loop's tick is never exact
+        n.on_message("in", Message(Spikes(t0, t1, N, i.astype(np.uint32), t), "sp", k, t0, origin_ns=clk.t))
+        n.poll(clk.t)
+
+
+def test_labels_pass_untouched_and_the_watchdog_sends_the_rest_class():
+    """Today the slew stage turned label 2 into 2.0000000000000004 and the watchdog sent 'neutral' 0.0."""
+    n, out, clk = _node(calibrate_s=6.0, safety={"timeout_s": 0.3, "safe_value": 1})
+    pk, labels = _gestures(600)
+    _feed(n, clk, pk, labels[:, None].astype(float), 0, 600)
+    decided = np.array([o.values[0] for o in out])
+    assert set(np.unique(decided)) <= {0.0, 1.0, 2.0}  # exact labels, nothing in between
+    assert np.array_equal(decided, np.round(decided)) and len(set(decided[300:])) == C
+    assert n.safety.params.discrete and n.safety.params.hi == C - 1
+    clk.t += int(0.31e9)
+    n.poll(clk.t)
+    assert out[-1].safe and out[-1].values[0] == 1.0  # the declared rest class
+
+
+def test_discrete_safety_validates_labels():
+    s = SafetyStage(SafetyParams(1, lo=0, hi=4, safe_value=0, discrete=True))
+    for u, want in [(2, 2), (2.0000000000000004, 2), (4, 4), (5, 4), (-1, 4), (float("nan"), 4), (0, 0), (3, 3)]:
+        assert s.apply([u], 1.0)[0] == want
+    assert s.rejected == 4
+    for bad in [{"max_rate": 1.0}, {"deadband": 0.5}, {"safe_mode": "slew", "max_rate": 1.0}, {"safe_value": 0.5}]:
+        with pytest.raises(ValueError, match="discrete"):
+            SafetyParams(1, lo=0, hi=4, discrete=True, **bad)
+
+
+def test_majority_vote_over_the_last_n_decisions():
+    from spikestream.nodes.output import MajorityVote
+
+    v = MajorityVote(5)
+    seq = [0, 1, 1, 2, 2, 0, 2, 1, 1, 1]
+    got = [v(x) for x in seq]
+    # windows (most recent last): [0] [0 1] [0 1 1] [0 1 1 2] [0 1 1 2 2] [1 1 2 2 0] [1 2 2 0 2] ...
+    assert got == [0, 1, 1, 1, 2, 2, 2, 2, 1, 1]  # ties: [0 1] -> 1, [0 1 1 2 2] -> 2, [2 0 2 1 1] -> 1
+    v.reset()
+    assert v(0) == 0
+
+
+def test_vote_in_the_node_equals_the_majority_of_its_unvoted_decisions():
+    pk, labels = _gestures(500, seed=2)
+    rows = labels[:, None].astype(float)
+    a, out_a, ca = _node(calibrate_s=5.0)
+    b, out_b, cb = _node(calibrate_s=5.0, vote=5)
+    _feed(a, ca, pk, rows, 0, 500)
+    _feed(b, cb, pk, rows, 0, 500)
+    raw = [int(o.values[0]) for o in out_a]
+    from spikestream.nodes.output import MajorityVote
+
+    ref = MajorityVote(5)
+    assert [int(o.values[0]) for o in out_b] == [ref(x) for x in raw]
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="vote"):
+            _node(vote=bad)
+    with pytest.raises(ValueError, match="vote"):
+        _node(decoder={"kind": "linear_rls", "n_inputs": N, "n_outputs": 1}, vote=3)
+
+
+def test_calibrate_by_target_phase_then_accuracy_and_confusion_on_the_evaluation_rows():
+    """Rows [label, phase]: the decoder calibrates exactly on the phase-1 packets and exactly the phase-0
+    packets are scored; the counters (the run's report) and the stats command carry the figures."""
+    T, T_cal = 900, 400
+    pk, labels = _gestures(T, seed=1)
+    phase = (np.arange(T) < T_cal).astype(float)
+    rows = np.stack([labels, phase], 1)
+    n, out, clk = _node(calibrate="target")
+    seen = []
+    for k in range(T):
+        _feed(n, clk, pk, rows, k, k + 1)
+        seen.append(n.decoder.calibrating)
+    assert seen == list(phase == 1)  # calibrating exactly while phase == 1
+    assert n.decoder.n_c.sum() == T_cal and n.decoder.fitted[0]
+    cl = n.on_command("stats", {})["classification"]
+    assert cl["decisions"] == T - T_cal == n.counters["eval_decisions"]
+    m = np.array(cl["confusion"])
+    assert m.sum() == T - T_cal and np.array_equal(m.sum(1), np.bincount(labels[T_cal:], minlength=C))
+    decided = np.array([o.values[0] for o in out[T_cal:]], int)
+    assert cl["correct"] == int(np.sum(decided == labels[T_cal:])) == n.counters["eval_correct"]
+    assert cl["accuracy"] == n.counters["eval_accuracy"] > 0.8  # separable classes; window lag at switches
+    assert sum(v for k, v in n.counters.items() if k.startswith("confusion.")) == T - T_cal
+    assert n.report()["classification"] == cl
+    print(f"\nheld-out accuracy {cl['accuracy']:.3f} over {cl['decisions']} decisions; confusion {cl['confusion']}")
+
+
+def test_time_calibration_scores_labels_after_calibration_and_bad_phase_is_counted():
+    pk, labels = _gestures(400, seed=3)
+    n, out, clk = _node(calibrate_s=5.0)  # 200 packets of 25 ms calibrate
+    _feed(n, clk, pk, labels[:, None].astype(float), 0, 400)
+    assert n.counters["eval_decisions"] == 200
+    m, out2, clk2 = _node(calibrate="target")
+    rows = np.stack([labels, np.full(400, 0.5)], 1)  # a phase that is neither 0 nor 1
+    _feed(m, clk2, pk, rows, 0, 10)
+    assert m.counters["target_rejected"] == 10 and "eval_decisions" not in m.counters
+    for bad, msg in [({"calibrate": "target", "calibrate_s": 3.0}, "exclude"), ({"calibrate": "phase"}, "calibrate"),
+                     ({"phase_channel": 1}, "phase_channel"),
+                     ({"calibrate": "target", "target_channels": [1], "phase_channel": 1}, "phase_channel")]:
+        with pytest.raises(ValueError, match=msg):
+            _node(**bad)
