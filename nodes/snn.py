@@ -193,11 +193,19 @@ class SNNNode(Node):
             self._reject("rejected_rewards", "reward before the network is built (no spikes yet)")
             return
         s = msg.body
-        late0 = self.snn.late_rewards
-        for c in range(s.data.shape[1]):
-            self.snn.reward(s.t_us, s.data[:, c].astype(np.float64), channel=c)
-        if self.snn.late_rewards != late0:
-            self.count("late_rewards", self.snn.late_rewards - late0)
+        snn = self.snn
+        t = s.t_us
+        if snn.time_us is not None and t.size and int(t[-1]) > snn.time_us + self._max_gap_us:
+            self._reject("rejected_rewards", f"reward dated {(int(t[-1]) - snn.time_us) / 1e6:.1f} s ahead of the "
+                                             f"network (max_gap_ms = {self._max_gap_us / 1000:g})")
+            return
+        if snn.time_us is not None and t.size and int(t[0]) < snn.time_us:
+            self.count("late_rewards", int((t < snn.time_us).sum()))  # rows applied at the next step
+        # only the columns an R-STDP projection listens on: one reward() per column re-sorts the pending ones
+        listen = {int(c.plasticity.get("reward_channel", 0)) for c in snn.spec.connections
+                  if c.plasticity and c.plasticity.get("rule") == "rstdp"}
+        for c in sorted(ch for ch in listen if ch < s.data.shape[1]):
+            snn.reward(t, s.data[:, c].astype(np.float64), channel=c)
 
     def on_command(self, cmd: str, args: dict[str, Any]) -> Any:
         if cmd == "learning":

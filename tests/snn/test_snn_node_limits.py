@@ -167,3 +167,29 @@ def test_bias_command_is_bounded_and_refusal_changes_nothing():
         d.on_command("bias", {"layer": "h", "value": 1e6})
     with pytest.raises(ValueError, match="max_bias"):
         _node(layers=[{"name": "h", "n": 8, "model": "lif", "i_bias": 5000.0}])
+
+
+RSTDP = {"dt_us": 1000, "seed": 0, "outputs": ["post"],
+         "layers": [{"name": "post", "n": 2, "model": "lif"}],
+         "connections": [{"name": "plastic", "pre": "input", "post": "post", "weight": 0.5,
+                          "plasticity": {"rule": "rstdp", "reward_channel": 1}}]}
+
+
+def test_a_wide_or_far_future_reward_message_costs_nothing():
+    """A reward column feeds R-STDP only if a projection listens on it: the old node ran one reward() per
+    column (each re-sorting every pending reward; 100000 columns took minutes) and kept rewards dated
+    hours ahead for ever."""
+    from spikestream.protocol import Samples
+    out = []
+    node = SNNNode("snn", {**RSTDP, "n_inputs": 2, "max_gap_ms": 1000}, emit=lambda p, b, t, o: out.append(b))
+    node.setup()
+    node.on_message("in", Message(Spikes(0, 1000, 2, *EMPTY)))
+    wide = Samples(np.array([1000], np.int64), np.ones((1, 100_000), np.float32), 1000.0)
+    node.on_message("reward", Message(wide))
+    assert node.get_state()["rw_step"].size == 1  # channel 1 only
+    far = Samples(np.array([10**12, 10**12 + 1], np.int64), np.ones((2, 2), np.float32), 1000.0)
+    for _ in range(100):
+        node.on_message("reward", Message(far))
+    assert node.get_state()["rw_step"].size == 1 and node.counters["rejected_rewards"] == 100
+    node.on_message("in", Message(Spikes(1000, 3000, 2, *EMPTY)))  # the due reward is applied and goes
+    assert node.get_state()["rw_step"].size == 0
