@@ -23,15 +23,18 @@ NODE_SAFE = [0.25, -0.5]
 CLIENT_SAFE = [0.0, 0.0]
 
 UPSTREAM = """
-import sys, time, numpy as np, zmq
+import signal, sys, time, numpy as np, zmq
 from spikestream.protocol import Message, Spikes, pack
 s = zmq.Context().socket(zmq.PUB); s.bind(sys.argv[1])
+lag = [0]  # SIGUSR1: from now on every packet is stamped 3.4 s old (an overloaded pipeline's backlog)
+signal.signal(signal.SIGUSR1, lambda *a: lag.__setitem__(0, 3_400_000_000))
 print("up", flush=True)
 rng = np.random.default_rng(0); k = 0
 while True:
     t0 = k * 10_000
     idx = np.sort(rng.integers(0, 8, 5)).astype(np.uint32)
-    s.send(pack(Message(Spikes(t0, t0 + 10_000, 8, idx, np.full(5, t0, np.int64)), "snn.out", k, t0, time.time_ns())))
+    s.send(pack(Message(Spikes(t0, t0 + 10_000, 8, idx, np.full(5, t0, np.int64)), "snn.out", k, t0,
+                        time.time_ns() - lag[0])))
     k += 1
     time.sleep(0.01)
 """
@@ -85,7 +88,8 @@ def rig(tmp_path):
                 p.wait()
 
 
-@pytest.mark.parametrize("fault", ["output_sigkill", "output_stop", "output_sigterm", "upstream_sigkill"])
+@pytest.mark.parametrize("fault", ["output_sigkill", "output_stop", "output_sigterm", "output_hung", "upstream_sigkill",
+                                   "upstream_stale"])
 def test_actuator_sees_the_safe_value_within_timeout_plus_one_tick(rig, fault):
     up, node, ctl_ep, client = rig
     safe_before = client.counts["safe_msgs"]
@@ -94,6 +98,10 @@ def test_actuator_sees_the_safe_value_within_timeout_plus_one_tick(rig, fault):
         node.send_signal(signal.SIGKILL)
     elif fault == "output_sigterm":
         node.send_signal(signal.SIGTERM)
+    elif fault == "output_hung":
+        node.send_signal(signal.SIGSTOP)  # alive, socket open, silent
+    elif fault == "upstream_stale":
+        up.send_signal(signal.SIGUSR1)
     elif fault == "output_stop":
         ctx = zmq.Context()
         reply = P.unpack(request(ctx, ctl_ep, P.pack(P.Message(P.Command("stop"))), timeout_s=5.0))
@@ -113,8 +121,17 @@ def test_actuator_sees_the_safe_value_within_timeout_plus_one_tick(rig, fault):
         # the node said it before going: a safe Control message reached the actuator
         _read_until(client, lambda r: client.counts["safe_msgs"] > safe_before, 5, "the node's safe message")
         assert node.wait(15) in (0, 143)  # 143: the runtime's "stopped on request" (EX_STOPPED)
+    elif fault == "output_hung":
+        assert r.reason in ("timeout", "disconnected") and np.array_equal(r.values, CLIENT_SAFE)
+        node.send_signal(signal.SIGCONT)
     else:
         assert r.reason == "safe" and np.array_equal(r.values, NODE_SAFE)
+    if fault == "upstream_stale":  # input keeps arriving, 3.4 s old: not one command from it reaches the actuator
+        n0 = client.counts["received"]
+        _read_until(client, lambda r: client.counts["received"] >= n0 + 5, 5, "the node's repeated safe value")
+        for _ in range(50):  # half a second of actuator ticks: safe every one
+            assert client.read().safe
+            time.sleep(TICK_S)
     r = client.read()  # and it stays safe
     assert r.safe
 
