@@ -69,6 +69,7 @@ from spikestream.runtime.pipeline import free_tcp_port
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "deploy" / "demo.toml"
 NODES = ("emg", "snn", "output")
+CONTROL_TOKEN = os.urandom(16).hex()  # given to the pipeline's nodes; commands other than ping/stats carry it
 
 
 # ---------------------------------------------------------------------------------------------- config
@@ -156,7 +157,7 @@ class Control:
 
     def call(self, node: str, cmd: str, args: dict | None = None, timeout: float = 1.0):
         """(ok, result or error); raises TimeoutError when the node does not answer in time."""
-        frame = P.pack(P.Message(P.Command(cmd, args or {})))
+        frame = P.pack(P.Message(P.Command(cmd, args or {}, CONTROL_TOKEN)))
         r = P.unpack(transport.request(self.ctx, self.endpoints[node], frame, timeout), kinds=("reply",))
         return r.body.ok, (r.body.result if r.body.ok else r.body.error)
 
@@ -335,7 +336,8 @@ class Campaign:
         self.log = open(self.tmp / "supervisor.log", "wb")
         self.sup = subprocess.Popen([sys.executable, "-m", "spikestream", "--log-level", "WARNING", "run", str(path),
                                      "--workdir", str(self.tmp / "work")], stdout=self.log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, cwd=ROOT)
+                                    start_new_session=True, cwd=ROOT,
+                                    env={**os.environ, "SPIKESTREAM_CONTROL_TOKEN": CONTROL_TOKEN})
         dec = nodes["output"]["params"]["decoder"]
         self.act = Actuator(nodes["output"]["outputs"]["out"], int(dec["n_outputs"]), saf.get("safe_value", 0.0),
                             self.timeout_s)

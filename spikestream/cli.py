@@ -105,7 +105,14 @@ def cmd_cmd(a: argparse.Namespace) -> int:
     from spikestream import transport
 
     args = json.loads(a.args) if a.args else {}
-    frame = P.pack(P.Message(P.Command(a.command, args)))
+    from spikestream.runtime import auth
+
+    try:
+        token = auth.token_from_env(token_file=a.token_file) or ""
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    frame = P.pack(P.Message(P.Command(a.command, args, token)))
     curve = transport.load_curve_keys(a.keys) if a.keys else None
     try:
         reply = P.unpack(transport.request(zmq.Context.instance(), a.endpoint, frame, a.timeout, curve), kinds=("reply",))
@@ -215,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("args", nargs="?", default=None, help="JSON object of arguments")
     q.add_argument("--timeout", type=float, default=2.0)
     q.add_argument("--keys", default=None, help="CURVE key folder of an encrypted pipeline")
+    q.add_argument("--token-file", default=None, help="the pipeline's control token (`spikestream run` writes "
+                   "WORKDIR/control.token); default: $SPIKESTREAM_CONTROL_TOKEN or $SPIKESTREAM_CONTROL_TOKEN_FILE")
     q.set_defaults(fn=cmd_cmd)
 
     q = sp.add_parser("keys", help="create CURVE keys for an encrypted, authenticated pipeline")

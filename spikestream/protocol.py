@@ -260,13 +260,15 @@ class Command:
     KIND: ClassVar[str] = "command"
     cmd: str
     args: dict[str, Any] = field(default_factory=dict)
+    token: str = ""  # the pipeline's control token, when the node requires one (runtime/auth.py)
 
     def to_wire(self) -> dict:
-        return {"cmd": self.cmd, "args": self.args}
+        return {"cmd": self.cmd, "args": self.args, **({"token": self.token} if self.token else {})}
 
     @classmethod
     def from_wire(cls, m: dict) -> "Command":
-        return cls(_need(m, "cmd", str, "command"), _need(m, "args", dict, "command") if "args" in m else {})
+        return cls(_need(m, "cmd", str, "command"), _need(m, "args", dict, "command") if "args" in m else {},
+                   _need(m, "token", str, "command") if "token" in m else "")
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ import zmq
 from spikestream import protocol as P
 from spikestream import transport
 from spikestream.registry import NODES
-from spikestream.runtime import checkpoint
+from spikestream.runtime import auth, checkpoint
 from spikestream.runtime.inputs import InputStreams
 from spikestream.runtime.node import Node
 from spikestream.runtime.pipeline import NodeSpec
@@ -50,6 +50,7 @@ class NodeRunner:
         self.node: Node | None = None
         self._settled = False
         self._restored_arrays = 0  # how many arrays the restored state had: no checkpoint holds fewer
+        self._token: str | None = None  # the control token commands must carry (runtime/auth.py)
 
     # ------------------------------------------------------------------ sending
     def _emit(self, port: str, body: P.Body, t_us: int, origin_ns: int) -> None:
@@ -124,6 +125,10 @@ class NodeRunner:
             self.stats.rejected += 1
             return P.pack(P.Message(P.Reply(False, error=str(e))))
         cmd, args = msg.body.cmd, msg.body.args
+        if not auth.allowed(cmd, msg.body.token, self._token):
+            self.stats.commands_refused += 1
+            self.warn.warning("refused", f"control: refused {cmd!r} ({'wrong' if msg.body.token else 'no'} control token)")
+            return P.pack(P.Message(P.Reply(False, error=f"refused: {cmd!r} needs the pipeline's control token")))
         try:
             if cmd == "ping":
                 result: Any = "pong"
@@ -272,6 +277,11 @@ class NodeRunner:
             self.log.info("%s (%s) set up in %.2f s", spec.name, spec.kind, time.monotonic() - t_setup)
             if spec.state:
                 self._restore(cls)
+            self._token = auth.token_from_env()
+            if spec.control and self._token is None and not spec.curve_keys:
+                self.log.warning("control channel %s is open to every process that can reach it (no CURVE keys, no "
+                                 "control token): `spikestream run` gives its nodes a token; alone, set %s",
+                                 spec.control, auth.ENV_TOKEN_FILE)
         except Exception as e:
             self.log.error("cannot start node %r (%s): %s: %s", spec.name, spec.kind, type(e).__name__, e)
             return EX_CONFIG

@@ -66,6 +66,7 @@ class NodeStats:
         self.checkpoints = 0  # state files written
         self.checkpoints_skipped = 0  # not written: the state was empty or emptier than the restored one
         self.state_rejected = 0  # state files (or load_state commands) found unusable; never applied
+        self.commands_refused = 0  # control commands without the right token (runtime/auth.py)
         self.errors = 0  # exceptions raised by the node's callbacks
         self.send_failed = 0  # frames ZeroMQ would not queue (a full high-water mark)
         self.backpressure_waits = 0  # lossless flow: sends that waited for room in a full subscriber queue
@@ -85,6 +86,7 @@ class NodeStats:
             "upstream_restarts": self.upstream_restarts, "streams_evicted": self.streams_evicted,
             "input_reconnects": self.input_reconnects, "checkpoints": self.checkpoints,
             "checkpoints_skipped": self.checkpoints_skipped, "state_rejected": self.state_rejected,
+            "commands_refused": self.commands_refused,
             "backpressure_waits": self.backpressure_waits, "backpressure_s": round(self.backpressure_s, 3),
             "latency_in_ms": self.latency_in.summary_ms(), "latency_out_ms": self.latency_out.summary_ms(),
             "loop_lag_ms": self.loop_lag.summary_ms(), "cpu_busy_frac": round(self.busy_s / up, 4) if up > 0 else 0.0,

@@ -25,6 +25,7 @@ import zmq
 
 from spikestream import protocol as P
 from spikestream import transport
+from spikestream.runtime import auth
 from spikestream.runtime.loop import EX_CONFIG
 from spikestream.runtime.pipeline import Pipeline
 
@@ -63,6 +64,7 @@ class Supervisor:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.resolved = self.workdir / "pipeline.resolved.json"
         self.resolved.write_text(pipeline.to_json())
+        self._env = auth.pipeline_env(self.workdir, bool(pipeline.curve_keys))  # the nodes' control token
         self.log_dir = Path(log_dir) if log_dir else None
         self.log_level = log_level
         names = [n for n, s in pipeline.nodes.items() if host is None or s.host in (None, host)]
@@ -84,7 +86,7 @@ class Supervisor:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{c.name}.log", "ab")
         c.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if out else None,
-                                  preexec_fn=_die_with_parent)
+                                  preexec_fn=_die_with_parent, env=self._env)
         if out is not None:
             out.close()
         c.started = time.monotonic()

@@ -1,6 +1,7 @@
 """Make this folder's shared helpers importable as `runtime_helpers` (tests run with --import-mode=importlib)."""
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -9,3 +10,13 @@ for _name in ("runtime_helpers", "loop_helpers"):  # in this order: loop_helpers
     _mod = importlib.util.module_from_spec(_spec)
     sys.modules[_name] = _mod
     _spec.loader.exec_module(_mod)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _control_token(monkeypatch):
+    """Every node these tests start (and every supervisor's children) requires this control token; the
+    `command` helper sends it. Tests of the token itself override or remove it."""
+    monkeypatch.setenv("SPIKESTREAM_CONTROL_TOKEN", "runtime-tests-" + os.urandom(8).hex())

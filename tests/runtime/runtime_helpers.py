@@ -1,5 +1,6 @@
 """Helpers shared by the runtime tests: wait on a condition, a free endpoint, a control-channel command."""
 
+import os
 import time
 
 import zmq
@@ -25,7 +26,9 @@ def ep():
 def command(endpoint, cmd, args=None, timeout=1.0):
     """A command's reply body, or None when the node does not answer in time."""
     try:
-        frame = transport.request(zmq.Context.instance(), endpoint, P.pack(P.Message(P.Command(cmd, args or {}))), timeout)
+        token = os.environ.get("SPIKESTREAM_CONTROL_TOKEN", "")  # conftest gives the tests' nodes one
+        frame = transport.request(zmq.Context.instance(), endpoint, P.pack(P.Message(P.Command(cmd, args or {}, token))),
+                                  timeout)
     except TimeoutError:
         return None
     return P.unpack(frame).body
