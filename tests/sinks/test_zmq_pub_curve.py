@@ -61,3 +61,47 @@ def test_zmq_pub_curve_keys_are_checked(tmp_path):
     assert not s.stats()["curve"]
     s.close()
     s.close()
+
+
+NODE = """
+import sys
+import spikestream.nodes
+from spikestream.runtime.loop import NodeRunner
+from spikestream.runtime.pipeline import NodeSpec
+spec = NodeSpec("out", "control_output", curve_keys=sys.argv[2], tick_ms=10.0,
+                params={"decoder": {"kind": "linear_rls", "n_inputs": 4, "n_outputs": 1}, "calibrate_s": 0.0,
+                        "safety": {"timeout_s": 0.1, "safe_value": 0.5}, "safe_repeat_s": 0.05,
+                        "sinks": [{"kind": "zmq_pub", "endpoint": sys.argv[1]}]})
+sys.exit(NodeRunner(spec).run(duration_s=60))
+"""
+
+
+def test_the_runtime_hands_the_pipeline_keys_to_the_zmq_pub_sink(tmp_path):
+    """Through NodeRunner (as `spikestream run` starts it): [pipeline] curve_keys reach the sink."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from spikestream.transport import free_tcp_port
+
+    make_curve_keys(tmp_path / "keys")
+    ep = f"tcp://127.0.0.1:{free_tcp_port()}"
+    (tmp_path / "node.py").write_text(NODE)
+    node = subprocess.Popen([sys.executable, str(tmp_path / "node.py"), ep, str(tmp_path / "keys")],
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    good = ActuatorClient(ep, 1, timeout_s=5.0, curve=tmp_path / "keys")
+    plain = ActuatorClient(ep, 1, timeout_s=5.0)
+    try:
+        end = time.monotonic() + 30
+        while good.counts["received"] < 5 and time.monotonic() < end:  # the watchdog's safe value, repeated
+            good.read()
+            plain.read()
+            time.sleep(0.01)
+        assert good.counts["received"] >= 5 and good.read().values[0] == 0.5
+        assert plain.read().safe and plain.counts["received"] == 0
+    finally:
+        node.send_signal(signal.SIGTERM)
+        node.wait(15)
+        good.close()
+        plain.close()
