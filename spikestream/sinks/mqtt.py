@@ -98,6 +98,9 @@ class MqttSink(Sink):
             raise ValueError("sink 'mqtt': need 0 < backoff_min_s <= backoff_max_s")
         if not (0 < int(port) < 65536):
             raise ValueError(f"sink 'mqtt': bad port {port!r}")
+        if password:
+            log.warning("mqtt sink: a literal password in the pipeline file is copied into whatever is written from "
+                        "it (`spikestream run` writes pipeline.resolved.json); use password_env or password_file")
         password = _password(password, password_env, password_file)
         if password and not username:
             raise ValueError("sink 'mqtt': a password needs a username")

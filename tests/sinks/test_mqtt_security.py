@@ -108,6 +108,14 @@ def test_wrong_password_is_logged_not_swallowed(pw_broker, caplog):
         bad.close()
 
 
+def test_a_literal_password_is_warned_about(caplog):
+    caplog.set_level(logging.WARNING, "spikestream.sink.mqtt")
+    s = MqttSink(port=1, topic=TOPIC, username="u", password="Lit3ral-pw", backoff_min_s=5.0, backoff_max_s=5.0)
+    s.close()
+    msgs = [r.getMessage() for r in caplog.records]
+    assert any("password_env" in m for m in msgs) and not any("Lit3ral-pw" in m for m in msgs)
+
+
 def test_password_from_env_or_file(pw_broker, tmp_path, monkeypatch):
     monkeypatch.setenv("SPIKESTREAM_TEST_MQTT_PW", "s3cret")
     f = tmp_path / "mqtt.pw"
