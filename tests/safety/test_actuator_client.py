@@ -113,7 +113,7 @@ def test_actuator_sees_the_safe_value_within_timeout_plus_one_tick(rig, fault):
     took = t_safe - t_fault
     print(f"\n{fault}: actuator safe after {took * 1e3:.1f} ms ({r.reason}; timeout {TIMEOUT_S * 1e3:.0f} ms, "
           f"tick {TICK_S * 1e3:.0f} ms)")
-    assert took <= TIMEOUT_S + TICK_S + 0.15  # + process scheduling slack on a shared 2-core machine
+    assert took <= TIMEOUT_S + TICK_S + 0.25  # + process scheduling slack on a shared 2-core machine
     if fault == "output_sigkill":
         assert r.reason == "disconnected" and np.array_equal(r.values, CLIENT_SAFE)
         assert took < TIMEOUT_S  # the monitor acts before the client's own watchdog would
