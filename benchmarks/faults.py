@@ -29,12 +29,13 @@ Columns, per fault type (median / max over its occurrences):
 * ctl back s: fault -> live (non-safe) commands flow again at the actuator (none within the window: "never").
 * lost: commands expected at the nominal rate (measured before the fault) minus live commands received,
   over [fault, control back + 0.5 s].
-* safe s: fault -> the actuator applies the safe value (ActuatorClient: a safe message, its own timeout or a
+* safe s: the outage's start (the last live command before the longest gap, or the fault when none came
+  after it) -> the actuator applies the safe value (ActuatorClient: a safe message, its own timeout or a
   disconnect, whichever first, taken at the instant a read would first return it, so the lag of the thread
   sampling the client does not count; without the client, a safe message on the wire). "-" when control
   never stopped for longer than timeout_s (no safe value was due). The target is timeout_s + one tick.
-  The notes say which of the three gave it.
-* wire safe s: fault -> the output node itself sent Control(safe=True).
+  The notes say which of the three gave it ("already safe": the actuator was safe when the outage began).
+* wire safe s: the same, until the output node itself sent Control(safe=True).
 * state ok: checkpoint after the kill loads, is non-empty, and the restarted node's first checkpoint holds
   the same weights (SNN, output) or the same keys (source). empty/corrupt: checkpoints that were not.
 * crashes / hangs: node processes that died (pid changed) without being killed by us / ping > 2 s.
@@ -226,8 +227,8 @@ class Actuator(threading.Thread):
                     last = (r.safe, r.reason)
                     # when a read would first have returned this: the client's own timeout expires at a known
                     # instant, a safe message counts from its arrival; so this thread's sampling lag drops out
-                    at = now - (r.age - self.client.timeout_s if r.reason == "timeout" else
-                                r.age if r.reason == "safe" else 0.0)
+                    at = now - (r.age_s - self.client.timeout_s if r.reason == "timeout" else
+                                r.age_s if r.reason == "safe" else 0.0)
                     self.readings.append((at, r.safe, r.reason))
         self.sock.close(0)
         if self.client is not None:
@@ -264,15 +265,19 @@ class Actuator(threading.Thread):
         return n / span
 
 
-def control_back(act: Actuator, t0: float, window: float, rate: float, min_gap: float) -> tuple[float | None, float, int]:
-    """(fault -> live commands flow again, the longest gap without one, commands lost). Flowing again: the
-    first live command after the window's longest gap, 0 when no gap reached `min_gap`; None when the window
-    ends in a gap. Lost: commands expected at `rate` minus those received, from the fault until 0.5 s after
-    control came back (the whole window when it did not)."""
+def control_back(act: Actuator, t0: float, window: float, rate: float,
+                 min_gap: float) -> tuple[float | None, float, float, int]:
+    """(fault -> live commands flow again, the longest gap without one, when that gap began, commands lost).
+    Flowing again: the first live command after the window's longest gap, 0 when no gap reached `min_gap`;
+    None when the window ends in a gap. The gap begins at the last live command before it (or the fault).
+    Lost: commands expected at `rate` minus those received, from the fault until 0.5 s after control came
+    back (the whole window when it did not)."""
     lt = act.live_times()
     lt = lt[(lt >= t0) & (lt <= t0 + window)]
-    gaps = np.diff(np.concatenate([[t0], lt, [t0 + window]]))
+    edges = np.concatenate([[t0], lt, [t0 + window]])
+    gaps = np.diff(edges)
     longest = float(gaps.max())
+    gap_start = float(edges[int(np.argmax(gaps))])
     if lt.size == 0 or gaps[-1] >= min_gap:
         back, end = None, t0 + window
     elif longest < min_gap:
@@ -282,7 +287,7 @@ def control_back(act: Actuator, t0: float, window: float, rate: float, min_gap: 
         back = float(lt[i] - t0)
         end = min(t0 + window, lt[i] + 0.5)
     got = int(((lt >= t0) & (lt < end)).sum())
-    return back, longest, max(0, int(round(rate * (end - t0))) - got)
+    return back, longest, gap_start, max(0, int(round(rate * (end - t0))) - got)
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
@@ -293,6 +298,19 @@ def read_ckpt(path: Path) -> dict | None:
             return {k: z[k] for k in z.files}
     except Exception:
         return None
+
+
+def newest_ckpt(path: Path) -> tuple[dict | None, int]:
+    """The newest usable checkpoint generation (PATH, PATH.1, ...: what a restart loads) and its number;
+    (None, -1) when none loads."""
+    for g in range(10):
+        p = path if g == 0 else path.with_name(f"{path.name}.{g}")
+        if g and not p.exists():
+            break
+        d = read_ckpt(p)
+        if d:
+            return d, g
+    return None, -1
 
 
 def same_state(node: str, a: dict, b: dict) -> bool:
@@ -324,6 +342,7 @@ class Campaign:
     def __init__(self, a: argparse.Namespace):
         self.a = a
         self.rng = random.Random(a.seed)
+        self.load0 = os.getloadavg()
         self.tmp = Path(tempfile.mkdtemp(prefix="spikestream-faults-"))
         self.ckpt_s = 1.0
         path, self.doc, self.inject_eps = make_config(self.tmp, self.ckpt_s, a.calibrate, a.rt)
@@ -404,7 +423,15 @@ class Campaign:
                 raise SystemExit(f"node {n} did not start processing within 120 s; see {self.tmp}/supervisor.log")
         # the output calibrates for calibrate_s of source time; the SNN learns meanwhile
         self.wait(lambda: time.monotonic() - t0 > self.a.calibrate + 1.0, self.a.calibrate + 60)
-        ok, res = self.ctl.call("snn", "learning", {"on": False})
+        if not self.wait(lambda: self.act.rate(time.monotonic(), 1.0) > 0, 60):
+            print("WARNING: no live command reached the actuator in 60 s (an overloaded machine: the output drops "
+                  "commands older than max_age_ms); the actuator columns mean little", flush=True)
+        for _ in range(5):  # a loaded machine may take more than a second to answer
+            try:
+                ok, res = self.ctl.call("snn", "learning", {"on": False}, timeout=3.0)
+                break
+            except TimeoutError as e:
+                ok, res = False, str(e)
         if not ok:
             raise SystemExit(f"cannot switch the SNN's learning off: {res}")
         t_off = time.time()
@@ -444,9 +471,11 @@ class Campaign:
         if caught:
             row.notes.append("caught a checkpoint mid-write")
         self.wait(lambda: not alive(pid), 5, 0.001)
-        before = read_ckpt(st)
+        before, gen = newest_ckpt(st)
         if not before:
             row.empty_or_corrupt += 1
+        elif gen:
+            row.notes.append(f"newest checkpoint unusable after the kill; generation {gen} is")
         # back: a new process that answers and processes
         new = self.wait(lambda: (p := node_pid(self.sup.pid, node)) not in (None, pid) and p, 30)
         if new:
@@ -466,8 +495,8 @@ class Campaign:
             row.state_n += 1
             t_new = time.time()
             self.wait(lambda: st.exists() and st.stat().st_mtime > t_new, 5 * self.ckpt_s)
-            after = read_ckpt(st)
-            if after is None or after == {}:
+            after, _ = newest_ckpt(st)
+            if not after:
                 row.empty_or_corrupt += 1
             elif same_state(node, before, after):
                 row.state_ok += 1
@@ -475,15 +504,16 @@ class Campaign:
 
     def measure_actuator(self, row: Row, t0: float, window: float, rate: float) -> None:
         time.sleep(max(0.0, t0 + window + 0.2 - time.monotonic()))  # the actuator thread has recorded the window
-        back, gap, lost = control_back(self.act, t0, window, rate, self.timeout_s / 2)
+        back, gap, gap_start, lost = control_back(self.act, t0, window, rate, self.timeout_s / 2)
         row.ctl_back.append(back)
         row.lost.append(lost)
         stopped = gap > self.timeout_s  # a gap the watchdog must have seen: the safe value was due
-        s, why = self.act.first_applied_safe(t0, t0 + window)
+        s, why = self.act.first_applied_safe(gap_start, t0 + window)
         row.safe.append(s if stopped else "-")
         if stopped:
             row.notes.append(f"safe value by: {why}")
-        row.wire_safe.append(self.act.first_wire_safe(t0, t0 + window) if stopped else "-")
+        w = self.act.first_wire_safe(gap_start, t0 + window)
+        row.wire_safe.append(w if stopped else "-")
 
     # ------------------------------------------------------------------ hostile frames
     def hostile_frames(self) -> list[tuple[str, list[bytes]]]:
@@ -619,7 +649,9 @@ class Campaign:
                 sock.send(P.pack(P.Message(body, last.stream, last.seq + 1, t + (b.t1_us - b.t0_us), time.time_ns())))
                 w = 1.5 if self.a.quick else 4.0
                 self.wait(lambda: time.monotonic() > t0 + w, w + 1)
-                row.back.append(max(self.ctl.ping_s(n) for n in NODES))
+                pings = [self.ctl.ping_s(n) for n in NODES]
+                row.back.append(max(pings))
+                row.hangs += sum(p > 2.0 for p in pings)
                 self.measure_actuator(row, t0, w, rate)
                 row.crashes += self.check_crashes()
 
@@ -638,6 +670,13 @@ class Campaign:
             self.hostile()
             print(f"  ({time.monotonic() - t_run:.0f} s) clock jumps ...", flush=True)
             self.clock_jump()
+            self.node_stats = {}
+            for n in NODES:
+                try:
+                    ok, res = self.ctl.call(n, "stats", timeout=3.0)
+                    self.node_stats[n] = res.get("runtime", {}).get("node_counters") if ok else res
+                except TimeoutError as e:
+                    self.node_stats[n] = str(e)
             self.stop_row()
         finally:
             self.close()
@@ -677,6 +716,8 @@ class Campaign:
     def report(self) -> dict:
         target = self.timeout_s + self.tick_s
         return {"target_safe_s": target, "timeout_s": self.timeout_s, "tick_s": self.tick_s,
+                "loadavg_start": self.load0, "loadavg_end": os.getloadavg(),
+                "node_counters_at_end": getattr(self, "node_stats", {}),
                 "actuator_client": self.act.client is not None, "workdir": str(self.tmp),
                 "rows": [r.__dict__ for r in self.rows.values()]}
 
@@ -695,7 +736,8 @@ def _stat(xs: list, fmt: str = "{:.2f}") -> str:
 
 def print_table(rep: dict) -> None:
     print(f"\nsafe-value target: timeout_s {rep['timeout_s']} + one tick {rep['tick_s']} = {rep['target_safe_s']:.3f} s"
-          f"; actuator client: {'ActuatorClient' if rep['actuator_client'] else 'raw frames only'}")
+          f"; actuator client: {'ActuatorClient' if rep['actuator_client'] else 'raw frames only'}; load average "
+          f"{rep['loadavg_start'][0]:.1f} at start, {rep['loadavg_end'][0]:.1f} at end ({os.cpu_count()} CPUs)")
     hdr = (f"{'fault':38s} {'n':>3s} {'back s':>11s} {'ctl back s':>13s} {'lost':>11s} {'safe s':>13s} "
            f"{'wire safe s':>13s} {'state ok':>8s} {'empty/bad':>9s} {'crash':>5s} {'hang':>4s}")
     print(hdr)
@@ -728,6 +770,9 @@ def main(argv: list[str] | None = None) -> int:
     rep = Campaign(a).run()
     rep["elapsed_s"] = round(time.monotonic() - t, 1)
     print_table(rep)
+    oc = rep["node_counters_at_end"].get("output")
+    if isinstance(oc, dict):
+        print("\noutput node counters at the end: " + ", ".join(f"{k} {v}" for k, v in sorted(oc.items())))
     print(f"\n{rep['elapsed_s']} s; logs and checkpoints in {rep['workdir']}")
     if a.json:
         Path(a.json).write_text(json.dumps(rep, indent=1, default=str))
