@@ -106,13 +106,15 @@ class Probe(threading.Thread):
         p50, p99 = np.percentile(lat, [50, 99])
         return {"p50": round(float(p50), 3), "p99": round(float(p99), 3), "max": round(float(lat.max()), 3), "n": int(lat.size)}
 
-    def tracking(self, after_us: int, last: int | None = None) -> list[float]:
+    def tracking(self, after_us: int, last: int | None = None, before_us: int | None = None) -> list[float]:
         """Pearson correlation per output between decoded control and ground truth, after `after_us`
-        (over the `last` control outputs only, if given)."""
+        (and before `before_us`; over the `last` control outputs only, if given)."""
         n, ng = self.nc, self.ng  # read once: the probe thread keeps appending
         k = 0 if last is None else max(0, n - last)
         ct, cv = self.c_t[k:n], self.c_v[k:n]
         keep = (ct > after_us) & ~self.c_safe[k:n]
+        if before_us is not None:
+            keep &= ct < before_us
         gt, gv = self.g_t[:ng], self.g_v[:ng]
         if keep.sum() < 10 or gt.size == 0:
             return []
@@ -192,7 +194,21 @@ class DemoRun:
                 "latency_sensor_to_control_ms": p.latency_ms(self.warmup_us),
                 "latency_including_warmup_ms": p.latency_ms(),
                 "tracking_correlation": p.tracking(self.calib_us),
+                "tracking_first_last": self.tracking_first_last(),
                 "stages": stages, "nodes": report["nodes"], "logs": str(self.sup.log_dir)}
+
+    def tracking_first_last(self) -> dict[str, list[float]]:
+        """How r moved while the SNN learned: r over the first and the last fifth of the run after
+        calibration (each at most 5 minutes)."""
+        p = self.probe
+        if not p.nc:
+            return {}
+        end = int(p.c_t[p.nc - 1])
+        span = min((end - self.calib_us) // 5, 300_000_000)
+        if span <= 0:
+            return {}
+        return {"first": p.tracking(self.calib_us, before_us=self.calib_us + span),
+                "last": p.tracking(end - span)}
 
     def status_table(self, elapsed_s: float, duration_s: float):
         from rich.table import Table
@@ -234,5 +250,6 @@ def run_demo(pipeline_path: str | None, duration_s: float, calibrate_s: float | 
     console.print(f"[bold]summary[/bold]: {summary['control_messages']} control outputs; sensor->control latency "
                   f"(after {demo.warmup_us / 1e6:.0f} s warm-up) p50 {lat.get('p50')} ms, p99 {lat.get('p99')} ms; "
                   f"drops {sum(r['dropped'] for r in summary['stages'])}; tracking correlation after calibration "
-                  f"{summary['tracking_correlation']}; node logs in {summary['logs']}")
+                  f"{summary['tracking_correlation']} (first fifth {summary['tracking_first_last'].get('first')}, last "
+                  f"fifth {summary['tracking_first_last'].get('last')}, while the SNN learns); node logs in {summary['logs']}")
     return summary
