@@ -164,24 +164,25 @@ MAX_COMMAND_BYTES = 1 << 20
 
 
 def watch_disconnects(sock: zmq.Socket) -> zmq.Socket:
-    """A socket that reports each connection `sock` loses (read it with `lost_endpoints`).
+    """A socket that reports the connections `sock` loses, and which of them ZeroMQ will retry by itself
+    (read it with `connection_events`).
 
     Why: a frame over MAXMSGSIZE makes libzmq (4.3, measured) close that connection as a protocol error
-    and, unlike a peer that went away, never reconnect it: a SUB would stay deaf for good. The loop
-    reconnects such an endpoint at once. Close the returned socket before the context is terminated."""
-    return sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+    and, unlike a peer that went away or a failed handshake (DISCONNECTED then CONNECT_RETRIED), never
+    reconnect it: a SUB would stay deaf for good. The loop reconnects such an endpoint itself. Close the
+    returned socket before the context is terminated."""
+    return sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED)
 
 
-def lost_endpoints(monitor: zmq.Socket) -> list[str]:
-    """The endpoints whose connection was lost, from the events waiting on a `watch_disconnects` socket."""
+def connection_events(monitor: zmq.Socket) -> list[tuple[int, str]]:
+    """(event, endpoint) pairs waiting on a `watch_disconnects` socket."""
     from zmq.utils.monitor import recv_monitor_message
 
-    lost = []
+    out = []
     while monitor.poll(0):
         ev = recv_monitor_message(monitor)
-        if ev["event"] == zmq.EVENT_DISCONNECTED:
-            lost.append(ev["endpoint"].decode(errors="replace"))
-    return lost
+        out.append((ev["event"], ev["endpoint"].decode(errors="replace")))
+    return out
 
 
 def rep(ctx: zmq.Context, endpoint: str, opt: SocketOptions = SocketOptions()) -> zmq.Socket:

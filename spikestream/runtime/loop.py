@@ -32,6 +32,7 @@ from spikestream.runtime.stats import NodeStats, RateLimitedLog
 
 PR_SET_TIMERSLACK, TIMER_SLACK_NS = 29, 1000
 EX_CONFIG = 78  # sysexits: the node cannot start as configured; restarting will not help
+RECONNECT_GRACE_S = 0.05  # a lost input connection ZeroMQ does not retry within this is reconnected (_watch)
 MAX_DRAIN = 512  # frames taken from one socket per loop iteration, so no input starves the others
 
 
@@ -338,7 +339,8 @@ class NodeRunner:
         self._poller = zmq.Poller()
         for sock in [*self._xpubs, *self._ins, *([self._ctl] if self._ctl else [])]:
             self._poller.register(sock, zmq.POLLIN)
-        self._monitors = {transport.watch_disconnects(sock): sock for sock in self._ins}  # see _reconnect
+        self._monitors = {transport.watch_disconnects(sock): sock for sock in self._ins}  # see _watch
+        self._lost: dict[tuple[zmq.Socket, str], float] = {}  # (input socket, endpoint) -> when to reconnect
         for mon in self._monitors:
             self._poller.register(mon, zmq.POLLIN)
 
@@ -369,26 +371,40 @@ class NodeRunner:
                 while sock.get(zmq.EVENTS) & zmq.POLLIN:
                     self._subscribers[self._xpubs[sock]] += transport.subscription_delta(sock.recv())
             elif sock in self._monitors:
-                self._reconnect(sock)
+                self._watch(sock)
             else:
                 port = self._ins[sock]
                 for _ in range(MAX_DRAIN):
                     if not sock.get(zmq.EVENTS) & zmq.POLLIN:
                         break
                     self._receive(port, sock.recv())
+        if self._lost:
+            self._reconnect_lost()
 
-    def _reconnect(self, monitor: zmq.Socket) -> None:
-        """An input lost a connection. When a frame over `max_message_bytes` arrived, ZeroMQ dropped the
-        frame and closed the connection for good (transport.watch_disconnects): connect again at once, so
-        the oversize frame is all that is lost (and what was in flight with it, counted as a gap)."""
+    def _watch(self, monitor: zmq.Socket) -> None:
+        """An input lost a connection. A peer that went away, or a failed handshake, ZeroMQ retries by itself
+        (CONNECT_RETRIED follows at once). A frame over `max_message_bytes` it dropped with the connection,
+        for good (transport.watch_disconnects): that endpoint is reconnected here, after RECONNECT_GRACE_S,
+        so the oversize frame is all that is lost (and what was in flight with it, counted as a gap)."""
         sub = self._monitors[monitor]
-        port = self._ins[sub]
-        eps = self.spec.inputs[port]
-        for lost in transport.lost_endpoints(monitor):
+        for event, ep in transport.connection_events(monitor):
+            if event == zmq.EVENT_DISCONNECTED:
+                self._lost[(sub, ep)] = time.monotonic() + RECONNECT_GRACE_S
+            else:
+                self._lost.pop((sub, ep), None)
+
+    def _reconnect_lost(self) -> None:
+        now = time.monotonic()
+        for (sub, lost), due in list(self._lost.items()):
+            if now < due:
+                continue
+            del self._lost[(sub, lost)]
+            port = self._ins[sub]
+            eps = self.spec.inputs[port]
             self.stats.input_reconnects += 1
-            self.warn.warning(f"reconnect:{port}", f"input {port!r}: lost its connection to {lost} (a frame over "
-                                                   f"max_message_bytes = {self.spec.max_message_bytes}, or the "
-                                                   "sender went away); connecting again")
+            self.warn.warning(f"reconnect:{port}", f"input {port!r}: ZeroMQ closed its connection to {lost} for good "
+                                                   f"(a frame over max_message_bytes = {self.spec.max_message_bytes}?); "
+                                                   "connecting again")
             for ep in [lost] if lost in eps else eps:  # an endpoint ZeroMQ names differently: all of them
                 try:
                     sub.disconnect(ep)

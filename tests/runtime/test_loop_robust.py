@@ -11,6 +11,7 @@ from loop_helpers import RelayRig, samples
 from runtime_helpers import command, wait_for
 
 from spikestream import protocol as P
+from spikestream import transport
 from spikestream.runtime.inputs import MAX_STREAMS, InputStreams
 from spikestream.runtime.stats import NodeStats
 
@@ -93,3 +94,21 @@ def test_200k_stream_names_keep_64_per_port():
         assert tracker.accept("in", msg) == [msg]
     assert len(tracker) == MAX_STREAMS and st.streams_evicted == 200_000 - MAX_STREAMS
     assert time.perf_counter() - t < 30  # O(1) per message
+
+
+def test_a_sender_that_goes_away_and_comes_back_is_left_to_zeromq(rig):
+    """Only connections ZeroMQ gives up on are reconnected by the node; a restarted sender it retries itself."""
+    rig.send(samples("src.out", 0, 1000))
+    wait_for(lambda: rig.drain() and rig.times() == [1000], what="the first message")
+    rig.up.close(0)  # the sender dies ...
+    rig.up = transport.pub(zmq.Context.instance(), rig.e["up"])  # ... and comes back at the same endpoint
+    seq = 0
+
+    def passes():
+        nonlocal seq
+        rig.send(samples("src2.out", seq, 1000 * (seq + 1)))
+        seq += 1
+        return rig.drain(0.05) and len(rig.got) > 1
+
+    wait_for(passes, timeout=10, what="messages from the restarted sender")
+    assert rig.delta()["input_reconnects"] == 0
