@@ -494,12 +494,16 @@ class Campaign:
         if new and before:
             row.state_n += 1
             t_new = time.time()
-            self.wait(lambda: st.exists() and st.stat().st_mtime > t_new, 5 * self.ckpt_s)
-            after, _ = newest_ckpt(st)
-            if not after:
-                row.empty_or_corrupt += 1
-            elif same_state(node, before, after):
-                row.state_ok += 1
+            if not self.wait(lambda: st.exists() and st.stat().st_mtime > t_new, 5 * self.ckpt_s):
+                row.notes.append("the restarted node wrote no checkpoint within 5 checkpoint intervals")
+            else:
+                after, _ = newest_ckpt(st)
+                if not after:
+                    row.empty_or_corrupt += 1
+                elif same_state(node, before, after):
+                    row.state_ok += 1
+                else:
+                    row.notes.append("the restarted node's state differs from the last checkpoint")
         row.crashes += self.check_crashes()
 
     def measure_actuator(self, row: Row, t0: float, window: float, rate: float) -> None:
