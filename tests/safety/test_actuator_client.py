@@ -3,6 +3,7 @@ real upstream process over ZeroMQ, and the actuator-side `ActuatorClient` readin
 fault the client must report the safe value within timeout + one tick; after `stop` and SIGTERM the node
 itself must have said so (a safe Control message), after SIGKILL the client's disconnect monitor does."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -65,8 +66,9 @@ def _read_until(client, pred, timeout_s, what):
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-@pytest.fixture
-def rig(tmp_path):
+@contextlib.contextmanager
+def _rig(tmp_path):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     up_ep, out_ep, ctl_ep = (f"tcp://127.0.0.1:{free_tcp_port()}" for _ in range(3))
     (tmp_path / "up.py").write_text(UPSTREAM)
     (tmp_path / "node.py").write_text(textwrap.dedent(NODE.format(timeout=TIMEOUT_S, safe=NODE_SAFE)))
@@ -88,9 +90,30 @@ def rig(tmp_path):
                 p.wait()
 
 
+@pytest.fixture
+def rig(tmp_path):
+    with _rig(tmp_path) as r:
+        yield r
+
+
 @pytest.mark.parametrize("fault", ["output_sigkill", "output_stop", "output_sigterm", "output_hung", "upstream_sigkill",
                                    "upstream_stale"])
 def test_actuator_sees_the_safe_value_within_timeout_plus_one_tick(rig, fault):
+    _fault_then_safe(rig, fault)
+
+
+@pytest.mark.slow
+def test_every_time_over_repeated_faults(tmp_path):
+    """Five fresh rigs per fault of the output itself: the bound holds every time (prints worst case)."""
+    worst = {}
+    for fault in ("output_sigkill", "output_stop", "output_sigterm"):
+        for i in range(5):
+            with _rig(tmp_path / f"{fault}{i}") as r:
+                worst[fault] = max(worst.get(fault, 0.0), _fault_then_safe(r, fault))
+    print("\nworst of 5: " + ", ".join(f"{f} {t * 1e3:.0f} ms" for f, t in worst.items()))
+
+
+def _fault_then_safe(rig, fault) -> float:
     up, node, ctl_ep, client = rig
     safe_before = client.counts["safe_msgs"]
     t_fault = time.monotonic()
@@ -134,6 +157,7 @@ def test_actuator_sees_the_safe_value_within_timeout_plus_one_tick(rig, fault):
             time.sleep(TICK_S)
     r = client.read()  # and it stays safe
     assert r.safe
+    return took
 
 
 def test_client_watchdog_and_bad_frames():
