@@ -14,6 +14,7 @@ Each inbound packet [t0, t1) advances the network to t1 and emits one Spikes pac
 just simulated, [time before, time after) — the same window as the inbound one when packet edges lie on
 the dt grid — with the inbound ``origin_ns``. Rewards: ``samples`` on port "reward", column c feeds
 R-STDP projections with ``reward_channel = c``.
+``learning = false`` starts with every kind of learning off (STDP, adaptive thresholds, alignment).
 ``align = {ring = 8, per_channel = 2, ...}`` puts a ring alignment (spikestream.snn.align: an armband
 put on rotated is found without labels and undone) in front of the network; it learns while learning is on.
 Commands: ``learning {"on": bool}``, ``stats``, ``bias {"layer": str, "value": float}``.
@@ -33,7 +34,7 @@ from spikestream.snn import build_snn
 from spikestream.snn.align import RingAlign
 from spikestream.snn.topologies import build_topology, expand
 
-_OWN = ("n_inputs", "max_gap_ms", "max_inputs", "resize_after", "max_bias", "align")
+_OWN = ("n_inputs", "max_gap_ms", "max_inputs", "resize_after", "max_bias", "align", "learning")
 
 
 def _positive(params: dict, key: str, default, integer: bool = False):
@@ -68,7 +69,9 @@ class SNNNode(Node):
         self._state_confirmed = False       # a packet of the restored state's size has arrived
         self._other = (0, 0)                # (size, run length) of consecutive packets of another size
         self._log_after: dict[str, float] = {}
-        self._learning = True
+        self._learning = self.params.get("learning", True)  # the file's setting; `learning` command at run time
+        if not isinstance(self._learning, bool):
+            raise ValueError(f"parameter 'learning' must be true or false, got {self._learning!r}")
         self._align = self.params.get("align")  # ring alignment of the input (spikestream.snn.align)
         self.align = None
         if self._align is not None:
