@@ -102,6 +102,22 @@ def test_actuator_sees_the_safe_value_within_timeout_plus_one_tick(rig, fault):
     _fault_then_safe(rig, fault)
 
 
+def test_client_follows_a_restarted_output(rig, tmp_path):
+    """SIGKILL, then the supervisor's restart on the same endpoint: the actuator is safe meanwhile and live
+    commands resume on the new connection (the disconnect does not stick)."""
+    up, node, ctl_ep, client = rig
+    node.send_signal(signal.SIGKILL)
+    node.wait(10)
+    _read_until(client, lambda r: r.reason == "disconnected", 5, "the disconnect")
+    again = subprocess.Popen(node.args, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        r, _ = _read_until(client, lambda r: r.reason == "live", 60, "live commands from the restarted output")
+        assert not r.safe and client.counts["connects"] >= 2 and client.counts["disconnects"] >= 1
+    finally:
+        again.kill()
+        again.wait()
+
+
 @pytest.mark.slow
 def test_every_time_over_repeated_faults(tmp_path):
     """Five fresh rigs per fault of the output itself: the bound holds every time (prints worst case)."""
