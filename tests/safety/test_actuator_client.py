@@ -162,7 +162,7 @@ def _fault_then_safe(rig, fault) -> float:
         assert node.wait(15) in (0, 143)  # 143: the runtime's "stopped on request" (EX_STOPPED)
     elif fault == "output_hung":
         assert r.reason in ("timeout", "disconnected") and np.array_equal(r.values, CLIENT_SAFE)
-        node.send_signal(signal.SIGCONT)
+        # (left stopped: the rig's SIGKILL ends it; resumed, it would rightly send live commands again)
     else:
         assert r.reason == "safe" and np.array_equal(r.values, NODE_SAFE)
     if fault == "upstream_stale":  # input keeps arriving, 3.4 s old: not one command from it reaches the actuator
