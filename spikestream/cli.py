@@ -28,12 +28,16 @@ def cmd_run(a: argparse.Namespace) -> int:
     from spikestream.runtime import pipeline
     from spikestream.runtime.supervisor import Supervisor
 
-    pl = pipeline.load(a.pipeline)
+    try:
+        pl = pipeline.load(a.pipeline)
+    except pipeline.PipelineError as e:
+        logging.error("%s", e)
+        return 78  # EX_CONFIG
     sup = Supervisor(pl, workdir=a.workdir, host=a.host, log_level=a.log_level)
     report = sup.run(a.duration)
     _write_report(a.report, report)
     failed = [n for n, r in report["nodes"].items() if r["state"] == "failed"]
-    return 1 if failed else 0
+    return report["exit_code"] or (1 if failed else 0)  # 78: a node cannot run as configured
 
 
 def cmd_node(a: argparse.Namespace) -> int:

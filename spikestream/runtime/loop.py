@@ -32,8 +32,18 @@ from spikestream.runtime.stats import NodeStats, RateLimitedLog
 
 PR_SET_TIMERSLACK, TIMER_SLACK_NS = 29, 1000
 EX_CONFIG = 78  # sysexits: the node cannot start as configured; restarting will not help
+EX_STOPPED = 143  # stopped on request (SIGTERM/SIGINT, the `stop` command) before its data ended (128 + SIGTERM)
+#: A node exits 0 only when its data really ended (`Node.finished`, or `--duration` elapsed).
+DRAIN_IDLE_S = 0.2  # on a stop, the inputs count as drained once nothing arrived for this long
+FINISH_LINGER_MS = 30_000  # a finished lossless node waits this long at most for its consumers to take the rest
+END_DRAIN_MAX_S = 600.0  # after SIGUSR1 (upstream ended), the bound on handling what is queued (normally: until idle)
+SEND_RETRY_MS = 5  # a lossless send blocked by a full queue retries at this period, serving commands in between
 RECONNECT_GRACE_S = 0.05  # a lost input connection ZeroMQ does not retry within this is reconnected (_watch)
 MAX_DRAIN = 512  # frames taken from one socket per loop iteration, so no input starves the others
+
+
+class BindError(OSError):
+    """An endpoint this node must bind is taken or unusable (a configuration error: exit EX_CONFIG)."""
 
 
 class NodeRunner:
@@ -61,19 +71,58 @@ class NodeRunner:
                 return
             raise ValueError(f"node emitted on undeclared port {port!r}")
         seq = self._seq.get(port, 0)
-        self._seq[port] = seq + 1
         frame = P.pack(P.Message(body, f"{self.spec.name}.{port}", seq, t_us, origin_ns))
         try:
             sock.send(frame, zmq.NOBLOCK)
         except zmq.Again:
-            self.stats.send_failed += 1
-            return
+            if self.spec.flow != "lossless" or not self._wait_to_send(sock, frame, port):
+                self.stats.send_failed += 1  # counted here; its seq is reused, so no receiver counts it again
+                return
+        self._seq[port] = seq + 1
         self.stats.msgs_out[port] += 1
         if origin_ns > 0:
             self.stats.latency_out.add((time.time_ns() - origin_ns) * 1e-9)
 
     def stop(self, *_: Any) -> None:
+        self._hard_stop = self._stop  # a second signal: stop without waiting for a blocked send or a drain
         self._stop = True
+
+    def end_of_input(self, *_: Any) -> None:
+        """SIGUSR1, from the supervisor once every node upstream of this one has finished: handle everything
+        still queued on the inputs (until they are idle, at most END_DRAIN_MAX_S), then finish (exit 0)."""
+        self._ending = True
+        self._stop = True
+
+    def _drain_budget_s(self) -> float:
+        return END_DRAIN_MAX_S if getattr(self, "_ending", False) else self.spec.drain_s
+
+    def _wait_to_send(self, sock: zmq.Socket, frame: bytes, port: str) -> bool:
+        """Lossless flow: the subscriber's queue is full (XPUB_NODROP said EAGAIN). Wait for room instead of
+        dropping, still answering commands and signals; while we wait we take nothing in, so the
+        back-pressure reaches our own senders. After a stop, wait at most `drain_s`. False: gave up."""
+        self.stats.backpressure_waits += 1
+        t0 = time.monotonic()
+        warned = False
+        try:
+            while True:
+                if self._ctl is not None and self._ctl.poll(0):
+                    self._ctl.send(self._command(self._ctl.recv()))
+                now = time.monotonic()
+                if self._stop:
+                    self._stop_at = self._stop_at or now
+                    if self._hard_stop or now - self._stop_at > self._drain_budget_s():
+                        return False
+                if not warned and now - t0 > 5.0:
+                    warned = True
+                    self.log.warning("output %r: its subscriber has taken nothing for %.0f s; waiting (flow = "
+                                     "\"lossless\")", port, now - t0)
+                try:
+                    sock.send(frame)  # blocks at most SEND_RETRY_MS (SNDTIMEO), woken as soon as there is room
+                    return True
+                except zmq.Again:
+                    continue
+        finally:
+            self.stats.backpressure_s += time.monotonic() - t0
 
     # ------------------------------------------------------------------ receiving
     def _receive(self, port: str, frame: bytes) -> None:
@@ -270,6 +319,7 @@ class NodeRunner:
         spec = self.spec
         for s in (signal.SIGTERM, signal.SIGINT):  # first: a stop asked for during start-up is graceful too
             signal.signal(s, self.stop)
+        signal.signal(signal.SIGUSR1, self.end_of_input)
         t_setup = time.monotonic()
         try:
             cls = NODES.get(spec.kind)
@@ -288,12 +338,18 @@ class NodeRunner:
             return EX_CONFIG
         self._realtime()
 
-        self._open_sockets()
+        try:
+            self._open_sockets()
+        except BindError as e:
+            self.log.error("cannot start node %r (%s): %s", spec.name, spec.kind, e)
+            self._call(self.node.close)
+            return EX_CONFIG
         t_start = time.monotonic()
         tick_ns = int(spec.tick_ms * 1e6)
         next_stats = t_start + spec.stats_interval_s
         next_ckpt = t_start + spec.checkpoint_s if spec.checkpoint_s else math.inf
         started = False
+        code = 0  # finished, or --duration elapsed
         try:
             while not self._stop:
                 if not started:
@@ -320,9 +376,57 @@ class NodeRunner:
                     break
                 if duration_s is not None and mono - t_start >= duration_s:
                     break
+            if self._stop and getattr(self, "_ending", False):  # upstream ended: handle all that is queued, finish
+                if started:
+                    self._drain()
+                self._call(self.node.on_stop)
+            elif self._stop:
+                code = EX_STOPPED
+                self._call(self.node.on_stop)  # before the drain: an output tells its actuator now (B2)
+                if started:
+                    self._drain()
         finally:
+            if self.spec.flow == "lossless":  # let the consumers take what is still queued
+                self._linger_ms = max(self.spec.linger_ms, FINISH_LINGER_MS if code == 0 else int(self.spec.drain_s * 1e3))
             self._shutdown(report)
-        return 0
+        return code
+
+    def _drain(self) -> None:
+        """After a stop: take in and handle what is already queued on the inputs, until nothing arrived for
+        DRAIN_IDLE_S, at most `drain_s` after the stop (END_DRAIN_MAX_S after SIGUSR1: the upstream ended).
+        Stopped upstream-first, a stage has then handled everything its (already exited) senders flushed."""
+        if not self._ins or self._drain_budget_s() <= 0:
+            return
+        self._stop_at = self._stop_at or time.monotonic()
+        end = self._stop_at + self._drain_budget_s()
+        poller = zmq.Poller()
+        for sock in [*self._ins, *([self._ctl] if self._ctl else [])]:
+            poller.register(sock, zmq.POLLIN)
+        idle_since = time.monotonic()
+        n = 0
+        while not self._hard_stop:
+            now = time.monotonic()
+            until = min(end, idle_since + DRAIN_IDLE_S)
+            if now >= until:
+                break
+            got = 0
+            for sock, _ in poller.poll(math.ceil((until - now) * 1e3)):
+                if sock is self._ctl:
+                    sock.send(self._command(sock.recv()))
+                    continue
+                port = self._ins[sock]
+                while got < MAX_DRAIN and sock.get(zmq.EVENTS) & zmq.POLLIN:
+                    self._receive(port, sock.recv())
+                    got += 1
+            if got:
+                n += got
+                idle_since = time.monotonic()
+                self._call(self.node.poll, time.time_ns())
+        if time.monotonic() >= end and not self._hard_stop:
+            self.log.warning("stopping with input still arriving after draining %d messages for %.1f s",
+                             n, self._drain_budget_s())
+        elif n:
+            self.log.info("drained %d queued messages before stopping", n)
 
     def _open_sockets(self) -> None:
         spec = self.spec
@@ -330,9 +434,23 @@ class NodeRunner:
         curve = transport.load_curve_keys(spec.curve_keys) if spec.curve_keys else None
         self._auth = transport.start_authenticator(self._ctx, curve) if curve else None
         opt = transport.SocketOptions(spec.hwm, spec.linger_ms, spec.max_message_bytes, curve)
-        self._out = {p: transport.pub(self._ctx, ep, opt, xpub=True) for p, ep in spec.outputs.items()}
+        try:
+            self._out = {p: _bind(lambda: transport.pub(self._ctx, ep, opt, xpub=True), f"output {p!r}", ep)
+                         for p, ep in spec.outputs.items()}
+            self._ctl = _bind(lambda: transport.rep(self._ctx, spec.control, opt), "control", spec.control) \
+                if spec.control else None
+        except BindError:
+            if self._auth is not None:
+                self._auth.stop()
+            self._ctx.destroy(linger=0)
+            raise
+        if spec.flow == "lossless":  # a full subscriber queue: EAGAIN instead of a silent drop (see _emit)
+            for sock in self._out.values():
+                sock.setsockopt(zmq.XPUB_NODROP, 1)
+                sock.setsockopt(zmq.SNDTIMEO, SEND_RETRY_MS)
+        self._linger_ms = spec.linger_ms  # for the outputs at exit (longer for lossless flow, see run)
+        self._said_waiting = False
         self._ins = {transport.sub(self._ctx, [], opt): p for p in spec.inputs}  # connected once started
-        self._ctl = transport.rep(self._ctx, spec.control, opt) if spec.control else None
         self._stats_sock = transport.pub(self._ctx, self.stats_endpoint, opt, bind=False) if self.stats_endpoint else None
         self._xpubs = {sock: p for p, sock in self._out.items()}
         self._subscribers = dict.fromkeys(self._out, 0)
@@ -345,13 +463,23 @@ class NodeRunner:
             self._poller.register(mon, zmq.POLLIN)
 
     def _maybe_start(self, waited_s: float) -> bool:
-        """Start (connect inputs, let a source run) once downstream listens, or once waited long enough."""
-        ready = all(self._subscribers.values())
-        if not ready and waited_s < self.spec.start_wait_s:
+        """Start (connect inputs, let a source run) once every output some node of the pipeline reads has a
+        subscriber, or once waited `start_wait_s`. Terminal outputs (nobody in the pipeline file reads them,
+        e.g. the output node's port read by an external actuator) are not waited for."""
+        spec, readers = self.spec, self.spec.consumers
+        missing = [p for p, n in self._subscribers.items() if not n and (readers is None or readers.get(p))]
+        if missing and waited_s < spec.start_wait_s:
+            if waited_s >= 1.0 and not self._said_waiting:
+                self._said_waiting = True
+                self.log.info("waiting (at most start_wait_s = %g s) for a subscriber before starting: %s", spec.start_wait_s,
+                              "; ".join(f"output {p!r} at {spec.outputs[p]}, read by "
+                                        f"{', '.join(readers[p]) if readers else 'its consumers'}" for p in missing))
             return False
-        self.log.info("%s (%s) running; waited %.2f s for subscribers", self.spec.name, self.spec.kind, waited_s)
-        if not ready:
-            self.log.warning("starting without subscribers on %s", [p for p, n in self._subscribers.items() if not n])
+        self.log.info("%s (%s) running; waited %.2f s for subscribers", spec.name, spec.kind, waited_s)
+        if missing:
+            self.log.warning("no subscriber on %s after start_wait_s = %g s; starting anyway: what they send is lost "
+                             "until their readers connect", ", ".join(f"output {p!r} ({spec.outputs[p]})" for p in missing),
+                             spec.start_wait_s)
         for sock, p in self._ins.items():
             for ep in self.spec.inputs[p]:
                 sock.connect(ep)
@@ -432,7 +560,15 @@ class NodeRunner:
             mon.close(linger=0)
         for sock in [*self._out.values(), *self._ins, *([self._ctl] if self._ctl else []),
                      *([self._stats_sock] if self._stats_sock else [])]:
-            sock.close(linger=self.spec.linger_ms)
+            sock.close(linger=self._linger_ms if sock in self._xpubs else self.spec.linger_ms)
         if self._auth is not None:
             self._auth.stop()
         self._ctx.term()
+
+
+def _bind(make, what: str, endpoint: str) -> zmq.Socket:
+    try:
+        return make()
+    except zmq.ZMQError as e:
+        why = "in use by another process" if e.errno == zmq.EADDRINUSE else e.strerror
+        raise BindError(f"cannot bind {what} at {endpoint}: {why}") from None

@@ -23,6 +23,7 @@ pipeline (plain JSON) is what each node process is started with, so every proces
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,8 +33,51 @@ from spikestream.registry import NODES
 from spikestream.transport import check_endpoint, free_tcp_port, load_curve_keys
 
 NODE_KEYS = {"kind", "inputs", "outputs", "params", "control", "host", "tick_ms", "hwm", "linger_ms",
-             "max_age_ms", "state", "start_wait_s", "rt_priority", "cpus", "checkpoint_s", "stats_interval_s", "max_message_bytes",
-             "state_keep", "state_fallback", "state_max_bytes"}
+             "max_age_ms", "state", "start_wait_s", "rt_priority", "cpus", "checkpoint_s", "stats_interval_s",
+             "max_message_bytes", "flow", "drain_s", "state_keep", "state_fallback", "state_max_bytes"}
+FLOWS = ("realtime", "lossless")
+
+
+def _num(lo: float, hi: float = math.inf, lo_open: bool = False, integer: bool = False):
+    """A check for a runtime key: an int (or any real number unless `integer`) in [lo, hi] ((lo, hi] if
+    `lo_open`), finite; a bool is not a number."""
+
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, int if integer else (int, float)):
+            return f"must be {'an integer' if integer else 'a number'}, got {type(v).__name__} {v!r}"
+        if not math.isfinite(v) or v < lo or (lo_open and v == lo) or v > hi:
+            lo_txt = f"> {lo:g}" if lo_open else f">= {lo:g}"
+            return f"must be {lo_txt}" + (f" and <= {hi:g}" if hi < math.inf else "") + f", got {v!r}"
+        return None
+
+    return check
+
+
+def _cpus(v: Any) -> str | None:
+    if not isinstance(v, list) or not v or any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in v):
+        return f"must be a non-empty list of CPU numbers (integers >= 0), e.g. [2]; got {v!r}"
+    return None
+
+
+def _text(v: Any) -> str | None:
+    return None if isinstance(v, str) and v else f"must be a non-empty string, got {v!r}"
+
+
+def _flow(v: Any) -> str | None:
+    return None if v in FLOWS else f"must be one of {list(FLOWS)}, got {v!r}"
+
+
+#: Type and range of every runtime key of a node (what the loop would otherwise trip over at run time).
+RUNTIME_CHECKS = {
+    "tick_ms": _num(0, 60_000, lo_open=True), "hwm": _num(1, 10_000_000, integer=True),
+    "linger_ms": _num(0, 600_000, integer=True), "max_age_ms": _num(0, lo_open=True),
+    "state": _text, "checkpoint_s": _num(0, lo_open=True), "stats_interval_s": _num(0, 3600, lo_open=True),
+    "start_wait_s": _num(0, 3600), "rt_priority": _num(1, 99, integer=True), "cpus": _cpus,
+    "max_message_bytes": _num(64, 2**31 - 1, integer=True), "host": _text, "flow": _flow,
+    "drain_s": _num(0, 600),
+    "state_keep": _num(1, 100, integer=True), "state_max_bytes": _num(1024, integer=True),
+    "state_fallback": lambda v: None if v in ("fresh", "fail") else f"must be 'fresh' or 'fail', got {v!r}",
+}
 
 
 class PipelineError(ValueError):
@@ -66,6 +110,14 @@ class NodeSpec:
     cpus: list[int] | None = None  # pin the node's process to these CPUs
     curve_keys: str | None = None  # the pipeline's CURVE key folder (set from [pipeline] curve_keys)
     max_message_bytes: int = 16 * 1024 * 1024
+    #: "realtime": a full subscriber queue drops (ZeroMQ's PUB behaviour; the receiver counts the gap).
+    #: "lossless": the sender waits instead (XPUB_NODROP), so back-pressure slows the sources (replay).
+    flow: str = "realtime"
+    #: On a stop, keep taking in (and handling) what is queued until the inputs are idle, at most this long.
+    drain_s: float = 2.0
+    #: Output port -> the "NODE.PORT" inputs of this pipeline that read it (set at load). A port nobody in
+    #: the pipeline reads is terminal: the start does not wait for it. None: unknown, wait on every port.
+    consumers: dict[str, list[str]] | None = None
 
 
 @dataclass
@@ -101,6 +153,10 @@ def load(path: str | Path, resolve_auto: bool = True) -> Pipeline:
 
 def from_dict(doc: dict, where: str = "<pipeline>", resolve_auto: bool = True) -> Pipeline:
     head = doc.get("pipeline", {})
+    if not isinstance(head, dict):
+        raise PipelineError(f"{where}: [pipeline] must be a table")
+    if "flow" in head and _flow(head["flow"]):
+        raise PipelineError(f"{where}: pipeline flow {_flow(head['flow'])}")
     name = head.get("name", Path(where).stem)
     raw_nodes = doc.get("nodes")
     if not isinstance(raw_nodes, dict) or not raw_nodes:
@@ -139,6 +195,15 @@ def from_dict(doc: dict, where: str = "<pipeline>", resolve_auto: bool = True) -
             if p not in cls.outputs:
                 raise PipelineError(f"{where}: {w}: kind {nd['kind']!r} has no output {p!r}; it has {sorted(cls.outputs)}")
         extra = {k: nd[k] for k in NODE_KEYS - {"kind", "inputs", "outputs", "params", "control"} if k in nd}
+        if "flow" not in extra and "flow" in head:
+            extra["flow"] = head["flow"]
+        for k, v in extra.items():
+            bad = RUNTIME_CHECKS[k](v) if k in RUNTIME_CHECKS else None
+            if bad:
+                src = " (from [pipeline])" if k not in nd else ""
+                raise PipelineError(f"{where}: {w}: {k}{src} {bad}")
+        if "params" in nd and not isinstance(nd["params"], dict):
+            raise PipelineError(f"{where}: {w}: params must be a table, got {nd['params']!r}")
         ctrl = endpoint(nd["control"], f"{w} control") if "control" in nd else None
         specs[nname] = NodeSpec(nname, nd["kind"], {}, outs, dict(nd.get("params", {})), ctrl, **extra)
 
@@ -165,6 +230,14 @@ def from_dict(doc: dict, where: str = "<pipeline>", resolve_auto: bool = True) -
             raise PipelineError(f"{where}: {w}: input {port!r} is not wired")
         for port in set(cls.outputs) - set(specs[nname].outputs) - cls.optional:
             raise PipelineError(f"{where}: {w}: output {port!r} has no endpoint")
+
+    readers: dict[str, list[str]] = {}
+    for s in specs.values():
+        for port, eps in s.inputs.items():
+            for e in eps:
+                readers.setdefault(e, []).append(f"{s.name}.{port}")
+    for s in specs.values():
+        s.consumers = {p: readers.get(e, []) for p, e in s.outputs.items()}
 
     bound = [ep for s in specs.values() for ep in [*s.outputs.values(), *([s.control] if s.control else [])]]
     dup = {ep for ep in bound if bound.count(ep) > 1}

@@ -1,9 +1,17 @@
 """The supervisor: start every node as its own process, restart the ones that die, stop them all cleanly.
 
-Children are started as ``python -m spikestream node RESOLVED.json NAME`` with a parent-death signal, so
-that no node outlives a supervisor that was killed. A node that exits 0 has finished (a file replay) and
-is not restarted; one that exits with EX_CONFIG cannot start as configured and is not restarted either;
-any other exit is restarted with exponential backoff.
+Children are started as ``python -m spikestream node RESOLVED.json NAME`` with a parent-death signal (so
+that no node outlives a supervisor that was killed), in their own session (a terminal's Ctrl-C reaches the
+supervisor alone, which then stops them upstream-first). What a child's exit means:
+
+- 0: its data really ended (a finite source, `Node.finished`): finished, not restarted. Once every source
+  (a node nothing in the pipeline feeds) has finished, the run ends: upstream-first, each other node is
+  told its input ended (SIGUSR1), handles everything queued and finishes (exit 0); `run` exits 0.
+- EX_CONFIG (78): it cannot run as configured (bad parameter, endpoint in use): the whole pipeline is
+  stopped and `run` exits 78.
+- anything else — EX_STOPPED (143: stopped by SIGTERM or the `stop` command from anyone but this
+  supervisor), a crash, a kill: restarted with exponential backoff. A stop this supervisor asked for is
+  recorded as "stopped" whatever the code.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import zmq
 from spikestream import protocol as P
 from spikestream import transport
 from spikestream.runtime import auth
-from spikestream.runtime.loop import EX_CONFIG
+from spikestream.runtime.loop import END_DRAIN_MAX_S, EX_CONFIG, EX_STOPPED, FINISH_LINGER_MS
 from spikestream.runtime.pipeline import Pipeline
 
 log = logging.getLogger("spikestream.supervisor")
@@ -34,14 +42,19 @@ log = logging.getLogger("spikestream.supervisor")
 BACKOFF_START_S = 0.25
 BACKOFF_MAX_S = 10.0
 HEALTHY_AFTER_S = 30.0  # a node that stayed up this long starts its backoff afresh
-STOP_GRACE_S = 5.0
+STOP_GRACE_S = 5.0  # beyond a node's own drain and linger bounds, before it is killed
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    def preexec() -> None:  # runs in the child between fork and exec
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+        if os.getppid() != parent:  # the supervisor died before the signal was armed
+            os._exit(1)
+
+    return preexec
 
 
 @dataclass
@@ -52,7 +65,7 @@ class Child:
     restarts: int = 0
     failures_in_row: int = 0
     restart_at: float | None = None
-    state: str = "starting"  # running | finished | failed | backoff | stopped
+    state: str = "starting"  # running | finished | failed | backoff | stopping | stopped
     exit_codes: list[int] = field(default_factory=list)
 
 
@@ -71,6 +84,10 @@ class Supervisor:
         self.children = {n: Child(n) for n in names}
         self.latest_stats: dict[str, dict[str, Any]] = {}
         self._stop = False
+        #: Why the run ended: "signal", "duration", "until", "finished" (every source's data ended), "config"
+        #: (a node cannot run as configured).
+        self.ended: str | None = None
+        self._layers: list[list[str]] | None = None
         self._ctx = zmq.Context.instance()
         curve = transport.load_curve_keys(pipeline.curve_keys) if pipeline.curve_keys else None
         self._auth = transport.start_authenticator(self._ctx, curve) if curve and pipeline.stats else None
@@ -86,7 +103,7 @@ class Supervisor:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{c.name}.log", "ab")
         c.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if out else None,
-                                  preexec_fn=_die_with_parent, env=self._env)
+                                  preexec_fn=_die_with_parent(os.getpid()), start_new_session=True, env=self._env)
         if out is not None:
             out.close()
         c.started = time.monotonic()
@@ -117,16 +134,31 @@ class Supervisor:
             c.exit_codes.append(code)
             if code == 0:
                 c.state = "finished"
-                log.info("node %s finished", c.name)
+                log.info("node %s finished (its data ended)", c.name)
             elif code == EX_CONFIG:
                 c.state = "failed"
-                log.error("node %s cannot start as configured (exit %d); not restarting", c.name, code)
+                log.error("node %s cannot run as configured (exit %d): stopping the pipeline", c.name, code)
+                self._end("config")
             else:
                 up = now - c.started
                 c.failures_in_row = 1 if up >= HEALTHY_AFTER_S else c.failures_in_row + 1
                 delay = min(BACKOFF_START_S * 2 ** (c.failures_in_row - 1), BACKOFF_MAX_S)
-                log.warning("node %s died (exit %d) after %.1f s; restart in %.2f s", c.name, code, up, delay)
+                how = ("was stopped (not by this supervisor)" if code == EX_STOPPED else
+                       f"was killed by signal {-code}" if code < 0 else f"died (exit {code})")
+                log.warning("node %s %s after %.1f s; restart in %.2f s", c.name, how, up, delay)
                 c.state, c.restart_at = "backoff", now + delay
+        if not self._stop and self.sources() and all(self.children[n].state == "finished" for n in self.sources()):
+            log.info("every source finished: telling the other nodes, upstream-first, to handle what is queued and finish")
+            self._end("finished")
+
+    def _end(self, why: str) -> None:
+        if self.ended is None:
+            self.ended = why
+        self._stop = True
+
+    def sources(self) -> list[str]:
+        """The nodes nothing in this pipeline (on this host) feeds."""
+        return self.stop_layers()[0] if self.children else []
 
     def drain_stats(self) -> None:
         if self._stats_sock is None:
@@ -144,43 +176,59 @@ class Supervisor:
             self.latest_stats[m.body.node] = m.body.values
 
     def stop(self, *_: Any) -> None:
-        self._stop = True
+        self._end("signal")
 
     def stop_layers(self) -> list[list[str]]:
         """Nodes grouped upstream-first, so that a stop lets each stage drain what is already in flight."""
-        specs = {n: self.pipeline.nodes[n] for n in self.children}
-        feeds = {n: {m for m, t in specs.items() if set(s.outputs.values()) & {e for v in t.inputs.values() for e in v}}
-                 for n, s in specs.items()}
-        indeg = {n: sum(n in f for f in feeds.values()) for n in specs}
-        layers, left = [], set(specs)
-        while left:
-            layer = sorted(n for n in left if indeg[n] == 0) or sorted(left)  # a cycle: stop the rest together
-            layers.append(layer)
-            for n in layer:
-                left.discard(n)
-                for m in feeds[n]:
-                    indeg[m] -= 1
-        return layers
+        if self._layers is None:
+            specs = {n: self.pipeline.nodes[n] for n in self.children}
+            feeds = {n: {m for m, t in specs.items()
+                         if m != n and set(s.outputs.values()) & {e for v in t.inputs.values() for e in v}}
+                     for n, s in specs.items()}
+            indeg = {n: sum(n in f for f in feeds.values()) for n in specs}
+            layers, left = [], set(specs)
+            while left:
+                layer = sorted(n for n in left if indeg[n] == 0) or sorted(left)  # a cycle: stop the rest together
+                layers.append(layer)
+                for n in layer:
+                    left.discard(n)
+                    for m in feeds[n]:
+                        indeg[m] -= 1
+            self._layers = layers
+        return self._layers
 
     def shutdown(self) -> None:
-        """SIGTERM the children layer by layer (sources first), each layer within the grace period; SIGKILL
-        any straggler; reap all."""
+        """Stop the children layer by layer (sources first), each layer once the one before has exited; a node
+        drains its inputs (what the layer before flushed) before it exits. When every source has finished
+        (ended == "finished"), each node is told its upstream ended (SIGUSR1): it handles everything queued,
+        however long that takes (at most END_DRAIN_MAX_S), and finishes with exit 0. Otherwise SIGTERM, the
+        drain bounded by `drain_s`. SIGKILL one still there after its bounds plus STOP_GRACE_S; reap all."""
+        ending = self.ended == "finished"
         for layer in self.stop_layers():
-            deadline = time.monotonic() + STOP_GRACE_S
             live = [c for c in map(self.children.get, layer) if c.proc is not None and c.proc.poll() is None]
+            if not live:
+                continue
+            specs = [self.pipeline.nodes[c.name] for c in live]
+            if ending:
+                grace = STOP_GRACE_S + END_DRAIN_MAX_S + FINISH_LINGER_MS / 1e3
+            else:
+                grace = STOP_GRACE_S + max(2 * s.drain_s + s.linger_ms / 1e3 for s in specs)
+            deadline = time.monotonic() + grace
             for c in live:
-                c.proc.send_signal(signal.SIGTERM)
+                c.state = "stopping"
+                c.proc.send_signal(signal.SIGUSR1 if ending else signal.SIGTERM)
             for c in live:
                 try:
                     c.proc.wait(max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
-                    log.warning("node %s did not stop within %.0f s; killing it", c.name, STOP_GRACE_S)
+                    log.warning("node %s did not stop within %.0f s; killing it", c.name, grace)
                     c.proc.kill()
                     c.proc.wait()
-            if live:
-                time.sleep(0.02)  # let the next layer take what the stopped one flushed
+                c.exit_codes.append(c.proc.returncode)
+                if ending and c.proc.returncode == 0:
+                    c.state = "finished"
         for c in self.children.values():
-            if c.state in ("running", "backoff"):
+            if c.state in ("running", "backoff", "stopping"):
                 c.state = "stopped"
         time.sleep(0.05)
         self.drain_stats()
@@ -191,8 +239,9 @@ class Supervisor:
 
     def run(self, duration_s: float | None = None, on_tick: Callable[["Supervisor"], None] | None = None,
             tick_s: float = 0.05, until: Callable[[], bool] | None = None) -> dict[str, Any]:
-        """Run until SIGTERM/SIGINT, `duration_s`, `until()` turns true, or every node has finished or
-        failed; return the report."""
+        """Run until SIGTERM/SIGINT, `duration_s`, `until()` turns true, every source has finished, or a
+        node cannot run as configured; stop the nodes upstream-first (each drains its inputs); return the
+        report (its "ended" says why, its "exit_code" is what `spikestream run` exits with)."""
         old = {s: signal.signal(s, self.stop) for s in (signal.SIGTERM, signal.SIGINT)}
         t0 = time.monotonic()
         try:
@@ -204,11 +253,9 @@ class Supervisor:
                 if on_tick is not None:
                     on_tick(self)
                 if duration_s is not None and time.monotonic() - t0 >= duration_s:
-                    break
+                    self._end("duration")
                 if until is not None and until():
-                    break
-                if all(c.state in ("finished", "failed") for c in self.children.values()):
-                    break
+                    self._end("until")
         finally:
             self.shutdown()
             for s, h in old.items():
@@ -222,4 +269,28 @@ class Supervisor:
             stats = json.loads(f.read_text()) if f.exists() else self.latest_stats.get(n, {})
             nodes[n] = {"kind": self.pipeline.nodes[n].kind, "state": c.state, "restarts": c.restarts,
                         "exit_codes": c.exit_codes, "stats": stats}
-        return {"pipeline": self.pipeline.name, "elapsed_s": round(elapsed_s, 3), "nodes": nodes}
+        # every loss, where it happened: refused at a sender, or seen as a sequence gap (or stale) at a receiver
+        totals = {k: sum(int(r["stats"].get(k, 0) or 0) for r in nodes.values())
+                  for k in ("send_failed", "dropped", "backpressure_waits")}
+        links = self._links(nodes)
+        totals["lost_in_transit"] = sum(max(0, lk["lost"]) for lk in links)
+        return {"pipeline": self.pipeline.name, "elapsed_s": round(elapsed_s, 3), "ended": self.ended,
+                "exit_code": EX_CONFIG if self.ended == "config" else 0, "totals": totals, "links": links,
+                "nodes": nodes}
+
+    def _links(self, nodes: dict[str, Any]) -> list[dict[str, Any]]:
+        """Per input port fed by nodes of this run: what its senders sent on it and what arrived. `lost` also
+        holds what no receiver can see as a gap (ZeroMQ's silent drops after the last delivered message) and
+        what the receiver refused (stale, rejected). Counters are those of each process's last run."""
+        out = []
+        by_ep = {ep: (n, p) for n in nodes for p, ep in self.pipeline.nodes[n].outputs.items()}
+        for n in nodes:
+            for port, eps in self.pipeline.nodes[n].inputs.items():
+                senders = [by_ep[e] for e in eps if e in by_ep]
+                if not senders:
+                    continue
+                sent = sum(int(nodes[s]["stats"].get("msgs_out", {}).get(sp, 0)) for s, sp in senders)
+                got = int(nodes[n]["stats"].get("msgs_in", {}).get(port, 0))
+                out.append({"from": [f"{s}.{sp}" for s, sp in senders], "to": f"{n}.{port}", "sent": sent,
+                            "received": got, "lost": sent - got})
+        return out

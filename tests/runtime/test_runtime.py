@@ -73,7 +73,7 @@ def test_node_stops_on_sigterm_within_bound(tmp_path):
         t = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=5)
-        assert code == 0
+        assert code == 143  # EX_STOPPED: stopped on request, not finished (a supervisor restarts it)
         assert time.monotonic() - t < 3.0  # tick (10 ms) + bounded linger (500 ms), with slack for a slow CI
         assert json.loads(report.read_text())["node"] == "relay"
     finally:
@@ -194,7 +194,7 @@ def test_state_saved_on_stop_and_restored(tmp_path):
             wait_for(lambda: down.poll(50) and down.recv(), what="src sending")
         finally:
             p.send_signal(signal.SIGTERM)
-            assert p.wait(timeout=10) == 0
+            assert p.wait(timeout=10) == 143  # EX_STOPPED
         k = int(np.load(state)["k"])
         assert k > 0
         if _ == 0:
@@ -223,7 +223,7 @@ def test_bad_node_params_exit_with_config_error_and_are_not_restarted(tmp_path):
     p = write_pipeline(tmp_path, f'[nodes.a]\nkind = "ramp_source"\noutputs = {{ out = "{ep()}" }}\nparams = {{ rate_hz = -1 }}')
     r = subprocess.run([PY, "-m", "spikestream", "run", str(p), "--duration", "20", "--report", str(tmp_path / "r.json")],
                        timeout=60, capture_output=True, text=True)
-    assert r.returncode == 1
+    assert r.returncode == 78  # EX_CONFIG: the pipeline cannot run as configured
     rep = json.loads((tmp_path / "r.json").read_text())["nodes"]["a"]
     assert rep["state"] == "failed" and rep["restarts"] == 0 and rep["exit_codes"] == [78]
     assert "rate_hz" in r.stderr

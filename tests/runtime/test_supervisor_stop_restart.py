@@ -1,0 +1,114 @@
+"""`stop` is not "finished": a node stopped by the `stop` command or a SIGTERM from anyone but the
+supervisor exits EX_STOPPED (143) and is restarted; only a source whose data ended exits 0."""
+
+import os
+import signal
+import subprocess
+import sys
+
+from runtime_helpers import command, ep, wait_for
+
+from spikestream.runtime import pipeline
+from spikestream.runtime.loop import EX_STOPPED
+from spikestream.runtime.supervisor import Supervisor
+
+PY = sys.executable
+
+
+def relay_chain(tmp_path, src_params="rate_hz = 200"):
+    e = dict(src=ep(), relay=ep(), src_ctl=ep(), relay_ctl=ep(), rec_ctl=ep())
+    p = tmp_path / "p.toml"
+    p.write_text(f"""
+[nodes.src]
+kind = "ramp_source"
+outputs = {{ out = "{e['src']}" }}
+control = "{e['src_ctl']}"
+params = {{ {src_params} }}
+[nodes.relay]
+kind = "relay"
+inputs = {{ in = "src.out" }}
+outputs = {{ out = "{e['relay']}" }}
+control = "{e['relay_ctl']}"
+[nodes.rec]
+kind = "recorder"
+inputs = {{ in = "relay.out" }}
+control = "{e['rec_ctl']}"
+""")
+    return p, e
+
+
+def count(endpoint):
+    r = command(endpoint, "count")
+    return r.result if r is not None and r.ok else None
+
+
+def test_the_stop_command_exits_stopped_not_finished(tmp_path):
+    p, e = relay_chain(tmp_path)
+    proc = subprocess.Popen([PY, "-m", "spikestream", "node", str(p), "relay"])
+    try:
+        wait_for(lambda: command(e["relay_ctl"], "ping"), what="relay up")
+        assert command(e["relay_ctl"], "stop").result == "stopping"
+        assert proc.wait(timeout=10) == EX_STOPPED == 143
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_source_whose_data_ended_exits_0(tmp_path):
+    p = tmp_path / "p.toml"
+    p.write_text(f'[nodes.src]\nkind = "ramp_source"\noutputs = {{ out = "{ep()}" }}\n'
+                 'params = { rate_hz = 1000, limit = 50 }\n')
+    r = subprocess.run([PY, "-m", "spikestream", "node", str(p), "src"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def _restarted(sup, name, old_pid, n):
+    sup.check()
+    pid = sup.pids().get(name)
+    return pid is not None and pid != old_pid and sup.children[name].restarts == n
+
+
+def test_nodes_stopped_by_anyone_but_the_supervisor_are_restarted(tmp_path):
+    p, e = relay_chain(tmp_path)
+    sup = Supervisor(pipeline.load(p), workdir=str(tmp_path / "w"))
+    sup.start()
+    try:
+        wait_for(lambda: (count(e["rec_ctl"]) or 0) > 5, what="data flowing")
+        first = sup.pids()
+        assert command(e["relay_ctl"], "stop").result == "stopping"  # the control channel's stop
+        wait_for(lambda: _restarted(sup, "relay", first["relay"], 1), what="relay restarted after `stop`")
+        assert sup.children["relay"].exit_codes == [EX_STOPPED]
+        os.kill(first["rec"], signal.SIGTERM)  # the last node (like the output node) stopped from outside
+        wait_for(lambda: _restarted(sup, "rec", first["rec"], 1), what="rec restarted after SIGTERM")
+        assert sup.children["rec"].exit_codes == [EX_STOPPED]
+        wait_for(lambda: (count(e["rec_ctl"]) or 0) > 5, what="data flowing again")
+        assert sup.children["src"].restarts == 0 and sup.ended is None
+        pids = list(sup.pids().values())
+    finally:
+        sup.shutdown()
+    # the supervisor's own stop is "stopped", not restarted
+    assert all(c.state == "stopped" for c in sup.children.values())
+    assert all(c.exit_codes[-1] == EX_STOPPED for c in sup.children.values())
+    assert not [q for q in pids if os.path.exists(f"/proc/{q}") and open(f"/proc/{q}/stat").read().split()[2] != "Z"]
+
+
+def test_children_run_in_their_own_session_and_die_with_a_killed_supervisor(tmp_path):
+    p, e = relay_chain(tmp_path)
+    proc = subprocess.Popen([PY, "-m", "spikestream", "run", str(p)])
+    try:
+        wait_for(lambda: (count(e["rec_ctl"]) or 0) > 0, what="up")
+        kids = [int(x) for x in open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()]
+        assert len(kids) == 3
+        # a terminal's Ctrl-C (SIGINT to the foreground process group) reaches the supervisor only
+        assert all(os.getsid(k) == k != os.getsid(proc.pid) for k in kids)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+        def gone():
+            return not any(os.path.exists(f"/proc/{k}") and open(f"/proc/{k}/stat").read().split()[2] != "Z"
+                           for k in kids)
+
+        wait_for(gone, timeout=15, what="children gone with the supervisor (PR_SET_PDEATHSIG)")
+    finally:
+        proc.kill()
+        proc.wait()
