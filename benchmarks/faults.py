@@ -16,7 +16,8 @@ Faults:
   (2^64-1) / t_us (2^62) / huge windows / absurd sizes in well-formed messages, on each node's data inputs
   (the injector endpoints), control endpoint and outputs (XPUB), and on the supervisor's stats endpoint;
 * a source clock jump: one message that continues the real stream (next seq, tapped from the wire) with
-  its time +1 h, then one with t_us = 2^62, on the SNN's and the output's inputs.
+  its time +1 h, then one with t_us = 2^62, on the SNN's and the output's inputs;
+* a slow subscriber (never reads, queue of 1) on every output for a while.
 
 Before the faults the SNN learns for the warm-up, then its learning is switched off (`learning` command)
 and the output's calibration has ended, so "weights equal to the last checkpoint" is an exact check: after
@@ -169,6 +170,18 @@ class Control:
         except TimeoutError:
             return float("inf")
         return time.monotonic() - t
+
+    def counters(self, node: str) -> dict:
+        """The node's own counters and the runtime's rejections (empty when it does not answer)."""
+        try:
+            ok, res = self.call(node, "stats", timeout=1.0)
+        except TimeoutError:
+            return {}
+        if not ok:
+            return {}
+        rt = res["runtime"]
+        return {**(rt.get("node_counters") or {}),
+                **{f"rt.{k}": rt[k] for k in ("rejected", "dropped", "stale", "time_resets") if k in rt}}
 
     def processed(self, node: str) -> int | None:
         """Messages the node has taken in (a source: sent) since it started; None if it does not answer."""
@@ -628,6 +641,33 @@ class Campaign:
             row.crashes += self.check_crashes()
             row.notes.append(f"{sent} frames")
 
+    # ------------------------------------------------------------------ slow subscribers
+    def slow_subscribers(self) -> None:
+        """A subscriber on every output that never reads (queue of 1): the pipeline must not wait for it."""
+        row = self.row("slow subscriber on every output")
+        row.n += 1
+        rate = self.act.rate(time.monotonic())
+        t0 = time.monotonic()
+        socks = []
+        for n in NODES:
+            for e in self.doc["nodes"][n].get("outputs", {}).values():
+                s = self.ctx.socket(zmq.SUB)
+                s.setsockopt(zmq.RCVHWM, 1)
+                s.setsockopt(zmq.RCVBUF, 4096)
+                s.setsockopt(zmq.LINGER, 0)
+                s.setsockopt(zmq.SUBSCRIBE, b"")
+                s.connect(e)
+                socks.append(s)
+        w = 2.0 if self.a.quick else 5.0
+        self.wait(lambda: time.monotonic() > t0 + w, w + 1)
+        pings = [self.ctl.ping_s(n) for n in NODES]
+        row.back.append(max(pings))
+        row.hangs += sum(p > 2.0 for p in pings)
+        self.measure_actuator(row, t0, w, rate)
+        for s in socks:
+            s.close(0)
+        row.crashes += self.check_crashes()
+
     # ------------------------------------------------------------------ clock jumps
     def clock_jump(self) -> None:
         for node, src, kind in (("snn", "emg.spikes", "spikes"), ("output", "snn.out", "spikes")):
@@ -649,6 +689,7 @@ class Campaign:
                 rate = self.act.rate(time.monotonic())
                 sock = self.injectors[(node, "in")]
                 self.wait(lambda: self.subscribed((node, "in")), 10)
+                c0 = {n: self.ctl.counters(n) for n in ("snn", "output")}
                 t0 = time.monotonic()
                 sock.send(P.pack(P.Message(body, last.stream, last.seq + 1, t + (b.t1_us - b.t0_us), time.time_ns())))
                 w = 1.5 if self.a.quick else 4.0
@@ -657,6 +698,11 @@ class Campaign:
                 row.back.append(max(pings))
                 row.hangs += sum(p > 2.0 for p in pings)
                 self.measure_actuator(row, t0, w, rate)
+                for n, c in c0.items():  # what the nodes counted meanwhile
+                    c1 = self.ctl.counters(n)
+                    d = {k: v - c.get(k, 0) for k, v in c1.items() if isinstance(v, (int, float)) and v != c.get(k, 0)}
+                    if d:
+                        row.notes.append(f"{n} counted " + ", ".join(f"{k} +{v:g}" for k, v in sorted(d.items())))
                 row.crashes += self.check_crashes()
 
     # ------------------------------------------------------------------ the whole run
@@ -666,14 +712,18 @@ class Campaign:
             self.warm_up()
             kills = self.a.kills
             print(f"kill -9 x {kills} (every other timed on a checkpoint write) ...", flush=True)
-            for i in range(kills):
+            for i in range(kills if "kills" in self.a.only else 0):
                 self.kill(NODES[i % 3], during_write=bool(i % 2))
                 if (i + 1) % 10 == 0:
                     print(f"  {i + 1} kills", flush=True)
             print(f"  ({time.monotonic() - t_run:.0f} s) hostile frames on every port ...", flush=True)
-            self.hostile()
-            print(f"  ({time.monotonic() - t_run:.0f} s) clock jumps ...", flush=True)
-            self.clock_jump()
+            if "hostile" in self.a.only:
+                self.hostile()
+            print(f"  ({time.monotonic() - t_run:.0f} s) clock jumps, slow subscribers ...", flush=True)
+            if "clock" in self.a.only:
+                self.clock_jump()
+            if "slow" in self.a.only:
+                self.slow_subscribers()
             self.node_stats = {}
             for n in NODES:
                 try:
@@ -767,7 +817,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="write the measurements here")
     ap.add_argument("--rt", action="store_true", help="keep the demo's real-time priorities")
+    ap.add_argument("--only", default="kills,hostile,clock,slow", help="phases to run (comma list; default all)")
     a = ap.parse_args(argv)
+    a.only = set(a.only.split(","))
     a.kills = a.kills if a.kills is not None else (3 if a.quick else 100)
     a.calibrate = a.calibrate if a.calibrate is not None else (2.0 if a.quick else 5.0)
     t = time.monotonic()
