@@ -227,6 +227,9 @@ class ControlOutputNode(Node):
             elif target.size != dec.n_outputs and not _accepts_any_target(dec):
                 self.count("target_rejected")
                 target = None
+            elif self.n_classes and not _valid_label(dec, target):
+                self.count("target_rejected")  # an unknown label teaches nothing; the decision still goes out
+                target = None
         try:
             y = dec.decode(sp.idx, sp.t_us, sp.t1_us, target)
         except ValueError as e:
@@ -234,7 +237,7 @@ class ControlOutputNode(Node):
             return
         c[2] = sp.t1_us
         self.count("packets")
-        if self.n_classes:
+        if self.n_classes and np.isfinite(y[0]):  # (a non-finite value is the safety stage's to reject)
             if self.vote.n > 1:
                 y[0] = self.vote(int(y[0]))
             if row is not None and not dec.calibrating and (not self.by_target or phase == 0):
@@ -434,6 +437,14 @@ def _create(registry, kind: str, kw: dict):
         raise ValueError(str(e)) from None
     except TypeError as e:  # a factory that does not validate its keywords itself
         raise ValueError(f"{registry.family} {kind!r}: {e}") from None
+
+
+def _valid_label(dec, target: np.ndarray) -> bool:
+    try:
+        dec.label_of(np.asarray(target, np.float64).reshape(-1))
+        return True
+    except ValueError:
+        return False
 
 
 def _accepts_any_target(dec) -> bool:

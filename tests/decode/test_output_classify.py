@@ -148,6 +148,16 @@ def test_calibrate_by_target_phase_then_accuracy_and_confusion_on_the_evaluation
     print(f"\nheld-out accuracy {cl['accuracy']:.3f} over {cl['decisions']} decisions; confusion {cl['confusion']}")
 
 
+def test_an_unknown_label_while_calibrating_costs_no_decision():
+    pk, labels = _gestures(60, seed=4)
+    rows = labels[:, None].astype(float)
+    rows[10:20] = 7  # no such class
+    n, out, clk = _node(calibrate_s=5.0)
+    _feed(n, clk, pk, rows, 0, 60)
+    assert len(out) == 60 and n.counters["target_rejected"] == 10 and "rejected_packets" not in n.counters
+    assert n.decoder.n_c.sum() == 50
+
+
 def test_time_calibration_scores_labels_after_calibration_and_bad_phase_is_counted():
     pk, labels = _gestures(400, seed=3)
     n, out, clk = _node(calibrate_s=5.0)  # 200 packets of 25 ms calibrate
