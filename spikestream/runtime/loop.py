@@ -263,6 +263,7 @@ class NodeRunner:
                        "what the node had learned is lost (state_fallback = \"fail\" refuses to start instead)",
                        len(bad), spec.state)
         self.node = cls(spec.name, spec.params, emit=self._emit, log=self.log)
+        self.node.curve_keys = spec.curve_keys  # a zmq_pub sink encrypts when the pipeline does (B2)
         self.node.setup()
 
     def _state_path(self, arg: Any) -> str:
@@ -324,6 +325,7 @@ class NodeRunner:
         try:
             cls = NODES.get(spec.kind)
             self.node = cls(spec.name, spec.params, emit=self._emit, log=self.log)
+            self.node.curve_keys = spec.curve_keys  # a zmq_pub sink encrypts when the pipeline does (B2)
             self.node.setup()
             self.log.info("%s (%s) set up in %.2f s", spec.name, spec.kind, time.monotonic() - t_setup)
             if spec.state:
