@@ -112,3 +112,52 @@ def test_children_run_in_their_own_session_and_die_with_a_killed_supervisor(tmp_
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_output_node_stopped_from_outside_is_restarted_and_its_actuator_served_again(tmp_path):
+    """The output node's port is read by an actuator outside the pipeline (terminal: no start wait); a
+    SIGTERM or `stop` from outside must not leave the actuator alone for good."""
+    import zmq
+
+    from spikestream import protocol as P
+    from spikestream import transport
+
+    out, out_ctl = ep(), ep()
+    p = tmp_path / "p.toml"
+    p.write_text(f"""
+[nodes.emg]
+kind = "emg_synth"
+outputs = {{ spikes = "{ep()}" }}
+params = {{ channels = 4, rate_hz = 500, chunk = 5, encoder = {{ encoder = "delta", threshold = 0.25 }} }}
+[nodes.output]
+kind = "control_output"
+inputs = {{ in = "emg.spikes" }}
+outputs = {{ out = "{out}" }}
+control = "{out_ctl}"
+params = {{ decoder = {{ kind = "linear_rls", n_inputs = 8, n_outputs = 1 }}, safety = {{ lo = 0.0, hi = 1.0, timeout_s = 0.5 }} }}
+""")
+    actuator = transport.sub(zmq.Context.instance(), [out])
+    sup = Supervisor(pipeline.load(p), workdir=str(tmp_path / "w"))
+    sup.start()
+
+    def commands_arrive():
+        sup.check()
+        n = 0
+        while actuator.poll(20):
+            n += P.unpack(actuator.recv()).kind == "control"
+        return n > 0
+
+    try:
+        wait_for(commands_arrive, timeout=60, what="control commands at the actuator")
+        first = sup.pids()["output"]
+        os.kill(first, signal.SIGTERM)
+        wait_for(lambda: _restarted(sup, "output", first, 1), what="output restarted after SIGTERM")
+        wait_for(commands_arrive, timeout=60, what="commands again after the restart")
+        second = sup.pids()["output"]
+        assert command(out_ctl, "stop", timeout=10).result == "stopping"
+        wait_for(lambda: _restarted(sup, "output", second, 2), what="output restarted after `stop`")
+        wait_for(commands_arrive, timeout=60, what="commands again after the second restart")
+        assert sup.children["output"].exit_codes == [EX_STOPPED, EX_STOPPED]
+    finally:
+        sup.shutdown()
+        actuator.close(0)
