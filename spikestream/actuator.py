@@ -155,3 +155,37 @@ class ActuatorClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m spikestream.actuator ENDPOINT --n 2 --safe 0 --timeout 0.2``: print what an actuator would
+    apply, one JSON line per tick (for checking a deployment from the actuator's side)."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(prog="python -m spikestream.actuator", description=main.__doc__)
+    ap.add_argument("endpoint")
+    ap.add_argument("--n", type=int, required=True, help="number of outputs")
+    ap.add_argument("--safe", type=float, nargs="+", default=[0.0], help="safe value (one, or one per output)")
+    ap.add_argument("--timeout", type=float, default=0.5, help="seconds without a fresh command -> safe value")
+    ap.add_argument("--tick", type=float, default=0.1, help="seconds between readings")
+    ap.add_argument("--count", type=int, default=0, help="stop after this many readings (0: run until Ctrl-C)")
+    ap.add_argument("--curve", default=None, help="the pipeline's CURVE key folder")
+    a = ap.parse_args(argv)
+    safe = a.safe[0] if len(a.safe) == 1 else a.safe
+    k = 0
+    with ActuatorClient(a.endpoint, a.n, safe, a.timeout, curve=a.curve) as c:
+        try:
+            while a.count <= 0 or k < a.count:
+                r = c.read()
+                print(json.dumps({"values": r.values.tolist(), "safe": r.safe, "reason": r.reason,
+                                  "age_s": None if math.isinf(r.age_s) else round(r.age_s, 4)}), flush=True)
+                k += 1
+                time.sleep(a.tick)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -213,3 +213,13 @@ def test_client_watchdog_and_bad_frames():
         ActuatorClient("tcp://127.0.0.1:1", 2, safe_value=[0.0])
     with pytest.raises(ValueError):
         ActuatorClient("tcp://127.0.0.1:1", 2, timeout_s=0)
+
+
+def test_command_line_prints_what_the_actuator_would_apply():
+    r = subprocess.run([sys.executable, "-m", "spikestream.actuator", f"tcp://127.0.0.1:{free_tcp_port()}", "--n", "2",
+                        "--safe", "0.5", "-1", "--count", "3", "--tick", "0.01"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(lines) == 3 and all(x["safe"] and x["reason"] == "waiting" and x["values"] == [0.5, -1.0] for x in lines)
