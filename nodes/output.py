@@ -98,8 +98,10 @@ class ControlOutputNode(Node):
         saf.setdefault("n_outputs", K)
         saf.setdefault("discrete", self.n_classes > 0)
         if saf["discrete"] is True and self.n_classes:
-            saf.setdefault("lo", 0)
-            saf.setdefault("hi", self.n_classes - 1)
+            rest = getattr(self.decoder.params, "rest_label", 0)  # a WTA's rest label may lie outside the classes
+            rest = rest if isinstance(rest, int) else 0
+            saf.setdefault("lo", min(0, rest))
+            saf.setdefault("hi", max(self.n_classes - 1, rest))
         if saf["n_outputs"] != K:
             raise ValueError(f"control_output.safety.n_outputs {saf['n_outputs']} != decoder outputs {K}")
         self.safety = SafetyStage(build_params(SafetyParams, saf))
@@ -479,12 +481,16 @@ class Confusion:
 
     def __init__(self, n_classes: int):
         self.m = np.zeros((n_classes, n_classes), np.int64)
+        self.other = 0  # decisions outside the classes (a WTA's rest label): wrong, and not in the matrix
 
     def add(self, true: int, decided: int) -> None:
         if 0 <= decided < self.m.shape[0]:
             self.m[true, decided] += 1
+        else:
+            self.other += 1
 
     def summary(self) -> dict[str, Any]:
-        n = int(self.m.sum())
+        n = int(self.m.sum()) + self.other
         c = int(np.trace(self.m))
-        return {"decisions": n, "correct": c, "accuracy": c / n if n else None, "confusion": self.m.tolist()}
+        return {"decisions": n, "correct": c, "accuracy": c / n if n else None, "confusion": self.m.tolist(),
+                "decided_other": self.other}

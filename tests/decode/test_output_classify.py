@@ -158,6 +158,17 @@ def test_an_unknown_label_while_calibrating_costs_no_decision():
     assert n.decoder.n_c.sum() == 50
 
 
+def test_a_wta_rest_label_outside_the_classes_is_a_valid_discrete_output():
+    n, out, clk = _node(decoder={"kind": "wta", "n_inputs": N, "n_classes": C, "rest_label": C, "min_rate_hz": 1e9},
+                        calibrate_s=1.0)
+    assert (n.safety.params.lo, n.safety.params.hi) == (0, C)
+    pk, labels = _gestures(100, seed=5)
+    _feed(n, clk, pk, labels[:, None].astype(float), 0, 100)
+    assert all(o.values[0] == C for o in out[40:]) and n.safety.rejected == 0  # always "rest": rates never reach 1e9
+    cl = n.report()["classification"]
+    assert cl["decisions"] == n.counters["eval_decisions"] == cl["decided_other"] > 0 and cl["correct"] == 0
+
+
 def test_time_calibration_scores_labels_after_calibration_and_bad_phase_is_counted():
     pk, labels = _gestures(400, seed=3)
     n, out, clk = _node(calibrate_s=5.0)  # 200 packets of 25 ms calibrate
