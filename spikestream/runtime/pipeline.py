@@ -23,6 +23,7 @@ pipeline (plain JSON) is what each node process is started with, so every proces
 from __future__ import annotations
 
 import json
+import logging
 import math
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,8 @@ from typing import Any
 
 from spikestream.registry import NODES
 from spikestream.transport import check_endpoint, free_tcp_port, load_curve_keys
+
+log = logging.getLogger("spikestream.pipeline")
 
 NODE_KEYS = {"kind", "inputs", "outputs", "params", "control", "host", "tick_ms", "hwm", "linger_ms",
              "max_age_ms", "state", "start_wait_s", "rt_priority", "cpus", "checkpoint_s", "stats_interval_s",
@@ -253,4 +256,10 @@ def from_dict(doc: dict, where: str = "<pipeline>", resolve_auto: bool = True) -
             raise PipelineError(f"{where}: pipeline curve_keys: {e}") from None
         for s in specs.values():
             s.curve_keys = keys
+    for s in specs.values():
+        if s.params.get("pace") == "fast" and s.flow == "realtime" and any(s.consumers.values()):
+            log.warning("%s: node %r replays as fast as it can (pace = \"fast\") with flow = \"realtime\": "
+                        "whatever its consumers cannot take at once is dropped (counted by them as dropped); "
+                        "set flow = \"lossless\" (under [pipeline] or the node) to slow it to their pace instead",
+                        where, s.name)
     return Pipeline(name, specs, stats, where, keys)

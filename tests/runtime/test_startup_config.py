@@ -145,3 +145,14 @@ def test_run_with_a_bad_key_exits_78_with_one_line(tmp_path):
     r = subprocess.run([PY, "-m", "spikestream", "run", str(p)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 78
     assert "Traceback" not in r.stderr and "cpus" in r.stderr and "node 'relay'" in r.stderr
+
+
+def test_a_fast_replay_without_lossless_flow_is_warned_about(tmp_path, caplog):
+    p, _ = chain(tmp_path, src_params='rate_hz = 200, pace = "fast"')
+    pipeline.load(p)
+    assert any("pace = \"fast\"" in r.message and "lossless" in r.message and r.levelname == "WARNING"
+               for r in caplog.records)
+    caplog.clear()
+    p.write_text('[pipeline]\nflow = "lossless"\n' + p.read_text())
+    pipeline.load(p)
+    assert not [r for r in caplog.records if "pace" in r.message]
