@@ -156,3 +156,32 @@ def test_a_fast_replay_without_lossless_flow_is_warned_about(tmp_path, caplog):
     p.write_text('[pipeline]\nflow = "lossless"\n' + p.read_text())
     pipeline.load(p)
     assert not [r for r in caplog.records if "pace" in r.message]
+
+
+def test_a_node_that_cannot_start_stops_the_pipeline_before_anything_reaches_the_end(tmp_path):
+    """src -> relay -> rec, the relay's port taken: the source waits for its reader, which never comes; the
+    supervisor stops everything at the relay's exit 78, and the last node (the actuator's side) saw nothing."""
+    e = dict(src=ep(), relay=ep())
+    p = write(tmp_path, f"""
+[nodes.src]
+kind = "ramp_source"
+outputs = {{ out = "{e['src']}" }}
+params = {{ rate_hz = 1000 }}
+[nodes.relay]
+kind = "relay"
+inputs = {{ in = "src.out" }}
+outputs = {{ out = "{e['relay']}" }}
+[nodes.rec]
+kind = "recorder"
+inputs = {{ in = "relay.out" }}
+""")
+    with socket.socket() as hold:
+        hold.bind(("127.0.0.1", int(e["relay"].rsplit(":", 1)[1])))
+        hold.listen()
+        r = subprocess.run([PY, "-m", "spikestream", "run", str(p), "--duration", "60", "--report",
+                            str(tmp_path / "r.json")], capture_output=True, text=True, timeout=50)
+    assert r.returncode == 78
+    rep = json.loads((tmp_path / "r.json").read_text())["nodes"]
+    assert rep["src"]["stats"]["msgs_out"].get("out", 0) == 0
+    assert rep["rec"]["stats"]["msgs_in"].get("in", 0) == 0
+    assert rep["relay"]["exit_codes"] == [78] and rep["relay"]["restarts"] == 0
