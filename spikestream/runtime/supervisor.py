@@ -147,7 +147,7 @@ class Supervisor:
                        f"was killed by signal {-code}" if code < 0 else f"died (exit {code})")
                 log.warning("node %s %s after %.1f s; restart in %.2f s", c.name, how, up, delay)
                 c.state, c.restart_at = "backoff", now + delay
-        if not self._stop and self.sources() and all(self.children[n].state == "finished" for n in self.sources()):
+        if not self._stop and self._self_contained() and all(self.children[n].state == "finished" for n in self.sources()):
             log.info("every source finished: telling the other nodes, upstream-first, to handle what is queued and finish")
             self._end("finished")
 
@@ -155,6 +155,14 @@ class Supervisor:
         if self.ended is None:
             self.ended = why
         self._stop = True
+
+    def _self_contained(self) -> bool:
+        """Whether every input of this run's nodes is fed by a node of this run: only then can its sources'
+        end be the end of the run (an input from outside, or from another host, may go on)."""
+        if not self.children:
+            return False
+        bound = {ep for n in self.children for ep in self.pipeline.nodes[n].outputs.values()}
+        return all(ep in bound for n in self.children for eps in self.pipeline.nodes[n].inputs.values() for ep in eps)
 
     def sources(self) -> list[str]:
         """The nodes nothing in this pipeline (on this host) feeds."""

@@ -161,3 +161,26 @@ params = {{ decoder = {{ kind = "linear_rls", n_inputs = 8, n_outputs = 1 }}, sa
     finally:
         sup.shutdown()
         actuator.close(0)
+
+
+def test_a_run_with_an_input_from_outside_does_not_end_with_its_finite_source(tmp_path):
+    outside = ep()  # e.g. a feedback stream the pipeline file does not produce
+    p = tmp_path / "p.toml"
+    p.write_text(f"""
+[nodes.src]
+kind = "ramp_source"
+outputs = {{ out = "{ep()}" }}
+params = {{ rate_hz = 1000, limit = 20 }}
+[nodes.rec]
+kind = "recorder"
+inputs = {{ in = ["src.out", "{outside}"] }}
+""")
+    sup = Supervisor(pipeline.load(p), workdir=str(tmp_path / "w"))
+    sup.start()
+    try:
+        wait_for(lambda: (sup.check(), sup.children["src"].state == "finished")[1], what="source finished")
+        for _ in range(10):
+            sup.check()
+        assert sup.ended is None and sup.children["rec"].state == "running"
+    finally:
+        sup.shutdown()
