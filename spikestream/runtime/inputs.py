@@ -27,7 +27,7 @@ an output's watchdog timeout), no loss.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from typing import Callable, Sequence
 
 from spikestream.protocol import Message
 
@@ -76,10 +76,12 @@ class InputStreams:
                                        f"for {len(tr.held)} message(s), then resumed; rejected")
             tr.held = []
 
-    def accept(self, port: str, msg: Message) -> list[Message]:
-        """The messages to hand to the node now, in order: usually ``[msg]``, ``[]`` while `msg` is held
+    def accept(self, port: str, msg: Message) -> Sequence[Message]:
+        """The messages to hand to the node now, in order: usually ``(msg,)``, ``()`` while `msg` is held
         or rejected, several when a run of held messages re-bases the stream's time."""
-        streams = self._ports.setdefault(port, OrderedDict())
+        streams = self._ports.get(port)
+        if streams is None:
+            streams = self._ports[port] = OrderedDict()
         tr = streams.get(msg.stream)
         if tr is None:
             if len(streams) >= self.max_streams:
@@ -91,25 +93,25 @@ class InputStreams:
                 if msg.seq <= self.max_gap:
                     self.warn(f"late:{port}", f"input {port!r}: joined {msg.stream} at message {msg.seq}; "
                                               "the earlier ones are counted as dropped")
-            return [msg]
+            return (msg,)
         streams.move_to_end(msg.stream)
         if msg.seq <= tr.seq:  # the sender restarted: its sequence, maybe its clock, begin again
             self.stats.upstream_restarts += 1
             self._reject_held(port, tr)
             tr.seq, tr.t_us = msg.seq, msg.t_us
-            return [msg]
+            return (msg,)
         if msg.seq > tr.seq + 1:
             self._gap(port, msg.stream, msg.seq - tr.seq - 1, "sequence")
         tr.seq = msg.seq
         if msg.t_us >= tr.t_us:
             self._reject_held(port, tr)
             tr.t_us = msg.t_us
-            return [msg]
+            return (msg,)
         if tr.held and msg.t_us < tr.held[-1].t_us:  # behind, but not in step with the run held so far
             self._reject_held(port, tr)
         tr.held.append(msg)
         if len(tr.held) < self.reset_run:
-            return []
+            return ()
         run, tr.held = tr.held, []
         self.stats.time_resets += 1
         self.warn(f"reset:{port}", f"input {port!r}: {msg.stream}'s time went back from {tr.t_us} to "
