@@ -33,7 +33,8 @@ Columns, per fault type (median / max over its occurrences):
 * safe s: the outage's start (the last live command before the longest gap, or the fault when none came
   after it) -> the actuator applies the safe value (ActuatorClient: a safe message, its own timeout or a
   disconnect, whichever first, taken at the instant a read would first return it, so the lag of the thread
-  sampling the client does not count; without the client, a safe message on the wire). "-" when control
+  sampling the client does not count: a timeout at the last live command + timeout_s, which also bounds
+  the others; without the client, a safe message on the wire). "-" when control
   never stopped for longer than timeout_s (no safe value was due). The target is timeout_s + one tick.
   The notes say which of the three gave it ("already safe": the actuator was safe when the outage began).
 * wire safe s: the same, until the output node itself sent Control(safe=True).
@@ -186,7 +187,7 @@ class Control:
     def processed(self, node: str) -> int | None:
         """Messages the node has taken in (a source: sent) since it started; None if it does not answer."""
         try:
-            ok, res = self.call(node, "stats", timeout=0.5)
+            ok, res = self.call(node, "stats", timeout=2.0)
         except TimeoutError:
             return None
         if not ok:
@@ -210,6 +211,8 @@ class Actuator(threading.Thread):
         self.arrivals: list[tuple[float, bool]] = []   # (monotonic s, safe)
         self.readings: list[tuple[float, bool, str]] = []  # client reading changes: (monotonic s, safe, reason)
         self.bad = 0
+        self.last_live: float | None = None
+        self.stale_applied = 0
         try:
             from spikestream.actuator import ActuatorClient
             self.client = ActuatorClient(endpoint, n_outputs, safe_value, timeout_s)
@@ -220,33 +223,45 @@ class Actuator(threading.Thread):
     def run(self) -> None:
         last = None
         while not self.stop:
-            if self.sock.poll(1):
-                while True:
-                    try:
-                        frame = self.sock.recv(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    now = time.monotonic()
-                    try:
-                        m = P.unpack(frame, kinds=("control",))
-                    except P.ProtocolError:
-                        self.bad += 1
-                        continue
-                    self.arrivals.append((now, bool(m.body.safe)))
+            self.sock.poll(1)
             if self.client is not None:
                 now = time.monotonic()
                 r = self.client.read()
-                if last is None or (r.safe, r.reason) != last:
-                    last = (r.safe, r.reason)
-                    # when a read would first have returned this: the client's own timeout expires at a known
-                    # instant, a safe message counts from its arrival; so this thread's sampling lag drops out
-                    at = now - (r.age_s - self.client.timeout_s if r.reason == "timeout" else
-                                r.age_s if r.reason == "safe" else 0.0)
-                    self.readings.append((at, r.safe, r.reason))
+            self._drain()  # after the client's read: these raw arrivals are at least as fresh as what it saw
+            if self.client is None:
+                continue
+            if not r.safe and self.last_live is not None and now - self.last_live > self.client.timeout_s + 0.05:
+                self.stale_applied += 1  # the client applied a command older than its timeout: it broke the
+                # contract, and the bound below would not hold
+            if last is None or (r.safe, r.reason) != last:
+                last = (r.safe, r.reason)
+                # when a read would first have returned this: the client's own timeout expires at a known instant,
+                # a safe message counts from its arrival; so this thread's sampling lag drops out
+                at = now - (r.age_s - self.client.timeout_s if r.reason == "timeout" else
+                            r.age_s if r.reason == "safe" else 0.0)
+                if r.safe and self.last_live is not None and self.last_live <= now:  # its own watchdog: no later
+                    at = min(at, self.last_live + self.client.timeout_s)
+                self.readings.append((at, r.safe, r.reason))
         self.sock.close(0)
         if self.client is not None:
             self.client.close()
         self.ctx.term()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                frame = self.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            now = time.monotonic()
+            try:
+                m = P.unpack(frame, kinds=("control",))
+            except P.ProtocolError:
+                self.bad += 1
+                continue
+            self.arrivals.append((now, bool(m.body.safe)))
+            if not m.body.safe:
+                self.last_live = now
 
     # what happened after t0
     def live_times(self) -> np.ndarray:
@@ -365,6 +380,10 @@ class Campaign:
         self.tick_s = float(nodes["output"].get("tick_ms", 10.0)) / 1000
         self.ctx = zmq.Context()
         self.ctl = Control(self.ctx, {n: nodes[n]["control"] for n in NODES})
+        # kernels compiled into Numba's cache first, as a deployment does (else the first start of each node
+        # compiles for tens of seconds, and the warm-up measures that)
+        subprocess.run([sys.executable, "-m", "spikestream", "--log-level", "WARNING", "warmup"], cwd=ROOT,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=1800)
         self.log = open(self.tmp / "supervisor.log", "wb")
         self.sup = subprocess.Popen([sys.executable, "-m", "spikestream", "--log-level", "WARNING", "run", str(path),
                                      "--workdir", str(self.tmp / "work")], stdout=self.log, stderr=subprocess.STDOUT,
@@ -424,8 +443,9 @@ class Campaign:
     def warm_up(self) -> None:
         t0 = time.monotonic()
         for n in NODES:
-            if self.wait(lambda n=n: (self.ctl.processed(n) or 0) > 0, 120) is None:
-                raise SystemExit(f"node {n} did not start processing within 120 s; see {self.tmp}/supervisor.log")
+            if self.wait(lambda n=n: (self.ctl.processed(n) or 0) > 0, 300) is None:
+                raise SystemExit(f"node {n} did not start processing within 300 s (Numba compiles its kernels on a "
+                                 f"first run); see {self.tmp}/supervisor.log")
         # the output calibrates for calibrate_s of source time; the SNN learns meanwhile
         self.wait(lambda: time.monotonic() - t0 > self.a.calibrate + 1.0, self.a.calibrate + 60)
         if not self.wait(lambda: self.act.rate(time.monotonic(), 1.0) > 0, 60):
@@ -782,6 +802,7 @@ class Campaign:
         return {"target_safe_s": target, "timeout_s": self.timeout_s, "tick_s": self.tick_s,
                 "loadavg_start": self.load0, "loadavg_end": os.getloadavg(),
                 "node_counters_at_end": getattr(self, "node_stats", {}),
+                "client_stale_applied": self.act.stale_applied,
                 "actuator_client": self.act.client is not None, "workdir": str(self.tmp),
                 "rows": [r.__dict__ for r in self.rows.values()]}
 
@@ -801,7 +822,8 @@ def _stat(xs: list, fmt: str = "{:.2f}") -> str:
 def print_table(rep: dict) -> None:
     print(f"\nsafe-value target: timeout_s {rep['timeout_s']} + one tick {rep['tick_s']} = {rep['target_safe_s']:.3f} s"
           f"; actuator client: {'ActuatorClient' if rep['actuator_client'] else 'raw frames only'}; load average "
-          f"{rep['loadavg_start'][0]:.1f} at start, {rep['loadavg_end'][0]:.1f} at end ({os.cpu_count()} CPUs)")
+          f"{rep['loadavg_start'][0]:.1f} at start, {rep['loadavg_end'][0]:.1f} at end ({os.cpu_count()} CPUs); "
+          f"reads where the client applied a command older than its timeout: {rep.get('client_stale_applied', '?')}")
     hdr = (f"{'fault':38s} {'n':>3s} {'back s':>11s} {'ctl back s':>13s} {'lost':>11s} {'safe s':>13s} "
            f"{'wire safe s':>13s} {'state ok':>8s} {'empty/bad':>9s} {'crash':>5s} {'hang':>4s}")
     print(hdr)

@@ -34,3 +34,4 @@ def test_quick_fault_campaign(tmp_path):
         for s in row["safe"]:  # "-": control never stopped longer than the timeout, no safe value was due
             assert s == "-" or (s is not None and s <= rep["target_safe_s"]), (row["fault"], s, table)
     assert sum(k["state_n"] for k in kills) == 3, table
+    assert rep["client_stale_applied"] == 0, table  # the actuator never applied a command older than its timeout
