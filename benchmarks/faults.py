@@ -41,7 +41,7 @@ Columns, per fault type (median / max over its occurrences):
 * state ok: checkpoint after the kill loads, is non-empty, and the restarted node's first checkpoint holds
   the same weights (SNN, output) or the same keys (source). empty/corrupt: checkpoints that were not.
 * crashes / hangs: node processes that died (pid changed) without being killed by us / no answer to a ping
-  within HANG_S = 5 s (a node on a 2-core machine at load 13 took up to 2 s).
+  within HANG_S = 5 s (at load 13 on 2 cores, pings during a hostile burst went unanswered for 2 s).
 
     .venv/bin/python benchmarks/faults.py [--quick] [--kills N] [--seed S] [--json PATH] [--rt] [--only PHASES]
     .venv/bin/python benchmarks/faults.py --table REPORT.json
