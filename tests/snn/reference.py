@@ -243,3 +243,21 @@ def triplet_dw(pre_ms, post_ms, *, a2p, a3p, a2m, a3m, tau_plus, tau_minus, tau_
             dw += r1 * (a2p + a3p * o2)
             o1, o2 = (1.0, 1.0) if nearest else (o1 + 1, o2 + 1)
     return dw
+
+
+def ring_spikes(seconds, shift, seed, t0_us=0, ring=8, per=2, step_us=25_000):
+    """Spikes (idx, t_us) from a ring of `ring` electrodes, `per` neurons each, for `seconds` of five
+    'gestures' held 2 s each, every electrode at its own level per gesture (as muscles around a forearm);
+    the ring is rotated by `shift` electrodes as ``np.roll(x, shift, axis=1)`` rotates an armband's data."""
+    levels = np.random.default_rng(0).uniform(0.5, 12.0, (5, ring))
+    rng = np.random.default_rng(seed)
+    idx, ts = [], []
+    for k in range(int(seconds * 1e6) // step_us):
+        g = (k * step_us // 2_000_000 + seed) % len(levels)
+        n = rng.poisson(np.repeat(np.roll(levels[g], shift), per))
+        i = np.repeat(np.arange(ring * per), n)
+        t = t0_us + k * step_us + rng.integers(0, step_us, i.size)
+        o = np.argsort(t, kind="stable")
+        idx.append(i[o])
+        ts.append(t[o])
+    return np.concatenate(idx), np.concatenate(ts)

@@ -3,6 +3,7 @@ undone; an unrotated stream is left alone; decisions do not depend on how the st
 
 import numpy as np
 import pytest
+from snn_reference import ring_spikes
 
 from spikestream.snn.align import RingAlign
 
@@ -10,28 +11,8 @@ STEP_US = 25_000
 RING, PER = 8, 2
 
 
-def _patterns(seed=0):
-    """Five 'gestures': per electrode an activity level, as muscles around a forearm give."""
-    rng = np.random.default_rng(seed)
-    return rng.uniform(0.5, 12.0, (5, RING))
-
-
-def _stream(seconds, shift, seed, t0_us=0, patterns=None):
-    """Spikes (idx, t_us) for `seconds` of gestures held 2 s each; electrode c reads what c - shift read."""
-    P = _patterns() if patterns is None else patterns
-    rng = np.random.default_rng(seed)
-    idx, ts = [], []
-    n_steps = int(seconds * 1e6) // STEP_US
-    for k in range(n_steps):
-        g = (k * STEP_US // 2_000_000 + seed) % len(P)
-        lam = np.repeat(np.roll(P[g], shift), PER)  # as np.roll(x, shift, axis=1); raw neuron i = PER * c + j
-        n = rng.poisson(lam)
-        i = np.repeat(np.arange(RING * PER), n)
-        t = t0_us + k * STEP_US + rng.integers(0, STEP_US, i.size)
-        o = np.argsort(t, kind="stable")
-        idx.append(i[o])
-        ts.append(t[o])
-    return np.concatenate(idx), np.concatenate(ts)
+def _stream(seconds, shift, seed, t0_us=0):
+    return ring_spikes(seconds, shift, seed, t0_us, RING, PER, STEP_US)
 
 
 def _feed(al, idx, t, packet_us):
@@ -44,7 +25,7 @@ def _feed(al, idx, t, packet_us):
     return np.concatenate(out)
 
 
-def _learned(seconds=60):
+def _learned(seconds=20):
     al = RingAlign(n_inputs=RING * PER, learn_s=seconds)
     idx, t = _stream(seconds + 1, 0, seed=1)
     _feed(al, idx, t, STEP_US)
@@ -91,7 +72,7 @@ def test_chunk_invariant():
 def test_state_round_trip_and_bad_state_refused():
     al, t_end = _learned()
     s = al.get_state()
-    fresh = RingAlign(n_inputs=RING * PER, learn_s=60)
+    fresh = RingAlign(n_inputs=RING * PER, learn_s=20)
     fresh.set_state(s)
     idx, t = _stream(30, 1, seed=2, t0_us=t_end)
     assert np.array_equal(_feed(al, idx, t, STEP_US), _feed(fresh, idx, t, STEP_US))
