@@ -157,8 +157,52 @@ def load_recording(path, rate_hz: float | None = None, time_column=None, time_un
     return Recording(t, data, names, None if rate_hz is None else float(rate_hz), partial)
 
 
+class ArrayReplay:
+    """The replay interface over rows already in memory (``t_us``, ``total``): a position that `read`
+    advances, `skip`, and a state of that one position. Subclasses build their chunk in `_chunk`."""
+
+    what = "replay"
+    t_us: np.ndarray
+    total: int
+    _k: int = 0
+
+    @property
+    def position(self) -> int:
+        return self._k
+
+    def time_us(self, k):
+        return self.t_us[np.minimum(k, self.total - 1)]
+
+    def rows_until(self, t_us: int) -> int:
+        """How many rows have times <= t_us."""
+        return int(np.searchsorted(self.t_us, t_us, side="right"))
+
+    def read(self, max_samples: int):
+        n = max(0, min(int(max_samples), self.total - self._k))
+        k = self._k
+        self._k += n
+        return self._chunk(k, n)
+
+    def _chunk(self, k: int, n: int):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def skip(self, n: int) -> None:
+        self._k = min(self.total, self._k + max(0, int(n)))
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {"position": np.array([self._k], np.int64)}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        pos = np.asarray(state.get("position", []))
+        if pos.shape != (1,) or not 0 <= int(pos[0]) <= self.total:
+            raise ValueError(f"{self.what} state needs 'position' of shape (1,) within 0..{self.total}")
+        self._k = int(pos[0])
+
+
 @SOURCES.register("file")
-class FileSource:
+class FileSource(ArrayReplay):
+    what = "file source"
+
     def __init__(self, path: str, rate_hz: float | None = None, time_column=None, time_unit: str = "us",
                  columns=None, dtype=None, channels: int | None = None, scale: float = 1.0, offset: float = 0.0,
                  log: logging.Logger | None = None):
@@ -182,32 +226,5 @@ class FileSource:
         self.total = int(self.t_us.size)
         self._k = 0
 
-    # ---------------------------------------------------------------- replay interface
-    @property
-    def position(self) -> int:
-        return self._k
-
-    def time_us(self, k):
-        return self.t_us[np.minimum(k, self.total - 1)]
-
-    def rows_until(self, t_us: int) -> int:
-        """How many rows have times <= t_us."""
-        return int(np.searchsorted(self.t_us, t_us, side="right"))
-
-    def read(self, max_samples: int) -> Chunk:
-        n = max(0, min(int(max_samples), self.total - self._k))
-        k = self._k
-        self._k += n
+    def _chunk(self, k: int, n: int) -> Chunk:
         return Chunk(self.t_us[k:k + n], self.data[k:k + n], 0)
-
-    def skip(self, n: int) -> None:
-        self._k = min(self.total, self._k + max(0, int(n)))
-
-    def get_state(self) -> dict[str, np.ndarray]:
-        return {"position": np.array([self._k], np.int64)}
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
-        pos = np.asarray(state.get("position", []))
-        if pos.shape != (1,) or not 0 <= int(pos[0]) <= self.total:
-            raise ValueError(f"file source state needs 'position' of shape (1,) within 0..{self.total}")
-        self._k = int(pos[0])

@@ -41,7 +41,7 @@ import numpy as np
 
 from spikestream.registry import SOURCES
 from spikestream.sources._base import NO_TIME, TimeChecker
-from spikestream.sources.files import _load_csv, is_raw, load_recording
+from spikestream.sources.files import ArrayReplay, _load_csv, is_raw, load_recording
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +134,11 @@ class LabelMap:
 
 
 @SOURCES.register("labelled")
-class LabelledReplay:
+class LabelledReplay(ArrayReplay):
     """Replay interface as `FileSource` (``read``, ``skip``, ``position``, ``time_us``, ``rows_until``,
     ``total``), with a `LabelledChunk` per read; ``files``/``starts``/``phases`` describe what plays when."""
+
+    what = "labelled replay"
 
     def __init__(self, calibrate=None, evaluate=None, *, rate_hz: float | None = None, channels: int | None = None,
                  dtype=None, scale: float = 1.0, offset: float = 0.0, time_column=None, time_unit: str = "us",
@@ -322,34 +324,9 @@ class LabelledReplay:
         return np.asarray(y, np.float32), list(tnames)
 
     # ---------------------------------------------------------------- replay interface
-    @property
-    def position(self) -> int:
-        return self._k
-
     def file_index(self, k: int) -> int:
         """The index in `files` of the file row `k` belongs to."""
         return int(np.searchsorted(self.starts, k, side="right")) - 1
 
-    def time_us(self, k):
-        return self.t_us[np.minimum(k, self.total - 1)]
-
-    def rows_until(self, t_us: int) -> int:
-        return int(np.searchsorted(self.t_us, t_us, side="right"))
-
-    def read(self, max_samples: int) -> LabelledChunk:
-        n = max(0, min(int(max_samples), self.total - self._k))
-        k = self._k
-        self._k += n
+    def _chunk(self, k: int, n: int) -> LabelledChunk:
         return LabelledChunk(self.t_us[k:k + n], self.data[k:k + n], self.target[k:k + n], 0)
-
-    def skip(self, n: int) -> None:
-        self._k = min(self.total, self._k + max(0, int(n)))
-
-    def get_state(self) -> dict[str, np.ndarray]:
-        return {"position": np.array([self._k], np.int64)}
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
-        pos = np.asarray(state.get("position", []))
-        if pos.shape != (1,) or not 0 <= int(pos[0]) <= self.total:
-            raise ValueError(f"labelled replay state needs 'position' of shape (1,) within 0..{self.total}")
-        self._k = int(pos[0])
