@@ -1,9 +1,7 @@
 """MQTT sink against a real Mosquitto broker started by the test on a free port."""
 
-import importlib.util
 import json
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -11,21 +9,13 @@ import time
 
 import numpy as np
 import pytest
+import sinks_mqtt_helpers as mh
 
 import spikestream.nodes  # noqa: F401
 from spikestream.protocol import Message, Spikes
 from spikestream.registry import NODES
 from spikestream.sinks.mqtt import MqttSink
 
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_tests_sinks_{name}", pathlib.Path(__file__).with_name(f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-mh = _load("mqtt_helpers")
 wait_for = mh.wait_for
 TOPIC = "arm/cmd"
 

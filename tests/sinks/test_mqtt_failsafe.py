@@ -1,26 +1,16 @@
 """The safe value reaches an MQTT subscriber when the output node closes (stop, SIGTERM, end of run), and
 before the sink says "offline" (issue 11 item 4: the actuator is told on every sink)."""
 
-import importlib.util
 import json
-import pathlib
 
 import numpy as np
 import pytest
+import sinks_mqtt_helpers as mh
 
 import spikestream.nodes  # noqa: F401
 from spikestream.protocol import Message, Spikes
 from spikestream.registry import NODES
 
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_tests_sinks_{name}", pathlib.Path(__file__).with_name(f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-mh = _load("mqtt_helpers")
 TOPIC = "hand/cmd"
 
 

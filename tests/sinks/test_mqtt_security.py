@@ -2,26 +2,16 @@
 false is asked for (tls_insecure / tls_check_hostname relax only the name check), refused connections are
 logged, and the password can come from the environment or a file instead of the pipeline file."""
 
-import importlib.util
 import logging
 import os
-import pathlib
 import shutil
 import subprocess
 
 import pytest
+import sinks_mqtt_helpers as mh
 
 from spikestream.sinks.mqtt import MqttSink
 
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_tests_sinks_{name}", pathlib.Path(__file__).with_name(f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-mh = _load("mqtt_helpers")
 wait_for = mh.wait_for
 TOPIC = "arm/cmd"
 
