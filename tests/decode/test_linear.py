@@ -1,22 +1,11 @@
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
+import decode_helpers as hp
+import decode_reference as ref
 
 from spikestream.decode.features import BoxCounts, ExpRates
 from spikestream.registry import DECODERS
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_tests_decode_{name}", pathlib.Path(__file__).with_name(f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-ref = _load("reference")
-hp = _load("helpers")
 
 
 def _tuned(T=1500, N=30, K=2, dt_us=10_000, seed=1):

@@ -3,26 +3,16 @@ the safety stage untouched, the watchdog sends the declared rest class, an optio
 held-out accuracy and a confusion matrix, with calibrate = "target" following the labelled source's phase
 column (rows of [label, phase]: 1 = calibration set, 0 = evaluation set)."""
 
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
+import decode_helpers as hp
 
 import spikestream.nodes  # noqa: F401  (registers node kinds)
 from spikestream.protocol import Message, Samples, Spikes
 from spikestream.registry import NODES
 from spikestream.safety import SafetyParams, SafetyStage
 
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_tests_decode_{name}", pathlib.Path(__file__).with_name(f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-hp = _load("helpers")
 N, C, DT = 24, 3, 25_000  # a decision every 25 ms
 
 

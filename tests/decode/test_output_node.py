@@ -1,22 +1,12 @@
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
+import decode_helpers as hp
 
 import spikestream.nodes  # noqa: F401  (registers node kinds)
 from spikestream.protocol import Control, Message, Samples, Spikes
 from spikestream.registry import NODES
 
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_tests_decode_{name}", pathlib.Path(__file__).with_name(f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-hp = _load("helpers")
 N, K, DT = 20, 2, 10_000
 
 

@@ -1,23 +1,13 @@
 """Decoders against libraries nobody here wrote: scikit-learn's LDA and filterpy's Kalman filter
 (test-only dependencies)."""
 
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
+import decode_helpers as hp
 
 from spikestream.registry import DECODERS
 
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_tests_decode_{name}", pathlib.Path(__file__).with_name(f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-hp = _load("helpers")
 DT = 10_000
 
 
