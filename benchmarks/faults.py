@@ -216,6 +216,7 @@ class Actuator(threading.Thread):
         self.bad = 0
         self.last_live: float | None = None
         self.stale_applied = 0
+        self.stale_applied_max_s = 0.0
         try:
             from spikestream.actuator import ActuatorClient
             self.client = ActuatorClient(endpoint, n_outputs, safe_value, timeout_s)
@@ -235,7 +236,8 @@ class Actuator(threading.Thread):
                 continue
             if not r.safe and self.last_live is not None and now - self.last_live > self.client.timeout_s + 0.05:
                 self.stale_applied += 1  # the client applied a command older than its timeout: it broke the
-                # contract, and the bound below would not hold
+                # contract, and the bound below would not hold (or its socket ran behind this one's)
+                self.stale_applied_max_s = max(self.stale_applied_max_s, now - self.last_live)
             if last is None or (r.safe, r.reason) != last:
                 last = (r.safe, r.reason)
                 # when a read would first have returned this: the client's own timeout expires at a known instant,
@@ -806,6 +808,7 @@ class Campaign:
                 "loadavg_start": self.load0, "loadavg_end": os.getloadavg(),
                 "node_counters_at_end": getattr(self, "node_stats", {}),
                 "client_stale_applied": self.act.stale_applied,
+                "client_stale_applied_max_age_s": round(self.act.stale_applied_max_s, 3),
                 "actuator_client": self.act.client is not None, "workdir": str(self.tmp),
                 "rows": [r.__dict__ for r in self.rows.values()]}
 
@@ -826,7 +829,8 @@ def print_table(rep: dict) -> None:
     print(f"\nsafe-value target: timeout_s {rep['timeout_s']} + one tick {rep['tick_s']} = {rep['target_safe_s']:.3f} s"
           f"; actuator client: {'ActuatorClient' if rep['actuator_client'] else 'raw frames only'}; load average "
           f"{rep['loadavg_start'][0]:.1f} at start, {rep['loadavg_end'][0]:.1f} at end ({os.cpu_count()} CPUs); "
-          f"reads where the client applied a command older than its timeout: {rep.get('client_stale_applied', '?')}")
+          f"reads where the client applied a command older than its timeout (+50 ms): "
+          f"{rep.get('client_stale_applied', '?')} (oldest {rep.get('client_stale_applied_max_age_s', 0)} s)")
     hdr = (f"{'fault':38s} {'n':>3s} {'back s':>11s} {'ctl back s':>13s} {'lost':>11s} {'safe s':>13s} "
            f"{'wire safe s':>13s} {'state ok':>8s} {'empty/bad':>9s} {'crash':>5s} {'hang':>4s}")
     print(hdr)
