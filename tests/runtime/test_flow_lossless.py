@@ -153,7 +153,15 @@ def test_a_blocked_lossless_node_still_answers_commands_and_stops(tmp_path):
             r = command(ctl, "stats")
             return r is not None and r.result["runtime"]["backpressure_waits"] > 0 and r.result["runtime"]
 
-        first = wait_for(blocked, what="source blocked by a subscriber that reads nothing")
+        wait_for(blocked, what="source blocked by a subscriber that reads nothing")
+
+        def settled():  # the socket and TCP buffers are full: nothing more leaves
+            a = command(ctl, "stats").result["runtime"]
+            time.sleep(0.2)
+            b = command(ctl, "stats").result["runtime"]
+            return b["msgs_out"]["out"] == a["msgs_out"]["out"] and b
+
+        first = wait_for(settled, what="the buffers between the source and the stuck reader to fill")
         time.sleep(0.5)  # at 100 kHz in 50-sample messages it would send ~1000 in this time
         later = command(ctl, "stats").result["runtime"]  # still answering while blocked
         assert later["msgs_out"]["out"] - first["msgs_out"]["out"] <= 10
