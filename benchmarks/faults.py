@@ -46,7 +46,7 @@ Columns, per fault type (median / max over its occurrences):
 Measured (commit acc50d1, 2-core machine shared with other jobs, load average 11-12 during the kills, 4.6 at
 the end; 1295 s): 100 kills (34 emg, 33 snn, 33 output; 27 landed on a checkpoint write): 0 empty or corrupt
 checkpoints, state preserved 100/100 (SNN weights and decoder weights equal to the last checkpoint), 0 crashes,
-0 hangs; safe value at the actuator 0.197-0.200 s median / 0.200 s max after an upstream kill, 0.022 / 0.074 s
+0 hangs; safe value at the actuator 0.197-0.198 s median / 0.200 s max after an upstream kill, 0.022 / 0.074 s
 after the output's own (client's disconnect detection); the output node's own safe message after an upstream
 kill 0.197-0.199 s median, 0.265 s max. Back and processing 4.2-6.9 s median, 16.6 s max (target 2 s: missed;
 load, and the supervisor's backoff doubling to 10 s for a node killed again within 30 s). Hostile frames on
