@@ -59,6 +59,7 @@ all 12 ports, clock jumps, slow subscribers (at load 1-5): 0 crashes, 0 hangs, n
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import random
@@ -156,6 +157,15 @@ def node_pid(sup_pid: int, name: str) -> int | None:
         if b"node" in argv and name.encode() in argv[argv.index(b"node") + 2:argv.index(b"node") + 3]:
             return int(d)
     return None
+
+
+def _die_with_us() -> None:
+    """In the supervisor's process before exec: SIGTERM it when this script dies (an abort must not leave the
+    pipeline running)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def alive(pid: int) -> bool:
@@ -401,7 +411,7 @@ class Campaign:
         self.log = open(self.tmp / "supervisor.log", "wb")
         self.sup = subprocess.Popen([sys.executable, "-m", "spikestream", "--log-level", "WARNING", "run", str(path),
                                      "--workdir", str(self.tmp / "work")], stdout=self.log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, cwd=ROOT,
+                                    start_new_session=True, cwd=ROOT, preexec_fn=_die_with_us,
                                     env={**os.environ, "SPIKESTREAM_CONTROL_TOKEN": CONTROL_TOKEN})
         dec = nodes["output"]["params"]["decoder"]
         self.act = Actuator(nodes["output"]["outputs"]["out"], int(dec["n_outputs"]), saf.get("safe_value", 0.0),
