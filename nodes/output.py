@@ -294,7 +294,9 @@ class ControlOutputNode(Node):
         c = self.clock
         self.count("time_restarts")
         self.log.warning("source time went back from %d to %d us: decoder features restarted", c[2], t0_us)
-        elapsed = c[2] - c[0]
+        # the schedule only needs to know whether calibration is over: a bogus jump ahead (t_us = 2**62 once)
+        # must not carry over into the new time base, nor overflow it
+        elapsed = min(int(c[2]) - int(c[0]), self.calibrate_us + 1)
         c[0] = t0_us - elapsed
         c[2] = t0_us
         self.decoder.restart_stream(t0_us)

@@ -142,6 +142,23 @@ def test_upstream_time_restart_restarts_features_keeps_learning():
     assert len(out) == 500 and np.array_equal(n.decoder.W, W) and not n.decoder.calibrating
 
 
+@pytest.mark.filterwarnings("error")  # no integer overflow anywhere
+def test_one_packet_far_in_the_future_neither_overflows_nor_recalibrates():
+    n, out, clk = _node(calibrate_s=2.0)
+    pk, Y = _stream(600)
+    _feed(n, clk, pk, Y, 0, 400)
+    W = n.decoder.W.copy()
+    far = 3 * 2 ** 61  # a valid int64 time; twice its distance from 0 is not
+    for lo in (400, 450):  # twice: the second jump used to overflow the schedule back into calibration
+        clk.t += DT * 1000
+        n.on_message("in", Message(Spikes(far, far + DT, N, np.zeros(0, np.uint32), np.zeros(0, np.int64)), "sp", lo,
+                                   far))
+        _feed(n, clk, pk, Y, lo, lo + 50)  # the stream goes on where it was
+    assert not n.decoder.calibrating and np.array_equal(n.decoder.W, W)
+    assert n.counters["time_restarts"] == 2 and "calib_no_target" not in n.counters
+    assert len(out) == 502
+
+
 @pytest.mark.parametrize("params, msg", [
     ({"decoder": {"kind": "nope", "n_inputs": 2, "n_outputs": 1}}, "unknown decoder"),
     ({"decoder": {"n_inputs": 2}}, "kind"),
