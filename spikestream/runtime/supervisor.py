@@ -41,7 +41,7 @@ log = logging.getLogger("spikestream.supervisor")
 
 BACKOFF_START_S = 0.25
 BACKOFF_MAX_S = 10.0
-HEALTHY_AFTER_S = 30.0  # a node that stayed up this long starts its backoff afresh
+HEALTHY_AFTER_S = 5.0  # a node that stayed up this long starts its backoff afresh (a crash loop dies sooner)
 STOP_GRACE_S = 5.0  # beyond a node's own drain and linger bounds, before it is killed
 
 
