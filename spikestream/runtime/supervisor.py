@@ -76,7 +76,11 @@ class Supervisor:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"spikestream-{pipeline.name}-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.resolved = self.workdir / "pipeline.resolved.json"
-        self.resolved.write_text(pipeline.to_json())
+        # readable by this user only (it may carry a sink's password), and removed when the run ends
+        fd = os.open(self.resolved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(pipeline.to_json())
+        os.chmod(self.resolved, 0o600)  # an existing file keeps its mode through O_CREAT
         self._env = auth.pipeline_env(self.workdir, bool(pipeline.curve_keys))  # the nodes' control token
         self.log_dir = Path(log_dir) if log_dir else None
         self.log_level = log_level
@@ -244,6 +248,7 @@ class Supervisor:
             self._stats_sock.close(linger=0)
         if self._auth is not None:
             self._auth.stop()
+        self.resolved.unlink(missing_ok=True)
 
     def run(self, duration_s: float | None = None, on_tick: Callable[["Supervisor"], None] | None = None,
             tick_s: float = 0.05, until: Callable[[], bool] | None = None) -> dict[str, Any]:

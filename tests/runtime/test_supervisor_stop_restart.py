@@ -184,3 +184,20 @@ inputs = {{ in = ["src.out", "{outside}"] }}
         assert sup.ended is None and sup.children["rec"].state == "running"
     finally:
         sup.shutdown()
+
+
+def test_the_resolved_pipeline_is_private_and_gone_after_the_run(tmp_path):
+    """It may carry a sink's password: mode 0600 while the run lasts, removed when it ends (it was 0644 and
+    left behind)."""
+    p, e = relay_chain(tmp_path)
+    sup = Supervisor(pipeline.load(p), workdir=str(tmp_path / "work"))
+    seen = []
+
+    def look(s):
+        if not seen and count(e["rec_ctl"]):
+            seen.append(os.stat(s.resolved).st_mode & 0o777)
+        return bool(seen)
+
+    sup.run(duration_s=30, until=lambda: look(sup))
+    assert seen == [0o600]
+    assert not sup.resolved.exists()
