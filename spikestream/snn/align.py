@@ -59,6 +59,9 @@ class AlignParams:
             raise ValueError(f"align.ratio must be in (0, 1), got {self.ratio!r}")
         if self.codebook < 2 or self.window_ms < self.step_ms:
             raise ValueError("align: codebook must be >= 2 and window_ms >= step_ms")
+        if self.learn_s * 1000 / self.step_ms < self.codebook:
+            raise ValueError(f"align: learn_s ({self.learn_s}) must give at least one window per codeword "
+                             f"({self.codebook} x step_ms)")
 
 
 class RingAlign:
@@ -118,7 +121,8 @@ class RingAlign:
             hi = int(np.searchsorted(t, c[0], side="left"))
             seg = idx[lo:hi]
             out[lo:hi] = self._perm[seg]
-            np.add.at(self.bins[c[1]], seg, 1.0)
+            if seg.size:
+                self.bins[c[1]] += np.bincount(seg, minlength=self.bins.shape[1])
             lo = hi
             if c[0] > until_us:
                 break

@@ -91,3 +91,5 @@ def test_bad_parameters():
         RingAlign(n_inputs=15)
     with pytest.raises(ValueError):
         RingAlign(n_inputs=16, ratio=1.5)
+    with pytest.raises(ValueError, match="codeword"):
+        RingAlign(n_inputs=16, learn_s=0.5)
