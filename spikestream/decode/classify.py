@@ -17,10 +17,10 @@ LDA that keeps learning without labels (``adapt_rate > 0``; Vidovic et al. 2016,
 after calibration, a decision whose posterior is at least ``adapt_confidence`` moves its class mean toward
 the features, ``mu_c += adapt_rate (f - mu_c)``, unless ``f`` is an outlier for that class (squared
 Mahalanobis distance above ``adapt_outlier * N``: input unlike anything calibrated teaches nothing), with the
-covariance kept; the discriminant of that class is
-recomputed (O(N^2)). The class means then follow slow changes no label announces (electrode gain,
-sweat, fatigue, a representation that keeps learning upstream) while the confidence gate keeps a wrong
-decision from teaching itself. ``adapt = false`` at run time (or ``learning`` off) stops it.
+covariance kept; the discriminant of that class is recomputed (O(N^2)). The class means then follow slow
+changes no label announces (electrode gain, sweat, fatigue, a representation that keeps learning upstream)
+while the confidence gate keeps a wrong decision from teaching itself. The decoder's ``adapt`` attribute
+switches it at run time; ``adapt_rate = 0`` (the default) keeps the fitted means.
 
 ``output = "label"`` gives one value (the class); ``"scores"`` gives ``n_classes`` values (LDA posterior
 probabilities; WTA mean rates per class).
@@ -78,9 +78,10 @@ class LdaParams:
     adapt_outlier: float = 2.0       # ... and a squared Mahalanobis distance to its class below this x N
 
     def __post_init__(self):
-        if not (0.0 <= self.adapt_rate < 1.0) or not (0.0 < self.adapt_confidence <= 1.0):
-            raise ValueError(f"adapt_rate must be in [0, 1) and adapt_confidence in (0, 1], got "
-                             f"{self.adapt_rate!r}, {self.adapt_confidence!r}")
+        if not (0.0 <= self.adapt_rate < 1.0) or not (0.0 < self.adapt_confidence <= 1.0) \
+                or not (math.isfinite(self.adapt_outlier) and self.adapt_outlier > 0):
+            raise ValueError(f"adapt_rate must be in [0, 1), adapt_confidence in (0, 1] and adapt_outlier > 0, "
+                             f"got {self.adapt_rate!r}, {self.adapt_confidence!r}, {self.adapt_outlier!r}")
         if not (0.0 <= self.shrink <= 1.0):
             raise ValueError(f"shrink must be in [0, 1], got {self.shrink!r}")
         if not (math.isfinite(self.window_ms) and self.window_ms > 0):
@@ -104,7 +105,7 @@ class LdaDecoder(_Classifier):
         self.mu = np.zeros((C, N))       # class means in use (the fit's, then adapted)
         self.Si = np.zeros((N, N))       # inverse of the shrunk pooled covariance
         self.adapted = np.zeros(1, np.int64)  # confident decisions learned from
-        self.adapt = self.params.adapt_rate > 0
+        self.adapt = self.params.adapt_rate > 0  # switchable at run time
         self._g = np.zeros(C)
 
     def fit(self) -> None:
@@ -158,7 +159,7 @@ class LdaDecoder(_Classifier):
         g = np.dot(self.Wd, f, out=self._g)
         g += self.bd
         c = int(np.argmax(g))
-        if self.adapt and not self.calibrating and self.params.adapt_rate > 0:
+        if self.adapt and not self.calibrating:
             self._adapt(c, f, g)
         if self.params.output == "label":
             self.out[0] = float(c)
