@@ -257,25 +257,30 @@ class SNNNode(Node):
             return
         align = {k[6:]: v for k, v in state.items() if k.startswith("align.")}
         state = {k: v for k, v in state.items() if not k.startswith("align.")}
+        fresh = self.snn is None  # built here, from the state's signature
         try:
-            if self.snn is not None:
+            if not fresh:
+                snn = self.snn
                 if self.align is not None and align:
-                    RingAlign(n_inputs=self.snn.n_inputs, **self._align).set_state(align)  # check first
-                self.snn.set_state(state)
-                if self.align is not None and align:
-                    self.align.set_state(align)
-                self._learning = self.snn.learning
-                return
-            sig = np.asarray(state.get("signature", ()))
-            if sig.ndim != 1 or sig.size < 1 or sig.dtype.kind not in "iu":
-                raise ValueError("SNN state has no usable 'signature'")
-            snn = self._new(int(sig[0]))
+                    RingAlign(n_inputs=snn.n_inputs, **self._align).set_state(align)  # check first
+                snn.set_state(state)
+            else:
+                sig = np.asarray(state.get("signature", ()))
+                if sig.ndim != 1 or sig.size < 1 or sig.dtype.kind not in "iu":
+                    raise ValueError("SNN state has no usable 'signature'")
+                snn = self._new(int(sig[0]))  # a fresh alignment too, applied below
+                snn.set_state(state)
             if self.align is not None and align:
                 self.align.set_state(align)
-            snn.set_state(state)
-        except ValueError:
-            raise
-        except Exception as e:  # a crafted file must not raise anything the runtime does not expect
+        except Exception as e:
+            if fresh:
+                self.align = None  # nothing of a state that could not be used stays
+            if isinstance(e, ValueError):
+                raise
+            # a crafted file must not raise anything the runtime does not expect
             raise ValueError(f"SNN state unusable: {type(e).__name__}: {e}") from None
-        self.snn, self._sized_by, self._state_confirmed = snn, "state", False
+        if fresh:
+            self.snn, self._sized_by, self._state_confirmed = snn, "state", False
         self._learning = snn.learning
+        if self.align is not None:
+            self.align.learning = self._learning
