@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from spikestream.decode._base import build_params
 
@@ -62,6 +63,24 @@ class AlignParams:
         if self.learn_s * 1000 / self.step_ms < self.codebook:
             raise ValueError(f"align: learn_s ({self.learn_s}) must give at least one window per codeword "
                              f"({self.codebook} x step_ms)")
+
+
+@njit(cache=True)
+def _shift_evidence(x, rolls, cw, won, decay, D):
+    """``D[s] = decay D[s] + (1 - decay) min_j |x[rolls[s]] - cw_j|^2`` over the codewords that won inputs."""
+    ring, n = rolls.shape
+    for s in range(ring):
+        best = math.inf
+        for j in range(cw.shape[0]):
+            if won[j] <= 0.0:
+                continue
+            d = 0.0
+            for i in range(n):
+                e = x[rolls[s, i]] - cw[j, i]
+                d += e * e
+            if d < best:
+                best = d
+        D[s] = decay * D[s] + (1.0 - decay) * best
 
 
 class RingAlign:
@@ -142,10 +161,7 @@ class RingAlign:
             self._learn(x_raw[self._rolls[c[2]]])
             c[3] += 1
             return
-        X = x_raw[self._rolls]                                        # [shift, n]
-        d = ((X[:, None, :] - self.cw[None, self.won > 0, :]) ** 2).sum(-1).min(axis=1)
-        self.D *= self._decay
-        self.D += (1.0 - self._decay) * d
+        _shift_evidence(x_raw, self._rolls, self.cw, self.won, self._decay, self.D)
         c[4] += 1
         if c[4] < self._min_ev:
             return

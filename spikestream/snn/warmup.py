@@ -29,4 +29,7 @@ def warmup() -> float:
     snn.record("lif", "v")
     snn.reward(np.array([500]), np.array([1.0]))
     snn.advance(np.array([0, 1]), np.array([100, 200]), 5000)
+    from spikestream.snn.align import _shift_evidence  # the ring alignment's evidence kernel
+
+    _shift_evidence(np.zeros(2), np.zeros((2, 2), np.int64), np.zeros((2, 2)), np.ones(2), 0.5, np.zeros(2))
     return time.perf_counter() - t0
