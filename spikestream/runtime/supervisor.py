@@ -10,8 +10,8 @@ supervisor alone, which then stops them upstream-first). What a child's exit mea
 - EX_CONFIG (78): it cannot run as configured (bad parameter, endpoint in use): the whole pipeline is
   stopped and `run` exits 78.
 - anything else — EX_STOPPED (143: stopped by SIGTERM or the `stop` command from anyone but this
-  supervisor), a crash, a kill: restarted with exponential backoff. A stop this supervisor asked for is
-  recorded as "stopped" whatever the code.
+  supervisor), a crash, a kill: restarted at once, then with exponential backoff while it keeps failing.
+  A stop this supervisor asked for is recorded as "stopped" whatever the code.
 """
 
 from __future__ import annotations
@@ -146,7 +146,10 @@ class Supervisor:
             else:
                 up = now - c.started
                 c.failures_in_row = 1 if up >= HEALTHY_AFTER_S else c.failures_in_row + 1
-                delay = min(BACKOFF_START_S * 2 ** (c.failures_in_row - 1), BACKOFF_MAX_S)
+                # the first failure (after a healthy run, or at all) is restarted at once; failures in a row
+                # back off from BACKOFF_START_S, doubling up to BACKOFF_MAX_S
+                delay = 0.0 if c.failures_in_row == 1 else \
+                    min(BACKOFF_START_S * 2 ** (c.failures_in_row - 2), BACKOFF_MAX_S)
                 how = ("was stopped (not by this supervisor)" if code == EX_STOPPED else
                        f"was killed by signal {-code}" if code < 0 else f"died (exit {code})")
                 log.warning("node %s %s after %.1f s; restart in %.2f s", c.name, how, up, delay)
