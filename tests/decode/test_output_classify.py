@@ -82,7 +82,7 @@ def test_discrete_safety_validates_labels():
 
 
 def test_majority_vote_over_the_last_n_decisions():
-    from spikestream.nodes.output import MajorityVote
+    from spikestream.decode.decision import MajorityVote
 
     v = MajorityVote(5)
     seq = [0, 1, 1, 2, 2, 0, 2, 1, 1, 1]
@@ -101,7 +101,7 @@ def test_vote_in_the_node_equals_the_majority_of_its_unvoted_decisions():
     _feed(a, ca, pk, rows, 0, 500)
     _feed(b, cb, pk, rows, 0, 500)
     raw = [int(o.values[0]) for o in out_a]
-    from spikestream.nodes.output import MajorityVote
+    from spikestream.decode.decision import MajorityVote
 
     ref = MajorityVote(5)
     assert [int(o.values[0]) for o in out_b] == [ref(x) for x in raw]

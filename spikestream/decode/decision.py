@@ -1,0 +1,52 @@
+"""Decisions over time for discrete outputs, as library pieces the output node (or a notebook) uses:
+a majority vote over the last N decisions (Englehart & Hudgins 2003) and a confusion matrix of the
+evaluated ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class MajorityVote:
+    """The most frequent label among the last ``n`` decisions; a tie goes to the label decided most recently
+    among the tied ones. ``n = 1`` passes every decision through."""
+
+    def __init__(self, n: int):
+        self.n = int(n)
+        self._buf = np.zeros(self.n, np.int64)
+        self._k = 0  # decisions since the last reset
+
+    def reset(self) -> None:
+        self._k = 0
+
+    def __call__(self, label: int) -> int:
+        if self.n == 1:
+            return label
+        self._buf[self._k % self.n] = label
+        self._k += 1
+        m = min(self._k, self.n)
+        recent = self._buf[(self._k - 1 - np.arange(m)) % self.n]  # most recent first
+        _, first, counts = np.unique(recent, return_index=True, return_counts=True)
+        return int(recent[first[counts == counts.max()].min()])
+
+
+class Confusion:
+    """Counts of (true label, decided label) over the evaluated decisions."""
+
+    def __init__(self, n_classes: int):
+        self.m = np.zeros((n_classes, n_classes), np.int64)
+        self.other = 0  # decisions outside the classes (a WTA's rest label): wrong, and not in the matrix
+
+    def add(self, true: int, decided: int) -> None:
+        if 0 <= decided < self.m.shape[0]:
+            self.m[true, decided] += 1
+        else:
+            self.other += 1
+
+    def summary(self) -> dict[str, Any]:
+        n = int(self.m.sum()) + self.other
+        c = int(np.trace(self.m))
+        return {"decisions": n, "correct": c, "accuracy": c / n if n else None, "confusion": self.m.tolist(),
+                "decided_other": self.other}
