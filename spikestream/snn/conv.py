@@ -246,6 +246,7 @@ class ConvLayer:
         self.late_rewards = 0
         self._n_out = 0
         self._stats_mark = (0, 0)
+        self._stats_w = self.w.copy()
         self.pending_idx = np.zeros(0, np.int32)
         self.pending_t = np.zeros(0, np.int64)
         # scratch (no allocation per step)
@@ -344,14 +345,17 @@ class ConvLayer:
         raise ValueError("conv: this layer has no bias input")
 
     def stats(self) -> dict:
-        """Mean output rate (Hz per pooled unit) since the last call, mean weight, clock, learning."""
+        """Mean output rate (Hz per pooled unit) and mean absolute weight change since the last call, mean
+        weight, clock, learning."""
         step_now = self.step or 0
         s0, n0 = self._stats_mark
         span = (step_now - s0) * self.dt_us * 1e-6
         rate = (self._n_out - n0) / span / self.n_outputs if span > 0 else 0.0
         self._stats_mark = (step_now, self._n_out)
+        dw = float(np.abs(self.w - self._stats_w).mean())
+        self._stats_w = self.w.copy()
         return {"rates_hz": {"conv": rate}, "mean_weight": {"conv": float(self.w.mean())},
-                "time_us": self.time_us, "learning": self.learning, "late_spikes": self.late_spikes,
+                "weight_change": {"conv": dw}, "time_us": self.time_us, "learning": self.learning, "late_spikes": self.late_spikes,
                 "late_rewards": 0}
 
     def feature_maps(self) -> np.ndarray:
@@ -377,6 +381,7 @@ class ConvLayer:
         self.step = None if step < 0 else step
         self.pending_idx = np.asarray(state.get("pending_idx", np.zeros(0)), np.int32).copy()
         self.pending_t = np.asarray(state.get("pending_t", np.zeros(0)), np.int64).copy()
+        self._stats_w = self.w.copy()
 
 
 def image_to_latency_spikes(image: np.ndarray, t0_us: int, dt_us: int, n_steps: int,

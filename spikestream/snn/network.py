@@ -54,6 +54,7 @@ class SNN:
         self._rec_src = np.zeros(0, np.int64)
         self._rec_idx = np.zeros(0, np.int64)
         self._stats_mark = (0, self._st.count.copy())
+        self._stats_w = self._st.w.copy()
 
     # ------------------------------------------------------------------ description
     @property
@@ -340,7 +341,8 @@ class SNN:
 
     # ------------------------------------------------------------------ stats
     def stats(self) -> dict[str, Any]:
-        """Per-layer firing rates (Hz) since the previous call and mean weight per projection."""
+        """Per-layer firing rates (Hz) and mean absolute weight change per projection since the previous call,
+        and mean weight per projection."""
         step_now = self._step or 0
         step0, c0 = self._stats_mark
         span_s = max(step_now - step0, 0) * self.dt_us * 1e-6
@@ -352,9 +354,14 @@ class SNN:
             n = int(c[a:b].sum() - c0[a:b].sum())
             rates[name] = n / span_s / (b - a) if span_s > 0 else 0.0
         self._stats_mark = (step_now, c.copy())
-        mean_w = {name: float(self._st.w[p["lo"]:p["hi"]].mean()) if p["hi"] > p["lo"] else 0.0
-                  for name, p in self._layout.projections.items()}
-        return {"rates_hz": rates, "mean_weight": mean_w, "time_us": self.time_us,
+        w, w0 = self._st.w, self._stats_w
+        mean_w, dw = {}, {}
+        for name, p in self._layout.projections.items():
+            lo, hi = p["lo"], p["hi"]
+            mean_w[name] = float(w[lo:hi].mean()) if hi > lo else 0.0
+            dw[name] = float(np.abs(w[lo:hi] - w0[lo:hi]).mean()) if hi > lo else 0.0
+        self._stats_w = w.copy()
+        return {"rates_hz": rates, "mean_weight": mean_w, "weight_change": dw, "time_us": self.time_us,
                 "learning": self.learning, "late_spikes": self.late_spikes, "late_rewards": self.late_rewards}
 
     # ------------------------------------------------------------------ state
@@ -385,6 +392,7 @@ class SNN:
         self._rw = rw
         self.learning = learning
         self._stats_mark = (self._step or 0, self._st.count.copy())
+        self._stats_w = self._st.w.copy()
 
     def _checked_state(self, d) -> tuple[dict[str, np.ndarray], int, tuple, tuple, bool]:
         if not isinstance(d, Mapping):

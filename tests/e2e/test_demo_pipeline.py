@@ -25,7 +25,7 @@ def test_demo_pipeline_tracks_the_target_over_tcp():
     assert all(ep.startswith("tcp://127.0.0.1:") for s in demo.sup.pipeline.nodes.values() for ep in s.outputs.values())
     # run until 8 s of source time past calibration reached the actuator side (bounded, for a slow machine)
     ctl = demo.sup.pipeline.nodes["snn"].control
-    seen = []  # (source time, mean weight) asked of the running SNN over its control channel
+    seen = []  # (source time, mean |weight change| since the previous ask) from the running SNN's control channel
     last = [0.0]
 
     def watch(_):
@@ -33,7 +33,7 @@ def test_demo_pipeline_tracks_the_target_over_tcp():
             last[0] = time.monotonic()
             st = snn_stats(ctl)
             if st:
-                seen.append((st["time_us"], *st["mean_weight"].values()))
+                seen.append((st["time_us"], sum(st["weight_change"].values())))
 
     s = demo.run(240.0, on_tick=watch, until=lambda: demo.outputs_after_calibration() >= 8000)
     assert s["ok"], s
@@ -50,9 +50,10 @@ def test_demo_pipeline_tracks_the_target_over_tcp():
     assert nodes["output"]["stats"]["node_counters"]["packets"] == emg_out
     t = demo.probe.c_t[:demo.probe.nc]
     assert np.all(np.diff(t) >= 0)
-    # the SNN learned while streaming: its weights moved between early and late in the run
-    assert len(seen) >= 2 and seen[-1][0] > seen[0][0]
-    assert abs(seen[-1][1] - seen[0][1]) > 1e-4, seen
+    # the SNN learned while streaming: its weights kept moving through the run (the mean weight alone does not
+    # show it: synaptic normalisation holds each neuron's total fixed)
+    assert len(seen) >= 3 and seen[-1][0] > seen[0][0]
+    assert all(dw > 0 for _, dw in seen[1:]), seen
     # and the decoded signal follows the true movement after calibration
     r = s["tracking_correlation"]
     assert len(r) == 2 and min(r) > 0.6, r

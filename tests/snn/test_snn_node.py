@@ -38,6 +38,8 @@ def test_packets_in_packets_out(minimal_params):
     stats = node.on_command("stats", {})
     assert stats["built"] and stats["rates_hz"]["hidden"] > 0
     assert set(stats["mean_weight"]) == {"input->hidden"}
+    assert stats["weight_change"]["input->hidden"] > 0  # STDP on: the weights moved while it streamed
+    assert node.on_command("stats", {})["weight_change"]["input->hidden"] == 0.0  # nothing streamed since
 
 
 def test_learning_command_and_state_roundtrip(minimal_params):
