@@ -234,6 +234,7 @@ class Actuator(threading.Thread):
         self.readings: list[tuple[float, bool, str]] = []  # client reading changes: (monotonic s, safe, reason)
         self.bad = 0
         self.last_live: float | None = None
+        self.arrived: dict[int, float] = {}  # live command's t_us -> when it reached this raw subscriber
         self.stale_applied = 0
         self.stale_applied_max_s = 0.0
         try:
@@ -253,10 +254,13 @@ class Actuator(threading.Thread):
             self._drain()  # after the client's read: these raw arrivals are at least as fresh as what it saw
             if self.client is None:
                 continue
-            if not r.safe and self.last_live is not None and now - self.last_live > self.client.timeout_s + 0.05:
-                self.stale_applied += 1  # the client applied a command older than its timeout: it broke the
-                # contract, and the bound below would not hold (or its socket ran behind this one's)
-                self.stale_applied_max_s = max(self.stale_applied_max_s, now - self.last_live)
+            seen_at = self.arrived.get(r.t_us) if not r.safe else None
+            if seen_at is not None and now - seen_at > self.client.timeout_s + 0.05:
+                # the client applied a command that reached this raw subscriber more than its timeout ago: it
+                # broke the contract, and the bound below would not hold. (Matched by the command's own time, so
+                # a stall of this thread cannot look like one: the raw arrival is drained after the client's read.)
+                self.stale_applied += 1
+                self.stale_applied_max_s = max(self.stale_applied_max_s, now - seen_at)
             if last is None or (r.safe, r.reason) != last:
                 last = (r.safe, r.reason)
                 # when a read would first have returned this: the client's own timeout expires at a known instant,
@@ -286,6 +290,7 @@ class Actuator(threading.Thread):
             self.arrivals.append((now, bool(m.body.safe)))
             if not m.body.safe:
                 self.last_live = now
+                self.arrived[m.t_us] = now  # the latest arrival of a command with this time
 
     # what happened after t0
     def live_times(self) -> np.ndarray:
@@ -406,8 +411,10 @@ class Campaign:
         self.ctl = Control(self.ctx, {n: nodes[n]["control"] for n in NODES})
         # kernels compiled into Numba's cache first, as a deployment does (else the first start of each node
         # compiles for tens of seconds, and the warm-up measures that)
-        subprocess.run([sys.executable, "-m", "spikestream", "--log-level", "WARNING", "warmup"], cwd=ROOT,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=1800)
+        w = subprocess.run([sys.executable, "-m", "spikestream", "--log-level", "WARNING", "warmup"], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=1800)
+        if w.returncode:
+            print(f"WARNING: spikestream warmup exited {w.returncode}: {w.stderr[-2000:]}", flush=True)
         self.log = open(self.tmp / "supervisor.log", "wb")
         self.sup = subprocess.Popen([sys.executable, "-m", "spikestream", "--log-level", "WARNING", "run", str(path),
                                      "--workdir", str(self.tmp / "work")], stdout=self.log, stderr=subprocess.STDOUT,
@@ -467,9 +474,13 @@ class Campaign:
     def warm_up(self) -> None:
         t0 = time.monotonic()
         for n in NODES:
-            if self.wait(lambda n=n: (self.ctl.processed(n) or 0) > 0, 300) is None:
-                raise SystemExit(f"node {n} did not start processing within 300 s (Numba compiles its kernels on a "
-                                 f"first run); see {self.tmp}/supervisor.log")
+            if self.wait(lambda n=n: self.sup.poll() is not None or (self.ctl.processed(n) or 0) > 0, 300) is None \
+                    or self.sup.poll() is not None:
+                self.log.flush()
+                tail = (self.tmp / "supervisor.log").read_text(errors="replace")[-4000:]
+                why = f"the pipeline ended (exit {self.sup.returncode})" if self.sup.poll() is not None else \
+                    "it did not start processing within 300 s (Numba compiles its kernels on a first run)"
+                raise SystemExit(f"node {n}: {why}; the end of {self.tmp}/supervisor.log:\n{tail}")
         # the output calibrates for calibrate_s of source time; the SNN learns meanwhile
         self.wait(lambda: time.monotonic() - t0 > self.a.calibrate + 1.0, self.a.calibrate + 60)
         if not self.wait(lambda: self.act.rate(time.monotonic(), 1.0) > 0, 60):

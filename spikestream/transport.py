@@ -8,6 +8,7 @@ a node can start before or after the collector. A control channel is a REP socke
 from __future__ import annotations
 
 import os
+import random
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -99,8 +100,30 @@ def check_endpoint(endpoint: str) -> str:
     return endpoint
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_tcp_port(host: str = "127.0.0.1") -> int:
-    """A port the OS says is free now (used to resolve ``tcp://host:auto`` endpoints)."""
+    """A port the OS says is free now (used to resolve ``tcp://host:auto`` endpoints), chosen below the
+    ephemeral range when there is room: every outgoing connection (ZeroMQ's reconnect attempts to a dead
+    peer, ten a second) takes its source port from that range, and could take this one before the node that
+    was given it binds it."""
+    lo, _ = _ephemeral_range()
+    rng = random.SystemRandom()
+    for _ in range(100 if lo > 20_000 else 0):
+        port = rng.randrange(10_000, lo)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -134,10 +157,18 @@ def pub(ctx: zmq.Context, endpoint: str, opt: SocketOptions = SocketOptions(), b
     s.setsockopt(zmq.SNDHWM, opt.hwm)
     if bind:
         _prepare_ipc(endpoint)
-        s.bind(endpoint)
+        _bind_or_close(s, endpoint)
     else:
         s.connect(endpoint)
     return s
+
+
+def _bind_or_close(s: zmq.Socket, endpoint: str) -> None:
+    try:
+        s.bind(endpoint)
+    except zmq.ZMQError:
+        s.close(linger=0)
+        raise
 
 
 def subscription_delta(frame: bytes) -> int:
@@ -191,7 +222,7 @@ def rep(ctx: zmq.Context, endpoint: str, opt: SocketOptions = SocketOptions()) -
     _common(s, opt, server=True)
     s.setsockopt(zmq.MAXMSGSIZE, min(opt.max_message_bytes, MAX_COMMAND_BYTES))
     _prepare_ipc(endpoint)
-    s.bind(endpoint)
+    _bind_or_close(s, endpoint)
     return s
 
 

@@ -567,9 +567,19 @@ class NodeRunner:
         self._ctx.term()
 
 
+#: How long a node keeps trying an endpoint that is in use before it gives up (exit 78): a port can be held
+#: for a moment by an outgoing connection that took it as its source port, or by a predecessor still closing.
+BIND_RETRY_S = 3.0
+
+
 def _bind(make, what: str, endpoint: str) -> zmq.Socket:
-    try:
-        return make()
-    except zmq.ZMQError as e:
-        why = "in use by another process" if e.errno == zmq.EADDRINUSE else e.strerror
-        raise BindError(f"cannot bind {what} at {endpoint}: {why}") from None
+    end = time.monotonic() + BIND_RETRY_S
+    while True:
+        try:
+            return make()
+        except zmq.ZMQError as e:
+            if e.errno == zmq.EADDRINUSE and time.monotonic() < end:
+                time.sleep(0.1)
+                continue
+            why = f"in use by another process (for {BIND_RETRY_S:g} s)" if e.errno == zmq.EADDRINUSE else e.strerror
+            raise BindError(f"cannot bind {what} at {endpoint}: {why}") from None

@@ -186,3 +186,35 @@ inputs = {{ in = "relay.out" }}
     assert rep["src"]["stats"].get("msgs_out", {}).get("out", 0) == 0
     assert rep["rec"]["stats"].get("msgs_in", {}).get("in", 0) == 0
     assert rep["relay"]["exit_codes"] == [78] and rep["relay"]["restarts"] == 0
+
+
+def test_auto_ports_are_chosen_below_the_ephemeral_range():
+    from spikestream import transport
+    lo, _ = transport._ephemeral_range()
+    ports = {transport.free_tcp_port() for _ in range(20)}
+    assert all(1024 < p < lo for p in ports) and len(ports) > 1
+
+
+def test_a_port_held_for_a_moment_is_bound_once_it_is_free():
+    """An outgoing connection or a predecessor still closing may hold a port briefly: the node waits for it
+    (up to BIND_RETRY_S) instead of exiting 78 and taking the pipeline down."""
+    import threading
+
+    import zmq
+
+    from spikestream import transport
+    from spikestream.runtime import loop
+    port = transport.free_tcp_port()
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", port))
+    holder.listen()
+    threading.Timer(0.5, holder.close).start()
+    ctx = zmq.Context()
+    try:
+        t0 = time.monotonic()
+        ep_ = f"tcp://127.0.0.1:{port}"
+        s = loop._bind(lambda: transport.pub(ctx, ep_), "output 'out'", ep_)
+        assert 0.4 < time.monotonic() - t0 < loop.BIND_RETRY_S
+        s.close(linger=0)
+    finally:
+        ctx.term()  # hangs if a failed attempt left a socket open
