@@ -190,9 +190,31 @@ def cmd_kinds(a: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import numba
+    import numpy
+    import zmq
+
+    try:
+        own = version("spikestream")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from spikestream import __version__ as own
+    return f"{own} (Python {sys.version.split()[0]}, numpy {numpy.__version__}, numba {numba.__version__}, " \
+           f"pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()})"
+
+
+class _Version(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"spikestream {_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="spikestream", description=__doc__)
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--version", action=_Version, nargs=0, help="print the version (and numpy's, numba's, ZeroMQ's)")
     sp = p.add_subparsers(dest="command", required=True)
 
     def long_running(q: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from spikestream import transport
 from spikestream.runtime import pipeline
 from spikestream.runtime.supervisor import Supervisor
 
-DEFAULT_PIPELINE = Path(__file__).resolve().parents[2] / "deploy" / "demo.toml"
+DEFAULT_PIPELINE = Path(str(files("spikestream.pipelines") / "demo.toml"))  # deploy/demo.toml, in any install
 PROBE_ROWS = 1 << 20  # bounded: about 17 minutes at 1 kHz
 LIVE_ROWS = 10_000  # the live view's figures cover the last 10 s at 1 kHz
 
