@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from scipy import signal
 
 from spikestream.condition._base import Conditioner
 from spikestream.condition._registry import CONDITIONERS
@@ -47,6 +46,7 @@ class Envelope(Conditioner):
     _state_names = ("zi",)
 
     def __init__(self, n_channels: int, rate_hz: float, cutoff_hz: float = 5.0, order: int = 2, mode: str = "abs"):
+        from scipy import signal  # here, not at the top: 0.8 s of import a node without filters should not pay
         super().__init__(n_channels, rate_hz)
         if not (0 < cutoff_hz < rate_hz / 2):
             raise ValueError(f"envelope: cutoff_hz must lie in (0, {rate_hz / 2:g}), got {cutoff_hz}")

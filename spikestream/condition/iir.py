@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from scipy import signal
 
 from spikestream.condition._base import Conditioner
 from spikestream.condition._registry import CONDITIONERS
@@ -65,6 +64,7 @@ class BandPass(SOSFilter):
     """Butterworth band-pass ``low_hz``..``high_hz`` of ``order`` (per edge; scipy's convention)."""
 
     def __init__(self, n_channels: int, rate_hz: float, low_hz: float = 20.0, high_hz: float = 450.0, order: int = 4):
+        from scipy import signal  # here, not at the top: 0.8 s of import a node without filters should not pay
         _check_band("bandpass", [low_hz, high_hz], rate_hz)
         if not low_hz < high_hz:
             raise ValueError(f"bandpass: low_hz {low_hz} must be below high_hz {high_hz}")
@@ -76,6 +76,7 @@ class BandPass(SOSFilter):
 @CONDITIONERS.register("lowpass")
 class LowPass(SOSFilter):
     def __init__(self, n_channels: int, rate_hz: float, cutoff_hz: float = 10.0, order: int = 2):
+        from scipy import signal
         _check_band("lowpass", cutoff_hz, rate_hz)
         if not 1 <= int(order) <= 12:
             raise ValueError(f"lowpass: order must be in 1..12, got {order}")
@@ -85,6 +86,7 @@ class LowPass(SOSFilter):
 @CONDITIONERS.register("highpass")
 class HighPass(SOSFilter):
     def __init__(self, n_channels: int, rate_hz: float, cutoff_hz: float = 20.0, order: int = 2):
+        from scipy import signal
         _check_band("highpass", cutoff_hz, rate_hz)
         if not 1 <= int(order) <= 12:
             raise ValueError(f"highpass: order must be in 1..12, got {order}")
@@ -96,6 +98,7 @@ class Notch(SOSFilter):
     """Mains notch at ``freq_hz`` and its first ``harmonics`` multiples below Nyquist (``iirnotch``, ``q``)."""
 
     def __init__(self, n_channels: int, rate_hz: float, freq_hz: float = 50.0, q: float = 30.0, harmonics: int = 1):
+        from scipy import signal
         _check_band("notch", freq_hz, rate_hz)
         if not q > 0 or int(harmonics) < 1:
             raise ValueError("notch: q must be > 0 and harmonics >= 1")

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
-from scipy import signal
 
 from spikestream.registry import SOURCES
 from spikestream.sources.synthetic import BlockSynth, _one_pole
@@ -104,6 +103,7 @@ class IMUSynth(BlockSynth):
         self._q = np.array([1.0, 0.0, 0.0, 0.0])
 
     def _make_block(self, block_no: int, n: int) -> tuple:
+        from scipy import signal  # here, not at the top: 0.8 s of import a node without filters should not pay
         if n == 0:
             return (np.empty(0, np.int64), np.empty((0, 6), np.float32), np.empty((0, 4)),
                     np.empty((0, 3), np.float32), np.empty((0, 3), np.float32))

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
 from spikestream.registry import SOURCES
 
@@ -183,6 +182,7 @@ class EMGSynth(BlockSynth):
     chunk_type = SynthChunk
 
     def __init__(self, n_channels: int = 8, rate_hz: float = 1000.0, n_dof: int = 2, seed: int = 0, **kw):
+        from scipy import signal  # here, not at the top: 0.8 s of import a node without filters should not pay
         p = self.params = EMGParams(int(n_channels), float(rate_hz), int(n_dof), int(seed), **kw)
         super().__init__(p.rate_hz, p.block)
         self.n_channels, self.n_dof = p.n_channels, p.n_dof
@@ -219,6 +219,7 @@ class EMGSynth(BlockSynth):
         self._gesture_left = 0
 
     def _make_block(self, block_no: int, n: int) -> tuple:
+        from scipy import signal
         p = self.params
         k0 = block_no * p.block
         if n == 0:
