@@ -83,6 +83,58 @@ def _shift_evidence(x, rolls, cw, won, decay, D):
         D[s] = decay * D[s] + (1.0 - decay) * best
 
 
+@njit(cache=True)
+def _map_spikes(idx, t, until_us, lo, c, bins, perm, rolls, kept, cw, won, D, decay, min_ev, learn_steps,
+                min_spikes, ratio, learning, step_us, out):
+    """`RingAlign.map` from spike ``lo`` on: spikes before each grid point are mapped (``out``) and counted,
+    then the grid point's decision is made (clock ``c``: see `RingAlign`). Returns (next spike, whether the
+    codebook is due): the caller fits it and calls again."""
+    nbins, n = bins.shape
+    m = idx.size
+    x = np.empty(n)
+    while True:
+        while lo < m and t[lo] < c[0]:
+            out[lo] = perm[idx[lo]]
+            bins[c[1], idx[lo]] += 1.0
+            lo += 1
+        if c[0] > until_us:
+            return lo, False
+        # the grid point: the window's counts, then the next bin
+        total = 0.0
+        for i in range(n):
+            v = 0.0
+            for b in range(nbins):
+                v += bins[b, i]
+            x[i] = v
+            total += v
+        c[0] += step_us
+        c[1] = (c[1] + 1) % nbins
+        bins[c[1], :] = 0.0
+        if total < min_spikes or not learning:
+            continue
+        for i in range(n):
+            x[i] = math.log1p(x[i])
+        if c[3] < learn_steps:  # learning: keep the aligned window
+            row = c[3] % kept.shape[0]
+            for i in range(n):
+                kept[row, i] = x[rolls[c[2], i]]
+            c[3] += 1
+            if c[3] == learn_steps:
+                return lo, True
+            continue
+        _shift_evidence(x, rolls, cw, won, decay, D)
+        c[4] += 1
+        if c[4] < min_ev:
+            continue
+        best = np.argmin(D)
+        if best != c[2] and D[best] < ratio * D[c[2]]:
+            c[2] = best
+            for i in range(n):
+                perm[rolls[best, i]] = i
+            c[4] = 0
+            c[5] += 1
+
+
 class RingAlign:
     """Undo an unknown rotation of a ring of sensors on the input spikes (see the module doc)."""
 
@@ -120,63 +172,29 @@ class RingAlign:
         c = (np.arange(p.ring)[:, None] + s) % p.ring
         return (c * p.per_channel + np.arange(p.per_channel)[None, :]).reshape(-1)
 
-    def _set_shift(self, s: int) -> None:
-        self.clock[2] = s
-        self._perm = np.empty(self.params.n_inputs, np.int64)
-        self._perm[self._rolls[s]] = np.arange(self.params.n_inputs)  # raw -> aligned
-
     # ------------------------------------------------------------------ streaming
     def map(self, idx: np.ndarray, t_us: np.ndarray, until_us: int) -> np.ndarray:
         """Spikes ``idx`` (raw neuron indices) at times ``t_us`` (sorted), the stream complete up to
         ``until_us``: returns the aligned indices. Each spike is mapped with the shift in force at its time."""
         idx = np.asarray(idx, np.int64)
         t = np.asarray(t_us, np.int64)
-        c = self.clock
+        c, p = self.clock, self.params
         if c[0] < 0:
             c[0] = ((int(t[0]) if t.size else int(until_us)) // self._step_us + 1) * self._step_us
         out = np.empty_like(idx)
         lo = 0
-        while True:  # one grid point at a time: spikes before it are counted, then the decision is made
-            hi = int(np.searchsorted(t, c[0], side="left"))
-            seg = idx[lo:hi]
-            out[lo:hi] = self._perm[seg]
-            if seg.size:
-                self.bins[c[1]] += np.bincount(seg, minlength=self.bins.shape[1])
-            lo = hi
-            if c[0] > until_us:
-                break
-            self._grid_point()
-        return out
+        while True:  # the kernel returns early only when the codebook is due: fit it, then go on
+            lo, due = _map_spikes(idx, t, int(until_us), lo, c, self.bins, self._perm, self._rolls, self.kept,
+                                  self.cw, self.won, self.D, self._decay, self._min_ev, self._learn_steps,
+                                  p.min_spikes, p.ratio, self.learning, self._step_us, out)
+            if not due:
+                return out
+            self.cw[:], self.won[:] = kmeans(self.kept, p.codebook, seed=0)
 
-    def _grid_point(self) -> None:
-        c, p = self.clock, self.params
-        x_raw = self.bins.sum(axis=0)
-        c[0] += self._step_us
-        c[1] = (c[1] + 1) % self._nbins
-        self.bins[c[1]] = 0.0
-        if x_raw.sum() < p.min_spikes or not self.learning:
-            return
-        x_raw = np.log1p(x_raw)
-        if c[3] < self._learn_steps:
-            self._learn(x_raw[self._rolls[c[2]]])
-            c[3] += 1
-            return
-        _shift_evidence(x_raw, self._rolls, self.cw, self.won, self._decay, self.D)
-        c[4] += 1
-        if c[4] < self._min_ev:
-            return
-        best = int(np.argmin(self.D))
-        if best != c[2] and self.D[best] < p.ratio * self.D[c[2]]:
-            self._set_shift(best)
-            c[4] = 0
-            c[5] += 1
-
-    def _learn(self, x: np.ndarray) -> None:
-        """Keep the window; when the learning time is over, fit the codebook to what was kept."""
-        c = self.clock
-        self.kept[c[3] % self.kept.shape[0]] = x
-        if c[3] + 1 == self._learn_steps:
-            self.cw[:], self.won[:] = kmeans(self.kept, self.params.codebook, seed=0)
+    def _set_shift(self, s: int) -> None:
+        self.clock[2] = s
+        self._perm = np.empty(self.params.n_inputs, np.int64)
+        self._perm[self._rolls[s]] = np.arange(self.params.n_inputs)  # raw -> aligned
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, np.ndarray]:

@@ -29,7 +29,8 @@ def warmup() -> float:
     snn.record("lif", "v")
     snn.reward(np.array([500]), np.array([1.0]))
     snn.advance(np.array([0, 1]), np.array([100, 200]), 5000)
-    from spikestream.snn.align import _shift_evidence  # the ring alignment's evidence kernel
+    from spikestream.snn.align import RingAlign  # the ring alignment's kernels, through its real entry point
 
-    _shift_evidence(np.zeros(2), np.zeros((2, 2), np.int64), np.zeros((2, 2)), np.ones(2), 0.5, np.zeros(2))
+    al = RingAlign(n_inputs=2, ring=2, per_channel=1, learn_s=0.05, step_ms=25.0, codebook=2, min_evidence_s=0.025)
+    al.map(np.arange(400) % 2, np.arange(400) * 500, 200_000)
     return time.perf_counter() - t0
