@@ -43,6 +43,7 @@ import numpy as np
 
 from spikestream.decode._base import build_params
 from spikestream.decode.decision import Confusion, MajorityVote
+from spikestream.decode.targets import TargetBuffer
 from spikestream.protocol import Control, Message
 from spikestream.registry import DECODERS, SINKS, UnknownKind
 from spikestream.runtime.node import Node, register_node
@@ -158,8 +159,7 @@ class ControlOutputNode(Node):
             raise
         for sk in self.sinks:
             sk.open(K, self.names)
-        self._tt = np.zeros(0, np.int64)
-        self._td = np.zeros((0, 0), np.float64)
+        self._targets = TargetBuffer(self.target_cap)
         # [first packet t0, calibration mode (0 auto, 1 forced on, 2 frozen), last t1, packets seen (0/1)]
         self.clock = np.array([0, 0, 0, 0], np.int64)
         self._last_safe_ns = 0
@@ -185,18 +185,15 @@ class ControlOutputNode(Node):
                 self.count("target_rejected")
                 return
             data = data[:, self.target_channels]
-        if self._td.shape[1] != data.shape[1] or (self._tt.size and s.t_us.size and s.t_us[0] <= self._tt[-1]):
-            if self._tt.size:
+        tb = self._targets
+        if tb.width != data.shape[1] or (len(tb) and s.t_us.size and s.t_us[0] <= tb.last_t):
+            if len(tb):
                 self.count("target_restarts")
-            self._tt, self._td = self._tt[:0], np.zeros((0, data.shape[1]))
-        self._tt = np.concatenate([self._tt, s.t_us])[-self.target_cap:]
-        self._td = np.concatenate([self._td, data])[-self.target_cap:]
+            tb.clear(data.shape[1])
+        tb.append(np.asarray(s.t_us, np.int64), data)
 
     def _target_at(self, t_us: int) -> np.ndarray | None:
-        i = int(np.searchsorted(self._tt, t_us, side="right")) - 1
-        if i < 0 or t_us - self._tt[i] > self.target_max_age_us:
-            return None
-        return self._td[i]
+        return self._targets.at(t_us, self.target_max_age_us)
 
     def _on_spikes(self, msg: Message) -> None:
         sp = msg.body
@@ -302,7 +299,7 @@ class ControlOutputNode(Node):
         c[2] = t0_us
         self.decoder.restart_stream(t0_us)
         self.vote.reset()
-        self._tt, self._td = self._tt[:0], self._td[:0]
+        self._targets.clear()
 
     def _send(self, y: np.ndarray, t_us: int, safe: bool, origin_ns: int) -> None:
         self.emit("out", Control(y, self.names, safe), t_us=t_us, origin_ns=origin_ns)
