@@ -14,7 +14,11 @@ Each inbound packet [t0, t1) advances the network to t1 and emits one Spikes pac
 just simulated, [time before, time after) — the same window as the inbound one when packet edges lie on
 the dt grid — with the inbound ``origin_ns``. Rewards: ``samples`` on port "reward", column c feeds
 R-STDP projections with ``reward_channel = c``.
-``learning = false`` starts with every kind of learning off (STDP, adaptive thresholds, alignment).
+``learning = false`` starts with every kind of learning off (STDP, adaptive thresholds, alignment);
+``learning = {from_s = 10}`` learns only from 10 s of stream time on (e.g. after a readout's calibration),
+``{until_s = 60}`` only for the first minute, ``{from_s = a, until_s = b}`` between the two. Stream time is the
+source time the network has simulated since its first packet (kept in its state, so a restart goes on where
+it was; a source that restarts its clock does not reset it). The ``learning`` command overrides the schedule.
 ``align = {ring = 8, per_channel = 2, ...}`` puts a ring alignment (spikestream.snn.align: an armband
 put on rotated is found without labels and undone) in front of the network; it learns while learning is on.
 Commands: ``learning {"on": bool}``, ``stats``, ``bias {"layer": str, "value": float}``.
@@ -35,6 +39,22 @@ from spikestream.snn.align import RingAlign
 from spikestream.snn.topologies import build_topology, expand
 
 _OWN = ("n_inputs", "max_gap_ms", "max_inputs", "resize_after", "max_bias", "align", "learning")
+
+
+def _learning_param(v) -> tuple[bool, tuple[int, float] | None]:
+    """The file's ``learning``: (learning at the start, schedule (from_us, until_us) or None)."""
+    if isinstance(v, bool):
+        return v, None
+    if not isinstance(v, dict) or not v or set(v) - {"from_s", "until_s"}:
+        raise ValueError(f"parameter 'learning' must be true, false or a table {{from_s = .., until_s = ..}}, "
+                         f"got {v!r}")
+    lo, hi = v.get("from_s", 0.0), v.get("until_s", math.inf)
+    for k, x in (("from_s", lo), ("until_s", hi)):
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or math.isnan(x) or x < 0:
+            raise ValueError(f"learning.{k} must be a number of seconds >= 0, got {x!r}")
+    if not lo < hi or math.isinf(lo):
+        raise ValueError(f"learning: from_s ({lo}) must be finite and before until_s ({hi})")
+    return lo == 0, (int(lo * 1e6), hi * 1e6)
 
 
 def _positive(params: dict, key: str, default, integer: bool = False):
@@ -69,9 +89,8 @@ class SNNNode(Node):
         self._state_confirmed = False       # a packet of the restored state's size has arrived
         self._other = (0, 0)                # (size, run length) of consecutive packets of another size
         self._log_after: dict[str, float] = {}
-        self._learning = self.params.get("learning", True)  # the file's setting; `learning` command at run time
-        if not isinstance(self._learning, bool):
-            raise ValueError(f"parameter 'learning' must be true or false, got {self._learning!r}")
+        self._learning, self._schedule = _learning_param(self.params.get("learning", True))
+        self._stream_us = 0  # source time simulated since the first packet (the schedule's clock)
         self._align = self.params.get("align")  # ring alignment of the input (spikestream.snn.align)
         self.align = None
         if self._align is not None:
@@ -177,6 +196,8 @@ class SNNNode(Node):
             self.count("time_jumps")
             self.log.warning("source time jumped by %.1f s; skipping the gap", (b.t0_us - snn.time_us) / 1e6)
             snn.skip_to(b.t0_us)
+        if self._schedule is not None:
+            self._follow_schedule()
         t_before = snn.time_us
         late0 = snn.late_spikes
         try:  # after the checks above at most max_gap_ms (+ a step for the grid) is left to simulate
@@ -185,11 +206,27 @@ class SNNNode(Node):
         except ValueError as e:
             self._reject("rejected_packets", str(e))
             return
+        self._stream_us += snn.time_us - t_before
         if snn.late_spikes != late0:
             self.count("late_spikes", snn.late_spikes - late0)
         self.count("snn_out_spikes", int(idx.size))
         self.emit("out", Spikes(t_before, snn.time_us, snn.n_outputs, idx.astype(np.uint32), t),
                   t_us=snn.time_us, origin_ns=msg.origin_ns)
+
+    def _set_learning(self, on: bool) -> None:
+        self._learning = on
+        if self.snn is not None:
+            self.snn.learning = on
+        if self.align is not None:
+            self.align.learning = on
+
+    def _follow_schedule(self) -> None:
+        lo, hi = self._schedule
+        on = lo <= self._stream_us < hi
+        if on != self._learning:
+            self._set_learning(on)
+            self.log.info("learning %s at %.1f s of stream time (the file's schedule)", "on" if on else "off",
+                          self._stream_us / 1e6)
 
     def _on_reward(self, msg) -> None:
         if self.snn is None:
@@ -215,16 +252,15 @@ class SNNNode(Node):
             on = args.get("on")
             if not isinstance(on, bool):
                 raise ValueError("learning needs {'on': true|false}")
-            self._learning = on
-            if self.snn is not None:
-                self.snn.learning = on
-            if self.align is not None:
-                self.align.learning = on
+            if self._schedule is not None:
+                self.log.info("learning %s by command: the file's schedule no longer applies", "on" if on else "off")
+            self._schedule = None
+            self._set_learning(on)
             return {"learning": on}
         if cmd == "stats":
             if self.snn is None:
                 return {"built": False, "learning": self._learning}
-            return {"built": True, **self.snn.stats()}
+            return {"built": True, **self.snn.stats(), "stream_s": self._stream_us / 1e6}
         if cmd == "bias":
             if self.snn is None:
                 raise ValueError("the network is not built yet")
@@ -247,6 +283,7 @@ class SNNNode(Node):
         s = self.snn.get_state()
         if self.align is not None:
             s.update({f"align.{k}": v for k, v in self.align.get_state().items()})
+        s["node.stream_us"] = np.array(self._stream_us, np.int64)
         return s
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
@@ -256,7 +293,8 @@ class SNNNode(Node):
         if not state:
             return
         align = {k[6:]: v for k, v in state.items() if k.startswith("align.")}
-        state = {k: v for k, v in state.items() if not k.startswith("align.")}
+        stream_us = _stream_time(state.get("node.stream_us", 0))
+        state = {k: v for k, v in state.items() if not k.startswith(("align.", "node."))}
         fresh = self.snn is None  # built here, from the state's signature
         try:
             if not fresh:
@@ -281,6 +319,14 @@ class SNNNode(Node):
             raise ValueError(f"SNN state unusable: {type(e).__name__}: {e}") from None
         if fresh:
             self.snn, self._sized_by, self._state_confirmed = snn, "state", False
+        self._stream_us = stream_us
         self._learning = snn.learning
         if self.align is not None:
             self.align.learning = self._learning
+
+
+def _stream_time(v) -> int:
+    a = np.asarray(v)
+    if a.size != 1 or a.dtype.kind not in "iu" or int(a.reshape(-1)[0]) < 0:
+        raise ValueError(f"SNN state: 'node.stream_us' must be one non-negative integer, got {a.dtype} {a.shape}")
+    return int(a.reshape(-1)[0])

@@ -124,3 +124,56 @@ def test_reward_port_drives_rstdp():
         node.on_message("in", Message(Spikes(120_000, 600_000, 2, np.zeros(0, np.uint32), np.zeros(0, np.int64))))
         results[reward] = node.snn.weights("plastic")[0] - 0.5
     assert results[0.0] == 0.0 and results[1.0] > 0 > results[-1.0]
+
+
+def _weights_after(node, packets):
+    for sp in packets:
+        node.on_message("in", Message(sp, origin_ns=1))
+    return node.snn.weights("input->hidden")
+
+
+def test_a_learning_schedule_in_stream_time(minimal_params):
+    """learning = {from_s, until_s}: the weights stay put outside the window and move inside it."""
+    pk = list(_packets(400, 600_000, 20_000))  # 0.6 s of stream in 30 packets
+    node, _ = _node(minimal_params, learning={"from_s": 0.2, "until_s": 0.4})
+    assert node.on_command("stats", {}) == {"built": False, "learning": False}
+    w0 = _weights_after(node, pk[:1])
+    w1 = _weights_after(node, pk[1:10])   # up to 0.2 s: off
+    np.testing.assert_array_equal(w0, w1)
+    w2 = _weights_after(node, pk[10:20])  # 0.2-0.4 s: on
+    assert not np.array_equal(w1, w2) and node.on_command("stats", {})["learning"] is True
+    w3 = _weights_after(node, pk[20:])    # from 0.4 s: off again
+    assert node.on_command("stats", {})["learning"] is False
+    np.testing.assert_array_equal(w2, w3)
+    assert node.on_command("stats", {})["stream_s"] == pytest.approx(0.6)
+
+
+def test_the_schedule_clock_survives_a_restart_and_the_command_overrides_it(minimal_params):
+    pk = list(_packets(400, 600_000, 20_000))
+    a, _ = _node(minimal_params, learning={"from_s": 0.3})
+    _weights_after(a, pk[:10])
+    state = a.get_state()
+    assert int(state["node.stream_us"]) == 200_000
+    b, _ = _node(minimal_params, learning={"from_s": 0.3})
+    b.set_state(state)            # a restarted node goes on at 0.2 s of stream time, not at 0
+    wb = _weights_after(b, pk[10:15])
+    np.testing.assert_array_equal(wb, b.snn.weights("input->hidden"))
+    assert b.snn.learning is False
+    _weights_after(b, pk[15:17])  # past 0.3 s
+    assert b.snn.learning is True
+    assert b.on_command("learning", {"on": False}) == {"learning": False}
+    w = _weights_after(b, pk[17:])  # the command holds: the schedule no longer turns it on
+    assert b.snn.learning is False
+    np.testing.assert_array_equal(w, b.snn.weights("input->hidden"))
+    bad = dict(state, **{"node.stream_us": np.array(-5, np.int64)})
+    c, _ = _node(minimal_params)
+    with pytest.raises(ValueError, match="stream_us"):
+        c.set_state(bad)
+    assert c.snn is None  # nothing of the unusable state stayed
+
+
+@pytest.mark.parametrize("value", ["yes", 1, {}, {"from_s": -1}, {"from_s": 2, "until_s": 1}, {"start": 1},
+                                   {"from_s": float("inf")}, {"until_s": True}])
+def test_a_bad_learning_value_is_refused_at_setup(minimal_params, value):
+    with pytest.raises(ValueError, match="learning"):
+        _node(minimal_params, learning=value)
