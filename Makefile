@@ -17,12 +17,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the tests need (a real Mosquitto broker and its clients; openssl for the TLS test CA).
-# Installs only what is missing.
+# Debian packages the tests need (a real Mosquitto broker and its clients; openssl for the TLS test CA;
+# systemd for systemd-analyze, which checks the units in deploy/systemd). Installs only what is missing.
 system-deps:
-	@{ command -v mosquitto && command -v mosquitto_sub && command -v openssl && command -v ip; } >/dev/null 2>&1 || { \
+	@{ command -v mosquitto && command -v mosquitto_sub && command -v openssl && command -v ip && command -v systemd-analyze; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq mosquitto mosquitto-clients openssl iproute2 >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq mosquitto mosquitto-clients openssl iproute2 systemd >/dev/null; }
 
 # Brian2 needs numpy<2, so it lives in its own environment; tests drive it through a subprocess.
 $(BRIAN)/.installed:

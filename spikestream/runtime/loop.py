@@ -23,7 +23,7 @@ import zmq
 from spikestream import protocol as P
 from spikestream import transport
 from spikestream.registry import NODES
-from spikestream.runtime import auth, checkpoint
+from spikestream.runtime import auth, checkpoint, sdnotify
 from spikestream.runtime.inputs import InputStreams
 from spikestream.runtime.node import Node
 from spikestream.runtime.pipeline import NodeSpec
@@ -61,6 +61,7 @@ class NodeRunner:
         self._settled = False
         self._restored_arrays = 0  # how many arrays the restored state had: no checkpoint holds fewer
         self._token: str | None = None  # the control token commands must carry (runtime/auth.py)
+        self._heartbeat = sdnotify.Heartbeat()  # WATCHDOG=1 under a Type=notify unit with WatchdogSec=; else a no-op
 
     # ------------------------------------------------------------------ sending
     def _emit(self, port: str, body: P.Body, t_us: int, origin_ns: int) -> None:
@@ -106,6 +107,7 @@ class NodeRunner:
             while True:
                 if self._ctl is not None and self._ctl.poll(0):
                     self._ctl.send(self._command(self._ctl.recv()))
+                self._heartbeat.beat()  # waiting on a slow consumer is not a hang
                 now = time.monotonic()
                 if self._stop:
                     self._stop_at = self._stop_at or now
@@ -351,8 +353,10 @@ class NodeRunner:
         next_ckpt = t_start + spec.checkpoint_s if spec.checkpoint_s else math.inf
         started = False
         code = 0  # finished, or --duration elapsed
+        sdnotify.ready(f"{spec.name} ({spec.kind}) running")  # set up, endpoints bound (systemd: Type=notify)
         try:
             while not self._stop:
+                self._heartbeat.beat()
                 if not started:
                     started = self._maybe_start(time.monotonic() - t_start)
                 now = time.time_ns()
@@ -377,6 +381,7 @@ class NodeRunner:
                     break
                 if duration_s is not None and mono - t_start >= duration_s:
                     break
+            sdnotify.stopping()
             if self._stop and getattr(self, "_ending", False):  # upstream ended: handle all that is queued, finish
                 if started:
                     self._drain()

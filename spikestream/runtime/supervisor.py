@@ -2,7 +2,10 @@
 
 Children are started as ``python -m spikestream node RESOLVED.json NAME`` with a parent-death signal (so
 that no node outlives a supervisor that was killed), in their own session (a terminal's Ctrl-C reaches the
-supervisor alone, which then stops them upstream-first). What a child's exit means:
+supervisor alone, which then stops them upstream-first). Under systemd (a ``Type=notify`` unit) it says
+READY=1 once every node has stayed up HEALTHY_AFTER_S, STATUS= on each change, WATCHDOG=1 from its loop
+(a hung supervisor is killed and restarted) and STOPPING=1 when it stops (runtime/sdnotify.py). What a
+child's exit means:
 
 - 0: its data really ended (a finite source, `Node.finished`): finished, not restarted. Once every source
   (a node nothing in the pipeline feeds) has finished, the run ends: upstream-first, each other node is
@@ -33,7 +36,7 @@ import zmq
 
 from spikestream import protocol as P
 from spikestream import transport
-from spikestream.runtime import auth
+from spikestream.runtime import auth, sdnotify
 from spikestream.runtime.loop import END_DRAIN_MAX_S, EX_CONFIG, EX_STOPPED, FINISH_LINGER_MS
 from spikestream.runtime.pipeline import Pipeline
 
@@ -81,13 +84,16 @@ class Supervisor:
         with os.fdopen(fd, "w") as f:
             f.write(pipeline.to_json())
         os.chmod(self.resolved, 0o600)  # an existing file keeps its mode through O_CREAT
-        self._env = auth.pipeline_env(self.workdir, bool(pipeline.curve_keys))  # the nodes' control token
+        # the nodes' control token; not systemd's notify socket, which is this process's alone
+        self._env = sdnotify.child_env(auth.pipeline_env(self.workdir, bool(pipeline.curve_keys)))
         self.log_dir = Path(log_dir) if log_dir else None
         self.log_level = log_level
         names = [n for n, s in pipeline.nodes.items() if host is None or s.host in (None, host)]
         self.children = {n: Child(n) for n in names}
         self.latest_stats: dict[str, dict[str, Any]] = {}
         self._stop = False
+        self._up = False  # every node has stayed up HEALTHY_AFTER_S (or finished) since the last failure
+        self._ready_sent = False
         #: Why the run ended: "signal", "duration", "until", "finished" (every source's data ended), "config"
         #: (a node cannot run as configured).
         self.ended: str | None = None
@@ -128,6 +134,7 @@ class Supervisor:
             if c.state == "backoff" and c.restart_at is not None and now >= c.restart_at:
                 c.restarts += 1
                 log.warning("restarting node %s (restart %d)", c.name, c.restarts)
+                sdnotify.status(f"restarting node {c.name} (restart {c.restarts})")
                 self._spawn(c)
                 continue
             if c.state != "running" or c.proc is None:
@@ -142,6 +149,7 @@ class Supervisor:
             elif code == EX_CONFIG:
                 c.state = "failed"
                 log.error("node %s cannot run as configured (exit %d): stopping the pipeline", c.name, code)
+                sdnotify.status(f"node {c.name} cannot run as configured (exit {code}): stopping")
                 self._end("config")
             else:
                 up = now - c.started
@@ -153,10 +161,24 @@ class Supervisor:
                 how = ("was stopped (not by this supervisor)" if code == EX_STOPPED else
                        f"was killed by signal {-code}" if code < 0 else f"died (exit {code})")
                 log.warning("node %s %s after %.1f s; restart in %.2f s", c.name, how, up, delay)
-                c.state, c.restart_at = "backoff", now + delay
+                sdnotify.status(f"node {c.name} {how}; restart in {delay:.2f} s")
+                c.state, c.restart_at, self._up = "backoff", now + delay, False
         if not self._stop and self._self_contained() and all(self.children[n].state == "finished" for n in self.sources()):
             log.info("every source finished: telling the other nodes, upstream-first, to handle what is queued and finish")
             self._end("finished")
+
+    def _notify_up(self) -> None:
+        """Tell systemd once every node has stayed up HEALTHY_AFTER_S (the supervisor's own notion of a healthy
+        node) or has finished: READY=1 the first time (a unit ordered after this one starts then; a node that
+        cannot run as configured has exited 78 by then), then STATUS= again after each recovery."""
+        if self._up or self._stop:
+            return
+        now = time.monotonic()
+        if all(c.state == "finished" or (c.state == "running" and now - c.started >= HEALTHY_AFTER_S)
+               for c in self.children.values()):
+            self._up = True
+            sdnotify.notify(("" if self._ready_sent else "READY=1\n") + f"STATUS=running {len(self.pids())} nodes")
+            self._ready_sent = True
 
     def _end(self, why: str) -> None:
         if self.ended is None:
@@ -260,12 +282,16 @@ class Supervisor:
         report (its "ended" says why, its "exit_code" is what `spikestream run` exits with)."""
         old = {s: signal.signal(s, self.stop) for s in (signal.SIGTERM, signal.SIGINT)}
         t0 = time.monotonic()
+        heartbeat = sdnotify.Heartbeat()  # WATCHDOG=1 only while this loop goes round
         try:
+            sdnotify.status(f"starting {len(self.children)} nodes")
             self.start()
             while not self._stop:
+                heartbeat.beat()
                 time.sleep(tick_s)
                 self.drain_stats()
                 self.check()
+                self._notify_up()
                 if on_tick is not None:
                     on_tick(self)
                 if duration_s is not None and time.monotonic() - t0 >= duration_s:
@@ -273,6 +299,7 @@ class Supervisor:
                 if until is not None and until():
                     self._end("until")
         finally:
+            sdnotify.stopping(f"stopping ({self.ended or 'error'}): nodes upstream-first")
             self.shutdown()
             for s, h in old.items():
                 signal.signal(s, h)
