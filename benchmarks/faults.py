@@ -17,7 +17,11 @@ Faults:
   (the injector endpoints), control endpoint and outputs (XPUB), and on the supervisor's stats endpoint;
 * a source clock jump: one message that continues the real stream (next seq, tapped from the wire) with
   its time +1 h, then one with t_us = 2^62, on the SNN's and the output's inputs;
-* a slow subscriber (never reads, queue of 1) on every output for a while.
+* a slow subscriber (never reads, queue of 1) on every output for a while;
+* a hung SNN (SIGSTOP for 2 s, then SIGCONT: it wakes to a backlog) and an overloaded one (for 10 s it runs
+  1 ms in every 150 ms: the note gives the overload factor measured from its intake, ~5x on this machine):
+  column "stale" counts live commands that reached the actuator with sensor data older than the output's
+  max_age_ms (+ 20 ms for the hop and the reader's scheduling); the notes give the oldest.
 
 Before the faults the SNN learns for the warm-up, then its learning is switched off (`learning` command)
 and the output's calibration has ended, so "weights equal to the last checkpoint" is an exact check: after
@@ -85,6 +89,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "deploy" / "demo.toml"
 NODES = ("emg", "snn", "output")
 HANG_S = 5.0  # a node that does not answer a ping within this hangs
+STALE_MARGIN_S = 0.02  # stale command check: the hop to the actuator and its reader's scheduling
+OVERLOAD_PERIOD_MS = 150  # overload: the SNN runs 1 ms of every period (~10x short of what the demo needs)
 CONTROL_TOKEN = os.urandom(16).hex()  # given to the pipeline's nodes; commands other than ping/stats carry it
 
 
@@ -206,10 +212,10 @@ class Control:
         return {**(rt.get("node_counters") or {}),
                 **{f"rt.{k}": rt[k] for k in ("rejected", "dropped", "stale", "time_resets") if k in rt}}
 
-    def processed(self, node: str) -> int | None:
+    def processed(self, node: str, timeout: float = 2.0) -> int | None:
         """Messages the node has taken in (a source: sent) since it started; None if it does not answer."""
         try:
-            ok, res = self.call(node, "stats", timeout=2.0)
+            ok, res = self.call(node, "stats", timeout=timeout)
         except TimeoutError:
             return None
         if not ok:
@@ -235,6 +241,7 @@ class Actuator(threading.Thread):
         self.bad = 0
         self.last_live: float | None = None
         self.arrived: dict[int, float] = {}  # live command's t_us -> when it reached this raw subscriber
+        self.ages: list[tuple[float, float]] = []  # (monotonic s, age of its sensor data s) per live command
         self.stale_applied = 0
         self.stale_applied_max_s = 0.0
         try:
@@ -290,6 +297,8 @@ class Actuator(threading.Thread):
             self.arrivals.append((now, bool(m.body.safe)))
             if not m.body.safe:
                 self.last_live = now
+                if m.origin_ns > 0:  # how old the sensor data behind this command is, on arrival
+                    self.ages.append((now, (time.time_ns() - m.origin_ns) * 1e-9))
                 self.arrived[m.t_us] = now  # the latest arrival of a command with this time
 
     # what happened after t0
@@ -392,6 +401,7 @@ class Row:
     empty_or_corrupt: int = 0
     crashes: int = 0
     hangs: int = 0
+    stale: list = field(default_factory=list)  # commands delivered older than max_age_ms (stall, overload)
     notes: list = field(default_factory=list)
 
 
@@ -406,6 +416,7 @@ class Campaign:
         nodes = self.doc["nodes"]
         saf = nodes["output"]["params"]["safety"]
         self.timeout_s = float(saf.get("timeout_s", 0.5))
+        self.max_age_s = float(nodes["output"]["params"].get("max_age_ms", 100.0)) / 1000
         self.tick_s = float(nodes["output"].get("tick_ms", 10.0)) / 1000
         self.ctx = zmq.Context()
         self.ctl = Control(self.ctx, {n: nodes[n]["control"] for n in NODES})
@@ -763,6 +774,77 @@ class Campaign:
                         row.notes.append(f"{n} counted " + ", ".join(f"{k} +{v:g}" for k, v in sorted(d.items())))
                 row.crashes += self.check_crashes()
 
+    # ------------------------------------------------------------------ stall and overload
+    def _stale_delivered(self, row: Row, t0: float, t1: float) -> None:
+        """Live commands that reached the actuator in [t0, t1] with sensor data older than max_age_ms (+ a
+        margin for the hop to the actuator and this thread's scheduling): the output must never send them."""
+        ages = [a for t, a in list(self.act.ages) if t0 <= t <= t1]
+        bad = [a for a in ages if a > self.max_age_s + STALE_MARGIN_S]
+        row.stale.append(len(bad))
+        row.notes.append(f"{len(ages)} live commands delivered, {len(bad)} older than max_age_ms "
+                         f"{self.max_age_s * 1e3:g} + {STALE_MARGIN_S * 1e3:g} ms (oldest "
+                         f"{max(ages, default=0.0) * 1e3:.0f} ms)")
+
+    def stall(self) -> None:
+        """The SNN hangs (SIGSTOP) for longer than the output's timeout, then goes on (SIGCONT) and works off
+        its backlog: the actuator must get the safe value, and none of the backlog's stale commands."""
+        row = self.row("snn hangs 2 s (SIGSTOP, SIGCONT)")
+        row.n += 1
+        pid = node_pid(self.sup.pid, "snn")
+        if pid is None:
+            row.notes.append("snn not running")
+            return
+        rate = self.act.rate(time.monotonic())
+        c0 = self.ctl.counters("output")
+        t0 = time.monotonic()
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(2.0)
+        os.kill(pid, signal.SIGCONT)
+        w = 4.0 if self.a.quick else 8.0
+        self.measure_actuator(row, t0, w, rate)
+        self._stale_delivered(row, t0, t0 + w)
+        d = self.ctl.counters("output").get("stale_dropped", 0) - c0.get("stale_dropped", 0)
+        row.notes.append(f"output stale_dropped +{d}")
+        row.crashes += self.check_crashes()
+
+    def overload(self) -> None:
+        """Overload of the SNN: for a while it runs 1 ms in every OVERLOAD_PERIOD_MS (SIGSTOP / SIGCONT from a
+        thread here: 5 % of the time, whatever the scheduler or the machine's load), far less than its
+        stream needs (the row's note gives the factor measured: packets the SNN took in per second before /
+        during). The output must keep the actuator safe and never send commands older than max_age_ms; once
+        the load goes, control comes back."""
+        row = self.row(f"overload (snn runs 1 ms in {OVERLOAD_PERIOD_MS})")
+        row.n += 1
+        pid = node_pid(self.sup.pid, "snn")
+        if pid is None:
+            row.notes.append("snn not running")
+            return
+        rate = self.act.rate(time.monotonic())
+        c0 = self.ctl.counters("output")
+        n0, tp = self.ctl.processed("snn") or 0, time.monotonic()
+        time.sleep(1.0)
+        nominal = ((self.ctl.processed("snn") or 0) - n0) / (time.monotonic() - tp)
+        n0 = self.ctl.processed("snn") or 0
+        load_s = 4.0 if self.a.quick else 10.0
+        t0 = time.monotonic()
+        try:
+            while time.monotonic() < t0 + load_s:
+                time.sleep(0.001)
+                os.kill(pid, signal.SIGSTOP)
+                time.sleep((OVERLOAD_PERIOD_MS - 1) / 1000)
+                os.kill(pid, signal.SIGCONT)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        loaded = ((self.ctl.processed("snn", timeout=10.0) or n0) - n0) / (time.monotonic() - t0)
+        row.notes.append(f"snn took in {nominal:.0f} packets/s before, {loaded:.0f}/s under load: "
+                         f"overload {nominal / max(loaded, 1e-9):.0f}x")
+        w = load_s + (2.0 if self.a.quick else 4.0)  # the load, then the recovery
+        self.measure_actuator(row, t0, w, rate)
+        self._stale_delivered(row, t0, t0 + w)
+        d = self.ctl.counters("output").get("stale_dropped", 0) - c0.get("stale_dropped", 0)
+        row.notes.append(f"output stale_dropped +{d}")
+        row.crashes += self.check_crashes()
+
     # ------------------------------------------------------------------ the whole run
     def run(self) -> dict:
         t_run = time.monotonic()
@@ -782,6 +864,11 @@ class Campaign:
                 self.clock_jump()
             if "slow" in self.a.only:
                 self.slow_subscribers()
+            print(f"  ({time.monotonic() - t_run:.0f} s) a hung snn, 10x overload ...", flush=True)
+            if "stall" in self.a.only:
+                self.stall()
+            if "overload" in self.a.only:
+                self.overload()
             self.node_stats = {}
             for n in NODES:
                 try:
@@ -862,14 +949,15 @@ def print_table(rep: dict) -> None:
           f"reads where the client applied a command older than its timeout (+50 ms): "
           f"{rep.get('client_stale_applied', '?')} (oldest {rep.get('client_stale_applied_max_age_s', 0)} s)")
     hdr = (f"{'fault':38s} {'n':>3s} {'back s':>11s} {'ctl back s':>13s} {'lost':>11s} {'safe s':>13s} "
-           f"{'wire safe s':>13s} {'state ok':>8s} {'empty/bad':>9s} {'crash':>5s} {'hang':>4s}")
+           f"{'wire safe s':>13s} {'state ok':>8s} {'empty/bad':>9s} {'crash':>5s} {'hang':>4s} {'stale':>5s}")
     print(hdr)
     print("-" * len(hdr))
     for r in rep["rows"]:
         st = f"{r['state_ok']}/{r['state_n']}" if r["state_n"] else "-"
         print(f"{r['fault']:38s} {r['n']:3d} {_stat(r['back']):>11s} {_stat(r['ctl_back']):>13s} "
               f"{_stat(r['lost'], '{:.0f}'):>11s} {_stat(r['safe'], '{:.3f}'):>13s} {_stat(r['wire_safe'], '{:.3f}'):>13s} "
-              f"{st:>8s} {r['empty_or_corrupt']:9d} {r['crashes']:5d} {r['hangs']:4d}")
+              f"{st:>8s} {r['empty_or_corrupt']:9d} {r['crashes']:5d} {r['hangs']:4d} "
+              f"{sum(r.get('stale', [])) if r.get('stale') else '-':>5}")
     notes = [(r["fault"], n, r["notes"].count(n)) for r in rep["rows"]
              for n in sorted(set(r["notes"]), key=r["notes"].index)]
     if notes:
@@ -886,7 +974,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="write the measurements here")
     ap.add_argument("--rt", action="store_true", help="keep the demo's real-time priorities")
-    ap.add_argument("--only", default="kills,hostile,clock,slow", help="phases to run (comma list; default all)")
+    ap.add_argument("--only", default="kills,hostile,clock,slow,stall,overload", help="phases to run (comma list; default all)")
     ap.add_argument("--table", default=None, metavar="JSON", help="only print the table of a saved report "
                     "(--json, or WORKDIR/progress.json of a run that died)")
     a = ap.parse_args(argv)

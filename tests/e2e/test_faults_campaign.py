@@ -1,5 +1,5 @@
 """The fault campaign (benchmarks/faults.py --quick) against the real demo under the real supervisor: kill -9 of
-every node, hostile frames on every port, clock jumps, a stop; an actuator-side subscriber on output.out.
+every node, hostile frames on every port, clock jumps, a hung and an overloaded SNN, a stop; an actuator-side subscriber on output.out.
 
 The contract of issue 11 asserted here: no node crashes or hangs, no checkpoint is ever empty or corrupt, the
 state a restarted node writes is the one the killed one left, and after every fault that stopped control the
@@ -34,4 +34,7 @@ def test_quick_fault_campaign(tmp_path):
         for s in row["safe"]:  # "-": control never stopped longer than the timeout, no safe value was due
             assert s == "-" or (s is not None and s <= rep["target_safe_s"]), (row["fault"], s, table)
     assert sum(k["state_n"] for k in kills) == 3, table
+    stalls = [row for row in rep["rows"] if row["fault"].startswith(("snn hangs", "overload"))]
+    assert len(stalls) == 2 and all(row["stale"] == [0] for row in stalls), table  # never a stale command
+    assert all(s != "-" for row in stalls for s in row["safe"]), table  # control stopped, the safe value came
     assert rep["client_stale_applied"] == 0, table  # the actuator never applied a command older than its timeout
