@@ -252,6 +252,21 @@ def build_parser() -> argparse.ArgumentParser:
                    "WORKDIR/control.token); default: $SPIKESTREAM_CONTROL_TOKEN or $SPIKESTREAM_CONTROL_TOKEN_FILE")
     q.set_defaults(fn=cmd_cmd)
 
+    q = sp.add_parser("top", help="watch a running pipeline's nodes (rates, drops, latency, CPU, learning) "
+                      "through their control endpoints")
+    q.add_argument("targets", nargs="+", metavar="PIPELINE|ENDPOINT", help="a pipeline file (each node's "
+                   "`control` endpoint) or control endpoints (tcp://..., ipc://...)")
+    q.add_argument("--workdir", default=None, help="the run's --workdir: its pipeline.resolved.json gives "
+                   "the `:auto` endpoints")
+    q.add_argument("--interval", type=float, default=0.25, help="seconds between refreshes")
+    q.add_argument("--timeout", type=float, default=1.0, help="a node silent this long is 'not answering'")
+    q.add_argument("--once", action="store_true", help="print one snapshot as plain text and exit "
+                   "(exit 1 if a node does not answer)")
+    q.add_argument("--json", action="store_true", help="print one JSON line per refresh (with --once: one)")
+    q.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    q.add_argument("--keys", default=None, help="CURVE key folder (default: the pipeline's curve_keys)")
+    q.set_defaults(fn=lambda a: importlib.import_module("spikestream.runtime.top").main(a))
+
     q = sp.add_parser("keys", help="create CURVE keys for an encrypted, authenticated pipeline")
     q.add_argument("dir")
     q.set_defaults(fn=cmd_keys)
