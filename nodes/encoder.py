@@ -12,7 +12,6 @@ count or timestamps not after the previous message's is rejected, counted and lo
 from __future__ import annotations
 
 import inspect
-import time
 from typing import Any
 
 import numpy as np
@@ -38,7 +37,6 @@ class EncoderNode(Node):
         self.chain: list = []
         self._period_us = 1
         self._state_pending: dict | None = None
-        self._log_after: dict[str, float] = {}
         self._other = (0, 0)  # (channel count, run length) of consecutive messages of another count
         for key, default in (("max_channels", 4096), ("resize_after", 20)):
             v = self.params.get(key, default)
@@ -85,7 +83,7 @@ class EncoderNode(Node):
         if not self._sized(c, s.rate_hz):
             return
         if self._last_t is not None and int(s.t_us[0]) <= self._last_t:
-            self._reject("rejected_time", f"chunk starts at t={int(s.t_us[0])} us, not after the last sample "
+            self.reject("rejected_time", f"samples message refused: chunk starts at t={int(s.t_us[0])} us, not after the last sample "
                          f"t={self._last_t} us")
             return
         try:
@@ -94,7 +92,7 @@ class EncoderNode(Node):
                 data = stage.process(data, s.t_us)
             idx, t = self.enc.encode(data, s.t_us)
         except ValueError as e:
-            self._reject("rejected_samples", str(e))
+            self.reject("rejected_samples", f"samples message refused: {e}")
             return
         self._last_t = int(s.t_us[-1])
         if s.rate_hz > 0:
@@ -113,20 +111,20 @@ class EncoderNode(Node):
             self._other = (0, 0)
             return True
         if not 1 <= c <= self._max_channels:
-            self._reject("rejected_channels", f"{c} channels (the node takes 1 to max_channels = {self._max_channels})")
+            self.reject("rejected_channels", f"samples message refused: {c} channels (the node takes 1 to max_channels = {self._max_channels})")
             return False
         old = self.enc
         if old is not None:
             run = self._other[1] + 1 if self._other[0] == c else 1
             self._other = (c, run)
             if self.params.get("channels") is not None or run < self._resize_after:
-                self._reject("rejected_channels", f"{c} channels where {old.n_inputs} are expected")
+                self.reject("rejected_channels", f"samples message refused: {c} channels where {old.n_inputs} are expected")
                 return False
         try:
             self._build(c, float(self.params.get("rate_hz", 0.0)) or rate_hz or None)
         except ValueError as e:
             self.enc = old
-            self._reject("rejected_samples", str(e))
+            self.reject("rejected_samples", f"samples message refused: {e}")
             return False
         self._other = (0, 0)
         if old is not None:
@@ -143,13 +141,6 @@ class EncoderNode(Node):
                 self.log.error("%s: saved encoder state not loaded (%s: %s); starting fresh", self.name,
                                type(e).__name__, e)
         return True
-
-    def _reject(self, key: str, text: str) -> None:
-        self.count(key)
-        now = time.monotonic()
-        if now >= self._log_after.get(key, 0.0):  # log each kind of rejection at most once a second
-            self._log_after[key] = now + 1.0
-            self.log.warning("%s: rejected a samples message (%s so far: %d): %s", self.name, key, self.counters[key], text)
 
     def on_command(self, cmd: str, args: dict[str, Any]) -> Any:
         if cmd == "reset":

@@ -199,7 +199,7 @@ class ControlOutputNode(Node):
         sp = msg.body
         dec = self.decoder
         if sp.n_neurons != dec.n_inputs:
-            self._warn("rejected_packets", f"spike packet of {sp.n_neurons} neurons for a decoder of {dec.n_inputs} inputs")
+            self.reject("rejected_packets", f"spike packet of {sp.n_neurons} neurons for a decoder of {dec.n_inputs} inputs")
             return
         c = self.clock
         if not c[3]:
@@ -233,7 +233,7 @@ class ControlOutputNode(Node):
         try:
             y = dec.decode(sp.idx, sp.t_us, sp.t1_us, target)
         except ValueError as e:
-            self._warn("rejected_packets", f"spike packet rejected: {e}")
+            self.reject("rejected_packets", f"spike packet rejected: {e}")
             return
         c[2] = sp.t1_us
         self.count("packets")
@@ -269,13 +269,6 @@ class ControlOutputNode(Node):
             self.count("eval_correct")
         self.counters["eval_accuracy"] = self.counters.get("eval_correct", 0) / self.counters["eval_decisions"]
 
-    def _warn(self, key: str, text: str) -> None:
-        """Count, and log the 1st, 2nd, 4th, 8th ... occurrence: a bad stream cannot flood the log."""
-        self.count(key)
-        n = self.counters[key]
-        if n & (n - 1) == 0:
-            self.log.warning("%s (%s x%d)", text, key, n)
-
     def _calibration_ended(self) -> None:
         fitted = getattr(self.decoder, "fitted", None)
         if fitted is not None and not fitted[0]:
@@ -307,7 +300,7 @@ class ControlOutputNode(Node):
             try:
                 s.publish(y, t_us, safe=safe, names=self.names, origin_ns=origin_ns)
             except Exception as e:  # a sink must never take the node down
-                self._warn("sink_errors", f"sink {type(s).__name__} failed: {e}")
+                self.reject("sink_errors", f"sink {type(s).__name__} failed: {e}")
 
     def _fail_safe(self, why: str, immediate: bool = False) -> None:
         """Send the safe value now (a callback failed, or the node is closing); the output stays safe until

@@ -27,7 +27,6 @@ Commands: ``learning {"on": bool}``, ``stats``, ``bias {"layer": str, "value": f
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import numpy as np
@@ -88,7 +87,6 @@ class SNNNode(Node):
         self._sized_by: str | None = None   # "n_inputs", "state" or "packet": what fixed the input size
         self._state_confirmed = False       # a packet of the restored state's size has arrived
         self._other = (0, 0)                # (size, run length) of consecutive packets of another size
-        self._log_after: dict[str, float] = {}
         self._learning, self._schedule = _learning_param(self.params.get("learning", True))
         self._stream_us = 0  # source time simulated since the first packet (the schedule's clock)
         self._align = self.params.get("align")  # ring alignment of the input (spikestream.snn.align)
@@ -124,13 +122,6 @@ class SNNNode(Node):
             self.align.learning = self._learning
         return snn
 
-    def _reject(self, key: str, why: str) -> None:
-        self.count(key)
-        now = time.monotonic()
-        if now >= self._log_after.get(key, 0.0):  # each kind of rejection logged at most once a second
-            self._log_after[key] = now + 1.0
-            self.log.warning("%s (%d so far): %s", key, self.counters[key], why)
-
     # ------------------------------------------------------------------ input size
     def _sized(self, n: int) -> bool:
         """Whether the network takes packets for `n` inputs, building or rebuilding it when the rules say
@@ -144,7 +135,7 @@ class SNNNode(Node):
                 self._state_confirmed = True
             return True
         if not 1 <= n <= self._max_inputs:
-            self._reject("rejected_packets", f"a packet for {n} neurons (the node takes 1 to max_inputs = "
+            self.reject("rejected_packets", f"a packet for {n} neurons (the node takes 1 to max_inputs = "
                                              f"{self._max_inputs})")
             return False
         if snn is not None:
@@ -152,12 +143,12 @@ class SNNNode(Node):
             run = self._other[1] + 1 if self._other[0] == n else 1
             self._other = (n, run)
             if fixed or run < self._resize_after:
-                self._reject("rejected_packets", f"packet for {n} neurons, the network has {snn.n_inputs} inputs")
+                self.reject("rejected_packets", f"packet for {n} neurons, the network has {snn.n_inputs} inputs")
                 return False
         try:
             new = self._new(n)
         except ValueError as e:
-            self._reject("rejected_packets", f"cannot build the network for {n} inputs: {e}")
+            self.reject("rejected_packets", f"cannot build the network for {n} inputs: {e}")
             return False
         if snn is not None:
             self.count("rebuilds")
@@ -179,7 +170,7 @@ class SNNNode(Node):
             return
         b: Spikes = msg.body
         if b.t1_us - b.t0_us > self._max_gap_us:
-            self._reject("rejected_windows", f"a packet spanning {(b.t1_us - b.t0_us) / 1e6:.3f} s "
+            self.reject("rejected_windows", f"a packet spanning {(b.t1_us - b.t0_us) / 1e6:.3f} s "
                                              f"(max_gap_ms = {self._max_gap_us / 1000:g})")
             return
         if not self._sized(b.n_neurons):
@@ -204,7 +195,7 @@ class SNNNode(Node):
             idx = b.idx if self.align is None else self.align.map(b.idx, b.t_us, b.t1_us)
             idx, t = snn.advance(idx, b.t_us, b.t1_us, max_steps=self._max_gap_us // snn.dt_us + 2)
         except ValueError as e:
-            self._reject("rejected_packets", str(e))
+            self.reject("rejected_packets", str(e))
             return
         self._stream_us += snn.time_us - t_before
         if snn.late_spikes != late0:
@@ -230,13 +221,13 @@ class SNNNode(Node):
 
     def _on_reward(self, msg) -> None:
         if self.snn is None:
-            self._reject("rejected_rewards", "reward before the network is built (no spikes yet)")
+            self.reject("rejected_rewards", "reward before the network is built (no spikes yet)")
             return
         s = msg.body
         snn = self.snn
         t = s.t_us
         if snn.time_us is not None and t.size and int(t[-1]) > snn.time_us + self._max_gap_us:
-            self._reject("rejected_rewards", f"reward dated {(int(t[-1]) - snn.time_us) / 1e6:.1f} s ahead of the "
+            self.reject("rejected_rewards", f"reward dated {(int(t[-1]) - snn.time_us) / 1e6:.1f} s ahead of the "
                                              f"network (max_gap_ms = {self._max_gap_us / 1000:g})")
             return
         if snn.time_us is not None and t.size and int(t[0]) < snn.time_us:

@@ -48,6 +48,7 @@ class Node:
         self.log = log or logging.getLogger(f"spikestream.node.{name}")
         #: Counters a node may add to its stats (the runtime adds its own).
         self.counters: dict[str, int | float] = {}
+        self._rejections = None  # the rate-limited log of `reject`, made on first use
 
     # ------------------------------------------------------------------ called by the node
     def emit(self, port: str, body: Body, t_us: int, origin_ns: int) -> None:
@@ -55,6 +56,16 @@ class Node:
 
     def count(self, key: str, n: int | float = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
+
+    def reject(self, key: str, why: str) -> None:
+        """Count something refused under `key` and log it, each key at most once a second (a bad stream
+        cannot flood the log; the line says how many went unlogged meanwhile)."""
+        self.count(key)
+        if self._rejections is None:
+            from spikestream.runtime.stats import RateLimitedLog
+
+            self._rejections = RateLimitedLog(self.log)
+        self._rejections.warning(key, f"{self.name}: {why} ({key}: {self.counters[key]:g} so far)")
 
     # ------------------------------------------------------------------ called by the runtime
     def setup(self) -> None:
