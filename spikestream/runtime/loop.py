@@ -23,7 +23,7 @@ import zmq
 from spikestream import protocol as P
 from spikestream import transport
 from spikestream.registry import NODES
-from spikestream.runtime import auth, checkpoint, sdnotify
+from spikestream.runtime import auth, checkpoint, jitlog, sdnotify
 from spikestream.runtime.inputs import InputStreams
 from spikestream.runtime.node import Node
 from spikestream.runtime.pipeline import NodeSpec
@@ -325,6 +325,7 @@ class NodeRunner:
         t_setup = time.monotonic()
         try:
             cls = NODES.get(spec.kind)
+            jitlog.watch(self.log)  # a kernel not in Numba's cache compiles at first use: say so, not look stuck
             self.node = cls(spec.name, spec.params, emit=self._emit, log=self.log)
             self.node.curve_keys = spec.curve_keys  # a zmq_pub sink encrypts when the pipeline does (B2)
             self.node.setup()
