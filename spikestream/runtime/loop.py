@@ -77,7 +77,11 @@ class NodeRunner:
         except zmq.Again:
             if self.spec.flow != "lossless" or not self._wait_to_send(sock, frame, port):
                 self.stats.send_failed += 1  # counted here; its seq is reused, so no receiver counts it again
+                self.warn.warning(f"send:{port}", f"output {port!r}: a subscriber's queue is full (hwm "
+                                                  f"{self.spec.hwm}): dropping ({self.stats.send_failed} so far)")
                 return
+        if seq == 0:
+            self.log.info("first message out on %r", port)
         self._seq[port] = seq + 1
         self.stats.msgs_out[port] += 1
         if origin_ns > 0:
