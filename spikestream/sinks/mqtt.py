@@ -192,6 +192,8 @@ class MqttSink(Sink):
                     await client.publish(self.status_topic, b"online", qos=1, retain=True)
                     self.connected.set()
                     self.counts["connects"] += 1
+                    log.info("mqtt sink %s:%d: connected%s", self.host, self.port,
+                             " again" if self.counts["connects"] > 1 else "")
                     delay = self.backoff[0]
                     await self._pump(client)
                     await client.publish(self.status_topic, b"offline", qos=1, retain=True)  # clean goodbye

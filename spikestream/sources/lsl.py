@@ -67,10 +67,15 @@ class LSLSource:
 
     def _connect(self) -> None:
         pylsl = self._pylsl
+        t0, say_at = time.monotonic(), 5.0
         while not self._stop.is_set():
             self.stats["resolve_attempts"] += 1
             found = pylsl.resolve_bypred(self._predicate(), 1, self.resolve_timeout_s)
             if not found:
+                waited = time.monotonic() - t0
+                if waited >= say_at:  # after 5 s, 10, 20, 40 ...: a stream that is not there is said, not hidden
+                    say_at *= 2
+                    self.log.warning("lsl: no stream matching %s after %.0f s; still looking", self._predicate(), waited)
                 continue
             info = found[0]
             c = info.channel_count()
