@@ -278,7 +278,8 @@ class IMUSynthNode(PacedSourceNode):
 
 @register_node("file_source")
 class FileSourceNode(PacedSourceNode):
-    """Replay a CSV/WAV/NPY/NPZ or raw-binary recording. Params: path, rate_hz (if the file has no times),
+    """Replay a CSV/WAV/NPY/NPZ/XDF or raw-binary recording. Params: path, stream (an XDF file's stream
+    name; default: its only "samples" stream), rate_hz (if the file has no times),
     time_column, time_unit="us", columns, dtype + channels (raw binary; channels is also the width any file
     must have), scale=1, offset=0 (raw), speed=1.0, pace="realtime"|"fast", chunk=10, progress="auto"|true|false
     (a rich progress bar on stderr when replaying fast). Finished at the end of the file."""
@@ -291,7 +292,7 @@ class FileSourceNode(PacedSourceNode):
         src = FileSource(str(p["path"]), rate_hz=None if rate is None else float(rate), time_column=p.get("time_column"),
                          time_unit=str(p.get("time_unit", "us")), columns=p.get("columns"), dtype=p.get("dtype"),
                          channels=p.get("channels"), scale=_param(p, "scale", 1.0, float),
-                         offset=_param(p, "offset", 0.0, float), log=self.log)
+                         offset=_param(p, "offset", 0.0, float), log=self.log, stream=p.get("stream"))
         self.counters.update(src.stats)
         return src
 

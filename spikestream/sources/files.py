@@ -6,6 +6,8 @@
 - **WAV** (scipy.io.wavfile): the file's rate; integer PCM scaled to [-1, 1).
 - **NPY**: a ``[n, C]`` (or ``[n]``) array, memory-mapped; needs ``rate_hz``.
 - **NPZ**: arrays ``data [n, C]`` and ``t_us [n]`` (int64), or ``data`` and a scalar ``rate_hz``.
+- **XDF** (Lab Streaming Layer, `spikestream record`; `spikestream.record.xdf`): the numeric stream named
+  ``stream`` (or the only "samples" stream); its time stamps (seconds), channel labels and nominal rate.
 - **Raw binary** (.dat/.bin/.raw, or another unknown suffix with ``dtype``): headerless interleaved frames (`rawbin.read_raw`),
   needs ``dtype``, ``channels`` and ``rate_hz``; ``raw * scale + offset``; a trailing partial frame is
   skipped, counted (``partial_frames``) and logged with the file's name.
@@ -77,7 +79,7 @@ def _load_wav(path: Path):
 
 
 _RAW_EXT = (".dat", ".bin", ".raw")
-_FORMATS = (".csv", ".wav", ".npy", ".npz")
+_FORMATS = (".csv", ".wav", ".npy", ".npz", ".xdf")
 
 
 def is_raw(path, dtype) -> bool:
@@ -96,7 +98,7 @@ class Recording(NamedTuple):
 
 def load_recording(path, rate_hz: float | None = None, time_column=None, time_unit: str = "us", columns=None,
                    dtype=None, channels: int | None = None, scale: float = 1.0, offset: float = 0.0,
-                   log: logging.Logger | None = None) -> Recording:
+                   log: logging.Logger | None = None, stream: str | None = None) -> Recording:
     """Read one recording (CSV, WAV, NPY, NPZ or raw binary) without checking its rows. ``channels``, when
     given, is the width every file must have (a raw file's frame width); a file of another width is a
     ValueError naming the file. A raw file (.dat/.bin/.raw, or any other name not .csv/.wav/.npy/.npz
@@ -139,6 +141,11 @@ def load_recording(path, rate_hz: float | None = None, time_column=None, time_un
                 t = t.astype(np.int64)
             elif "rate_hz" in z:
                 rate_hz = rate_hz or float(z["rate_hz"])
+    elif ext == ".xdf":
+        from spikestream.record.xdf import load_samples
+
+        t, data, names, file_rate = load_samples(p, stream)
+        rate_hz = rate_hz or file_rate
     else:
         raise ValueError(f"file source: unknown format {ext!r} (csv, wav, npy, npz, or raw binary with dtype)")
     data = np.asarray(data)
@@ -205,11 +212,11 @@ class FileSource(ArrayReplay):
 
     def __init__(self, path: str, rate_hz: float | None = None, time_column=None, time_unit: str = "us",
                  columns=None, dtype=None, channels: int | None = None, scale: float = 1.0, offset: float = 0.0,
-                 log: logging.Logger | None = None):
+                 log: logging.Logger | None = None, stream: str | None = None):
         p = Path(path)
         self.log = log or logging.getLogger("spikestream.sources.file")
         t, data, names, rate_hz, partial = load_recording(p, rate_hz, time_column, time_unit, columns, dtype,
-                                                          channels, scale, offset, self.log)
+                                                          channels, scale, offset, self.log, stream)
         if t is None:
             t = np.round(np.arange(data.shape[0]) * (1e6 / rate_hz)).astype(np.int64)
         if rate_hz is None:  # estimate the nominal rate from the median step
