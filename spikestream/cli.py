@@ -314,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("endpoints", nargs="+", metavar="ENDPOINT")
     q.add_argument("-o", "--output", required=True, help="the .xdf file to write")
     q.add_argument("--keys", default=None, help="CURVE key folder of an encrypted pipeline")
-    long_running(q)
+    q.add_argument("--duration", type=float, default=None, help="stop after this many seconds (else Ctrl-C/SIGTERM)")
+    q.add_argument("--report", default=None, help="write the recording's JSON summary here at exit")
     q.set_defaults(fn=cmd_record)
 
     q = sp.add_parser("plot", help="plot a recording (.xdf): samples, spike raster and rates, control vs target")

@@ -282,3 +282,16 @@ def test_plot_of_the_live_run_with_the_snn_weights(live):
     img = np.asarray(Image.open(png).convert("RGB"))
     assert img.shape == (5 * 220, 1000, 3)  # 5 panels of 2.2 in, 10 in wide, at 100 dpi
     assert img.std() > 0 and len(np.unique(img.reshape(-1, 3), axis=0)) > 50
+
+
+def test_record_for_a_duration_with_nothing_published_and_a_bad_endpoint(tmp_path):
+    out = tmp_path / "empty.xdf"
+    r = subprocess.run([PY, "-m", "spikestream", "record", _ep(), "-o", str(out), "--duration", "0.5", "--report",
+                        str(tmp_path / "r.json")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path / "r.json").read_text())["messages"] == 0
+    streams, header = pyxdf.load_xdf(str(out))
+    assert streams == [] and header["info"]["version"] == ["1.0"]
+    r = subprocess.run([PY, "-m", "spikestream", "record", "http://nope", "-o", str(tmp_path / "x.xdf")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "error:" in r.stderr
