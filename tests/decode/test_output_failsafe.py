@@ -10,7 +10,7 @@ import pytest
 
 import spikestream.nodes  # noqa: F401  (registers node kinds)
 from spikestream.protocol import Control, Message, Spikes
-from spikestream.registry import NODES
+from spikestream.testing import NodeHarness
 
 N, K = 8, 2
 SAFE = [0.25, -0.5]
@@ -19,7 +19,6 @@ SAFE = [0.25, -0.5]
 def _node(tmp_path=None, default_age=False, **params):
     """A node on the real clocks; max_age_ms is generous (5 s: a loaded machine's stall never makes a packet
     stale) unless `default_age`, where the node's own default applies."""
-    out = []
     base = {"decoder": {"kind": "linear_rls", "n_inputs": N, "n_outputs": K},
             "safety": {"lo": -1.0, "hi": 1.0, "timeout_s": 0.3, "safe_value": SAFE}, "calibrate_s": 0.0}
     if not default_age:
@@ -27,9 +26,8 @@ def _node(tmp_path=None, default_age=False, **params):
     if tmp_path is not None:
         base["sinks"] = [{"kind": "csv", "path": str(tmp_path / "out.csv")}]
     base.update(params)
-    n = NODES.get("control_output")("out", base, emit=lambda port, body, t_us, origin_ns: out.append((port, body, t_us, origin_ns)))
-    n.setup()
-    return n, out
+    h = NodeHarness("control_output", base, name="out")
+    return h.node, h.out
 
 
 def _packet(k, origin_ns):

@@ -4,7 +4,7 @@ import decode_helpers as hp
 
 import spikestream.nodes  # noqa: F401  (registers node kinds)
 from spikestream.protocol import Control, Message, Samples, Spikes
-from spikestream.registry import NODES
+from spikestream.testing import NodeHarness
 
 N, K, DT = 20, 2, 10_000
 
@@ -18,15 +18,14 @@ class Clock:
 
 
 def _node(**params):
-    out = []
     base = {"decoder": {"kind": "linear_rls", "n_inputs": N, "n_outputs": K, "tau_ms": 80.0},
             "safety": {"lo": -3.0, "hi": 3.0, "timeout_s": 0.3}, "calibrate_s": 15.0}
     base.update(params)
-    n = NODES.get("control_output")("out", base, emit=lambda port, body, t_us, origin_ns: out.append((port, body, t_us, origin_ns)))
+    h = NodeHarness("control_output", base, name="out", setup=False)
     clk = Clock()
-    n.clock_ns = n.wall_ns = clk  # one fake clock for both (the node's monotonic one and the wall)
-    n.setup()
-    return n, out, clk
+    h.node.clock_ns = h.node.wall_ns = clk  # one fake clock for both (the node's monotonic one and the wall)
+    h.node.setup()
+    return h.node, h.out, clk
 
 
 def _at(n, clk, t_ns):

@@ -3,14 +3,12 @@ import pytest
 
 from spikestream.encode.delta import DeltaEncoder
 from spikestream.protocol import Message, Samples, Spikes, pack, unpack
-from spikestream.registry import NODES
+from spikestream.testing import NodeHarness
 
 
 def _node(**params):
-    out = []
-    n = NODES.get("encoder")("enc", params, emit=lambda port, body, t_us, origin_ns: out.append((port, body, t_us, origin_ns)))
-    n.setup()
-    return n, out
+    h = NodeHarness("encoder", params, name="enc")
+    return h.node, h.out
 
 
 def _msgs(x, t, sizes, rate=1000.0):

@@ -7,8 +7,8 @@ import pytest
 
 from spikestream.nodes.encoder import EncoderNode
 from spikestream.protocol import Message
-from spikestream.registry import NODES
 from spikestream.sources.labelled import LabelledReplay
+from spikestream.testing import NodeHarness
 
 T0 = 1_000_000_000_000
 RAW = {"dtype": "<i2", "channels": 8, "rate_hz": 200}
@@ -25,10 +25,8 @@ def myo_folder(root, n_files=14, frames=7):
 
 
 def node(**params):
-    out = []
-    n = NODES.get("labelled_replay")("rep", {"progress": False, **params}, emit=lambda *a: out.append(a))
-    n.setup()
-    return n, out
+    h = NodeHarness("labelled_replay", {"progress": False, **params}, name="rep")
+    return h.node, h.out
 
 
 def run_fast(n, max_polls=10_000):
