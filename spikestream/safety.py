@@ -60,17 +60,19 @@ def _limit(y, v, u, dt, lo, hi, max_rate, max_accel):
             if vb < vmax:
                 vmax = vb
         sp = abs(d) / dt
-        if sp > vmax:
+        limited = sp > vmax
+        if limited:
             sp = vmax
         vd = sp if d > 0 else -sp
         if a < math.inf:
             lo_v = v[k] - a * dt
             hi_v = v[k] + a * dt
             if vd < lo_v:
-                vd = lo_v
+                vd, limited = lo_v, True
             elif vd > hi_v:
-                vd = hi_v
-        yn = y[k] + vd * dt
+                vd, limited = hi_v, True
+        # a step no limit held back lands on u exactly (y + (d / dt) * dt may be one rounding off)
+        yn = y[k] + vd * dt if limited else u[k]
         if (u[k] - yn) * d <= 0.0:
             yn = u[k]
         if yn < lo[k]:

@@ -167,3 +167,16 @@ def test_slew_mode_node_emits_every_tick_until_safe():
     ys = np.array(ys)
     assert np.all(np.abs(np.diff(ys, axis=0)) <= 0.01 + 1e-12)  # 1 unit/s over 10 ms ticks
     assert np.array_equal(ys[-1], [0.0, 0.0])
+
+
+def test_without_rate_limits_the_output_is_the_clamped_input_exactly():
+    """No limit held the step back: the value sent is the decoded one, bit for bit (a replayed run gives the
+    control values of the live one)."""
+    rng = np.random.default_rng(3)
+    s = SafetyStage(n_outputs=3, lo=-1.0, hi=1.0)
+    t = 0.0
+    for _ in range(5000):
+        t += float(rng.uniform(1e-5, 0.02))
+        u = rng.normal(0.0, 0.7, 3)
+        y = s.apply(u.copy(), t)
+        np.testing.assert_array_equal(y, np.clip(u, -1.0, 1.0))
