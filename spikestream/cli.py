@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,9 +15,26 @@ from pathlib import Path
 COMMAND_MODULES = ("spikestream.events.commands",)
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s", stream=sys.stderr)
+LOG_FORMAT_ENV = "SPIKESTREAM_LOG_FORMAT"  # how `run` hands --log-format to the nodes it starts
+
+
+class _JsonLines(logging.Formatter):
+    """One JSON object per line (journald, log shippers): time, level, logger, pid, message, exception."""
+
+    def format(self, r: logging.LogRecord) -> str:
+        d = {"t": self.formatTime(r, "%Y-%m-%dT%H:%M:%S") + f".{int(r.msecs):03d}", "level": r.levelname,
+             "logger": r.name, "pid": r.process, "msg": r.getMessage()}
+        if r.exc_info:
+            d["exc"] = self.formatException(r.exc_info)
+        return json.dumps(d)
+
+
+def _logging(level: str, fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonLines() if fmt == "json" else
+                         logging.Formatter("%(asctime)s %(levelname).1s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
+    os.environ[LOG_FORMAT_ENV] = fmt  # the nodes a supervisor starts log the same way
 
 
 def _write_report(path: str | None, report: dict) -> None:
@@ -241,6 +259,9 @@ class _Version(argparse.Action):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="spikestream", description=__doc__)
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-format", choices=("text", "json"), default=os.environ.get(LOG_FORMAT_ENV, "text"),
+                   help="json: one JSON object per line, for journald and log shippers (nodes started by `run` "
+                        "follow it)")
     p.add_argument("--version", action=_Version, nargs=0, help="print the version (and numpy's, numba's, ZeroMQ's)")
     sp = p.add_subparsers(dest="command", required=True)
 
@@ -343,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
-    _logging(a.log_level)
+    _logging(a.log_level, a.log_format)
     return a.fn(a) or 0
 
 

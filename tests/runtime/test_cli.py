@@ -49,3 +49,22 @@ def test_kinds_lists_every_registry():
     text = r.stdout
     for kind in ("emg_synth", "encoder", "snn", "control_output", "relay", "delta", "lif", "linear_rls"):
         assert kind in text, kind
+
+
+def test_log_format_json_is_one_object_per_line_in_the_supervisor_and_its_nodes(tmp_path):
+    """--log-format json: every line on stderr parses, the nodes `run` starts log the same way."""
+    p = tmp_path / "p.toml"
+    p.write_text(f"""
+[nodes.src]
+kind = "emg_synth"
+outputs = {{ samples = "tcp://127.0.0.1:{transport.free_tcp_port()}" }}
+params = {{ channels = 2, rate_hz = 200 }}
+""")
+    r = subprocess.run([sys.executable, "-m", "spikestream", "--log-format", "json", "run", str(p), "--duration", "8"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    recs = [json.loads(ln) for ln in lines]  # each line is one JSON object
+    assert {"t", "level", "logger", "pid", "msg"} <= set(recs[0])
+    # the node's own lines (its own process) came as JSON too: the format reached the nodes `run` started
+    assert any(d["logger"] == "spikestream.src" and "set up" in d["msg"] for d in recs), r.stderr
