@@ -75,6 +75,7 @@ import tempfile
 import threading
 import time
 import tomllib
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -251,7 +252,9 @@ class Actuator(threading.Thread):
         self.readings: list[tuple[float, bool, str]] = []  # client reading changes: (monotonic s, safe, reason)
         self.bad = 0
         self.last_live: float | None = None
-        self.arrived: dict[int, float] = {}  # live command's t_us -> when it reached this raw subscriber
+        # live command's t_us -> when it reached this raw subscriber (a list: after a source restarts, times repeat)
+        self.arrived: dict[int, list[float]] = defaultdict(list)
+        self._applied: deque[tuple[int, float]] = deque()  # (t_us, read time) of live readings, checked later
         self.ages: list[tuple[float, float]] = []  # (monotonic s, age of its sensor data s) per live command
         self.stale_applied = 0
         self.stale_applied_max_s = 0.0
@@ -272,13 +275,9 @@ class Actuator(threading.Thread):
             self._drain()  # after the client's read: these raw arrivals are at least as fresh as what it saw
             if self.client is None:
                 continue
-            seen_at = self.arrived.get(r.t_us) if not r.safe else None
-            if seen_at is not None and now - seen_at > self.client.timeout_s + 0.05:
-                # the client applied a command that reached this raw subscriber more than its timeout ago: it
-                # broke the contract, and the bound below would not hold. (Matched by the command's own time, so
-                # a stall of this thread cannot look like one: the raw arrival is drained after the client's read.)
-                self.stale_applied += 1
-                self.stale_applied_max_s = max(self.stale_applied_max_s, now - seen_at)
+            if not r.safe:
+                self._applied.append((r.t_us, now))
+            self._check_applied(now)
             if last is None or (r.safe, r.reason) != last:
                 last = (r.safe, r.reason)
                 # when a read would first have returned this: the client's own timeout expires at a known instant,
@@ -292,6 +291,20 @@ class Actuator(threading.Thread):
         if self.client is not None:
             self.client.close()
         self.ctx.term()
+
+    def _check_applied(self, now: float) -> None:
+        """Did the client apply a command that reached this raw subscriber more than its timeout before? That
+        would break its contract (and the bound measured below). Matched by the command's time, and judged
+        0.3 s later, once the raw subscriber has certainly seen the same message: its arrival is the latest one
+        with that time no later than the read (+ 50 ms for this socket lagging the client's), so neither a
+        stall of this thread nor a time a restarted source repeats can look like a stale command."""
+        lim = self.client.timeout_s + 0.05
+        while self._applied and self._applied[0][1] < now - 0.3:
+            t_us, at = self._applied.popleft()
+            seen = [a for a in self.arrived.get(t_us, ()) if a <= at + 0.05]
+            if seen and at - max(seen) > lim:
+                self.stale_applied += 1
+                self.stale_applied_max_s = max(self.stale_applied_max_s, at - max(seen))
 
     def _drain(self) -> None:
         while True:
@@ -310,7 +323,7 @@ class Actuator(threading.Thread):
                 self.last_live = now
                 if m.origin_ns > 0:  # how old the sensor data behind this command is, on arrival
                     self.ages.append((now, (time.time_ns() - m.origin_ns) * 1e-9))
-                self.arrived[m.t_us] = now  # the latest arrival of a command with this time
+                self.arrived[m.t_us].append(now)
 
     # what happened after t0
     def live_times(self) -> np.ndarray:
