@@ -180,6 +180,9 @@ def sub(ctx: zmq.Context, endpoints: list[str], opt: SocketOptions = SocketOptio
     s = ctx.socket(zmq.SUB)
     _common(s, opt, server=bind)
     s.setsockopt(zmq.RCVHWM, opt.hwm)
+    # a restarted upstream is rejoined within 20 ms (ZeroMQ's default retries every 100 ms): part of a node's
+    # time back after kill -9; on loopback or a LAN a connect attempt every 20 ms costs nothing
+    s.setsockopt(zmq.RECONNECT_IVL, SUB_RECONNECT_MS)
     s.setsockopt(zmq.SUBSCRIBE, b"")
     for ep in endpoints:
         if bind:
@@ -189,6 +192,8 @@ def sub(ctx: zmq.Context, endpoints: list[str], opt: SocketOptions = SocketOptio
             s.connect(ep)
     return s
 
+
+SUB_RECONNECT_MS = 20
 
 #: A control request is small; a larger frame makes ZeroMQ close that requester's connection (only it).
 MAX_COMMAND_BYTES = 1 << 20
