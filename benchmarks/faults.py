@@ -48,14 +48,15 @@ Columns, per fault type (median / max over its occurrences):
 * crashes / hangs: node processes that died (pid changed) without being killed by us / no answer to a ping
   within HANG_S = 5 s (at load 13 on 2 cores, pings during a hostile burst went unanswered for 2 s).
 
-Measured (commit acc50d1, 2-core machine shared with other jobs, load average 11-12 during the kills, 4.6 at
-the end; 1295 s): 100 kills (34 emg, 33 snn, 33 output; 27 landed on a checkpoint write): 0 empty or corrupt
-checkpoints, state preserved 100/100 (SNN weights and decoder weights equal to the last checkpoint), 0 crashes,
-0 hangs; safe value at the actuator 0.197-0.198 s median / 0.200 s max after an upstream kill, 0.022 / 0.074 s
-after the output's own (client's disconnect detection); the output node's own safe message after an upstream
-kill 0.197-0.199 s median, 0.265 s max. Back and processing 4.2-6.9 s median, 16.6 s max (target 2 s: missed;
-load, and the supervisor's backoff doubling to 10 s for a node killed again within 30 s). Hostile frames on
-all 12 ports, clock jumps, slow subscribers (at load 1-5): 0 crashes, 0 hangs, no outage.
+Measured (2026-12-06, 100 kills, 2-core machine with nothing else running, load average 0.8-1.8; 835 s):
+100 kills (34 emg, 33 snn, 33 output; 50 timed on a checkpoint write): 0 empty or corrupt checkpoints, state
+preserved 100/100, 0 crashes, 0 hangs; back and processing (median / max) emg 2.07 / 3.07 s, snn 1.27 / 1.82 s,
+output 1.08 / 1.52 s (the synthetic source spends ~0.8 s of it importing scipy.signal); safe value at the
+actuator 0.199-0.200 s after an upstream kill, 0.017 / 0.026 s after the output's own (the client's disconnect
+detection); hostile frames on all 12 ports, clock jumps, slow subscribers: 0 crashes, 0 hangs, no outage; the
+SNN hung 2 s and overloaded 10x (it needs 33 % of a CPU, got 3.3 %): safe value in 0.200 s, 0 commands older
+than max_age_ms at the actuator. (That run's count of client reads applying an old command, 555, was the
+check's own error, fixed since: a restarted source repeats command times; 0 over 10 source kills after.)
 
     .venv/bin/python benchmarks/faults.py [--quick] [--kills N] [--seed S] [--json PATH] [--rt] [--only PHASES]
     .venv/bin/python benchmarks/faults.py --table REPORT.json
