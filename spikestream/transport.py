@@ -118,15 +118,31 @@ def free_tcp_port(host: str = "127.0.0.1") -> int:
     rng = random.SystemRandom()
     for _ in range(100 if lo > 20_000 else 0):
         port = rng.randrange(10_000, lo)
+        if port in _handed_out:  # free now, but promised to an endpoint that has not bound it yet
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))
             except OSError:
                 continue
-            return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+        return _hand_out(port)
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            return _hand_out(port)
+    raise OSError("no free TCP port found")
+
+
+_handed_out: dict[int, None] = {}  # ports this process gave out, newest last (bounded)
+
+
+def _hand_out(port: int) -> int:
+    _handed_out[port] = None
+    if len(_handed_out) > 4096:
+        del _handed_out[next(iter(_handed_out))]
+    return port
 
 
 def _common(sock: zmq.Socket, opt: SocketOptions, server: bool) -> None:
