@@ -7,7 +7,7 @@ from numba import njit
 
 from spikestream.condition._base import Conditioner
 from spikestream.condition._registry import CONDITIONERS
-from spikestream.condition.iir import sos_filter_kernel
+from spikestream.condition.iir import _butter, sos_filter_kernel
 
 
 @njit(cache=True)
@@ -46,7 +46,6 @@ class Envelope(Conditioner):
     _state_names = ("zi",)
 
     def __init__(self, n_channels: int, rate_hz: float, cutoff_hz: float = 5.0, order: int = 2, mode: str = "abs"):
-        from scipy import signal  # here, not at the top: 0.8 s of import a node without filters should not pay
         super().__init__(n_channels, rate_hz)
         if not (0 < cutoff_hz < rate_hz / 2):
             raise ValueError(f"envelope: cutoff_hz must lie in (0, {rate_hz / 2:g}), got {cutoff_hz}")
@@ -54,7 +53,7 @@ class Envelope(Conditioner):
             raise ValueError(f"envelope: mode must be 'abs' or 'rms', got {mode!r}")
         if not 1 <= int(order) <= 8:
             raise ValueError(f"envelope: order must be in 1..8, got {order}")
-        sos = signal.butter(int(order), cutoff_hz, "lowpass", fs=rate_hz, output="sos")
+        sos = _butter(int(order), float(cutoff_hz), "lowpass", rate_hz)
         self.sos = np.ascontiguousarray(np.broadcast_to(sos, (self.n_channels, *sos.shape)))
         self.zi = np.zeros((self.n_channels, sos.shape[0], 2))
         self.square = mode == "rms"

@@ -1,6 +1,7 @@
 """Causal IIR filters with carried state: Butterworth band-pass / low-pass / high-pass and notch.
 
-Design by scipy.signal (``butter(..., output="sos")``, ``iirnotch``); filtering by a jitted cascade of
+Design by scipy.signal (``butter(..., output="sos")``, ``iirnotch``), kept on disk after the first time
+(`spikestream.condition.design`: a restart does not import scipy.signal); filtering by a jitted cascade of
 biquads in transposed direct form II, the same recursion as ``scipy.signal.sosfilt``, so the outputs
 agree with it (to float64 rounding) and a stream filtered in chunks equals the stream filtered whole.
 """
@@ -11,6 +12,7 @@ import numpy as np
 from numba import njit
 
 from spikestream.condition._base import Conditioner
+from spikestream.condition.design import cached
 from spikestream.condition._registry import CONDITIONERS
 
 
@@ -52,6 +54,16 @@ class SOSFilter(Conditioner):
         sos_filter_kernel(data, self.sos, self.zi, out)
 
 
+def _butter(order: int, cutoff, btype: str, rate_hz: float) -> np.ndarray:
+    """``scipy.signal.butter(..., output="sos")``, designed once and then read from disk (condition/design.py)."""
+    def design():
+        from scipy import signal
+
+        return signal.butter(order, cutoff, btype, fs=rate_hz, output="sos")
+
+    return cached(f"butter_{btype}", (order, cutoff, float(rate_hz)), design)
+
+
 def _check_band(what: str, f, rate_hz: float) -> None:
     nyq = rate_hz / 2
     for v in np.atleast_1d(f):
@@ -64,33 +76,30 @@ class BandPass(SOSFilter):
     """Butterworth band-pass ``low_hz``..``high_hz`` of ``order`` (per edge; scipy's convention)."""
 
     def __init__(self, n_channels: int, rate_hz: float, low_hz: float = 20.0, high_hz: float = 450.0, order: int = 4):
-        from scipy import signal  # here, not at the top: 0.8 s of import a node without filters should not pay
         _check_band("bandpass", [low_hz, high_hz], rate_hz)
         if not low_hz < high_hz:
             raise ValueError(f"bandpass: low_hz {low_hz} must be below high_hz {high_hz}")
         if not 1 <= int(order) <= 12:
             raise ValueError(f"bandpass: order must be in 1..12, got {order}")
-        super().__init__(n_channels, rate_hz, signal.butter(int(order), [low_hz, high_hz], "bandpass", fs=rate_hz, output="sos"))
+        super().__init__(n_channels, rate_hz, _butter(int(order), (float(low_hz), float(high_hz)), "bandpass", rate_hz))
 
 
 @CONDITIONERS.register("lowpass")
 class LowPass(SOSFilter):
     def __init__(self, n_channels: int, rate_hz: float, cutoff_hz: float = 10.0, order: int = 2):
-        from scipy import signal
         _check_band("lowpass", cutoff_hz, rate_hz)
         if not 1 <= int(order) <= 12:
             raise ValueError(f"lowpass: order must be in 1..12, got {order}")
-        super().__init__(n_channels, rate_hz, signal.butter(int(order), cutoff_hz, "lowpass", fs=rate_hz, output="sos"))
+        super().__init__(n_channels, rate_hz, _butter(int(order), float(cutoff_hz), "lowpass", rate_hz))
 
 
 @CONDITIONERS.register("highpass")
 class HighPass(SOSFilter):
     def __init__(self, n_channels: int, rate_hz: float, cutoff_hz: float = 20.0, order: int = 2):
-        from scipy import signal
         _check_band("highpass", cutoff_hz, rate_hz)
         if not 1 <= int(order) <= 12:
             raise ValueError(f"highpass: order must be in 1..12, got {order}")
-        super().__init__(n_channels, rate_hz, signal.butter(int(order), cutoff_hz, "highpass", fs=rate_hz, output="sos"))
+        super().__init__(n_channels, rate_hz, _butter(int(order), float(cutoff_hz), "highpass", rate_hz))
 
 
 @CONDITIONERS.register("notch")
@@ -98,14 +107,20 @@ class Notch(SOSFilter):
     """Mains notch at ``freq_hz`` and its first ``harmonics`` multiples below Nyquist (``iirnotch``, ``q``)."""
 
     def __init__(self, n_channels: int, rate_hz: float, freq_hz: float = 50.0, q: float = 30.0, harmonics: int = 1):
-        from scipy import signal
         _check_band("notch", freq_hz, rate_hz)
         if not q > 0 or int(harmonics) < 1:
             raise ValueError("notch: q must be > 0 and harmonics >= 1")
-        secs = []
-        for h in range(1, int(harmonics) + 1):
-            if h * freq_hz >= rate_hz / 2:
-                break
-            b, a = signal.iirnotch(h * freq_hz, q, fs=rate_hz)
-            secs.append(signal.tf2sos(b, a))
-        super().__init__(n_channels, rate_hz, np.concatenate(secs))
+
+        def design():
+            from scipy import signal
+
+            secs = []
+            for h in range(1, int(harmonics) + 1):
+                if h * freq_hz >= rate_hz / 2:
+                    break
+                b, a = signal.iirnotch(h * freq_hz, q, fs=rate_hz)
+                secs.append(signal.tf2sos(b, a))
+            return np.concatenate(secs)
+
+        super().__init__(n_channels, rate_hz, cached("notch", (float(freq_hz), float(q), int(harmonics),
+                                                               float(rate_hz)), design))

@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from spikestream.registry import SOURCES
-from spikestream.sources.synthetic import BlockSynth, _one_pole
+from spikestream.sources.synthetic import BlockSynth, _lfilter_one_pole, _one_pole
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +103,13 @@ class IMUSynth(BlockSynth):
         self._q = np.array([1.0, 0.0, 0.0, 0.0])
 
     def _make_block(self, block_no: int, n: int) -> tuple:
-        from scipy import signal  # here, not at the top: 0.8 s of import a node without filters should not pay
         if n == 0:
             return (np.empty(0, np.int64), np.empty((0, 6), np.float32), np.empty((0, 4)),
                     np.empty((0, 3), np.float32), np.empty((0, 3), np.float32))
         rng = np.random.default_rng([self.seed, 2, block_no])
         u = rng.standard_normal((n, 6))
-        u, self._zi[0] = signal.lfilter(*self._lp, u, axis=0, zi=self._zi[0])
-        u, self._zi[1] = signal.lfilter(*self._lp, u, axis=0, zi=self._zi[1])
+        u = _lfilter_one_pole(self._lp, u, self._zi[0])  # scipy.signal.lfilter's recursion, state in place
+        u = _lfilter_one_pole(self._lp, u, self._zi[1])
         u *= self._gain
         omega = u[:, :3] * self.rate_dps
         a_lin = u[:, 3:] * self.lin_g

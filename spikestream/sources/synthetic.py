@@ -21,7 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
+from spikestream.condition.design import cached
+from spikestream.condition.iir import sos_filter_kernel
 from spikestream.registry import SOURCES
 
 
@@ -78,6 +81,37 @@ class EMGParams:
         need(self.amplitude > 0 and self.noise_floor >= 0, "amplitude must be > 0 and noise_floor >= 0")
         need(int(self.block) >= 1, "block must be >= 1")
         need(int(self.seed) >= 0, f"seed must be >= 0, got {self.seed}")
+
+
+def _butter_bandpass(order: int, lo: float, hi: float, rate_hz: float) -> np.ndarray:
+    from scipy import signal  # only when not designed before (spikestream.condition.design)
+
+    return signal.butter(order, [lo, hi], btype="bandpass", fs=rate_hz, output="sos")
+
+
+def _unit_gain(sos: np.ndarray, rate_hz: float) -> np.ndarray:
+    from scipy import signal
+
+    _, h = signal.sosfreqz(sos, worN=8192, fs=rate_hz)
+    return np.array([1.0 / np.sqrt(np.mean(np.abs(h) ** 2))])
+
+
+@njit(cache=True)
+def _one_pole_kernel(x, b0, a, z, out):
+    """``scipy.signal.lfilter([b0], [1, -a], x, axis=0, zi=z)``'s recursion (transposed direct form II)."""
+    for i in range(x.shape[0]):
+        for k in range(x.shape[1]):
+            y = b0 * x[i, k] + z[0, k]
+            z[0, k] = a * y
+            out[i, k] = y
+
+
+def _lfilter_one_pole(ba: tuple[np.ndarray, np.ndarray], x: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Filter the columns of `x` by the one-pole `ba` (from `_one_pole`), state `z` [1, K] updated in place."""
+    x = np.ascontiguousarray(x, np.float64)
+    out = np.empty_like(x)
+    _one_pole_kernel(x, float(ba[0][0]), float(-ba[1][1]), z, out)
+    return out
 
 
 def _one_pole(f_hz: float, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +216,6 @@ class EMGSynth(BlockSynth):
     chunk_type = SynthChunk
 
     def __init__(self, n_channels: int = 8, rate_hz: float = 1000.0, n_dof: int = 2, seed: int = 0, **kw):
-        from scipy import signal  # here, not at the top: 0.8 s of import a node without filters should not pay
         p = self.params = EMGParams(int(n_channels), float(rate_hz), int(n_dof), int(seed), **kw)
         super().__init__(p.rate_hz, p.block)
         self.n_channels, self.n_dof = p.n_channels, p.n_dof
@@ -198,10 +231,11 @@ class EMGSynth(BlockSynth):
                 if not self.patterns[g].any():
                     self.patterns[g, g % p.n_dof] = 0.8
         hi = min(p.band_hz[1], 0.45 * p.rate_hz)
-        self._sos_band = signal.butter(2, [p.band_hz[0], hi], btype="bandpass", fs=p.rate_hz, output="sos")
+        band = (2, float(p.band_hz[0]), float(hi), float(p.rate_hz))
+        self._sos_band = cached("butter_bandpass", band, lambda: _butter_bandpass(*band))
         # unit output variance for unit white input
-        _, h = signal.sosfreqz(self._sos_band, worN=8192, fs=p.rate_hz)
-        self._band_gain = 1.0 / np.sqrt(np.mean(np.abs(h) ** 2))
+        self._band_gain = float(cached("unit_gain", band, lambda: _unit_gain(self._sos_band, p.rate_hz))[0])
+        self._sos_k = np.ascontiguousarray(np.broadcast_to(self._sos_band, (p.n_channels, *self._sos_band.shape)))
         self._lp_wander = _one_pole(p.wander_hz, p.rate_hz)
         self._lp_onset = _one_pole(p.onset_hz, p.rate_hz)
         a = np.exp(-2 * np.pi * p.wander_hz / p.rate_hz)
@@ -219,7 +253,6 @@ class EMGSynth(BlockSynth):
         self._gesture_left = 0
 
     def _make_block(self, block_no: int, n: int) -> tuple:
-        from scipy import signal
         p = self.params
         k0 = block_no * p.block
         if n == 0:
@@ -241,15 +274,17 @@ class EMGSynth(BlockSynth):
             self._gesture_left -= take
             i += take
         g_raw = self.patterns[labels]
-        g_smooth, self._zi_on = signal.lfilter(*self._lp_onset, g_raw, axis=0, zi=self._zi_on)
+        g_smooth = _lfilter_one_pole(self._lp_onset, g_raw, self._zi_on)
         w = rng.standard_normal((n, p.n_dof))
-        w, self._zi_w1 = signal.lfilter(*self._lp_wander, w, axis=0, zi=self._zi_w1)
-        w, self._zi_w2 = signal.lfilter(*self._lp_wander, w, axis=0, zi=self._zi_w2)
+        w = _lfilter_one_pole(self._lp_wander, w, self._zi_w1)
+        w = _lfilter_one_pole(self._lp_wander, w, self._zi_w2)
         wander = 0.5 + 0.5 * np.tanh(w * self._wander_gain)
         target = np.clip(p.gesture_weight * g_smooth + (1 - p.gesture_weight) * wander, 0.0, 1.0)
         act = target @ self.mixing
         s = rng.standard_normal((n, p.n_channels))
-        s, self._zi_band = signal.sosfilt(self._sos_band, s, axis=0, zi=self._zi_band)
+        out = np.empty_like(s)  # scipy.signal.sosfilt's recursion; its state layout [section, 2, channel] kept
+        sos_filter_kernel(s, self._sos_k, self._zi_band.transpose(2, 0, 1), out)
+        s = out
         floor = rng.standard_normal((n, p.n_channels))
         x = p.amplitude * (act * s * self._band_gain + p.noise_floor * floor)
         t = self.time_us(np.arange(k0, k0 + n))
