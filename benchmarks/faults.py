@@ -48,15 +48,16 @@ Columns, per fault type (median / max over its occurrences):
 * crashes / hangs: node processes that died (pid changed) without being killed by us / no answer to a ping
   within HANG_S = 5 s (at load 13 on 2 cores, pings during a hostile burst went unanswered for 2 s).
 
-Measured (2026-12-06, 100 kills, 2-core machine with nothing else running, load average 0.8-1.8; 835 s):
+Measured (2026-12-06, 100 kills, 2-core machine with nothing else running, load average 1.1-2.1; ~880 s):
 100 kills (34 emg, 33 snn, 33 output; 50 timed on a checkpoint write): 0 empty or corrupt checkpoints, state
-preserved 100/100, 0 crashes, 0 hangs; back and processing (median / max) emg 2.07 / 3.07 s, snn 1.27 / 1.82 s,
-output 1.08 / 1.52 s (the synthetic source spends ~0.8 s of it importing scipy.signal); safe value at the
-actuator 0.199-0.200 s after an upstream kill, 0.017 / 0.026 s after the output's own (the client's disconnect
-detection); hostile frames on all 12 ports, clock jumps, slow subscribers: 0 crashes, 0 hangs, no outage; the
-SNN hung 2 s and overloaded 10x (it needs 33 % of a CPU, got 3.3 %): safe value in 0.200 s, 0 commands older
-than max_age_ms at the actuator. (That run's count of client reads applying an old command, 555, was the
-check's own error, fixed since: a restarted source repeats command times; 0 over 10 source kills after.)
+preserved 100/100, 0 crashes, 0 hangs; back and processing (median / 90th percentile / max) emg 1.45 / 1.70 /
+2.12 s, snn 1.40 / 1.90 / 2.18 s, output 1.29 / 1.65 / 1.69 s: 98 of 100 within 2 s (the emg source took 2.07 s
+median before its filter designs were cached on disk: it imported scipy.signal at every restart); safe value
+at the actuator 0.199-0.200 s after an upstream kill, 0.020 / 0.029 s after the output's own (the client's
+disconnect detection); 0 client reads applying a command older than its timeout; hostile frames on all 12
+ports, clock jumps, slow subscribers: 0 crashes, 0 hangs, no outage; the SNN hung 2 s and overloaded 9x (it
+needs 29 % of a CPU, got 3.3 %): safe value in 0.200 s, 0 commands older than max_age_ms at the actuator,
+control back 0.2 s after the load.
 
     .venv/bin/python benchmarks/faults.py [--quick] [--kills N] [--seed S] [--json PATH] [--rt] [--only PHASES]
     .venv/bin/python benchmarks/faults.py --table REPORT.json
