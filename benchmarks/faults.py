@@ -144,6 +144,9 @@ def make_config(tmp: Path, checkpoint_s: float, calibrate_s: float, rt: bool) ->
             inject[(name, port)] = ep()
             nd["inputs"][port] = ([ref] if isinstance(ref, str) else list(ref)) + [inject[(name, port)]]
     doc["nodes"]["output"]["params"]["calibrate_s"] = calibrate_s
+    # after a stall or an overload the SNN sheds input older than 1 s instead of working through it (the
+    # runtime key docs/safety.md recommends for a live controller)
+    doc["nodes"]["snn"].setdefault("max_age_ms", 1000)
     path = tmp / "faults.toml"
     write_pipeline(doc, path)
     return path, doc, inject
