@@ -814,6 +814,14 @@ class Campaign:
                          f"{self.max_age_s * 1e3:g} + {STALE_MARGIN_S * 1e3:g} ms (oldest "
                          f"{max(ages, default=0.0) * 1e3:.0f} ms)")
 
+    def _after_snn_fault(self, row: Row, t0: float, window: float, rate: float, c0: dict) -> None:
+        """The actuator's side of a stall or overload over [t0, t0 + window], and what the output dropped."""
+        self.measure_actuator(row, t0, window, rate)
+        self._stale_delivered(row, t0, t0 + window)
+        d = self.ctl.counters("output").get("stale_dropped", 0) - c0.get("stale_dropped", 0)
+        row.notes.append(f"output stale_dropped +{d}")
+        row.crashes += self.check_crashes()
+
     def stall(self) -> None:
         """The SNN hangs (SIGSTOP) for longer than the output's timeout, then goes on (SIGCONT) and works off
         its backlog: the actuator must get the safe value, and none of the backlog's stale commands."""
@@ -829,12 +837,7 @@ class Campaign:
         os.kill(pid, signal.SIGSTOP)
         time.sleep(2.0)
         os.kill(pid, signal.SIGCONT)
-        w = 4.0 if self.a.quick else 8.0
-        self.measure_actuator(row, t0, w, rate)
-        self._stale_delivered(row, t0, t0 + w)
-        d = self.ctl.counters("output").get("stale_dropped", 0) - c0.get("stale_dropped", 0)
-        row.notes.append(f"output stale_dropped +{d}")
-        row.crashes += self.check_crashes()
+        self._after_snn_fault(row, t0, 4.0 if self.a.quick else 8.0, rate, c0)
 
     def overload(self) -> None:
         """Overload of the SNN: for a while it runs at most 1 ms in every OVERLOAD_PERIOD_MS (SIGSTOP / SIGCONT
@@ -869,12 +872,7 @@ class Campaign:
         row.notes.append(f"snn needs {need:.1%} of a CPU for its stream and got at most {given:.2%}: overload "
                          f"{need / given:.0f}x; it handled {loaded:.0f} packets/s meanwhile (input older than its "
                          f"max_age_ms shed)")
-        w = load_s + (2.0 if self.a.quick else 4.0)  # the load, then the recovery
-        self.measure_actuator(row, t0, w, rate)
-        self._stale_delivered(row, t0, t0 + w)
-        d = self.ctl.counters("output").get("stale_dropped", 0) - c0.get("stale_dropped", 0)
-        row.notes.append(f"output stale_dropped +{d}")
-        row.crashes += self.check_crashes()
+        self._after_snn_fault(row, t0, load_s + (2.0 if self.a.quick else 4.0), rate, c0)  # load, then recovery
 
     # ------------------------------------------------------------------ the whole run
     def run(self) -> dict:
