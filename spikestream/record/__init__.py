@@ -1,6 +1,7 @@
 """Recording, replay and plots of pipeline streams in XDF (Lab Streaming Layer's file format).
 
 - `spikestream.record.xdf`: a small XDF writer and reader (no dependency beyond numpy);
+- `spikestream.record.edf`: an EDF/EDF+/BDF reader (numpy only), replayed through the file source too;
 - `spikestream.record.recorder`: ``spikestream record``, the ZeroMQ side (messages -> XDF streams);
 - `spikestream.record.plot`: ``spikestream plot`` (matplotlib, optional: ``pip install spikestream[plot]``).
 

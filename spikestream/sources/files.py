@@ -8,6 +8,9 @@
 - **NPZ**: arrays ``data [n, C]`` and ``t_us [n]`` (int64), or ``data`` and a scalar ``rate_hz``.
 - **XDF** (Lab Streaming Layer, `spikestream record`; `spikestream.record.xdf`): the numeric stream named
   ``stream`` (or the only "samples" stream); its time stamps (seconds), channel labels and nominal rate.
+- **EDF / EDF+ / BDF** (`spikestream.record.edf`): the signals named or indexed by ``columns`` (default: the
+  ordinary signals at the rate most of them share), physical values, times from the records (EDF+D's
+  record onsets included); annotation signals are never data; a truncated file gives its whole records.
 - **Raw binary** (.dat/.bin/.raw, or another unknown suffix with ``dtype``): headerless interleaved frames (`rawbin.read_raw`),
   needs ``dtype``, ``channels`` and ``rate_hz``; ``raw * scale + offset``; a trailing partial frame is
   skipped, counted (``partial_frames``) and logged with the file's name.
@@ -79,7 +82,7 @@ def _load_wav(path: Path):
 
 
 _RAW_EXT = (".dat", ".bin", ".raw")
-_FORMATS = (".csv", ".wav", ".npy", ".npz", ".xdf")
+_FORMATS = (".csv", ".wav", ".npy", ".npz", ".xdf", ".edf", ".bdf")
 
 
 def is_raw(path, dtype) -> bool:
@@ -99,7 +102,7 @@ class Recording(NamedTuple):
 def load_recording(path, rate_hz: float | None = None, time_column=None, time_unit: str = "us", columns=None,
                    dtype=None, channels: int | None = None, scale: float = 1.0, offset: float = 0.0,
                    log: logging.Logger | None = None, stream: str | None = None) -> Recording:
-    """Read one recording (CSV, WAV, NPY, NPZ or raw binary) without checking its rows. ``channels``, when
+    """Read one recording (CSV, WAV, NPY, NPZ, XDF, EDF/BDF or raw binary) without checking its rows. ``channels``, when
     given, is the width every file must have (a raw file's frame width); a file of another width is a
     ValueError naming the file. A raw file (.dat/.bin/.raw, or any other name not .csv/.wav/.npy/.npz
     with ``dtype`` given) needs ``dtype`` and
@@ -146,8 +149,15 @@ def load_recording(path, rate_hz: float | None = None, time_column=None, time_un
 
         t, data, names, file_rate = load_samples(p, stream)
         rate_hz = rate_hz or file_rate
+    elif ext in (".edf", ".bdf"):
+        from spikestream.record.edf import read_edf
+
+        edf = read_edf(p, columns, log)
+        t, data, names, rate_hz = edf.t_us, edf.data, edf.names, rate_hz or edf.rate_hz
+        partial = int(edf.header.partial_bytes > 0)
     else:
-        raise ValueError(f"file source: unknown format {ext!r} (csv, wav, npy, npz, or raw binary with dtype)")
+        raise ValueError(f"file source: unknown format {ext!r} (csv, wav, npy, npz, xdf, edf, bdf, or raw binary "
+                         "with dtype)")
     data = np.asarray(data)
     if data.ndim == 1:
         data = data[:, None]
