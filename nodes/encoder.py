@@ -17,40 +17,65 @@ from typing import Any
 import numpy as np
 
 from spikestream.condition._registry import build_chain
+from spikestream.params import Param, Params
 from spikestream.protocol import Message, Samples, Spikes
 from spikestream.registry import ENCODERS
 from spikestream.runtime.node import Node, register_node
 
-_OWN = ("encoder", "conditioning", "channels", "rate_hz", "max_channels", "resize_after")
+def _encoder_keys(values: dict) -> list[str] | None:
+    """The keys the chosen encoder takes (its constructor's), beyond the node's own; None: any."""
+    try:
+        cls = ENCODERS.get(values.get("kind") or values.get("encoder") or "delta")
+    except KeyError:
+        return []  # the unknown name is reported by its own check
+    sig = inspect.signature(cls).parameters
+    if any(q.kind is inspect.Parameter.VAR_KEYWORD for q in sig.values()):
+        return None
+    return [k for k in sig if k not in ("n_channels", "rate_hz")]
+
+
+def _encoder_name(v: str) -> str:
+    ENCODERS.get(v)  # an unknown name: UnknownKind (a ValueError) naming the known ones
+    return v
+
+
+_OWN_PARAMS = Params(
+    Param("kind", str, None, check=_encoder_name, doc="the encoder (an ENCODERS name; `encoder` is the older spelling)"),
+    Param("encoder", str, None, check=_encoder_name, doc="the encoder (same as `kind`); default \"delta\""),
+    Param("conditioning", list, None, items=dict, doc="conditioning stages applied first: [{kind = ..., ...}, ...]"),
+    Param("channels", int, None, lo=1, doc="the expected channel count, fixed for good (default: the first message's)"),
+    Param("rate_hz", float, None, unit="Hz", lo=0, lo_open=True, doc="the sample rate (default: the messages')"),
+    Param("max_channels", int, 4096, lo=1, doc="the most channels a message may ask for"),
+    Param("resize_after", int, 20, unit="messages", lo=1,
+          doc="consecutive messages of another channel count that rebuild the encoder"),
+    rest="the encoder's own parameters (docs/encoders.md)", rest_keys=_encoder_keys,
+)
+_OWN = tuple(_OWN_PARAMS.names())
 
 
 @register_node("encoder")
 class EncoderNode(Node):
     inputs = {"in": ("samples",)}
     outputs = {"out": "spikes"}
+    PARAMS = _OWN_PARAMS
 
     def setup(self) -> None:
-        self.encoder_kind = str(self.params.get("encoder", "delta"))
-        ENCODERS.get(self.encoder_kind)  # unknown name -> clear error now
+        p = self.PARAMS.validate(self.params, f"{self.kind} {self.name!r} params")
+        if p["kind"] and p["encoder"] and p["kind"] != p["encoder"]:
+            raise ValueError(f"parameters 'kind' ({p['kind']!r}) and 'encoder' ({p['encoder']!r}) name two encoders")
+        self.encoder_kind = p["kind"] or p["encoder"] or "delta"
         self.enc_params = {k: v for k, v in self.params.items() if k not in _OWN}
         self.enc = None
         self.chain: list = []
         self._period_us = 1
         self._state_pending: dict | None = None
         self._other = (0, 0)  # (channel count, run length) of consecutive messages of another count
-        for key, default in (("max_channels", 4096), ("resize_after", 20)):
-            v = self.params.get(key, default)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"parameter {key!r} must be a positive integer, got {v!r}")
-        self._max_channels = self.params.get("max_channels", 4096)
-        self._resize_after = self.params.get("resize_after", 20)
-        ch = self.params.get("channels")
-        if ch is not None and (not isinstance(ch, int) or isinstance(ch, bool) or not 1 <= ch <= self._max_channels):
+        self._max_channels, self._resize_after = p["max_channels"], p["resize_after"]
+        ch, rate = p["channels"], p["rate_hz"]
+        self._rate = rate
+        if ch is not None and ch > self._max_channels:
             raise ValueError(f"parameter 'channels' must be an integer in [1, max_channels = {self._max_channels}], "
                              f"got {ch!r}")
-        rate = self.params.get("rate_hz")
-        if rate is not None and not (isinstance(rate, (int, float)) and rate > 0):
-            raise ValueError(f"parameter 'rate_hz' must be > 0, got {rate!r}")
         # bad parameters fail now, not at the first message: a trial build (1e6 Hz stands in for an unknown rate)
         self._build(ch or 1, float(rate) if rate else 1e6)
         self.enc = None
@@ -121,7 +146,7 @@ class EncoderNode(Node):
                 self.reject("rejected_channels", f"samples message refused: {c} channels where {old.n_inputs} are expected")
                 return False
         try:
-            self._build(c, float(self.params.get("rate_hz", 0.0)) or rate_hz or None)
+            self._build(c, (self._rate or 0.0) or rate_hz or None)
         except ValueError as e:
             self.enc = old
             self.reject("rejected_samples", f"samples message refused: {e}")
@@ -136,7 +161,7 @@ class EncoderNode(Node):
             try:
                 self.set_state(state)
             except Exception as e:  # a state of another encoder: start fresh, loudly
-                self._build(c, float(self.params.get("rate_hz", 0.0)) or rate_hz or None)
+                self._build(c, (self._rate or 0.0) or rate_hz or None)
                 self.count("rejected_state")
                 self.log.error("%s: saved encoder state not loaded (%s: %s); starting fresh", self.name,
                                type(e).__name__, e)

@@ -20,29 +20,53 @@ import time
 
 import numpy as np
 
+from spikestream.params import REQUIRED, Param, Params
 from spikestream.protocol import Samples
-from spikestream.nodes.encoder import InlineEncoder
+from spikestream.nodes.encoder import EncoderNode, InlineEncoder
 from spikestream.runtime.node import Node, register_node
 from spikestream.sources.files import FileSource
 from spikestream.sources.imu import IMUSynth
 from spikestream.sources.synthetic import EMGSynth
 
 
-def _param(params: dict, key: str, default, conv, check=None, text: str = ""):
-    v = params.get(key, default)
-    try:
-        v = conv(v)
-    except (TypeError, ValueError):
-        raise ValueError(f"parameter {key!r}: cannot use {v!r}") from None
-    if check is not None and not check(v):
-        raise ValueError(f"parameter {key!r} = {v!r}: {text}")
-    return v
-
-
-def _bool(v) -> bool:
-    if isinstance(v, bool):
-        return v
-    raise ValueError(v)
+#: What every input node takes.
+INPUT_PARAMS = Params(
+    Param("encoder", dict, None, fields=EncoderNode.PARAMS,
+          doc="the encoder node's parameters: also send the encoded spikes on `spikes` (read and encode in one process)"),
+)
+#: The pacing of a replaying source (PacedSourceNode).
+PACING = INPUT_PARAMS + Params(
+    Param("chunk", int, 10, unit="rows", lo=1, doc="rows per samples message"),
+    Param("pace", str, "realtime", choices=("realtime", "fast"),
+          doc='"realtime": at the recorded pace (times `speed`); "fast": as fast as the pipeline takes it'),
+    Param("speed", float, 1.0, lo=0, lo_open=True, doc="replay speed with pace = \"realtime\""),
+    Param("max_lag_s", float, None, unit="s", lo=0, lo_open=True,
+          doc="a source further behind drops the stale rows (counted as dropped_samples); none: never drops"),
+    Param("fast_msgs_per_poll", int, 64, lo=1, doc='messages per poll with pace = "fast"'),
+    Param("max_msgs_per_poll", int, 1000, lo=1, doc="bound on messages per poll when catching up"),
+    Param("truth", bool, True, doc="send the ground truth on the optional truth ports"),
+    Param("truth_chunk", int, None, unit="rows", lo=1, doc="rows per ground-truth message (default: chunk)"),
+    Param("duration_s", float, None, unit="s", lo=0, lo_open=True, doc="a finite stream: stop after this much source time"),
+    Param("progress", (str, bool), "auto", choices=("auto", True, False),
+          doc="a progress bar on stderr when replaying fast (auto: on a terminal)"),
+)
+#: A synthetic source's pacing: it drops rows after a stall of more than 0.5 s.
+SYNTH_PACING = PACING + [dataclasses.replace(PACING["max_lag_s"], default=0.5)]
+#: Reading a recording: what FileSource and LabelledReplay share.
+RECORDING = Params(
+    Param("rate_hz", float, None, unit="Hz", lo=0, lo_open=True, doc="the sample rate, if the file has no times"),
+    Param("time_column", (str, int), None, doc="the column holding the times"),
+    Param("time_unit", str, "us", doc="unit of the time column"),
+    Param("columns", list, None, doc="the columns to use (names or numbers)"),
+    Param("dtype", str, None, doc='raw binary: the sample type, e.g. "<i2"'),
+    Param("channels", int, None, lo=1, doc="raw binary: the channel count; any file: the width it must have"),
+    Param("scale", float, 1.0, doc="raw binary: value = raw * scale + offset"),
+    Param("offset", float, 0.0, doc="raw binary: value = raw * scale + offset"),
+)
+LIVE = INPUT_PARAMS + Params(
+    Param("max_rows_per_poll", int, 100_000, unit="rows", lo=1, doc="bound on rows read per poll"),
+    Param("poll_interval_us", int, 500, unit="us", lo=1, doc="how often the source is drained"),
+)
 
 
 class InputNode(Node):
@@ -78,33 +102,26 @@ class PacedSourceNode(InputNode):
     """Pacing for sources with ``read(n)``, ``skip(n)``, ``position``, ``time_us(k)``, ``rows_until(t)``,
     ``total`` (None = endless), ``rate_hz``, ``channels``, ``get_state``/``set_state``."""
 
-    default_max_lag_s: float | None = None  # None: never drop (a recording)
+    PARAMS = PACING  # max_lag_s none: never drop (a recording)
 
     def _make_source(self):
         raise NotImplementedError
 
     def setup(self) -> None:
-        p = self.params
-        self.chunk = _param(p, "chunk", 10, int, lambda v: v >= 1, "must be >= 1")
-        self.pace = _param(p, "pace", "realtime", str, lambda v: v in ("realtime", "fast"), "must be 'realtime' or 'fast'")
-        self.speed = _param(p, "speed", 1.0, float, lambda v: v > 0 and math.isfinite(v), "must be > 0")
-        lag = p.get("max_lag_s", self.default_max_lag_s)
-        self.max_lag_s = None if lag is None else _param(p, "max_lag_s", lag, float, lambda v: v > 0, "must be > 0")
-        self.fast_msgs = _param(p, "fast_msgs_per_poll", 64, int, lambda v: v >= 1, "must be >= 1")
-        self.max_msgs = _param(p, "max_msgs_per_poll", 1000, int, lambda v: v >= 1, "must be >= 1")
-        self.truth = _param(p, "truth", True, _bool)
+        p = self.p = self.PARAMS.validate(self.params, f"{self.kind} {self.name!r} params")
+        self.chunk, self.pace, self.speed, self.max_lag_s = p["chunk"], p["pace"], p["speed"], p["max_lag_s"]
+        self.fast_msgs, self.max_msgs, self.truth = p["fast_msgs_per_poll"], p["max_msgs_per_poll"], p["truth"]
         # ground truth is a side channel (calibration, evaluation), not on the control path: it may travel
         # in fewer, larger messages than the samples
-        self.truth_chunk = _param(p, "truth_chunk", self.chunk, int, lambda v: v >= 1, "must be >= 1")
+        self.truth_chunk = p.get("truth_chunk") or self.chunk
         self._truth_q: list = []
         self._truth_rows = 0
         self._truth_origin = 0
         self.src = self._make_source()
         self.rate = float(self.src.rate_hz)
         self.limit = self.src.total
-        dur = p.get("duration_s")
+        dur = p["duration_s"]
         if dur is not None:
-            dur = _param(p, "duration_s", dur, float, lambda v: v > 0, "must be > 0")
             n = self.src.rows_until(int(self.src.time_us(0)) + int(dur * 1e6) - 1)
             self.limit = n if self.limit is None else min(n, self.limit)
         self._t0 = int(self.src.time_us(0))
@@ -213,7 +230,7 @@ class PacedSourceNode(InputNode):
         pass
 
     def _show_progress(self) -> None:
-        want = self.params.get("progress", "auto")
+        want = self.p["progress"]
         if self.limit is None or want is False or (want == "auto" and not sys.stderr.isatty()):
             return
         if self._progress is None:
@@ -241,13 +258,18 @@ class EMGSynthNode(PacedSourceNode):
 
     outputs = {**InputNode.outputs, "target": "samples", "gesture": "samples"}
     optional = InputNode.optional | {"target", "gesture"}
-    default_max_lag_s = 0.5
+    PARAMS = SYNTH_PACING + Params(
+        Param("channels", int, 8, lo=1, doc="EMG channels"),
+        Param("rate_hz", float, 1000.0, unit="Hz", lo=0, lo_open=True, doc="sample rate"),
+        Param("dof", int, 2, lo=1, doc="degrees of freedom of the movement (target columns)"),
+        Param("seed", int, 0, doc="random seed"),
+        Param("gestures", int, 4, lo=1, doc="gesture classes"),
+    )
 
     def _make_source(self):
-        p = self.params
-        src = EMGSynth(n_channels=_param(p, "channels", 8, int), rate_hz=_param(p, "rate_hz", 1000.0, float),
-                       n_dof=_param(p, "dof", 2, int), seed=_param(p, "seed", 0, int),
-                       n_gestures=_param(p, "gestures", 4, int))
+        p = self.p
+        src = EMGSynth(n_channels=p["channels"], rate_hz=p["rate_hz"], n_dof=p["dof"], seed=p["seed"],
+                       n_gestures=p["gestures"])
         self.truth_names = [f"dof{d}" for d in range(src.n_dof)]
         return src
 
@@ -265,12 +287,16 @@ class IMUSynthNode(PacedSourceNode):
 
     outputs = {**InputNode.outputs, "target": "samples"}
     optional = InputNode.optional | {"target"}
-    default_max_lag_s = 0.5
+    PARAMS = SYNTH_PACING + Params(
+        Param("rate_hz", float, 200.0, unit="Hz", lo=0, lo_open=True, doc="sample rate"),
+        Param("seed", int, 0, doc="random seed"),
+        Param("motion_hz", float, 0.5, unit="Hz", lo=0, lo_open=True, doc="how fast the simulated motion changes"),
+        Param("rate_dps", float, 60.0, unit="deg/s", lo=0, doc="typical angular rate"),
+    )
 
     def _make_source(self):
-        p = self.params
-        return IMUSynth(rate_hz=_param(p, "rate_hz", 200.0, float), seed=_param(p, "seed", 0, int),
-                        motion_hz=_param(p, "motion_hz", 0.5, float), rate_dps=_param(p, "rate_dps", 60.0, float))
+        p = self.p
+        return IMUSynth(rate_hz=p["rate_hz"], seed=p["seed"], motion_hz=p["motion_hz"], rate_dps=p["rate_dps"])
 
     def _emit_truth(self, c, t_last, origin_ns):
         self.emit("target", Samples(c.t_us, c.euler, self.rate, self.src.truth_names), t_last, origin_ns)
@@ -284,23 +310,31 @@ class FileSourceNode(PacedSourceNode):
     must have), scale=1, offset=0 (raw), speed=1.0, pace="realtime"|"fast", chunk=10, progress="auto"|true|false
     (a rich progress bar on stderr when replaying fast). Finished at the end of the file."""
 
+    PARAMS = PACING + RECORDING + Params(
+        Param("path", str, REQUIRED, doc="the recording"),
+        Param("stream", str, None, doc='an XDF file\'s stream name (default: its only "samples" stream)'),
+    )
+
     def _make_source(self):
-        p = self.params
-        if "path" not in p:
-            raise ValueError("file_source needs a 'path'")
-        rate = p.get("rate_hz")
-        src = FileSource(str(p["path"]), rate_hz=None if rate is None else float(rate), time_column=p.get("time_column"),
-                         time_unit=str(p.get("time_unit", "us")), columns=p.get("columns"), dtype=p.get("dtype"),
-                         channels=p.get("channels"), scale=_param(p, "scale", 1.0, float),
-                         offset=_param(p, "offset", 0.0, float), log=self.log, stream=p.get("stream"))
+        p = self.p
+        src = FileSource(p["path"], rate_hz=p["rate_hz"], time_column=p["time_column"], time_unit=p["time_unit"],
+                         columns=p["columns"], dtype=p["dtype"], channels=p["channels"], scale=p["scale"],
+                         offset=p["offset"], log=self.log, stream=p["stream"])
         self.counters.update(src.stats)
         return src
 
 
-_LABELLED = ("calibrate", "evaluate", "rate_hz", "channels", "dtype", "scale", "offset", "time_column", "time_unit",
-             "columns", "label", "labels", "label_column", "side_file", "label_map", "gap_s", "bad_files")
-_PACING = ("chunk", "pace", "speed", "max_lag_s", "fast_msgs_per_poll", "max_msgs_per_poll", "truth", "duration_s",
-           "progress", "encoder")
+_LABELLED = Params(
+    Param("calibrate", (str, list), None, doc="calibration recordings: paths or globs ($VAR expanded)"),
+    Param("evaluate", (str, list), None, doc="evaluation recordings: paths or globs ($VAR expanded)"),
+    Param("label", str, None, doc="a regex on the file name whose first group is the label"),
+    Param("labels", list, None, doc="one label per file"),
+    Param("label_column", (str, int), None, doc="the column holding the label"),
+    Param("side_file", str, None, doc="a file of labels beside each recording"),
+    Param("label_map", (str, dict), None, doc='"mod N" or a table label -> number'),
+    Param("gap_s", float, 0.0, unit="s", lo=0, doc="source time left between files"),
+    Param("bad_files", str, "error", choices=("error", "skip"), doc="a file that cannot be read: stop, or skip it"),
+)
 
 
 @register_node("labelled_replay")
@@ -316,18 +350,13 @@ class LabelledReplayNode(PacedSourceNode):
 
     outputs = {**InputNode.outputs, "target": "samples"}
     optional = InputNode.optional | {"target"}
+    PARAMS = PACING.without("truth_chunk") + RECORDING + _LABELLED
 
     def _make_source(self):
         from spikestream.sources.labelled import LabelledReplay
 
-        p = self.params
-        unknown = sorted(set(p) - set(_LABELLED) - set(_PACING))
-        if unknown:
-            raise ValueError(f"labelled_replay: unknown parameter(s) {unknown}; known: {sorted(_LABELLED + _PACING)}")
-        kw = {k: p[k] for k in _LABELLED if k in p}
-        for k in ("rate_hz", "scale", "offset", "gap_s"):
-            if k in kw:
-                kw[k] = _param(p, k, None, float)
+        p = self.p
+        kw = {k: p[k] for k in [*RECORDING.names(), *_LABELLED.names()] if k in self.params}
         src = LabelledReplay(**kw, log=self.log)
         self.counters.update(src.stats)
         self._file = -1
@@ -359,9 +388,12 @@ class LiveSourceNode(InputNode):
     def _make_source(self):
         raise NotImplementedError
 
+    PARAMS = LIVE
+
     def setup(self) -> None:
-        self.max_rows = _param(self.params, "max_rows_per_poll", 100_000, int, lambda v: v >= 1, "must be >= 1")
-        self.poll_ns = 1000 * _param(self.params, "poll_interval_us", 500, int, lambda v: v >= 1, "must be >= 1")
+        self.p = self.PARAMS.validate(self.params, f"{self.kind} {self.name!r} params")
+        self.max_rows = self.p["max_rows_per_poll"]
+        self.poll_ns = 1000 * self.p["poll_interval_us"]
         self.src = self._make_source()
         self._setup_encoder()
 
@@ -388,12 +420,23 @@ class LSLSourceNode(LiveSourceNode):
     """An LSL inlet. Params: name / type / source_id (at least one), channels (expected count, optional),
     clocksync=true, dejitter=false, stale_s=1.0, buffer_s=10, poll_interval_us=500."""
 
+    PARAMS = LIVE + Params(
+        Param("name", str, None, doc="the stream's name (give at least one of name, type, source_id)"),
+        Param("type", str, None, doc="the stream's type"),
+        Param("source_id", str, None, doc="the stream's source id"),
+        Param("channels", int, None, lo=1, doc="the expected channel count"),
+        Param("clocksync", bool, True, doc="map the outlet's clock to this machine's"),
+        Param("dejitter", bool, False, doc="smooth the time stamps"),
+        Param("stale_s", float, 1.0, unit="s", lo=0, lo_open=True, doc="no sample for this long counts as a stall"),
+        Param("buffer_s", int, 10, unit="s", lo=1, doc="the inlet's buffer"),
+        Param("max_samples", int, 4096, lo=1, doc="samples pulled per read"),
+    )
+
     def _make_source(self):
         from spikestream.sources.lsl import LSLSource
 
-        p = self.params
         keys = ("name", "type", "source_id", "channels", "clocksync", "dejitter", "stale_s", "buffer_s", "max_samples")
-        return LSLSource(**{k: p[k] for k in keys if k in p}, log=self.log)
+        return LSLSource(**{k: self.p[k] for k in keys if k in self.params}, log=self.log)
 
 
 @register_node("serial_source")
@@ -401,11 +444,19 @@ class SerialSourceNode(LiveSourceNode):
     """A serial port. Params: port, channels, rate_hz, baudrate=115200, format="csv"|"binary",
     timestamps="device"|"counter", queue_rows=100000, reconnect_s=0.5 (see docs/sources.md)."""
 
+    PARAMS = LIVE + Params(
+        Param("port", str, REQUIRED, doc="the serial device, e.g. /dev/ttyACM0"),
+        Param("channels", int, REQUIRED, lo=1, doc="values per row"),
+        Param("rate_hz", float, 0.0, unit="Hz", lo=0, doc="the nominal rate (needed with timestamps = \"counter\")"),
+        Param("baudrate", int, 115200, lo=1, doc="line speed"),
+        Param("format", str, "csv", choices=("csv", "binary"), doc="the device's framing (docs/sources.md)"),
+        Param("timestamps", str, "device", choices=("device", "counter"), doc="where times come from"),
+        Param("queue_rows", int, 100_000, unit="rows", lo=1, doc="bound on rows queued by the reader thread"),
+        Param("reconnect_s", float, 0.5, unit="s", lo=0, lo_open=True, doc="wait between reconnection attempts"),
+    )
+
     def _make_source(self):
         from spikestream.sources.serial_port import SerialSource
 
-        p = self.params
-        if "port" not in p or "channels" not in p:
-            raise ValueError("serial_source needs 'port' and 'channels'")
         keys = ("port", "channels", "rate_hz", "baudrate", "format", "timestamps", "queue_rows", "reconnect_s")
-        return SerialSource(**{k: p[k] for k in keys if k in p}, log=self.log)
+        return SerialSource(**{k: self.p[k] for k in keys}, log=self.log)

@@ -24,63 +24,65 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spikestream.params import Param, ParamError, Params, validate
 from spikestream.registry import NODES
 from spikestream.transport import check_endpoint, free_tcp_port, load_curve_keys
 
 log = logging.getLogger("spikestream.pipeline")
 
-NODE_KEYS = {"kind", "inputs", "outputs", "params", "control", "host", "tick_ms", "hwm", "linger_ms",
-             "max_age_ms", "state", "start_wait_s", "rt_priority", "cpus", "checkpoint_s", "stats_interval_s",
-             "max_message_bytes", "flow", "drain_s", "state_keep", "state_fallback", "state_max_bytes"}
 FLOWS = ("realtime", "lossless")
 
+#: The keys of a node table besides `kind`, `inputs`, `outputs` and `params`: the runtime's own, typed and
+#: range-checked when the file is loaded (what the loop would otherwise trip over at run time: `cpus = 3`).
+#: docs/reference.md and docs/pipeline.md's table say the same.
+RUNTIME = Params(
+    Param("control", str, None, doc="REP endpoint for commands (`spikestream cmd`, `top`)"),
+    Param("host", str, None, doc="which machine runs it (`spikestream run --host`)",
+          check=lambda v: _nonempty(v)),
+    Param("tick_ms", float, 10.0, unit="ms", lo=0, lo_open=True, hi=60_000,
+          doc="the longest the loop waits without calling the node's `poll`"),
+    Param("hwm", int, 1000, unit="messages", lo=1, hi=10_000_000, doc="ZeroMQ high-water mark per socket"),
+    Param("flow", str, "realtime", choices=FLOWS,
+          doc="a full subscriber queue drops (realtime) or holds the sender back (lossless); default: [pipeline] flow"),
+    Param("drain_s", float, 2.0, unit="s", lo=0, hi=600, doc="on a stop, keep handling queued input at most this long"),
+    Param("linger_ms", int, 500, unit="ms", lo=0, hi=600_000, doc="bound on flushing at close"),
+    Param("max_age_ms", float, None, unit="ms", lo=0, lo_open=True, finite=False,
+          doc="drop inbound data older than this (counted as stale)"),
+    Param("max_message_bytes", int, 16 * 1024 * 1024, unit="bytes", lo=64, hi=2**31 - 1, doc="larger frames are refused"),
+    Param("start_wait_s", float, 30.0, unit="s", lo=0, hi=3600,
+          doc="hold the start until every read output has a subscriber, at most this long"),
+    Param("rt_priority", int, None, lo=1, hi=99, doc="SCHED_FIFO priority of the node's process"),
+    Param("cpus", list, None, items=int, lo=0, min_items=1, expect="a non-empty list of CPU numbers (integers >= 0), "
+          "e.g. [2]", doc="pin the node's process to these CPUs"),
+    Param("state", str, None, check=lambda v: _nonempty(v), doc="`.npz` checkpoint: restored at start, saved on stop"),
+    Param("checkpoint_s", float, None, unit="s", lo=0, lo_open=True, doc="periodic state save"),
+    Param("state_keep", int, 3, lo=1, hi=100, doc="checkpoint generations kept"),
+    Param("state_fallback", str, "fresh", choices=("fresh", "fail"), doc="no usable checkpoint: start fresh or exit 78"),
+    Param("state_max_bytes", int, 256 << 20, unit="bytes", lo=1024, doc="a checkpoint declaring more is refused"),
+    Param("stats_interval_s", float, 1.0, unit="s", lo=0, lo_open=True, hi=3600, doc="how often stats are published"),
+    noun="key",
+)
+#: Every key a node table may hold.
+NODE_KEYS = {"kind", "inputs", "outputs", "params", *RUNTIME.names()}
+#: The keys of the `[pipeline]` table.
+PIPELINE = Params(
+    Param("name", str, None, doc="the pipeline's name (default: the file name)"),
+    Param("stats", str, None, doc="where nodes send their stats; the supervisor binds it"),
+    Param("curve_keys", str, None, doc="CURVE key folder (relative to the file): encrypt and authenticate every link"),
+    Param("flow", str, None, choices=FLOWS, doc="every node's default flow"),
+    noun="key",
+)
 
-def _num(lo: float, hi: float = math.inf, lo_open: bool = False, integer: bool = False):
-    """A check for a runtime key: an int (or any real number unless `integer`) in [lo, hi] ((lo, hi] if
-    `lo_open`), finite; a bool is not a number."""
 
-    def check(v: Any) -> str | None:
-        if isinstance(v, bool) or not isinstance(v, int if integer else (int, float)):
-            return f"must be {'an integer' if integer else 'a number'}, got {type(v).__name__} {v!r}"
-        if not math.isfinite(v) or v < lo or (lo_open and v == lo) or v > hi:
-            lo_txt = f"> {lo:g}" if lo_open else f">= {lo:g}"
-            return f"must be {lo_txt}" + (f" and <= {hi:g}" if hi < math.inf else "") + f", got {v!r}"
-        return None
-
-    return check
-
-
-def _cpus(v: Any) -> str | None:
-    if not isinstance(v, list) or not v or any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in v):
-        return f"must be a non-empty list of CPU numbers (integers >= 0), e.g. [2]; got {v!r}"
-    return None
-
-
-def _text(v: Any) -> str | None:
-    return None if isinstance(v, str) and v else f"must be a non-empty string, got {v!r}"
-
-
-def _flow(v: Any) -> str | None:
-    return None if v in FLOWS else f"must be one of {list(FLOWS)}, got {v!r}"
-
-
-#: Type and range of every runtime key of a node (what the loop would otherwise trip over at run time).
-RUNTIME_CHECKS = {
-    "tick_ms": _num(0, 60_000, lo_open=True), "hwm": _num(1, 10_000_000, integer=True),
-    "linger_ms": _num(0, 600_000, integer=True), "max_age_ms": _num(0, lo_open=True),
-    "state": _text, "checkpoint_s": _num(0, lo_open=True), "stats_interval_s": _num(0, 3600, lo_open=True),
-    "start_wait_s": _num(0, 3600), "rt_priority": _num(1, 99, integer=True), "cpus": _cpus,
-    "max_message_bytes": _num(64, 2**31 - 1, integer=True), "host": _text, "flow": _flow,
-    "drain_s": _num(0, 600),
-    "state_keep": _num(1, 100, integer=True), "state_max_bytes": _num(1024, integer=True),
-    "state_fallback": lambda v: None if v in ("fresh", "fail") else f"must be 'fresh' or 'fail', got {v!r}",
-}
+def _nonempty(v: str) -> str:
+    if not v:
+        raise ValueError("must be a non-empty string, got ''")
+    return v
 
 
 class PipelineError(ValueError):
@@ -158,8 +160,13 @@ def from_dict(doc: dict, where: str = "<pipeline>", resolve_auto: bool = True) -
     head = doc.get("pipeline", {})
     if not isinstance(head, dict):
         raise PipelineError(f"{where}: [pipeline] must be a table")
-    if "flow" in head and _flow(head["flow"]):
-        raise PipelineError(f"{where}: pipeline flow {_flow(head['flow'])}")
+    try:
+        validate(head, PIPELINE, f"{where}: [pipeline]")
+    except ParamError as e:
+        raise PipelineError(str(e)) from None
+    unknown = sorted(set(doc) - {"pipeline", "nodes"})
+    if unknown:
+        raise PipelineError(f"{where}: unknown top-level table(s) {unknown}; a pipeline file has [pipeline] and [nodes.NAME]")
     name = head.get("name", Path(where).stem)
     raw_nodes = doc.get("nodes")
     if not isinstance(raw_nodes, dict) or not raw_nodes:
@@ -184,29 +191,32 @@ def from_dict(doc: dict, where: str = "<pipeline>", resolve_auto: bool = True) -
         w = f"node {nname!r}"
         if not isinstance(nd, dict):
             raise PipelineError(f"{where}: {w} must be a table")
-        unknown = set(nd) - NODE_KEYS
-        if unknown:
-            raise PipelineError(f"{where}: {w}: unknown key(s) {sorted(unknown)}; allowed: {sorted(NODE_KEYS)}")
         if "kind" not in nd:
             raise PipelineError(f"{where}: {w} has no kind")
         try:
             cls = NODES.get(nd["kind"])
         except KeyError as e:
             raise PipelineError(f"{where}: {w}: {e}") from None
+        for key, what in (("inputs", "a table port -> NODE.PORT or endpoint(s)"), ("outputs", "a table port -> endpoint")):
+            if key in nd and not isinstance(nd[key], dict):
+                raise PipelineError(f"{where}: {w}: {key} must be {what}, got {nd[key]!r}")
+        try:  # the runtime's keys (unknown keys named here, with a "did you mean"), then the kind's own
+            table = {k: v for k, v in nd.items() if k not in ("kind", "inputs", "outputs", "params")}
+            rt = validate(table, RUNTIME, f"{where}: {w}")
+            decl = getattr(cls, "PARAMS", None)
+            if "params" in nd and not isinstance(nd["params"], dict):
+                raise PipelineError(f"{where}: {w}: params must be a table, got {nd['params']!r}")
+            if decl is not None:
+                validate(nd.get("params", {}), decl, f"{where}: {w} params")
+        except ParamError as e:
+            raise PipelineError(str(e)) from None
         outs = {p: endpoint(ep, f"{w} output {p!r}") for p, ep in nd.get("outputs", {}).items()}
         for p in outs:
             if p not in cls.outputs:
                 raise PipelineError(f"{where}: {w}: kind {nd['kind']!r} has no output {p!r}; it has {sorted(cls.outputs)}")
-        extra = {k: nd[k] for k in NODE_KEYS - {"kind", "inputs", "outputs", "params", "control"} if k in nd}
+        extra = {k: rt[k] for k in table if k != "control"}  # typed (tick_ms = 10 -> 10.0)
         if "flow" not in extra and "flow" in head:
             extra["flow"] = head["flow"]
-        for k, v in extra.items():
-            bad = RUNTIME_CHECKS[k](v) if k in RUNTIME_CHECKS else None
-            if bad:
-                src = " (from [pipeline])" if k not in nd else ""
-                raise PipelineError(f"{where}: {w}: {k}{src} {bad}")
-        if "params" in nd and not isinstance(nd["params"], dict):
-            raise PipelineError(f"{where}: {w}: params must be a table, got {nd['params']!r}")
         ctrl = endpoint(nd["control"], f"{w} control") if "control" in nd else None
         specs[nname] = NodeSpec(nname, nd["kind"], {}, outs, dict(nd.get("params", {})), ctrl, **extra)
 

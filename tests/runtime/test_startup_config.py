@@ -136,7 +136,7 @@ def test_runtime_keys_are_checked_at_load_naming_file_node_and_key(tmp_path, lin
 def test_a_bad_pipeline_wide_flow_is_named(tmp_path):
     p, _ = chain(tmp_path)
     p.write_text('[pipeline]\nflow = "sometimes"\n' + p.read_text())
-    with pytest.raises(pipeline.PipelineError, match="pipeline flow must be one of"):
+    with pytest.raises(pipeline.PipelineError, match=r"\[pipeline\]: flow must be one of"):
         pipeline.load(p)
 
 

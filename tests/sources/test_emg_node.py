@@ -87,7 +87,7 @@ def test_state_restore_resumes_rows():
 
 
 @pytest.mark.parametrize("params,match", [
-    (dict(chunk=0), "chunk"), (dict(pace="slow"), "pace"), (dict(channels=0), "n_channels"),
+    (dict(chunk=0), "chunk"), (dict(pace="slow"), "pace"), (dict(channels=0), "channels"),
     (dict(rate_hz="x"), "rate_hz"),
 ])
 def test_bad_params(params, match):

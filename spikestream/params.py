@@ -1,0 +1,309 @@
+"""One parameter layer: a table's keys declared once, checked once, documented from the same place.
+
+A node kind (and the runtime, for a node table's own keys) declares its parameters as a `Params` list of
+`Param` records: name, type, default, unit, range or choices, and a line of doc::
+
+    PARAMS = Params(
+        Param("rate_hz", float, 1000.0, unit="Hz", lo=0, lo_open=True, doc="sample rate"),
+        Param("pace", str, "realtime", choices=("realtime", "fast"), doc="..."),
+    )
+
+`validate(table, decl, where)` rejects unknown keys (with a "did you mean"), wrong types and out-of-range
+values, each with one line naming `where` (``FILE: [nodes.NAME.params]``) and the key, and returns the typed
+values with the defaults filled in. The pipeline loader runs it on every node table before any node
+starts (`spikestream check` runs nothing else); a node runs it again in `setup` on its own params (a no-op
+for a loaded file, the check for a node built in a test or a notebook). `spikestream kinds --params` and
+docs/reference.md are printed from the same declarations (`reference_markdown`).
+
+Types: ``int`` (an integer, never a bool), ``float`` (any real number but a bool; finite unless
+``finite=False``), ``bool``, ``str``, ``list`` (``items`` gives the element type, ranges apply to each
+element), ``dict`` (a table); a tuple of them accepts any (the first that fits converts).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+__all__ = ["REQUIRED", "Param", "Params", "ParamError", "validate", "reference_markdown"]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "required"
+
+
+#: The default of a key that must be given.
+REQUIRED: Any = _Required()
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list",
+               dict: "a table"}
+_SHORT = {int: "int", float: "float", bool: "bool", str: "str", list: "list", dict: "table"}
+
+
+class ParamError(ValueError):
+    """A parameter that cannot be used; the text names where (file and table) and the key."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared key. `default` None: optional, absent gives None; `REQUIRED`: must be given."""
+
+    name: str
+    type: type | tuple[type, ...]
+    default: Any = None
+    unit: str = ""
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False  # (lo, hi] instead of [lo, hi]
+    choices: tuple | None = None
+    items: type | None = None  # a list's element type
+    doc: str = ""
+    finite: bool = True  # a float must be finite (inf allowed with False; nan never)
+    min_items: int = 0  # a list's shortest length
+    expect: str = ""  # what a wrong type is told it must be (instead of the type's name), e.g. "a list of CPUs"
+    #: A table's own declared keys, validated in turn (the error then names ``params.KEY: SUBKEY``).
+    fields: Params | None = None
+    #: A further check (and conversion) after type, range and choices: returns the value, raises ValueError.
+    check: Callable[[Any], Any] | None = None
+
+    def types(self) -> tuple[type, ...]:
+        return self.type if isinstance(self.type, tuple) else (self.type,)
+
+    def type_text(self) -> str:
+        t = " or ".join(_SHORT.get(x, x.__name__) for x in self.types())
+        if list in self.types() and self.items is not None:
+            t = t.replace("list", f"list of {_SHORT.get(self.items, self.items.__name__)}")
+        return t
+
+    def range_text(self, numbers_only: bool = False) -> str:
+        parts = []
+        if self.lo is not None:
+            parts.append(f"> {self.lo:g}" if self.lo_open else f">= {self.lo:g}")
+        if self.hi is not None:
+            parts.append(f"<= {self.hi:g}")
+        if self.choices is not None:
+            parts.append("one of " + ", ".join(repr(c) for c in self.choices))
+        if self.min_items and not numbers_only:
+            parts.append(f"at least {self.min_items} item(s)")
+        return " and ".join(parts)
+
+    def default_text(self) -> str:
+        if self.default is REQUIRED:
+            return "required"
+        if self.default is None:
+            return "none"
+        return repr(self.default) if not isinstance(self.default, bool) else str(self.default).lower()
+
+    def convert(self, v: Any) -> Any:
+        """`v` checked and converted; raises ValueError with the reason (no key, no location)."""
+        for t in self.types():
+            ok, out = _as(t, v, self.finite)
+            if ok:
+                break
+        else:
+            want = self.expect or " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in self.types())
+            raise ValueError(f"must be {want}, got {type(v).__name__} {v!r}")
+        if isinstance(out, list):
+            if len(out) < self.min_items:
+                raise ValueError(f"must be {self.expect or f'a list of at least {self.min_items} item(s)'}, got {v!r}")
+            if self.items is not None:
+                conv = []
+                for i, x in enumerate(out):
+                    ok, y = _as(self.items, x, self.finite)
+                    if not ok:
+                        want = self.expect or f"a list of {_TYPE_NAMES.get(self.items, self.items.__name__)}s"
+                        raise ValueError(f"must be {want}; item {i} is {type(x).__name__} {x!r}")
+                    try:
+                        self._in_range(y)
+                    except ValueError as e:
+                        raise ValueError(f"must be {self.expect}; item {i} is {x!r}" if self.expect
+                                         else f"item {i} {e}") from None
+                    conv.append(y)
+                out = conv
+        elif isinstance(out, (int, float)) and not isinstance(out, bool):
+            self._in_range(out)
+        if self.choices is not None and out not in self.choices:
+            raise ValueError(f"must be one of {', '.join(repr(c) for c in self.choices)}, got {v!r}")
+        if self.check is not None:
+            out = self.check(out)
+        return out
+
+    def _in_range(self, x: Any) -> None:
+        if not isinstance(x, (int, float)) or isinstance(x, bool):
+            return
+        lo_bad = self.lo is not None and (x < self.lo or (self.lo_open and x == self.lo))
+        hi_bad = self.hi is not None and x > self.hi
+        bad_float = isinstance(x, float) and (math.isnan(x) or (self.finite and math.isinf(x)))
+        if lo_bad or hi_bad or bad_float:
+            parts = [r for r in (self.range_text(numbers_only=True), "finite" if bad_float and self.finite else "") if r]
+            raise ValueError(f"must be {' and '.join(parts) or 'a number'}, got {x!r}")
+
+
+def _as(t: type, v: Any, finite: bool) -> tuple[bool, Any]:
+    if t is bool:
+        return (True, bool(v)) if isinstance(v, bool) or type(v).__name__ == "bool_" else (False, None)
+    if t is int:
+        if isinstance(v, numbers.Integral) and not isinstance(v, bool) and type(v).__name__ != "bool_":
+            return True, int(v)
+        return False, None
+    if t is float:
+        if isinstance(v, numbers.Real) and not isinstance(v, bool) and type(v).__name__ != "bool_":
+            return True, float(v)  # nan and (when finite) inf are refused by the range check
+        return False, None
+    if t is str:
+        return (True, v) if isinstance(v, str) else (False, None)
+    if t is list:
+        return (True, list(v)) if isinstance(v, (list, tuple)) else (False, None)
+    if t is dict:
+        return (True, dict(v)) if isinstance(v, dict) else (False, None)
+    return (True, v) if isinstance(v, t) else (False, None)
+
+
+@dataclass(frozen=True)
+class Params:
+    """A table's declared keys. `rest` documents where undeclared keys go (e.g. "the encoder's own
+    parameters"); without it an undeclared key is an error. With it, `rest_keys(values)` may name the keys
+    allowed beyond the declared ones (None: any), checked the same way."""
+
+    params: tuple[Param, ...] = ()
+    noun: str = "parameter"  # what an unknown key is called in an error ("unknown parameter 'x'")
+    rest: str | None = None
+    rest_keys: Callable[[dict], Iterable[str] | None] | None = field(default=None, compare=False)
+
+    def __init__(self, *params: Param, rest: str | None = None,
+                 rest_keys: Callable[[dict], Iterable[str] | None] | None = None, noun: str = "parameter"):
+        names = [p.name for p in params]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"parameter(s) declared twice: {sorted(dup)}")
+        object.__setattr__(self, "params", tuple(params))
+        object.__setattr__(self, "rest", rest)
+        object.__setattr__(self, "rest_keys", rest_keys)
+        object.__setattr__(self, "noun", noun)
+
+    def __add__(self, other: Params | Iterable[Param]) -> Params:
+        """These keys and `other`'s (a later declaration of a name replaces the earlier one)."""
+        more = other.params if isinstance(other, Params) else tuple(other)
+        rest = other.rest if isinstance(other, Params) and other.rest else self.rest
+        rk = other.rest_keys if isinstance(other, Params) and other.rest_keys else self.rest_keys
+        new = {p.name for p in more}
+        return Params(*(p for p in self.params if p.name not in new), *more, rest=rest, rest_keys=rk, noun=self.noun)
+
+    def without(self, *names: str) -> Params:
+        return Params(*(p for p in self.params if p.name not in names), rest=self.rest, rest_keys=self.rest_keys,
+                      noun=self.noun)
+
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def __getitem__(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def validate(self, table: Any, where: str = "params") -> dict[str, Any]:
+        return validate(table, self, where)
+
+
+def _did_you_mean(key: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def validate(table: Any, decl: Params, where: str = "params") -> dict[str, Any]:
+    """`table`'s values typed and checked against `decl`, the defaults filled in (undeclared keys a `rest`
+    allows pass unchanged). Raises `ParamError` naming `where` and the key: the first problem found."""
+    if table is None:
+        table = {}
+    if not isinstance(table, dict):
+        raise ParamError(f"{where}: must be a table, got {type(table).__name__} {table!r}")
+    known = decl.names()
+    extra = [k for k in table if k not in known]
+    if extra and decl.rest is None:
+        k = sorted(extra)[0]
+        raise ParamError(f"{where}: unknown {decl.noun} {k!r}{_did_you_mean(k, known)} (known: {', '.join(known) or 'none'})")
+    out: dict[str, Any] = {}
+    for p in decl.params:
+        if p.name not in table or table[p.name] is None:
+            if p.default is REQUIRED:
+                raise ParamError(f"{where}: {p.name} is required ({p.type_text()}{', ' + p.doc if p.doc else ''})")
+            out[p.name] = p.default
+            continue
+        try:
+            out[p.name] = p.convert(table[p.name])
+        except ParamError:
+            raise
+        except ValueError as e:
+            raise ParamError(f"{where}: {p.name} {e}") from None
+        if p.fields is not None and isinstance(out[p.name], dict):
+            out[p.name] = validate(out[p.name], p.fields, f"{where}.{p.name}")
+    if extra and decl.rest_keys is not None:
+        allowed = decl.rest_keys(out)
+        if allowed is not None:
+            allowed = set(allowed)
+            bad = sorted(k for k in extra if k not in allowed)
+            if bad:
+                raise ParamError(f"{where}: unknown {decl.noun} {bad[0]!r}{_did_you_mean(bad[0], [*known, *allowed])} "
+                                 f"(known: {', '.join([*known, *sorted(allowed)])})")
+    for k in extra:
+        out[k] = table[k]
+    return out
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def params_table(decl: Params) -> list[str]:
+    """A markdown table of `decl` (one row per key)."""
+    rows = ["| key | type | default | unit | range | meaning |", "|---|---|---|---|---|---|"]
+    for p in decl.params:
+        rows.append(f"| `{p.name}` | {_cell(p.type_text())} | {_cell(p.default_text())} | {p.unit} | "
+                    f"{_cell(p.range_text())} | {_cell(p.doc)} |")
+    if decl.rest:
+        rows.append(f"| *other keys* | | | | | {_cell(decl.rest)} |")
+    return rows
+
+
+def params_text(decl: Params, indent: str = "  ") -> list[str]:
+    """One plain line per key (for a terminal)."""
+    lines = []
+    for p in decl.params:
+        extra = ", ".join(x for x in (p.unit, p.range_text()) if x)
+        lines.append(f"{indent}{p.name}: {p.type_text()} = {p.default_text()}" + (f" ({extra})" if extra else "")
+                     + (f"  {p.doc}" if p.doc else ""))
+    if decl.rest:
+        lines.append(f"{indent}(other keys: {decl.rest})")
+    return lines
+
+
+def reference_markdown(kinds: dict[str, type], runtime: Params) -> str:
+    """docs/reference.md: the runtime keys of every node table, then every node kind, its ports and params."""
+    out = ["# Reference: node kinds, their ports and parameters", "",
+           "Generated from the declarations in the code (`spikestream/params.py`, each node kind's `PARAMS`): do",
+           "not edit by hand; `make reference` (or `spikestream kinds --reference > docs/reference.md`) writes it,",
+           "and `tests/runtime/test_reference_doc.py` fails when it is stale. `spikestream check PIPELINE`",
+           "checks a file against these tables without starting anything.", "",
+           "## Keys of every node table (`[nodes.NAME]`)", "", *params_table(runtime), ""]
+    for kind in sorted(kinds):
+        cls = kinds[kind]
+        out += [f"## `{kind}`", ""]
+        doc = (cls.__doc__ or "").strip().split("\n\n")[0].split(". ")[0].replace("\n", " ").strip()
+        if doc:
+            out += [doc.rstrip(".") + ".", ""]
+        ins = ", ".join(f"`{p}` ({' / '.join(k)}{', optional' if p in cls.optional else ''})"
+                        for p, k in cls.inputs.items()) or "none"
+        outs = ", ".join(f"`{p}` ({k}{', optional' if p in cls.optional else ''})"
+                         for p, k in cls.outputs.items()) or "none"
+        out += [f"- inputs: {ins}", f"- outputs: {outs}", ""]
+        decl = getattr(cls, "PARAMS", None)
+        if decl is None:
+            out += ["Parameters not declared (checked by the node when it starts).", ""]
+        else:
+            out += ["Parameters (`params = {...}`):", "", *params_table(decl), ""]
+    return "\n".join(out).rstrip() + "\n"
