@@ -52,7 +52,12 @@ def cmd_run(a: argparse.Namespace) -> int:
         logging.error("%s", e)
         return 78  # EX_CONFIG
     sup = Supervisor(pl, workdir=a.workdir, host=a.host, log_level=a.log_level)
-    report = sup.run(a.duration)
+    if a.no_view or not sys.stdout.isatty():
+        report = sup.run(a.duration)
+    else:  # on a terminal: `top`'s table at the bottom, every log line above it (node logs: WORKDIR/logs)
+        from spikestream.runtime.top import run_with_view
+
+        report = run_with_view(sup, a.duration)
     _write_report(a.report, report)
     failed = [n for n, r in report["nodes"].items() if r["state"] == "failed"]
     return report["exit_code"] or (1 if failed else 0)  # 78: a node cannot run as configured
@@ -273,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("pipeline")
     q.add_argument("--host", default=None, help="run only the nodes placed on this host (and unplaced ones)")
     q.add_argument("--workdir", default=None)
+    q.add_argument("--no-view", action="store_true", help="no live table on a terminal (as when stdout is not "
+                   "one): the nodes' log lines straight to stderr")
     long_running(q)
     q.set_defaults(fn=cmd_run)
 

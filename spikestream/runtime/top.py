@@ -212,11 +212,11 @@ class Watcher:
                 if now - t0 >= self.timeout_s:
                     self._drop(k)
                     self.state[k] = "not answering"
-            if now >= end:
-                return
             until = min([end, *(t0 + self.timeout_s for t0 in self._sent.values())])
-            for s, _ in self._poller.poll(math.ceil(max(0.0, until - now) * 1e3)):
+            for s, _ in self._poller.poll(math.ceil(max(0.0, until - now) * 1e3)):  # wait_s 0: what is there
                 self._receive(s, time.monotonic())
+            if time.monotonic() >= end:
+                return
 
     def rows(self) -> list[dict[str, Any]]:
         out = []
@@ -266,7 +266,8 @@ def _table(rows: list[dict[str, Any]], title: str):
     from rich import box
     from rich.table import Table
 
-    colour = {"answering": "green", "not answering": "bold red", "error": "red", "waiting": "yellow"}
+    colour = {"answering": "green", "not answering": "bold red", "error": "red", "waiting": "yellow", "failed": "bold red",
+              "backoff": "yellow", "finished": "blue"}
     t = Table(title=title, caption="\n".join(f"{r['node']}: {r['note']}" for r in rows if r["note"]) or None,
               caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
     for i, (h, _) in enumerate(COLUMNS):
@@ -323,3 +324,106 @@ def main(a) -> int:
         if live is not None:
             live.stop()
         w.close()
+
+
+# ------------------------------------------------------------------------------------- `spikestream run`'s view
+
+class RunView:
+    """The `top` table under a running `spikestream run`, on a terminal: log lines scroll above it, the table
+    stays at the bottom.
+
+    The nodes' output goes to WORKDIR/logs/NAME.log (the supervisor's `log_dir`), which `tick` tails and
+    prints above the table as whole lines; the supervisor's own log lines reach the same place through
+    rich's stderr proxy. So nothing writes past the table, every line stays whole and in the scrollback,
+    and the node logs stay on disk after the run. `tick` is the supervisor's `on_tick` (every 50 ms): it
+    asks the nodes without waiting and redraws every `interval` s."""
+
+    def __init__(self, sup, interval: float = 0.25, timeout_s: float = 1.0):
+        self.sup = sup
+        self.interval = interval
+        self.log_dir = sup.workdir / "logs"
+        sup.log_dir = self.log_dir
+        tgts = [Target(n, (sup.pipeline.nodes[n].control or "").replace("://*:", "://127.0.0.1:") or None,
+                       sup.pipeline.nodes[n].kind, "" if sup.pipeline.nodes[n].control else NO_CONTROL)
+                for n in sup.children]
+        keys = sup.pipeline.curve_keys
+        self.watcher = Watcher(tgts, transport.load_curve_keys(keys) if keys else None, timeout_s)
+        self._tails: dict[str, tuple[int, bytes]] = {}  # file -> (offset read, partial line)
+        self._next = 0.0
+        self.frames = 0
+        self.live = None
+        self._handlers: list = []
+
+    def start(self) -> None:
+        import logging
+
+        from rich.live import Live
+
+        self.live = Live(auto_refresh=False, redirect_stdout=True, redirect_stderr=True)
+        self.live.start()
+        for h in logging.getLogger().handlers:  # the supervisor's lines: above the table, through rich's proxy
+            if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.__stderr__:
+                self._handlers.append(h)
+                h.setStream(sys.stderr)
+
+    def _tail(self) -> None:
+        lines = []
+        for f in sorted(self.log_dir.glob("*.log")) if self.log_dir.is_dir() else []:
+            off, part = self._tails.get(str(f), (0, b""))
+            try:
+                with open(f, "rb") as fh:
+                    fh.seek(off)
+                    data = fh.read(1 << 20)
+            except OSError:
+                continue
+            if not data:
+                continue
+            *whole, part = (part + data).split(b"\n")
+            self._tails[str(f)] = (off + len(data), part)
+            lines += whole
+        if lines:
+            sys.stderr.write("\n".join(x.decode("utf-8", "replace") for x in lines) + "\n")
+            sys.stderr.flush()
+
+    def tick(self, sup=None) -> None:
+        self.watcher.round(0)
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.interval
+        self._render()
+
+    def _render(self) -> None:
+        self._tail()
+        rows = self.watcher.rows()
+        for r in rows:  # the supervisor knows better: restarts it made, and a node not running (backoff, ...)
+            c = self.sup.children.get(r["node"])
+            if c is not None:
+                r["restarts"] = c.restarts
+                if c.state != "running":
+                    r["state"] = c.state
+        title = (f"spikestream run {self.sup.pipeline.name}  ({len(rows)} nodes; node logs: {self.log_dir}; "
+                 "Ctrl-C stops)")
+        if self.live is not None:
+            self.live.update(_table(rows, title), refresh=True)
+            self.frames += 1
+
+    def stop(self) -> None:
+        try:
+            self._render()  # the final states (stopped, finished, failed)
+            for h in self._handlers:
+                h.setStream(sys.__stderr__)
+            if self.live is not None:
+                self.live.stop()
+        finally:
+            self.watcher.close()
+
+
+def run_with_view(sup, duration_s: float | None = None, interval: float = 0.25) -> dict[str, Any]:
+    """`Supervisor.run` with the live table (`RunView`); the report as `run` returns it."""
+    view = RunView(sup, interval)
+    view.start()
+    try:
+        return sup.run(duration_s, on_tick=view.tick)
+    finally:
+        view.stop()
