@@ -7,7 +7,7 @@ Speed: a helper called on every sub-step takes and returns scalars. One that too
 for the noise, refr/spk/vpk for the threshold test) made the LIF and Izhikevich kernels 2-3x slower
 (Numba reference counting inside the loop); `mark_spike` takes arrays but runs only inside the rare
 spike branch, and load_syn/store_syn once per neuron, which costs nothing measurable.
-`spikestream.snn._cache` clears the package's Numba cache when this file changes.
+`spikestream._jitcache` clears the package's Numba cache when this file changes.
 """
 
 import numpy as np
@@ -65,8 +65,10 @@ def syn_current(ib, ie, ii, ge, gi, e_exc, e_inh, v):
 @njit(cache=True, inline="always")
 def mark_spike(v, ref, refr, spk, vpk, i):
     """A reset model's neuron i fires at value v: flag it, keep v for k-WTA and start `ref` refractory steps
-    (the caller then resets its own variables)."""
-    spk[i] = 1
+    (the caller then resets its own variables). `spk[i]` counts the crossings of this step (saturating at
+    127): the network emits one spike and counts the others as lost (`SNN.lost_spikes`)."""
+    if spk[i] < 127:
+        spk[i] += 1
     vpk[i] = v
     if ref > 0:
         refr[i] = ref

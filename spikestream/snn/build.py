@@ -23,6 +23,7 @@ from spikestream.snn.learning import N_PP, P_NORM_EVERY, P_NORM_TARGET, P_WMAX, 
 from spikestream.snn.neuron import (C_DEXC, C_DINH, C_DT, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, C_REF,
                                     C_THETA_DECAY, C_THETA_PLUS, C_WTA, N_COMMON, N_VARS, substeps)
 from spikestream.snn.spec import INPUT, NetSpec
+from spikestream.snn.steps import refractory_steps
 from spikestream.snn.weights import init_delays, init_weights
 
 Net = namedtuple("Net", [
@@ -89,7 +90,7 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
         pc[i, C_DEXC] = np.exp(-h / c["tau_exc_ms"])
         pc[i, C_DINH] = np.exp(-h / c["tau_inh_ms"])
         pc[i, C_EEXC], pc[i, C_EINH] = c["e_exc"], c["e_inh"]
-        pc[i, C_REF] = int(round(c["t_ref_ms"] / dt_ms))
+        pc[i, C_REF] = refractory_steps(c["t_ref_ms"], dt_ms)
         pc[i, C_NOISE], pc[i, C_NSUB], pc[i, C_H] = c["noise"], nsub, h
         pc[i, C_THETA_PLUS] = c["theta_plus"]
         pc[i, C_THETA_DECAY] = np.exp(-dt_ms / c["tau_theta_ms"]) if c["tau_theta_ms"] > 0 else 1.0

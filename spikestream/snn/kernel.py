@@ -49,7 +49,8 @@ def _wta(spk, vpk, lo, hi, k):
     """Keep the k spikes with the largest value at threshold crossing (ties: lower index)."""
     n = 0
     for i in range(lo, hi):
-        n += spk[i]
+        if spk[i]:
+            n += 1
     while n > k:
         worst = -1
         for i in range(lo, hi):
@@ -61,8 +62,10 @@ def _wta(spk, vpk, lo, hi, k):
 
 @njit(cache=True)
 def run(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learning,
-        out_step, out_idx, rec_src, rec_idx, rec_buf, spk, vpk, spikes):
-    """Advance from absolute step `step0` by up to `n_steps` steps.
+        out_step, out_idx, rec_src, rec_idx, rec_buf, spk, vpk, spikes, lost):
+    """Advance from absolute step `step0` by up to `n_steps` steps. `lost[l]` counts the spikes layer l's
+    neurons would have fired beyond one per step (a kernel's `spk[i]` > 1: several threshold crossings
+    among a step's sub-steps); one spike per neuron and step is emitted.
 
     Returns (steps done, output spikes written, input spikes consumed, rewards consumed); stops early
     (at a step boundary) when the output buffer could overflow."""
@@ -107,6 +110,9 @@ def run(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learni
                         theta[i] += tp
             for i in range(lo, hi):
                 if spk[i]:
+                    if spk[i] > 1:
+                        lost[l] += spk[i] - 1
+                        spk[i] = 1
                     spikes[nsp] = i
                     nsp += 1
                     st.count[i] += 1

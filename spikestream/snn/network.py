@@ -11,6 +11,7 @@ starts at t = 0 unless `start(t0_us)` puts it elsewhere first (do that for strea
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +24,8 @@ from spikestream.snn.build import SYN_NAMES, State
 from spikestream.snn.kernel import REC_SYN, REC_THETA, run
 from spikestream.snn.neuron import C_REF
 from spikestream.snn.spec import INPUT, NetSpec, parse
+
+log = logging.getLogger("spikestream.snn")
 
 _EXTRA = ("step", "pend_idx", "pend_t", "rw_step", "rw_ch", "rw_val", "learning", "signature")
 
@@ -49,6 +52,9 @@ class SNN:
         self._spk = np.zeros(N, np.int8)
         self._vpk = np.zeros(N)
         self._spikes = np.zeros(N, np.int64)
+        #: Per layer: spikes its neurons would have fired beyond one per step (see `lost_spikes`).
+        self._lost = np.zeros(self._net.layer_code.size, np.int64)
+        self._lost_warned = False
         self._out_cap = 4096
         self._rec: dict[tuple[str, str], dict] = {}
         self._rec_src = np.zeros(0, np.int64)
@@ -174,7 +180,7 @@ class SNN:
             rec_buf = np.empty((todo if nrec else 0, nrec))
             done, n_out, ii, ri = run(self._net, self._st, self._step, todo, in_step, in_idx, rw_step, rw_ch,
                                       rw_val, self.learning, out_step, out_idx, self._rec_src, self._rec_idx,
-                                      rec_buf, self._spk, self._vpk, self._spikes)
+                                      rec_buf, self._spk, self._vpk, self._spikes, self._lost)
             outs_s.append(out_step[:n_out])
             outs_i.append(out_idx[:n_out])
             if nrec:
@@ -186,6 +192,8 @@ class SNN:
             if done < todo:
                 self._out_cap = cap * 4
         self._rw = (rw_step, rw_ch, rw_val)
+        if not self._lost_warned and self._lost.any():
+            self._warn_lost()
         for steps, buf in recs:
             self._store_records(steps, buf)
         if not outs_s:
@@ -193,6 +201,22 @@ class SNN:
         if len(outs_s) == 1:  # the usual case: one kernel call did it all
             return outs_i[0], outs_s[0] * self.dt_us
         return np.concatenate(outs_i), np.concatenate(outs_s) * self.dt_us
+
+    @property
+    def lost_spikes(self) -> int:
+        """Spikes neurons would have fired beyond one per step (several threshold crossings among one
+        step's sub-steps, e.g. Izhikevich chattering at dt = 1 ms): only one per step is emitted."""
+        return int(self._lost.sum())
+
+    def _lost_by_layer(self) -> dict[str, int]:
+        return {ls.name: int(n) for ls, n in zip(self.spec.layers, self._lost)}
+
+    def _warn_lost(self) -> None:
+        self._lost_warned = True
+        layers = ", ".join(f"{k!r} ({n})" for k, n in self._lost_by_layer().items() if n)
+        log.warning("neurons fired more than once in one %g ms step and only one spike per step is emitted: "
+                    "spikes lost so far: layer %s; use a smaller dt_us (counted in stats()['lost_spikes'], "
+                    "warned once per network)", self.dt_us / 1000, layers)
 
     def reward(self, t_us, values, channel: int = 0) -> None:
         """Reward (dopamine) arriving at source times `t_us` for R-STDP projections listening on
@@ -362,7 +386,8 @@ class SNN:
             dw[name] = float(np.abs(w[lo:hi] - w0[lo:hi]).mean()) if hi > lo else 0.0
         self._stats_w = w.copy()
         return {"rates_hz": rates, "mean_weight": mean_w, "weight_change": dw, "time_us": self.time_us,
-                "learning": self.learning, "late_spikes": self.late_spikes, "late_rewards": self.late_rewards}
+                "learning": self.learning, "late_spikes": self.late_spikes, "late_rewards": self.late_rewards,
+                "lost_spikes": self._lost_by_layer()}
 
     # ------------------------------------------------------------------ state
     def _signature(self) -> np.ndarray:

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from spikestream.snn.steps import delay_steps
+
 
 def _num(d: dict, key: str, what: str, default: float | None = None) -> float:
     v = d.get(key, default)
@@ -52,7 +54,8 @@ def init_weights(spec: Any, n: int, rng: np.random.Generator, what: str) -> np.n
 
 
 def init_delays(spec: Any, n: int, dt_ms: float, rng: np.random.Generator, what: str) -> np.ndarray:
-    """``delay_ms = 1.5`` or ``delay_ms = {low = 1, high = 5}`` (uniform) -> whole steps (rounded)."""
+    """``delay_ms = 1.5`` or ``delay_ms = {low = 1, high = 5}`` (uniform) -> whole steps (half a step
+    rounds up, as in Brian2: `spikestream.snn.steps.delay_steps`)."""
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         d = np.full(n, float(spec))
     elif isinstance(spec, dict):
@@ -67,7 +70,7 @@ def init_delays(spec: Any, n: int, dt_ms: float, rng: np.random.Generator, what:
         raise ValueError(f"{what}: delay_ms must be a number or {{low, high}}")
     if np.any(d < 0) or not np.all(np.isfinite(d)):
         raise ValueError(f"{what}: delays must be finite and >= 0")
-    steps = np.rint(d / dt_ms).astype(np.int64)
+    steps = delay_steps(d, dt_ms)
     if steps.size and steps.max() > 30000:
         raise ValueError(f"{what}: delay of {steps.max()} steps is too long (max 30000)")
     return steps.astype(np.int16)
