@@ -6,9 +6,9 @@ Public API: `build_snn(params, n_inputs) -> SNN` (see docs/snn.md).
 import importlib
 import pkgutil
 
-from spikestream.snn._cache import invalidate_if_stale
+from spikestream._jitcache import invalidate_if_stale
 
-invalidate_if_stale()  # before any kernel is loaded from Numba's cache
+invalidate_if_stale(__path__[0])  # before any kernel is loaded from Numba's cache
 
 for _m in pkgutil.iter_modules(__path__):
     if not _m.name.startswith("_"):

@@ -325,27 +325,3 @@ def test_random_initial_state_is_seeded():
     assert v1.min() >= -70 and v1.max() <= -52 and v1.std() > 3
     with pytest.raises(ValueError, match="init.v"):
         build_snn({"layers": [{"name": "a", "n": 2, "init": {"v": {"low": 0}}}]}, 1)
-
-
-def test_stale_numba_cache_is_dropped(tmp_path, monkeypatch):
-    import shutil
-    from pathlib import Path
-    import spikestream.snn._cache as cache
-    pkg = tmp_path / "pkg"
-    (pkg / "__pycache__").mkdir(parents=True)
-    shutil.copy(cache.__file__, pkg / "_cache.py")
-    (pkg / "kernel.py").write_text("x = 1\n")
-    (pkg / "__pycache__" / "kernel.run-1.py311.nbi").write_text("stale")
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("c", pkg / "_cache.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert mod.invalidate_if_stale() is True           # first sight: no stamp -> cleared
-    assert not (pkg / "__pycache__" / "kernel.run-1.py311.nbi").exists()
-    (pkg / "__pycache__" / "kernel.run-1.py311.nbi").write_text("fresh")
-    assert mod.invalidate_if_stale() is False          # unchanged sources: kept
-    assert (pkg / "__pycache__" / "kernel.run-1.py311.nbi").exists()
-    (pkg / "kernel.py").write_text("x = 2\n")           # a source changed: cleared
-    assert mod.invalidate_if_stale() is True
-    assert not (pkg / "__pycache__" / "kernel.run-1.py311.nbi").exists()
-    assert Path(cache.__file__).exists()
