@@ -13,7 +13,6 @@ the filters), polarity="both"|"merge"|"on"|"off", loop=false, emit_events=false 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -22,27 +21,37 @@ from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.emulator import EmulatorParams, FrameEmulator, FrameReader
 from spikestream.events.filters import FilterChain
 from spikestream.events.slicing import POLARITY_MODES, EventSlicer
+from spikestream.params import REQUIRED, Param, Params
 from spikestream.protocol import Events, Spikes
 from spikestream.runtime.node import Node, register_node
 
 MAX_SLICES_PER_POLL = 4096
-_COMMON = {"path", "speed", "slice_us", "filters", "downsample", "polarity", "loop", "emit_events", "chunk_events",
-           "max_events_per_poll", "max_events_per_slice", "max_lag_s"}
 
 
-def _int(p: dict, key: str, default: int, lo: int) -> int:
-    v = p.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ValueError(f"parameter {key!r} must be an integer >= {lo}, got {v!r}")
-    return int(v)
-
-
-def _speed(v: Any) -> float:
-    if v == "fast":
+def _fast_is_zero(v: float | str) -> float:
+    if isinstance(v, str):
+        if v != "fast":
+            raise ValueError(f"must be a number >= 0 or 'fast', got {v!r}")
         return 0.0
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-        raise ValueError(f"parameter 'speed' must be a number >= 0 or 'fast', got {v!r}")
-    return float(v)
+    return v
+
+
+SPEED = Param("speed", (float, str), 1.0, lo=0, check=_fast_is_zero, expect="a number >= 0 or 'fast'",
+              doc="replay speed (times the recorded pace); 0 or \"fast\": as fast as possible")
+_COMMON = Params(
+    Param("path", str, REQUIRED, doc="the recording (a file, or for frames_to_events a folder of images)"),
+    SPEED,
+    Param("slice_us", int, 1000, unit="us", lo=1, doc="one spike packet per time slice of this length"),
+    Param("filters", list, [], items=dict, doc="event filters, in order: [{kind = ..., ...}, ...] (docs/event-streaming.md)"),
+    Param("downsample", int, 1, lo=1, doc="sensor downsampling factor, after the filters"),
+    Param("polarity", str, "both", choices=tuple(POLARITY_MODES), doc="how polarities map to neurons"),
+    Param("loop", bool, False, doc="start over at the end (times keep increasing)"),
+    Param("emit_events", bool, False, doc="also send the events of each slice on `events`"),
+    Param("chunk_events", int, 1 << 16, unit="events", lo=1, doc="events read per chunk"),
+    Param("max_events_per_poll", int, 1 << 20, unit="events", lo=1, doc="work bound per poll"),
+    Param("max_events_per_slice", int, 1_000_000, unit="events", lo=1, doc="a fuller slice is cut (counted as overflow)"),
+    Param("max_lag_s", float, 1.0, unit="s", lo=0, lo_open=True, doc="slices more overdue than this are dropped"),
+)
 
 
 class EventReplayNode(Node):
@@ -50,7 +59,7 @@ class EventReplayNode(Node):
 
     outputs = {"out": "spikes", "events": "events"}
     optional = frozenset({"events"})
-    extra_params: frozenset[str] = frozenset()
+    PARAMS = _COMMON
 
     # ------------------------------------------------------------------ subclass hooks
     def _open(self) -> tuple[int, int]:
@@ -73,40 +82,20 @@ class EventReplayNode(Node):
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
-        p = self.params
-        unknown = sorted(set(p) - _COMMON - self.extra_params)
-        if unknown:
-            raise ValueError(f"{self.kind}: unknown parameter(s) {', '.join(unknown)}; known: "
-                             f"{', '.join(sorted(_COMMON | self.extra_params))}")
-        if not isinstance(p.get("path"), str) or not p["path"]:
+        p = self.p = self.PARAMS.validate(self.params, f"{self.kind} {self.name!r} params")
+        if not p["path"]:
             raise ValueError(f"{self.kind}: parameter 'path' (a file) is required")
-        self.speed = _speed(p.get("speed", 1.0))
-        self.slice_us = _int(p, "slice_us", 1000, 1)
-        self.loop = p.get("loop", False)
-        self.emit_events = p.get("emit_events", False)
-        for k in ("loop", "emit_events"):
-            if not isinstance(p.get(k, False), bool):
-                raise ValueError(f"parameter {k!r} must be true or false, got {p[k]!r}")
-        self.chunk = _int(p, "chunk_events", 1 << 16, 1)
-        self.budget = _int(p, "max_events_per_poll", 1 << 20, 1)
-        lag = p.get("max_lag_s", 1.0)
-        if isinstance(lag, bool) or not isinstance(lag, (int, float)) or not 0 < lag < math.inf:
-            raise ValueError(f"parameter 'max_lag_s' must be a number > 0, got {lag!r}")
-        self.max_lag_ns = float(lag) * 1e9
-        polarity = p.get("polarity", "both")
-        if polarity not in POLARITY_MODES:
-            raise ValueError(f"parameter 'polarity' must be one of {', '.join(POLARITY_MODES)}, got {polarity!r}")
-        filters = p.get("filters", [])
-        if not isinstance(filters, list):
-            raise ValueError("parameter 'filters' must be a list of {kind = ..., ...} maps")
-        ds = _int(p, "downsample", 1, 1)
+        self.speed, self.slice_us, self.loop, self.emit_events = p["speed"], p["slice_us"], p["loop"], p["emit_events"]
+        self.chunk, self.budget = p["chunk_events"], p["max_events_per_poll"]
+        self.max_lag_ns = p["max_lag_s"] * 1e9
+        polarity, filters, ds = p["polarity"], p["filters"], p["downsample"]
         if ds > 1:
             filters = [*filters, {"kind": "downsample", "factor": ds}]
         self.width, self.height = self._open()
         self.chain = FilterChain(filters, self.width, self.height)
         self.slicer = EventSlicer(self.chain.out_width, self.chain.out_height, self.slice_us, polarity,
                                   keep_events=self.emit_events,
-                                  max_events_per_slice=_int(p, "max_events_per_slice", 1_000_000, 1))
+                                  max_events_per_slice=p["max_events_per_slice"])
         self.n_neurons = self.slicer.n_neurons
         self._eof = False
         self._done = False
@@ -157,7 +146,10 @@ class EventReplayNode(Node):
     def on_command(self, cmd: str, args: dict[str, Any]) -> Any:
         """``speed {value}``: change the replay speed (0 = fast) from the next slice on; ``status``."""
         if cmd == "speed":
-            self.speed = _speed(args.get("value"))
+            try:
+                self.speed = SPEED.convert(args.get("value"))
+            except ValueError as e:
+                raise ValueError(f"speed {e}") from None
             self._anchor = None  # the next poll anchors the next slice to its wall time
             return {"speed": self.speed}
         if cmd == "status":
@@ -269,22 +261,29 @@ class EventCameraNode(EventReplayNode):
     """Replay an event file (any format `spikestream.events.io.open_reader` reads). Extra params: format
     (default: detected), width / height (when the file does not say, or to override)."""
 
-    extra_params = frozenset({"format", "width", "height"})
+    PARAMS = _COMMON + Params(
+        Param("format", str, None, doc="the file format (default: detected)"),
+        Param("width", int, None, unit="px", lo=1, doc="sensor width, when the file does not say (or to override)"),
+        Param("height", int, None, unit="px", lo=1, doc="sensor height, when the file does not say (or to override)"),
+    )
 
     def _open(self) -> tuple[int, int]:
         from spikestream.events.io import open_reader
 
-        p = self.params
+        p = self.p
         try:
-            self._reader = open_reader(p["path"], p.get("format"), chunk_events=_int(p, "chunk_events", 1 << 16, 1))
+            self._reader = open_reader(p["path"], p["format"], chunk_events=p["chunk_events"])
         except (OSError, ValueError) as e:
             raise ValueError(f"event_camera: cannot open {p['path']!r}: {e}") from None
-        w = p.get("width", self._reader.width)
-        h = p.get("height", self._reader.height)
+        w = p["width"] if p["width"] is not None else self._reader.width
+        h = p["height"] if p["height"] is not None else self._reader.height
         if w is None or h is None:
             self._reader.close()
             raise ValueError(f"event_camera: {p['path']!r} does not give the sensor size; set width and height")
-        return _int({"width": w}, "width", 0, 1), _int({"height": h}, "height", 0, 1)
+        if int(w) < 1 or int(h) < 1:
+            self._reader.close()
+            raise ValueError(f"event_camera: {p['path']!r} gives a sensor of {w} x {h}; set width and height")
+        return int(w), int(h)
 
     def _read(self, max_events: int) -> tuple[np.ndarray, int] | None:
         ev = self._reader.read(max_events)
@@ -313,11 +312,15 @@ class FramesToEventsNode(EventReplayNode):
     Extra params: frame_rate_hz=30, frames_per_read=4, emulator={pos_thres=..., ...} (see
     `spikestream.events.emulator.EmulatorParams`)."""
 
-    extra_params = frozenset({"frame_rate_hz", "frames_per_read", "emulator"})
+    PARAMS = _COMMON + Params(
+        Param("frame_rate_hz", float, 30.0, unit="Hz", lo=0, lo_open=True, doc="the frames' rate"),
+        Param("frames_per_read", int, 4, lo=1, doc="frames emulated per read"),
+        Param("emulator", dict, {}, doc="emulator parameters (`spikestream.events.emulator.EmulatorParams`)"),
+    )
 
     def _open(self) -> tuple[int, int]:
-        p = self.params
-        rate = p.get("frame_rate_hz", 30.0)
+        p = self.p
+        rate = p["frame_rate_hz"]
         t0 = 0
         if getattr(self, "_frames", None) is not None:  # looping: the next pass follows on in time
             t0 = int(self._frames.times(self._frames.n_frames, 1)[0])
@@ -326,11 +329,8 @@ class FramesToEventsNode(EventReplayNode):
         except (OSError, ValueError) as e:
             raise ValueError(f"frames_to_events: cannot open {p['path']!r}: {e}") from None
         if not hasattr(self, "_emu"):
-            emu = p.get("emulator", {})
-            if not isinstance(emu, dict):
-                raise ValueError("parameter 'emulator' must be a map of emulator parameters")
-            self._emu = FrameEmulator(self._frames.width, self._frames.height, EmulatorParams.from_dict(emu))
-            self._per_read = _int(p, "frames_per_read", 4, 1)
+            self._emu = FrameEmulator(self._frames.width, self._frames.height, EmulatorParams.from_dict(p["emulator"]))
+            self._per_read = p["frames_per_read"]
         return self._frames.width, self._frames.height
 
     def _restart(self) -> None:  # frame times continue on their own; no time offset

@@ -44,19 +44,31 @@ import numpy as np
 from spikestream.decode._base import build_params
 from spikestream.decode.decision import Confusion, MajorityVote
 from spikestream.decode.targets import TargetBuffer
+from spikestream.params import REQUIRED, Param, Params, selector
 from spikestream.protocol import Control, Message
 from spikestream.registry import DECODERS, SINKS, UnknownKind
 from spikestream.runtime.node import Node, register_node
 from spikestream.safety import SafetyParams, SafetyStage
 
-_KNOWN = {"decoder", "safety", "calibrate_s", "calibrate", "phase_channel", "target_channels", "target_max_age_ms",
-          "target_buffer", "names", "safe_repeat_s", "max_age_ms", "vote", "sinks"}
-
-
-def _kw(d: Any, what: str) -> dict:
-    if not isinstance(d, dict):
-        raise ValueError(f"{what} must be a table, got {type(d).__name__}")
-    return dict(d)
+PARAMS = Params(
+    Param("decoder", dict, REQUIRED, check=selector(DECODERS),
+          doc="{kind = ..., ...}: a registered decoder and its parameters (docs/decoders.md)"),
+    Param("safety", dict, {}, doc="the safety stage's parameters (`spikestream.safety.SafetyParams`, docs/safety.md)"),
+    Param("calibrate_s", float, 10.0, unit="s", lo=0, doc="learn from `target` for the first N s of source time"),
+    Param("calibrate", str, "time", choices=("time", "target"),
+          doc='"target": learn exactly while the target row\'s phase column is 1'),
+    Param("phase_channel", int, None, lo=0, doc='with calibrate = "target": the phase column (default 1)'),
+    Param("target_channels", list, None, items=int, lo=0,
+          doc='target columns to use (default: all; [0] with calibrate = "target")'),
+    Param("vote", int, 1, lo=1, doc="class labels: majority over the last N decisions (1 = off)"),
+    Param("target_max_age_ms", float, 100.0, unit="ms", lo=0, doc="an older target sample is not used"),
+    Param("target_buffer", int, 1024, unit="rows", lo=1, doc="target rows kept for alignment"),
+    Param("names", list, [], items=str, doc="one name per output"),
+    Param("safe_repeat_s", float, 0.1, unit="s", lo=0, lo_open=True, doc="while stale, repeat the safe value this often"),
+    Param("max_age_ms", float, 100.0, unit="ms", lo=0, lo_open=True, finite=False,
+          doc="a command from input older than this is not published (inf: off)"),
+    Param("sinks", list, [], items=dict, check=selector(SINKS), doc="[{kind = ..., ...}, ...] (docs/sinks.md)"),
+)
 
 
 @register_node("control_output")
@@ -64,6 +76,7 @@ class ControlOutputNode(Node):
     inputs = {"in": ("spikes",), "target": ("samples",)}
     outputs = {"out": "control"}
     optional = frozenset({"target"})
+    PARAMS = PARAMS
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -75,10 +88,8 @@ class ControlOutputNode(Node):
     # ------------------------------------------------------------------ build
     def setup(self) -> None:
         p = self.params
-        unknown = sorted(set(p) - _KNOWN)
-        if unknown:
-            raise ValueError(f"control_output: unknown parameter(s) {unknown}; known: {sorted(_KNOWN)}")
-        dec = _kw(p.get("decoder", {}), "control_output.decoder")
+        v = self.PARAMS.validate(p, f"control_output {self.name!r} params")
+        dec = dict(v["decoder"])
         kind = dec.pop("kind", None)
         if not isinstance(kind, str):
             raise ValueError(f"control_output.decoder needs kind = one of {DECODERS.names()}")
@@ -96,7 +107,7 @@ class ControlOutputNode(Node):
         K = self.decoder.n_outputs
         labels = getattr(getattr(self.decoder, "params", None), "output", None) == "label"
         self.n_classes = int(getattr(self.decoder, "n_classes", 0)) if labels else 0
-        saf = _kw(p.get("safety", {}), "control_output.safety")
+        saf = dict(v["safety"])
         saf.setdefault("n_outputs", K)
         saf.setdefault("discrete", self.n_classes > 0)
         if saf["discrete"] is True and self.n_classes:
@@ -147,7 +158,7 @@ class ControlOutputNode(Node):
         self.sinks = []
         try:
             for i, s in enumerate(sinks):
-                s = _kw(s, f"control_output.sinks[{i}]")
+                s = dict(s)
                 skind = s.pop("kind", None)
                 if not isinstance(skind, str):
                     raise ValueError(f"control_output.sinks[{i}] needs kind = one of {SINKS.names()}")

@@ -31,13 +31,66 @@ from typing import Any
 
 import numpy as np
 
+from spikestream.params import Param, Params
 from spikestream.protocol import Spikes
 from spikestream.runtime.node import Node, register_node
 from spikestream.snn import build_snn
 from spikestream.snn.align import RingAlign
 from spikestream.snn.topologies import build_topology, expand
 
-_OWN = ("n_inputs", "max_gap_ms", "max_inputs", "resize_after", "max_bias", "align", "learning")
+#: The keys of the network description (spikestream.snn.spec checks them again when it builds).
+_NETWORK = ("dt_us", "seed", "layers", "connections", "outputs")
+
+
+def _learning_check(v):
+    _learning_param(v)
+    return v
+
+
+def _topology_check(values: dict, table: dict) -> None:
+    if values["topology"] is not None:
+        rest = sorted(k for k in _NETWORK if k in table)
+        if rest:
+            raise ValueError(f"with 'topology' give its parameters in 'topology_params' (or the topology table), "
+                             f"not {rest}")
+        if isinstance(values["topology"], dict) and values["topology_params"]:
+            raise ValueError("give the topology's parameters in its table or in 'topology_params', not both")
+
+
+PARAMS = Params(
+    Param("topology", (str, dict), None, doc="a named template (reservoir, synfire, feedforward, conv) instead of "
+          "layers/connections: a name with `topology_params`, or one table {kind = ..., ...its parameters}"),
+    Param("topology_params", dict, {}, doc="the template's parameters (docs/snn-validation.md)"),
+    Param("n_inputs", int, None, lo=1, doc="fixes the input size (default: a restored state or the first packet)"),
+    Param("max_inputs", int, 65_536, lo=1, doc="the largest input size accepted"),
+    Param("max_gap_ms", float, 10_000, unit="ms", lo=0, lo_open=True, doc="a longer gap is jumped, not simulated"),
+    Param("resize_after", int, 20, unit="packets", lo=1, doc="consecutive packets of another size that rebuild"),
+    Param("max_bias", float, 1000.0, lo=0, lo_open=True, doc="largest |i_bias| (file, state or command)"),
+    Param("align", dict, None, doc="ring alignment of the input, e.g. {ring = 8, per_channel = 2}"),
+    Param("learning", (bool, dict), True, check=_learning_check,
+          doc="true, false, or a schedule {from_s = .., until_s = ..} in stream time"),
+    rest="the network description: dt_us, seed, layers, connections, outputs (docs/snn.md)",
+    rest_keys=lambda v: _NETWORK, check=_topology_check,
+)
+_OWN = tuple(k for k in PARAMS.names() if k not in ("topology", "topology_params"))
+
+
+def _plasticity_kind(desc: dict) -> dict:
+    """The network description with `kind` accepted as a plasticity table's selector (alias of `rule`)."""
+    conns = desc.get("connections")
+    if not isinstance(conns, list):
+        return desc
+    out = []
+    for c in conns:
+        pl = c.get("plasticity") if isinstance(c, dict) else None
+        if isinstance(pl, dict) and "kind" in pl:
+            pl = dict(pl)
+            kind = pl.pop("kind")
+            if pl.setdefault("rule", kind) != kind:
+                raise ValueError(f"plasticity: 'kind' ({kind!r}) and 'rule' ({pl['rule']!r}) name two rules")
+            c = {**c, "plasticity": pl}
+        out.append(c)
+    return {**desc, "connections": out}
 
 
 def _learning_param(v) -> tuple[bool, tuple[int, float] | None]:
@@ -56,48 +109,40 @@ def _learning_param(v) -> tuple[bool, tuple[int, float] | None]:
     return lo == 0, (int(lo * 1e6), hi * 1e6)
 
 
-def _positive(params: dict, key: str, default, integer: bool = False):
-    v = params.get(key, default)
-    ok = not isinstance(v, bool) and isinstance(v, int if integer else (int, float)) and v > 0 and math.isfinite(v)
-    if not ok:
-        raise ValueError(f"parameter {key!r} must be a positive {'integer' if integer else 'number'}, got {v!r}")
-    return v
-
-
 @register_node("snn")
 class SNNNode(Node):
     inputs = {"in": ("spikes",), "reward": ("samples",)}
     outputs = {"out": "spikes"}
     optional = frozenset({"reward"})
+    PARAMS = PARAMS
 
     def setup(self) -> None:
-        self.net_params = {k: v for k, v in self.params.items() if k not in _OWN}
-        topo = self.net_params.pop("topology", None)
-        tparams = self.net_params.pop("topology_params", {})
-        if topo is not None and self.net_params:
-            raise ValueError(f"with 'topology' give its parameters in 'topology_params', not {sorted(self.net_params)}")
+        p = self.PARAMS.validate(self.params, f"snn {self.name!r} params")
+        self.net_params = _plasticity_kind({k: v for k, v in self.params.items() if k in _NETWORK})
+        topo, tparams = p["topology"], p["topology_params"]
+        if isinstance(topo, dict):  # one selector table: {kind = "reservoir", n_exc = ...}
+            tparams = dict(topo)
+            topo = tparams.pop("kind", None)
+            if not isinstance(topo, str):
+                raise ValueError("parameter 'topology' as a table needs kind = the template's name")
         # a named template (reservoir, synfire, feedforward, conv) or the full network table
         self._make = (lambda n: build_topology(topo, tparams, n)) if topo is not None else \
             (lambda n: build_snn(self.net_params, n))
-        self._max_gap_us = int(_positive(self.params, "max_gap_ms", 10_000) * 1000)
-        self._max_inputs = _positive(self.params, "max_inputs", 65_536, integer=True)
-        self._resize_after = _positive(self.params, "resize_after", 20, integer=True)
-        self._max_bias = float(_positive(self.params, "max_bias", 1000.0))
+        self._max_gap_us = int(p["max_gap_ms"] * 1000)
+        self._max_inputs, self._resize_after, self._max_bias = p["max_inputs"], p["resize_after"], p["max_bias"]
         self.snn = None
         self._sized_by: str | None = None   # "n_inputs", "state" or "packet": what fixed the input size
         self._state_confirmed = False       # a packet of the restored state's size has arrived
         self._other = (0, 0)                # (size, run length) of consecutive packets of another size
-        self._learning, self._schedule = _learning_param(self.params.get("learning", True))
+        self._learning, self._schedule = _learning_param(p["learning"])
         self._stream_us = 0  # source time simulated since the first packet (the schedule's clock)
-        self._align = self.params.get("align")  # ring alignment of the input (spikestream.snn.align)
+        self._align = p["align"]  # ring alignment of the input (spikestream.snn.align)
         self.align = None
         if self._align is not None:
-            if not isinstance(self._align, dict):
-                raise ValueError("parameter 'align' must be a table, e.g. {ring = 8, per_channel = 2}")
             RingAlign(n_inputs=self._align.get("ring", 8) * self._align.get("per_channel", 2), **self._align)
-        n = self.params.get("n_inputs")
+        n = p["n_inputs"]
         if n is not None:
-            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= self._max_inputs:
+            if n > self._max_inputs:
                 raise ValueError(f"parameter 'n_inputs' must be an integer in [1, max_inputs = {self._max_inputs}], "
                                  f"got {n!r}")
             self.snn = self._new(n)

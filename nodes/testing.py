@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from spikestream.params import Param, Params
 from spikestream.protocol import Samples
 from spikestream.runtime import Node, register_node
 
@@ -21,14 +22,20 @@ class RampSource(Node):
     """Samples of a ramp (value = sample index) at `rate_hz`, `chunk` samples per message."""
 
     outputs = {"out": "samples"}
+    PARAMS = Params(
+        Param("rate_hz", float, 100.0, unit="Hz", lo=0, lo_open=True, doc="sample rate"),
+        Param("chunk", int, 1, unit="rows", lo=1, doc="rows per message"),
+        Param("channels", int, 1, lo=1, doc="columns (all the same ramp)"),
+        Param("limit", int, None, unit="rows", lo=0, doc="finish after this many samples"),
+        Param("fail_setup", str, None, doc="testing: fail at start with this reason (a node that cannot start)"),
+    )
 
     def setup(self) -> None:
-        self.rate = float(self.params.get("rate_hz", 100.0))
-        self.chunk = int(self.params.get("chunk", 1))
-        self.channels = int(self.params.get("channels", 1))
-        self.limit = self.params.get("limit")  # stop (finish) after this many samples
-        if self.rate <= 0 or self.chunk < 1 or self.channels < 1:
-            raise ValueError("rate_hz, chunk and channels must be positive")
+        p = self.PARAMS.validate(self.params, f"ramp_source {self.name!r} params")
+        self.rate, self.chunk, self.channels = p["rate_hz"], p["chunk"], p["channels"]
+        self.limit = p["limit"]  # stop (finish) after this many samples
+        if p["fail_setup"]:
+            raise ValueError(f"cannot start: {p['fail_setup']}")
         self.k = 0
         self.t0_ns: int | None = None
 
@@ -66,9 +73,10 @@ class Relay(Node):
 
     inputs = {"in": ("samples", "spikes", "control", "events")}
     outputs = {"out": "samples"}  # declared kind; a relay forwards whatever it receives
+    PARAMS = Params(Param("die_after", int, None, unit="messages", lo=1, doc="exit hard (code 3) after this many"))
 
     def setup(self) -> None:
-        self.die_after = self.params.get("die_after")
+        self.die_after = self.PARAMS.validate(self.params, f"relay {self.name!r} params")["die_after"]
         self.n = 0
 
     def on_message(self, port, msg) -> None:
@@ -83,9 +91,10 @@ class Recorder(Node):
     """Counts what arrives; writes a JSON summary (count, last t_us, first/last values) to `path` on close."""
 
     inputs = {"in": ("samples", "spikes", "control", "events")}
+    PARAMS = Params(Param("path", str, None, doc="write the JSON summary here (every 0.1 s and at close)"))
 
     def setup(self) -> None:
-        self.path = self.params.get("path")
+        self.path = self.PARAMS.validate(self.params, f"recorder {self.name!r} params")["path"]
         self.n = 0
         self.last_t = None
         self.values: list[float] = []

@@ -22,6 +22,7 @@ element), ``dict`` (a table); a tuple of them accepts any (the first that fits c
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import numbers
@@ -173,9 +174,12 @@ class Params:
     noun: str = "parameter"  # what an unknown key is called in an error ("unknown parameter 'x'")
     rest: str | None = None
     rest_keys: Callable[[dict], Iterable[str] | None] | None = field(default=None, compare=False)
+    #: A check across keys (on the typed values with the table's own keys): raises ValueError with the reason.
+    check: Callable[[dict, dict], None] | None = field(default=None, compare=False)
 
     def __init__(self, *params: Param, rest: str | None = None,
-                 rest_keys: Callable[[dict], Iterable[str] | None] | None = None, noun: str = "parameter"):
+                 rest_keys: Callable[[dict], Iterable[str] | None] | None = None, noun: str = "parameter",
+                 check: Callable[[dict, dict], None] | None = None):
         names = [p.name for p in params]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -184,6 +188,7 @@ class Params:
         object.__setattr__(self, "rest", rest)
         object.__setattr__(self, "rest_keys", rest_keys)
         object.__setattr__(self, "noun", noun)
+        object.__setattr__(self, "check", check)
 
     def __add__(self, other: Params | Iterable[Param]) -> Params:
         """These keys and `other`'s (a later declaration of a name replaces the earlier one)."""
@@ -191,11 +196,13 @@ class Params:
         rest = other.rest if isinstance(other, Params) and other.rest else self.rest
         rk = other.rest_keys if isinstance(other, Params) and other.rest_keys else self.rest_keys
         new = {p.name for p in more}
-        return Params(*(p for p in self.params if p.name not in new), *more, rest=rest, rest_keys=rk, noun=self.noun)
+        ck = other.check if isinstance(other, Params) and other.check else self.check
+        return Params(*(p for p in self.params if p.name not in new), *more, rest=rest, rest_keys=rk, noun=self.noun,
+                      check=ck)
 
     def without(self, *names: str) -> Params:
         return Params(*(p for p in self.params if p.name not in names), rest=self.rest, rest_keys=self.rest_keys,
-                      noun=self.noun)
+                      noun=self.noun, check=self.check)
 
     def names(self) -> list[str]:
         return [p.name for p in self.params]
@@ -208,6 +215,27 @@ class Params:
 
     def validate(self, table: Any, where: str = "params") -> dict[str, Any]:
         return validate(table, self, where)
+
+
+def selector(registry, key: str = "kind") -> Callable[[Any], Any]:
+    """A check for a `{kind = ..., ...}` table (or a list of them): `key` names something `registry` knows.
+    The rest of the table is the registered factory's to check when the stage is built."""
+
+    def one(t: Any, at: str = "") -> None:
+        if not isinstance(t.get(key), str):
+            raise ValueError(f"{at}needs {key} = one of {', '.join(registry.names())}")
+        if t[key] not in registry:
+            raise ValueError(f"{at}{key}: unknown {registry.family} {t[key]!r}{_did_you_mean(t[key], registry.names())}")
+
+    def check(v: Any) -> Any:
+        if isinstance(v, list):
+            for i, t in enumerate(v):
+                one(t, f"item {i} ")
+        else:
+            one(v)
+        return v
+
+    return check
 
 
 def _did_you_mean(key: str, known: Iterable[str]) -> str:
@@ -231,8 +259,9 @@ def validate(table: Any, decl: Params, where: str = "params") -> dict[str, Any]:
     for p in decl.params:
         if p.name not in table or table[p.name] is None:
             if p.default is REQUIRED:
-                raise ParamError(f"{where}: {p.name} is required ({p.type_text()}{', ' + p.doc if p.doc else ''})")
-            out[p.name] = p.default
+                raise ParamError(f"{where}: missing {decl.noun} {p.name!r} ({p.type_text()}"
+                                 f"{': ' + p.doc if p.doc else ''})")
+            out[p.name] = copy.deepcopy(p.default) if isinstance(p.default, (list, dict)) else p.default
             continue
         try:
             out[p.name] = p.convert(table[p.name])
@@ -252,6 +281,11 @@ def validate(table: Any, decl: Params, where: str = "params") -> dict[str, Any]:
                                  f"(known: {', '.join([*known, *sorted(allowed)])})")
     for k in extra:
         out[k] = table[k]
+    if decl.check is not None:
+        try:
+            decl.check(out, table)
+        except ValueError as e:
+            raise ParamError(f"{where}: {e}") from None
     return out
 
 

@@ -220,13 +220,13 @@ def test_bad_pipeline_files_name_the_problem(tmp_path, body, match):
 
 
 def test_bad_node_params_exit_with_config_error_and_are_not_restarted(tmp_path):
-    p = write_pipeline(tmp_path, f'[nodes.a]\nkind = "ramp_source"\noutputs = {{ out = "{ep()}" }}\nparams = {{ rate_hz = -1 }}')
+    p = write_pipeline(tmp_path, f'[nodes.a]\nkind = "ramp_source"\noutputs = {{ out = "{ep()}" }}\nparams = {{ fail_setup = "no sensor" }}')
     r = subprocess.run([PY, "-m", "spikestream", "run", str(p), "--duration", "20", "--report", str(tmp_path / "r.json")],
                        timeout=60, capture_output=True, text=True)
     assert r.returncode == 78  # EX_CONFIG: the pipeline cannot run as configured
     rep = json.loads((tmp_path / "r.json").read_text())["nodes"]["a"]
     assert rep["state"] == "failed" and rep["restarts"] == 0 and rep["exit_codes"] == [78]
-    assert "rate_hz" in r.stderr
+    assert "no sensor" in r.stderr  # (a parameter the file's declarations refuse stops `run` at load: test_check_cli)
 
 
 def test_restarted_upstream_is_followed_even_when_its_clock_begins_again(tmp_path):

@@ -98,7 +98,7 @@ def test_a_port_in_use_exits_78_with_one_line_and_stops_the_run(tmp_path):
 
 
 def test_a_bad_parameter_in_one_node_stops_the_whole_pipeline(tmp_path):
-    p, e = chain(tmp_path, src_params="rate_hz = -1")
+    p, e = chain(tmp_path, src_params='fail_setup = "no sensor"')  # valid in the file, fails at the start
     t0 = time.monotonic()
     r = subprocess.run([PY, "-m", "spikestream", "run", str(p), "--duration", "60", "--report", str(tmp_path / "r.json")],
                        capture_output=True, text=True, timeout=50)
@@ -148,7 +148,9 @@ def test_run_with_a_bad_key_exits_78_with_one_line(tmp_path):
 
 
 def test_a_fast_replay_without_lossless_flow_is_warned_about(tmp_path, caplog):
-    p, _ = chain(tmp_path, src_params='rate_hz = 200, pace = "fast"')
+    p, _ = chain(tmp_path, src_params='rate_hz = 200, pace = "fast"')  # (ramp_source has no pace: a file source)
+    p.write_text(p.read_text().replace('kind = "ramp_source"\noutputs = { out', 'kind = "emg_synth"\noutputs = { samples')
+                 .replace('"src.out"', '"src.samples"'))
     pipeline.load(p)
     assert any("pace = \"fast\"" in r.message and "lossless" in r.message and r.levelname == "WARNING"
                for r in caplog.records)
