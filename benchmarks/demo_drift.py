@@ -48,7 +48,7 @@ def run(pipe: dict, snn_params: dict, learning: bool | str, minutes: float) -> t
     src = SOURCES.create("emg_synth", n_channels=src_p["channels"], rate_hz=src_p["rate_hz"], n_dof=src_p["dof"],
                          seed=src_p["seed"])
     enc_p = dict(src_p["encoder"])
-    enc = ENCODERS.create(enc_p.pop("encoder"), n_channels=src_p["channels"], **enc_p)
+    enc = ENCODERS.create(enc_p.pop("kind", None) or enc_p.pop("encoder"), n_channels=src_p["channels"], **enc_p)
     snn = build_snn(snn_params, enc.n_outputs)
     snn.learning = learning is True
     dec_p = dict(out_p["decoder"])

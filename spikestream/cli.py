@@ -204,12 +204,53 @@ def cmd_keys(a: argparse.Namespace) -> int:
     return 0
 
 
+def node_kinds() -> dict[str, type]:
+    """Every registered node kind -> its class."""
+    from spikestream.registry import NODES
+
+    return {k: NODES.get(k) for k in NODES.names()}
+
+
+def reference_text() -> str:
+    """docs/reference.md, from the declarations (`spikestream kinds --reference`)."""
+    from spikestream.params import reference_markdown
+    from spikestream.runtime.pipeline import RUNTIME
+
+    return reference_markdown(node_kinds(), RUNTIME)
+
+
 def cmd_kinds(a: argparse.Namespace) -> int:
     from spikestream import registry as R
 
+    if a.reference:
+        sys.stdout.write(reference_text())
+        return 0
+    if a.params:
+        from spikestream.params import params_text
+        from spikestream.runtime.pipeline import RUNTIME
+
+        print("every node table ([nodes.NAME]): kind, inputs, outputs, params, and")
+        print("\n".join(params_text(RUNTIME)))
+        for kind, cls in node_kinds().items():
+            decl = getattr(cls, "PARAMS", None)
+            ports = ", ".join([*(f"in {p}" for p in cls.inputs), *(f"out {p}" for p in cls.outputs)])
+            print(f"\n{kind} ({ports or 'no ports'})")
+            print("\n".join(params_text(decl)) if decl is not None else "  (parameters not declared)")
+        return 0
     for reg in (R.NODES, R.SOURCES, R.CONDITIONERS, R.ENCODERS, R.NEURON_MODELS, R.LEARNING_RULES, R.DECODERS, R.SINKS,
                 R.EVENT_FORMATS, R.EVENT_FILTERS):
         print(f"{reg.family}: {', '.join(reg.names()) or '-'}")
+    return 0
+
+
+def cmd_check(a: argparse.Namespace) -> int:
+    """Validate a pipeline file (graph, runtime keys, every node's parameters) without starting anything."""
+    from spikestream.runtime import pipeline
+
+    pl = pipeline.load(a.pipeline, resolve_auto=False)  # a PipelineError: main's handler, one line, exit 78
+    kinds = sorted({s.kind for s in pl.nodes.values()})
+    print(f"{a.pipeline}: OK: pipeline {pl.name!r}, {len(pl.nodes)} node(s) ({', '.join(kinds)}), "
+          f"{sum(len(v) for s in pl.nodes.values() for v in s.inputs.values())} link(s)")
     return 0
 
 
@@ -336,7 +377,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(fn=cmd_warmup)
 
     q = sp.add_parser("kinds", help="list every registered kind (nodes, encoders, models, ...)")
+    q.add_argument("--params", action="store_true", help="each node kind's ports and declared parameters "
+                   "(type = default (unit, range)), and the keys of every node table")
+    q.add_argument("--reference", action="store_true", help="print docs/reference.md (generated from the same "
+                   "declarations): `spikestream kinds --reference > docs/reference.md`")
     q.set_defaults(fn=cmd_kinds)
+
+    q = sp.add_parser("check", help="validate a pipeline file (graph and every parameter) without starting "
+                      "anything: exit 0, or 78 with one line naming the file, the table and the key")
+    q.add_argument("pipeline")
+    q.set_defaults(fn=cmd_check)
 
     q = sp.add_parser("record", help="record pipeline streams (output endpoints) to an XDF file (docs/recording.md)")
     q.add_argument("endpoints", nargs="+", metavar="ENDPOINT")
@@ -369,10 +419,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Exit code for a configuration the program cannot run with (sysexits EX_CONFIG; systemd units do not
+#: restart on it: RestartPreventExitStatus=78).
+EX_CONFIG = 78
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Every subcommand behind one handler: a configuration error is one located line and exit 78 (no
+    traceback), Ctrl-C exits 130, and a closed stdout (`spikestream kinds | head`) ends quietly."""
+    from spikestream.params import ParamError
+    from spikestream.registry import UnknownKind
+    from spikestream.runtime.pipeline import PipelineError
+
     a = build_parser().parse_args(argv)
     _logging(a.log_level, a.log_format)
-    return a.fn(a) or 0
+    try:
+        rc = a.fn(a) or 0
+        sys.stdout.flush()  # here, not at exit: a reader that went away is handled below
+        return rc
+    except (PipelineError, ParamError, UnknownKind) as e:
+        print(f"spikestream {a.command}: configuration error: {e}", file=sys.stderr)
+        return EX_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # the reader went away: nothing left to say, and no "Exception ignored" at exit
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+        return 0
 
 
 if __name__ == "__main__":

@@ -83,9 +83,9 @@ class Param:
     def range_text(self, numbers_only: bool = False) -> str:
         parts = []
         if self.lo is not None:
-            parts.append(f"> {self.lo:g}" if self.lo_open else f">= {self.lo:g}")
+            parts.append(f"> {_num(self.lo)}" if self.lo_open else f">= {_num(self.lo)}")
         if self.hi is not None:
-            parts.append(f"<= {self.hi:g}")
+            parts.append(f"<= {_num(self.hi)}")
         if self.choices is not None:
             parts.append("one of " + ", ".join(repr(c) for c in self.choices))
         if self.min_items and not numbers_only:
@@ -142,6 +142,10 @@ class Param:
         if lo_bad or hi_bad or bad_float:
             parts = [r for r in (self.range_text(numbers_only=True), "finite" if bad_float and self.finite else "") if r]
             raise ValueError(f"must be {' and '.join(parts) or 'a number'}, got {x!r}")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 def _as(t: type, v: Any, finite: bool) -> tuple[bool, Any]:
@@ -319,10 +323,12 @@ def params_text(decl: Params, indent: str = "  ") -> list[str]:
 def reference_markdown(kinds: dict[str, type], runtime: Params) -> str:
     """docs/reference.md: the runtime keys of every node table, then every node kind, its ports and params."""
     out = ["# Reference: node kinds, their ports and parameters", "",
-           "Generated from the declarations in the code (`spikestream/params.py`, each node kind's `PARAMS`): do",
-           "not edit by hand; `make reference` (or `spikestream kinds --reference > docs/reference.md`) writes it,",
-           "and `tests/runtime/test_reference_doc.py` fails when it is stale. `spikestream check PIPELINE`",
-           "checks a file against these tables without starting anything.", "",
+           "Generated from the declarations in the code (`spikestream/params.py`, each node kind's `PARAMS`);",
+           "do not edit by hand: `spikestream kinds --reference > docs/reference.md` writes it, and",
+           "`tests/runtime/test_reference_doc.py` fails when it is stale. `spikestream check PIPELINE` checks a",
+           "file against these tables (and the graph) without starting anything; `spikestream kinds --params`",
+           "prints the same in a terminal. Nested `{kind = ...}` tables (encoder, decoder, sinks, filters,",
+           "conditioning, plasticity) are checked by their own registries when the stage is built.", "",
            "## Keys of every node table (`[nodes.NAME]`)", "", *params_table(runtime), ""]
     for kind in sorted(kinds):
         cls = kinds[kind]

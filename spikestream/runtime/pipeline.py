@@ -253,7 +253,7 @@ def from_dict(doc: dict, where: str = "<pipeline>", resolve_auto: bool = True) -
         s.consumers = {p: readers.get(e, []) for p, e in s.outputs.items()}
 
     bound = [ep for s in specs.values() for ep in [*s.outputs.values(), *([s.control] if s.control else [])]]
-    dup = {ep for ep in bound if bound.count(ep) > 1}
+    dup = {ep for ep in bound if bound.count(ep) > 1 and not ep.endswith(":auto")}  # unresolved: each its own port
     if dup:
         raise PipelineError(f"{where}: endpoint(s) bound twice: {sorted(dup)}")
     stats = endpoint(head["stats"], "pipeline stats") if "stats" in head else None

@@ -1,0 +1,26 @@
+"""docs/reference.md is generated from the declarations and must be fresh."""
+
+from pathlib import Path
+
+from spikestream.cli import reference_text
+from spikestream.registry import NODES
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
+
+
+def test_reference_doc_is_fresh():
+    fresh = reference_text()
+    assert DOC.read_text() == fresh, "docs/reference.md is stale: `spikestream kinds --reference > docs/reference.md`"
+
+
+def test_reference_names_every_kind_its_ports_and_params():
+    text = reference_text()
+    for kind in NODES.names():
+        cls = NODES.get(kind)
+        assert f"## `{kind}`" in text
+        section = text.split(f"## `{kind}`")[1].split("\n## ")[0]
+        for port in [*cls.inputs, *cls.outputs]:
+            assert f"`{port}`" in section
+        for p in cls.PARAMS.params:
+            assert f"| `{p.name}` |" in section
+    assert "| `rt_priority` | int | none |  | >= 1 and <= 99 |" in text
