@@ -3,6 +3,7 @@
 The loop alone waits (on its sockets, at most one tick or until the node's next wanted wake-up) and
 alone handles signals. Every inbound frame is validated once here; a bad one is counted and logged at a
 limited rate, never a crash. An exception inside a node callback is counted and logged the same way.
+Commands and checkpoints: `runtime/control.py`; binding, connecting and watching sockets: `runtime/sockets.py`.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ import zmq
 from spikestream import protocol as P
 from spikestream import transport
 from spikestream.registry import NODES
-from spikestream.runtime import auth, checkpoint, jitlog, sdnotify
+from spikestream.runtime import auth, jitlog, sdnotify
+from spikestream.runtime.control import ControlMixin
 from spikestream.runtime.inputs import InputStreams
 from spikestream.runtime.node import Node
 from spikestream.runtime.pipeline import NodeSpec
+from spikestream.runtime.sockets import (  # noqa: F401  (_bind, BIND_RETRY_S: re-exported)
+    BIND_RETRY_S, SEND_RETRY_MS, BindError, SocketsMixin, _bind)
 from spikestream.runtime.stats import NodeStats, RateLimitedLog
 
 PR_SET_TIMERSLACK, TIMER_SLACK_NS = 29, 1000
@@ -36,16 +40,10 @@ EX_STOPPED = 143  # stopped on request (SIGTERM/SIGINT, the `stop` command) befo
 DRAIN_IDLE_S = 0.2  # on a stop, the inputs count as drained once nothing arrived for this long
 FINISH_LINGER_MS = 30_000  # a finished lossless node waits this long at most for its consumers to take the rest
 END_DRAIN_MAX_S = 600.0  # after SIGUSR1 (upstream ended), the bound on handling what is queued (normally: until idle)
-SEND_RETRY_MS = 5  # a lossless send blocked by a full queue retries at this period, serving commands in between
-RECONNECT_GRACE_S = 0.05  # a lost input connection ZeroMQ does not retry within this is reconnected (_watch)
 MAX_DRAIN = 512  # frames taken from one socket per loop iteration, so no input starves the others
 
 
-class BindError(OSError):
-    """An endpoint this node must bind is taken or unusable (a configuration error: exit EX_CONFIG)."""
-
-
-class NodeRunner:
+class NodeRunner(ControlMixin, SocketsMixin):
     def __init__(self, spec: NodeSpec, stats_endpoint: str | None = None, log: logging.Logger | None = None):
         self.spec = spec
         self.log = log or logging.getLogger(f"spikestream.{spec.name}")
@@ -164,128 +162,6 @@ class NodeRunner:
             return None
         finally:
             self.stats.busy_s += time.perf_counter() - t
-
-    def _command(self, frame: bytes) -> bytes:
-        ctl = getattr(self, "_ctl", None)
-        if ctl is not None and ctl.rcvmore:  # a multipart request: take all of it, answer once, go on
-            n = 1
-            while ctl.rcvmore:
-                ctl.recv()
-                n += 1
-            self.stats.rejected += 1
-            return P.pack(P.Message(P.Reply(False, error=f"a command is one frame; got {n}")))
-        try:
-            msg = P.unpack(frame, 1 << 20, ("command",))
-        except P.ProtocolError as e:
-            self.stats.rejected += 1
-            return P.pack(P.Message(P.Reply(False, error=str(e))))
-        cmd, args = msg.body.cmd, msg.body.args
-        if not auth.allowed(cmd, msg.body.token, self._token):
-            self.stats.commands_refused += 1
-            self.warn.warning("refused", f"control: refused {cmd!r} ({'wrong' if msg.body.token else 'no'} control token)")
-            return P.pack(P.Message(P.Reply(False, error=f"refused: {cmd!r} needs the pipeline's control token")))
-        try:
-            if cmd == "ping":
-                result: Any = "pong"
-            elif cmd == "stats":  # the runtime's figures, and the node's own where its kind has them
-                try:
-                    own = self.node.on_command("stats", args)
-                except ValueError:
-                    own = None
-                result = {"runtime": self.snapshot(), "node": own}
-            elif cmd == "save_state":
-                result = self.save_state(self._state_path(args.get("path")))
-                if result is None:
-                    raise ValueError("not saved: the node's state is emptier than the one it restored (see "
-                                     "checkpoints_skipped)")
-            elif cmd == "load_state":
-                result = self.load_state(self._state_path(args.get("path")))
-            elif cmd == "stop":
-                self._stop = True
-                result = "stopping"
-            else:
-                result = self.node.on_command(cmd, args)
-            return P.pack(P.Message(P.Reply(True, P.plain(result))))
-        except Exception as e:
-            return P.pack(P.Message(P.Reply(False, error=f"{type(e).__name__}: {e}")))
-
-    # ------------------------------------------------------------------ state
-    def save_state(self, path: str | None) -> str | None:
-        """Checkpoint the node's state at `path`, durably, keeping `state_keep` generations (runtime/checkpoint).
-        Not written (None, counted under checkpoints_skipped) when the state is empty or has fewer arrays than
-        the restored one had: a node still waiting to rebuild what it restored (an SNN before its first
-        packet) must not overwrite its learned state with nothing."""
-        if not path:
-            raise ValueError("no state path given and none configured")
-        state = self.node.get_state()
-        if not state or len(state) < self._restored_arrays:
-            self.stats.checkpoints_skipped += 1
-            self.warn.warning("ckpt-skip", f"checkpoint {path} not written: the node's state has {len(state)} "
-                                           f"arrays, the restored one had {self._restored_arrays}; the last "
-                                           "checkpoint stays")
-            return None
-        checkpoint.write(path, state, self.spec.state_keep)
-        self.stats.checkpoints += 1
-        return path
-
-    def load_state(self, path: str | None) -> str:
-        """Read checkpoint `path` (checked before anything is inflated or applied) and hand it to the node's
-        `set_state`. Any failure is counted under state_rejected and raised; nothing of the file is kept."""
-        if not path:
-            raise ValueError("no state path given and none configured")
-        try:
-            state = checkpoint.read(path, self.spec.state_max_bytes)
-            self.node.set_state(state)
-        except Exception:
-            self.stats.state_rejected += 1
-            raise
-        self._restored_arrays = len(state)
-        return path
-
-    def _restore(self, cls: type[Node]) -> None:
-        """At start: load the newest usable checkpoint generation. If there are checkpoints but none is
-        usable, start fresh (a new node, so nothing a failed `set_state` applied remains) with one ERROR
-        line, or with state_fallback = "fail" raise (exit 78). Never a crash loop."""
-        spec = self.spec
-        checkpoint.check_settings(spec.state_keep, spec.state_fallback, spec.state_max_bytes)
-        bad = []
-        for p in checkpoint.generations(spec.state, spec.state_keep):
-            if not os.path.exists(p):
-                continue
-            try:
-                self.load_state(p)
-            except Exception as e:
-                bad.append(p)
-                self.log.warning("checkpoint %s not usable: %s: %s", p, type(e).__name__, e)
-                continue
-            self.log.info("restored state from %s%s", p, f" ({len(bad)} newer checkpoint(s) unusable)" if bad else "")
-            return
-        if not bad:
-            return  # no checkpoint yet
-        if spec.state_fallback == "fail":
-            raise ValueError(f"no usable checkpoint among {bad} (state_fallback = \"fail\")")
-        self.log.error("STARTING WITH FRESH STATE: none of the %d checkpoint(s) of %s is usable (reasons above); "
-                       "what the node had learned is lost (state_fallback = \"fail\" refuses to start instead)",
-                       len(bad), spec.state)
-        self.node = cls(spec.name, spec.params, emit=self._emit, log=self.log)
-        self.node.curve_keys = spec.curve_keys  # a zmq_pub sink encrypts when the pipeline does (B2)
-        self.node.setup()
-
-    def _state_path(self, arg: Any) -> str:
-        """Where a save_state/load_state command may write or read: the configured state file, or a file
-        inside its folder (a relative name is taken in that folder; no `..`, no symlink out of it). A node
-        with no state configured refuses every path."""
-        if not self.spec.state:
-            raise ValueError("this node has no state file configured: save_state/load_state are refused")
-        if arg is None or arg == "":
-            return self.spec.state
-        if type(arg) is not str or "\0" in arg:
-            raise ValueError(f"path must be a file name, got {arg!r}")
-        base = os.path.realpath(os.path.dirname(os.path.abspath(self.spec.state)))
-        p = os.path.realpath(os.path.join(base, arg))
-        if p == base or os.path.commonpath([base, p]) != base:
-            raise ValueError(f"path {arg!r} is outside the node's state folder {base}")
-        return p
 
     def _realtime(self) -> None:
         """What a real-time process does once set up: pin and prioritise it if asked, and keep the garbage
@@ -439,40 +315,6 @@ class NodeRunner:
         elif n:
             self.log.info("drained %d queued messages before stopping", n)
 
-    def _open_sockets(self) -> None:
-        spec = self.spec
-        self._ctx = zmq.Context()
-        curve = transport.load_curve_keys(spec.curve_keys) if spec.curve_keys else None
-        self._auth = transport.start_authenticator(self._ctx, curve) if curve else None
-        opt = transport.SocketOptions(spec.hwm, spec.linger_ms, spec.max_message_bytes, curve)
-        try:
-            self._out = {p: _bind(lambda: transport.pub(self._ctx, ep, opt, xpub=True), f"output {p!r}", ep)
-                         for p, ep in spec.outputs.items()}
-            self._ctl = _bind(lambda: transport.rep(self._ctx, spec.control, opt), "control", spec.control) \
-                if spec.control else None
-        except BindError:
-            if self._auth is not None:
-                self._auth.stop()
-            self._ctx.destroy(linger=0)
-            raise
-        if spec.flow == "lossless":  # a full subscriber queue: EAGAIN instead of a silent drop (see _emit)
-            for sock in self._out.values():
-                sock.setsockopt(zmq.XPUB_NODROP, 1)
-                sock.setsockopt(zmq.SNDTIMEO, SEND_RETRY_MS)
-        self._linger_ms = spec.linger_ms  # for the outputs at exit (longer for lossless flow, see run)
-        self._said_waiting = False
-        self._ins = {transport.sub(self._ctx, [], opt): p for p in spec.inputs}  # connected once started
-        self._stats_sock = transport.pub(self._ctx, self.stats_endpoint, opt, bind=False) if self.stats_endpoint else None
-        self._xpubs = {sock: p for p, sock in self._out.items()}
-        self._subscribers = dict.fromkeys(self._out, 0)
-        self._poller = zmq.Poller()
-        for sock in [*self._xpubs, *self._ins, *([self._ctl] if self._ctl else [])]:
-            self._poller.register(sock, zmq.POLLIN)
-        self._monitors = {transport.watch_disconnects(sock): sock for sock in self._ins}  # see _watch
-        self._lost: dict[tuple[zmq.Socket, str], float] = {}  # (input socket, endpoint) -> when to reconnect
-        for mon in self._monitors:
-            self._poller.register(mon, zmq.POLLIN)
-
     def _maybe_start(self, waited_s: float) -> bool:
         """Start (connect inputs, let a source run) once every output some node of the pipeline reads has a
         subscriber, or once waited `start_wait_s`. Terminal outputs (nobody in the pipeline file reads them,
@@ -520,37 +362,6 @@ class NodeRunner:
         if self._lost:
             self._reconnect_lost()
 
-    def _watch(self, monitor: zmq.Socket) -> None:
-        """An input lost a connection. A peer that went away, or a failed handshake, ZeroMQ retries by itself
-        (CONNECT_RETRIED follows at once). A frame over `max_message_bytes` it dropped with the connection,
-        for good (transport.watch_disconnects): that endpoint is reconnected here, after RECONNECT_GRACE_S,
-        so the oversize frame is all that is lost (and what was in flight with it, counted as a gap)."""
-        sub = self._monitors[monitor]
-        for event, ep in transport.connection_events(monitor):
-            if event == zmq.EVENT_DISCONNECTED:
-                self._lost[(sub, ep)] = time.monotonic() + RECONNECT_GRACE_S
-            else:
-                self._lost.pop((sub, ep), None)
-
-    def _reconnect_lost(self) -> None:
-        now = time.monotonic()
-        for (sub, lost), due in list(self._lost.items()):
-            if now < due:
-                continue
-            del self._lost[(sub, lost)]
-            port = self._ins[sub]
-            eps = self.spec.inputs[port]
-            self.stats.input_reconnects += 1
-            self.warn.warning(f"reconnect:{port}", f"input {port!r}: ZeroMQ closed its connection to {lost} for good "
-                                                   f"(a frame over max_message_bytes = {self.spec.max_message_bytes}?); "
-                                                   "connecting again")
-            for ep in [lost] if lost in eps else eps:  # an endpoint ZeroMQ names differently: all of them
-                try:
-                    sub.disconnect(ep)
-                except zmq.ZMQError:
-                    pass
-                sub.connect(ep)
-
     def _publish_stats(self, values: dict[str, Any]) -> None:
         if self._stats_sock is not None:
             try:
@@ -575,21 +386,3 @@ class NodeRunner:
         if self._auth is not None:
             self._auth.stop()
         self._ctx.term()
-
-
-#: How long a node keeps trying an endpoint that is in use before it gives up (exit 78): a port can be held
-#: for a moment by an outgoing connection that took it as its source port, or by a predecessor still closing.
-BIND_RETRY_S = 3.0
-
-
-def _bind(make, what: str, endpoint: str) -> zmq.Socket:
-    end = time.monotonic() + BIND_RETRY_S
-    while True:
-        try:
-            return make()
-        except zmq.ZMQError as e:
-            if e.errno == zmq.EADDRINUSE and time.monotonic() < end:
-                time.sleep(0.1)
-                continue
-            why = f"in use by another process (for {BIND_RETRY_S:g} s)" if e.errno == zmq.EADDRINUSE else e.strerror
-            raise BindError(f"cannot bind {what} at {endpoint}: {why}") from None
