@@ -13,24 +13,22 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from spikestream.arraycheck import increasing, min_max
 from spikestream.snn import build as _build
-from spikestream.snn.build import SYN_NAMES, State
+from spikestream.snn.build import SYN_NAMES
 from spikestream.snn.kernel import REC_SYN, REC_THETA, run
-from spikestream.snn.neuron import C_REF
+from spikestream.snn.recording import RecordingMixin
 from spikestream.snn.spec import INPUT, NetSpec, parse
+from spikestream.snn.state_check import checked_state
 
 log = logging.getLogger("spikestream.snn")
 
-_EXTRA = ("step", "pend_idx", "pend_t", "rw_step", "rw_ch", "rw_val", "learning", "signature")
 
-
-class SNN:
+class SNN(RecordingMixin):
     """A spiking network advancing in source time. See docs/snn.md."""
 
     def __init__(self, spec: NetSpec):
@@ -324,45 +322,6 @@ class SNN:
         raise ValueError(f"layer {layer!r} ({model.name}) has no variable {var!r}; it has "
                          f"{list(model.variables) + list(SYN_NAMES) + ['theta']}")
 
-    # ------------------------------------------------------------------ recording (for validation)
-    def record(self, layer: str, var: str = "v", neurons=None) -> None:
-        """Record `var` of `layer` (all neurons, or the local indices `neurons`) after every step."""
-        a, b = self._layer(layer)
-        src = self._var_src(layer, var)
-        local = np.arange(b - a) if neurons is None else np.asarray(neurons, np.int64)
-        if local.ndim != 1 or (local.size and (local.min() < 0 or local.max() >= b - a)):
-            raise ValueError(f"record({layer!r}): neuron indices out of range [0, {b - a})")
-        self._rec[(layer, var)] = {"src": src, "idx": local + a, "t": [], "v": []}
-        self._rebuild_rec()
-
-    def _rebuild_rec(self) -> None:
-        srcs, idxs = [], []
-        for r in self._rec.values():
-            r["col"] = sum(s.size for s in idxs)
-            srcs.append(np.full(r["idx"].size, r["src"], np.int64))
-            idxs.append(r["idx"])
-        self._rec_src = np.concatenate(srcs) if srcs else np.zeros(0, np.int64)
-        self._rec_idx = np.concatenate(idxs) if idxs else np.zeros(0, np.int64)
-
-    def _store_records(self, steps: np.ndarray, buf: np.ndarray) -> None:
-        for r in self._rec.values():
-            r["t"].append(steps * self.dt_us)
-            r["v"].append(buf[:, r["col"]:r["col"] + r["idx"].size].copy())
-
-    def recorded(self, layer: str, var: str = "v") -> tuple[np.ndarray, np.ndarray]:
-        """(t_us [T], values [T, n]) recorded so far; t_us is the start of each step, the value is the
-        one at the step's end."""
-        if (layer, var) not in self._rec:
-            raise ValueError(f"{var!r} of layer {layer!r} is not being recorded; call record() first")
-        r = self._rec[(layer, var)]
-        if not r["t"]:
-            return np.zeros(0, np.int64), np.zeros((0, r["idx"].size))
-        return np.concatenate(r["t"]), np.concatenate(r["v"])
-
-    def stop_recording(self) -> None:
-        self._rec.clear()
-        self._rebuild_rec()
-
     # ------------------------------------------------------------------ stats
     def stats(self) -> dict[str, Any]:
         """Per-layer firing rates (Hz) and mean absolute weight change per projection since the previous call,
@@ -409,7 +368,7 @@ class SNN:
         """Restore what `get_state` returned. Everything is checked before anything is written: keys,
         signature, shapes, dtypes, finiteness and ranges (every index against its bound). A refused state
         raises ValueError (and nothing else) and leaves the network exactly as it was."""
-        new, step, pend, rw, learning = self._checked_state(d)
+        new, step, pend, rw, learning = checked_state(self, d)
         for k, v in new.items():
             getattr(self._st, k)[...] = v
         self._step = None if step < 0 else step
@@ -419,102 +378,6 @@ class SNN:
         self._stats_mark = (self._step or 0, self._st.count.copy())
         self._stats_w = self._st.w.copy()
 
-    def _checked_state(self, d) -> tuple[dict[str, np.ndarray], int, tuple, tuple, bool]:
-        if not isinstance(d, Mapping):
-            raise ValueError(f"SNN state must be a mapping of arrays, got {type(d).__name__}")
-        want = set(State._fields) | set(_EXTRA)
-        missing, extra = want - set(d), set(d) - want
-        if missing or extra:
-            raise ValueError(f"SNN state: missing {sorted(missing)}, unexpected {sorted(extra)}")
-        a = {k: _numeric(k, d[k]) for k in want}
-        sig = a["signature"]
-        if sig.dtype.kind not in "iu" or sig.shape != self._signature().shape or not np.array_equal(sig, self._signature()):
-            raise ValueError("SNN state is from a network of another shape (layers, sizes, synapse count, "
-                             "delays or learning rules differ); refusing to load it")
-        new = {}
-        for k in State._fields:
-            cur = getattr(self._st, k)
-            v = a[k]
-            if v.shape != cur.shape:
-                raise ValueError(f"SNN state: {k!r} has shape {v.shape}, this network needs {cur.shape}")
-            if cur.dtype.kind == "f":
-                if v.dtype.kind != "f":
-                    raise ValueError(f"SNN state: {k!r} has dtype {v.dtype}, needs floating point")
-                if not np.isfinite(v).all():
-                    raise ValueError(f"SNN state: {k!r} holds NaN or inf")
-            else:
-                info = np.iinfo(cur.dtype)
-                _int_range(k, v, info.min, info.max)
-            new[k] = v.astype(cur.dtype)
-        n_in = self.n_inputs
-        ref = np.zeros(self._net.n_neurons, np.int64)
-        for lo, hi, pc in zip(self._net.layer_lo, self._net.layer_hi, self._net.layer_pc):
-            ref[lo:hi] = int(pc[C_REF])
-        if np.any(new["refr"] < 0) or np.any(new["refr"] > ref):
-            raise ValueError("SNN state: 'refr' outside [0, the layer's refractory steps]")
-        for k in ("flag", "ring_used"):
-            _int_range(k, new[k], 0, 1)
-        _int_range("count", new["count"], 0, None)
-        if np.any(new["w"] < 0):
-            raise ValueError("SNN state: negative weights in 'w' (weights are magnitudes)")
-        if new["ibias"].size and np.abs(new["ibias"]).max() > self.max_bias:
-            raise ValueError(f"SNN state: |ibias| above max_bias = {self.max_bias:g}")
-        step = _scalar("step", a["step"], "iu")
-        if not (step == -1 or 0 <= step <= _T_MAX // self.dt_us):
-            raise ValueError(f"SNN state: clock 'step' = {step} out of range")
-        pi, pt = a["pend_idx"], a["pend_t"]
-        if pi.ndim != 1 or pi.shape != pt.shape:
-            raise ValueError("SNN state: pending input arrays must be 1-d of equal length")
-        _int_range("pend_idx", pi, 0, n_in - 1)
-        _int_range("pend_t", pt, -_T_MAX, _T_MAX)
-        if pt.size > 1 and not increasing(pt.astype(np.int64), strict=False):
-            raise ValueError("SNN state: pending input times are not sorted")
-        rs, rc, rv = a["rw_step"], a["rw_ch"], a["rw_val"]
-        if rs.ndim != 1 or not (rs.shape == rc.shape == rv.shape):
-            raise ValueError("SNN state: pending reward arrays must be 1-d of equal length")
-        _int_range("rw_step", rs, -_T_MAX, _T_MAX)
-        _int_range("rw_ch", rc, 0, _T_MAX)
-        if rv.dtype.kind != "f" or not np.isfinite(rv).all():
-            raise ValueError("SNN state: pending reward values must be finite floats")
-        if rs.size > 1 and not increasing(rs.astype(np.int64), strict=False):
-            raise ValueError("SNN state: pending reward steps are not sorted")
-        learning = _scalar("learning", a["learning"], "biu")
-        if learning not in (0, 1):
-            raise ValueError(f"SNN state: 'learning' must be 0 or 1, got {learning}")
-        pend = (pi.astype(np.int64), pt.astype(np.int64))
-        rw = (rs.astype(np.int64), rc.astype(np.int64), rv.astype(np.float64))
-        return new, step, pend, rw, bool(learning)
-
-
-#: Largest |time| in us a saved state may hold (keeps step * dt and spike times inside int64).
-_T_MAX = 1 << 62
-
-
-def _numeric(k: str, v) -> np.ndarray:
-    """A saved value as a numeric numpy array (copied: the caller's arrays are never kept)."""
-    try:
-        arr = np.array(v, copy=True)
-    except Exception as e:  # whatever a crafted object raises
-        raise ValueError(f"SNN state: {k!r} is not an array ({type(e).__name__}: {e})") from None
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"SNN state: {k!r} has dtype {arr.dtype}, not numeric")
-    return arr
-
-
-def _int_range(k: str, v: np.ndarray, lo: int | None, hi: int | None) -> None:
-    """An integer (or bool) array whose values lie within [lo, hi] (None: unbounded)."""
-    if v.dtype.kind not in "biu":
-        raise ValueError(f"SNN state: {k!r} has dtype {v.dtype}, needs integers")
-    if v.size:
-        mn, mx = int(v.min()), int(v.max())
-        if (lo is not None and mn < lo) or (hi is not None and mx > hi):
-            raise ValueError(f"SNN state: {k!r} has values in [{mn}, {mx}], outside [{lo}, {hi}]")
-
-
-def _scalar(k: str, v: np.ndarray, kinds: str) -> int:
-    if v.size != 1 or v.dtype.kind not in kinds:
-        raise ValueError(f"SNN state: {k!r} must be one value of kind {kinds!r}, got {v.dtype} {v.shape}")
-    return int(v.reshape(-1)[0])
 
 def build_snn(params: dict[str, Any], n_inputs: int) -> SNN:
     """Build the network described by `params` (the pipeline file's SNN table) for `n_inputs` inputs."""
