@@ -204,19 +204,21 @@ def cmd_keys(a: argparse.Namespace) -> int:
     return 0
 
 
-def node_kinds() -> dict[str, type]:
-    """Every registered node kind -> its class."""
+def node_kinds(shipped_only: bool = False) -> dict[str, type]:
+    """Every registered node kind -> its class (with `shipped_only`, the ones spikestream.nodes defines: no
+    plugin's, none a test registered)."""
     from spikestream.registry import NODES
 
-    return {k: NODES.get(k) for k in NODES.names()}
+    kinds = {k: NODES.get(k) for k in NODES.names()}
+    return {k: c for k, c in kinds.items() if c.__module__.startswith("spikestream.nodes.")} if shipped_only else kinds
 
 
 def reference_text() -> str:
-    """docs/reference.md, from the declarations (`spikestream kinds --reference`)."""
+    """docs/reference.md, from the declarations of the shipped node kinds (`spikestream kinds --reference`)."""
     from spikestream.params import reference_markdown
     from spikestream.runtime.pipeline import RUNTIME
 
-    return reference_markdown(node_kinds(), RUNTIME)
+    return reference_markdown(node_kinds(shipped_only=True), RUNTIME)
 
 
 def cmd_kinds(a: argparse.Namespace) -> int:

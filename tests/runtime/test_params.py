@@ -95,10 +95,10 @@ def test_selector_checks_the_kind_against_its_registry():
 
 
 def test_every_node_kind_declares_its_params():
-    from spikestream.registry import NODES
+    from spikestream.cli import node_kinds
 
-    for kind in NODES.names():
-        decl = getattr(NODES.get(kind), "PARAMS", None)
+    for kind, cls in node_kinds(shipped_only=True).items():
+        decl = getattr(cls, "PARAMS", None)
         assert isinstance(decl, Params), f"{kind} declares no PARAMS"
         for p in decl.params:
             assert p.doc or p.name in ("fail_setup",), f"{kind}.{p.name} has no doc"
