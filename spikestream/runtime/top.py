@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import json
 import math
+import re
 import sys
 import tempfile
 import time
@@ -328,6 +329,10 @@ def main(a) -> int:
 
 # ------------------------------------------------------------------------------------- `spikestream run`'s view
 
+#: A log record's first line: the text format's time stamp, or the JSON format's "t".
+_STAMP = re.compile(rb'(?:\{"t": ")?(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d{3})')
+
+
 class RunView:
     """The `top` table under a running `spikestream run`, on a terminal: log lines scroll above it, the table
     stays at the bottom.
@@ -367,7 +372,9 @@ class RunView:
                 h.setStream(sys.stderr)
 
     def _tail(self) -> None:
-        lines = []
+        """Print the nodes' new whole lines, merged by their time stamps (a record's continuation lines, a
+        traceback's say, stay with it)."""
+        records: list[tuple[str, list[bytes]]] = []
         for f in sorted(self.log_dir.glob("*.log")) if self.log_dir.is_dir() else []:
             off, part = self._tails.get(str(f), (0, b""))
             try:
@@ -380,9 +387,18 @@ class RunView:
                 continue
             *whole, part = (part + data).split(b"\n")
             self._tails[str(f)] = (off + len(data), part)
-            lines += whole
-        if lines:
-            sys.stderr.write("\n".join(x.decode("utf-8", "replace") for x in lines) + "\n")
+            mine: list[tuple[str, list[bytes]]] = []
+            for x in whole:
+                m = _STAMP.match(x)
+                if m or not mine:
+                    key = m.group(1).decode().replace("T", " ").replace(",", ".") if m else ""
+                    mine.append((key, [x]))
+                else:
+                    mine[-1][1].append(x)
+            records += mine
+        if records:
+            records.sort(key=lambda r: r[0])  # stable: one file's records keep their order
+            sys.stderr.write("\n".join(x.decode("utf-8", "replace") for _, r in records for x in r) + "\n")
             sys.stderr.flush()
 
     def tick(self, sup=None) -> None:

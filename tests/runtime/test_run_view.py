@@ -104,3 +104,31 @@ def test_no_view_when_stdout_is_not_a_terminal_or_with_no_view(tmp_path):
     lines = plain_lines(raw)
     assert code == 0 and not any("in/s" in x for x in lines)
     assert any("relay (relay) set up in" in x for x in lines)
+
+
+def test_node_logs_are_merged_by_time_whole_lines_only(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from spikestream.runtime.top import RunView
+
+    sup = SimpleNamespace(workdir=tmp_path, pipeline=SimpleNamespace(nodes={}, curve_keys=None, name="p"), children={})
+    view = RunView(sup)
+    try:
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        (logs / "a.log").write_text("2026-01-01 10:00:00,100 I spikestream.a: one\n"
+                                    "2026-01-01 10:00:00,300 E spikestream.a: boom\nTraceback (most recent call last):\n"
+                                    "  ValueError: x\n2026-01-01 10:00:00,500 I spikestream.a: par")
+        (logs / "b.log").write_text('{"t": "2026-01-01T10:00:00.200", "msg": "two"}\n'
+                                    "2026-01-01 10:00:00,400 I spikestream.b: four\n")
+        view._tail()
+        got = capsys.readouterr().err.splitlines()
+        assert got == ["2026-01-01 10:00:00,100 I spikestream.a: one", '{"t": "2026-01-01T10:00:00.200", "msg": "two"}',
+                       "2026-01-01 10:00:00,300 E spikestream.a: boom", "Traceback (most recent call last):",
+                       "  ValueError: x", "2026-01-01 10:00:00,400 I spikestream.b: four"]
+        with open(logs / "a.log", "a") as f:  # the partial line is printed once it is whole
+            f.write("tial\n")
+        view._tail()
+        assert capsys.readouterr().err == "2026-01-01 10:00:00,500 I spikestream.a: partial\n"
+    finally:
+        view.watcher.close()
