@@ -353,7 +353,9 @@ class RunView:
                 for n in sup.children]
         keys = sup.pipeline.curve_keys
         self.watcher = Watcher(tgts, transport.load_curve_keys(keys) if keys else None, timeout_s)
-        self._tails: dict[str, tuple[int, bytes]] = {}  # file -> (offset read, partial line)
+        # file -> (offset read, partial line); a reused --workdir's logs of earlier runs are not shown again
+        self._tails: dict[str, tuple[int, bytes]] = {
+            str(f): (f.stat().st_size, b"") for f in (self.log_dir.glob("*.log") if self.log_dir.is_dir() else [])}
         self._next = 0.0
         self.frames = 0
         self.live = None

@@ -111,14 +111,16 @@ def test_node_logs_are_merged_by_time_whole_lines_only(tmp_path, capsys):
 
     from spikestream.runtime.top import RunView
 
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_text("2025-12-31 09:00:00,000 I spikestream.a: an earlier run's line (not shown)\n")
     sup = SimpleNamespace(workdir=tmp_path, pipeline=SimpleNamespace(nodes={}, curve_keys=None, name="p"), children={})
     view = RunView(sup)
     try:
-        logs = tmp_path / "logs"
-        logs.mkdir()
-        (logs / "a.log").write_text("2026-01-01 10:00:00,100 I spikestream.a: one\n"
-                                    "2026-01-01 10:00:00,300 E spikestream.a: boom\nTraceback (most recent call last):\n"
-                                    "  ValueError: x\n2026-01-01 10:00:00,500 I spikestream.a: par")
+        with open(logs / "a.log", "a") as f:
+            f.write("2026-01-01 10:00:00,100 I spikestream.a: one\n"
+                    "2026-01-01 10:00:00,300 E spikestream.a: boom\nTraceback (most recent call last):\n"
+                    "  ValueError: x\n2026-01-01 10:00:00,500 I spikestream.a: par")
         (logs / "b.log").write_text('{"t": "2026-01-01T10:00:00.200", "msg": "two"}\n'
                                     "2026-01-01 10:00:00,400 I spikestream.b: four\n")
         view._tail()
