@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from spikestream.condition._registry import build_chain
-from spikestream.params import Param, Params
+from spikestream.params import Param, Params, selector
 from spikestream.protocol import Message, Samples, Spikes
-from spikestream.registry import ENCODERS
+from spikestream.registry import CONDITIONERS, ENCODERS
 from spikestream.runtime.node import Node, register_node
 
 def _encoder_keys(values: dict) -> list[str] | None:
@@ -42,7 +42,7 @@ def _encoder_name(v: str) -> str:
 _OWN_PARAMS = Params(
     Param("kind", str, None, check=_encoder_name, doc="the encoder (an ENCODERS name; `encoder` is the older spelling)"),
     Param("encoder", str, None, check=_encoder_name, doc="the encoder (same as `kind`); default \"delta\""),
-    Param("conditioning", list, None, items=dict, doc="conditioning stages applied first: [{kind = ..., ...}, ...]"),
+    Param("conditioning", list, None, items=dict, check=selector(CONDITIONERS), doc="conditioning stages applied first: [{kind = ..., ...}, ...]"),
     Param("channels", int, None, lo=1, doc="the expected channel count, fixed for good (default: the first message's)"),
     Param("rate_hz", float, None, unit="Hz", lo=0, lo_open=True, doc="the sample rate (default: the messages')"),
     Param("max_channels", int, 4096, lo=1, doc="the most channels a message may ask for"),

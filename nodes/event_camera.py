@@ -21,8 +21,9 @@ from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.emulator import EmulatorParams, FrameEmulator, FrameReader
 from spikestream.events.filters import FilterChain
 from spikestream.events.slicing import POLARITY_MODES, EventSlicer
-from spikestream.params import REQUIRED, Param, Params
+from spikestream.params import REQUIRED, Param, Params, selector
 from spikestream.protocol import Events, Spikes
+from spikestream.registry import EVENT_FILTERS
 from spikestream.runtime.node import Node, register_node
 
 MAX_SLICES_PER_POLL = 4096
@@ -42,7 +43,7 @@ _COMMON = Params(
     Param("path", str, REQUIRED, doc="the recording (a file, or for frames_to_events a folder of images)"),
     SPEED,
     Param("slice_us", int, 1000, unit="us", lo=1, doc="one spike packet per time slice of this length"),
-    Param("filters", list, [], items=dict, doc="event filters, in order: [{kind = ..., ...}, ...] (docs/event-streaming.md)"),
+    Param("filters", list, [], items=dict, check=selector(EVENT_FILTERS), doc="event filters, in order: [{kind = ..., ...}, ...] (docs/event-streaming.md)"),
     Param("downsample", int, 1, lo=1, doc="sensor downsampling factor, after the filters"),
     Param("polarity", str, "both", choices=tuple(POLARITY_MODES), doc="how polarities map to neurons"),
     Param("loop", bool, False, doc="start over at the end (times keep increasing)"),

@@ -50,6 +50,28 @@ from spikestream.registry import DECODERS, SINKS, UnknownKind
 from spikestream.runtime.node import Node, register_node
 from spikestream.safety import SafetyParams, SafetyStage
 
+def _target_channels(v: dict) -> list[int]:
+    ch = v["target_channels"]
+    return ([0] if v["calibrate"] == "target" else []) if ch is None else ch
+
+
+def _phase_channel(v: dict) -> int:
+    return 1 if v["phase_channel"] is None else v["phase_channel"]
+
+
+def _calibration_keys(v: dict, table: dict) -> None:
+    """The calibration keys that go together (checked at load and in setup)."""
+    if v["calibrate"] == "target":
+        if "calibrate_s" in table:
+            raise ValueError('calibrate = "target" and calibrate_s exclude each other')
+        ch, ph = _target_channels(v), _phase_channel(v)
+        if not ch or ph in ch:
+            raise ValueError('calibrate = "target" needs target_channels (the label columns) and a different '
+                             f"phase_channel, got {ch!r} and {ph!r}")
+    elif "phase_channel" in table:
+        raise ValueError('phase_channel needs calibrate = "target"')
+
+
 PARAMS = Params(
     Param("decoder", dict, REQUIRED, check=selector(DECODERS),
           doc="{kind = ..., ...}: a registered decoder and its parameters (docs/decoders.md)"),
@@ -68,6 +90,7 @@ PARAMS = Params(
     Param("max_age_ms", float, 100.0, unit="ms", lo=0, lo_open=True, finite=False,
           doc="a command from input older than this is not published (inf: off)"),
     Param("sinks", list, [], items=dict, check=selector(SINKS), doc="[{kind = ..., ...}, ...] (docs/sinks.md)"),
+    check=_calibration_keys,
 )
 
 
@@ -87,21 +110,13 @@ class ControlOutputNode(Node):
 
     # ------------------------------------------------------------------ build
     def setup(self) -> None:
-        p = self.params
-        v = self.PARAMS.validate(p, f"control_output {self.name!r} params")
+        v = self.PARAMS.validate(self.params, f"control_output {self.name!r} params")
         dec = dict(v["decoder"])
         kind = dec.pop("kind", None)
         if not isinstance(kind, str):
             raise ValueError(f"control_output.decoder needs kind = one of {DECODERS.names()}")
-        mode = p.get("calibrate", "time")
-        if mode not in ("time", "target"):
-            raise ValueError(f'control_output.calibrate must be "time" (calibrate_s) or "target", got {mode!r}')
-        self.by_target = mode == "target"
-        if self.by_target and "calibrate_s" in p:
-            raise ValueError('control_output: calibrate = "target" and calibrate_s exclude each other')
-        self.calibrate_us = 0 if self.by_target else int(float(p.get("calibrate_s", 10.0)) * 1e6)
-        if self.calibrate_us < 0:
-            raise ValueError("control_output.calibrate_s must be >= 0")
+        self.by_target = v["calibrate"] == "target"
+        self.calibrate_us = 0 if self.by_target else int(v["calibrate_s"] * 1e6)
         dec.setdefault("calibrating", self.calibrate_us > 0)
         self.decoder = _create(DECODERS, kind, dec)
         K = self.decoder.n_outputs
@@ -119,42 +134,23 @@ class ControlOutputNode(Node):
             raise ValueError(f"control_output.safety.n_outputs {saf['n_outputs']} != decoder outputs {K}")
         self.safety = SafetyStage(build_params(SafetyParams, saf))
         self._slew_to_safe = self.safety.params.safe_mode == "slew"
-        self.names = list(p.get("names", []))
+        self.names = v["names"]
         if self.names and len(self.names) != K:
             raise ValueError(f"control_output.names: {len(self.names)} names for {K} outputs")
-        ch = p.get("target_channels", [0] if self.by_target else [])
-        if not isinstance(ch, list) or not all(isinstance(c, int) and c >= 0 for c in ch):
-            raise ValueError("control_output.target_channels must be a list of column indices")
+        ch = _target_channels(v)
         if self.by_target:
-            ph = p.get("phase_channel", 1)
-            if not isinstance(ph, int) or ph < 0 or not ch or ph in ch:
-                raise ValueError("control_output: calibrate = \"target\" needs target_channels (the label columns) and a "
-                                 f"different phase_channel, got {ch!r} and {ph!r}")
-            ch = [*ch, ph]  # the phase travels as the last stored column
-        elif "phase_channel" in p:
-            raise ValueError('control_output.phase_channel needs calibrate = "target"')
+            ch = [*ch, _phase_channel(v)]  # the phase travels as the last stored column
         self.target_channels = np.asarray(ch, np.int64)
-        vote = p.get("vote", 1)
-        if isinstance(vote, bool) or not isinstance(vote, int) or vote < 1:
-            raise ValueError(f"control_output.vote must be a positive integer (1 = off), got {vote!r}")
+        vote = v["vote"]
         if vote > 1 and not (self.safety.params.discrete and K == 1):
             raise ValueError("control_output.vote needs one discrete output (a decoder with output = \"label\")")
         self.vote = MajorityVote(vote)
         self.confusion = Confusion(self.n_classes) if self.n_classes else None
-        self.target_max_age_us = int(float(p.get("target_max_age_ms", 100.0)) * 1e3)
-        self.target_cap = int(p.get("target_buffer", 1024))
-        if self.target_cap < 1:
-            raise ValueError("control_output.target_buffer must be >= 1")
-        self.safe_repeat_ns = int(float(p.get("safe_repeat_s", 0.1)) * 1e9)
-        if self.safe_repeat_ns <= 0 or self.target_max_age_us < 0:
-            raise ValueError("control_output: safe_repeat_s must be > 0 and target_max_age_ms >= 0")
-        max_age = p.get("max_age_ms", 100.0)
-        if isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or not max_age > 0:
-            raise ValueError(f"control_output.max_age_ms must be a positive number of ms (inf: off), got {max_age!r}")
-        self.max_age_ns = float(max_age) * 1e6
-        sinks = p.get("sinks", [])
-        if not isinstance(sinks, list):
-            raise ValueError("control_output.sinks must be a list of tables")
+        self.target_max_age_us = int(v["target_max_age_ms"] * 1e3)
+        self.target_cap = v["target_buffer"]
+        self.safe_repeat_ns = int(v["safe_repeat_s"] * 1e9)
+        self.max_age_ns = v["max_age_ms"] * 1e6
+        sinks = v["sinks"]
         self.sinks = []
         try:
             for i, s in enumerate(sinks):
