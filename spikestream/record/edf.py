@@ -283,8 +283,9 @@ def read_edf(path, columns=None, log: logging.Logger | None = None) -> EDFData:
     pick = choose_signals(hdr, columns, log)
     rate = pick[0].rate_hz
     spr = pick[0].samples_per_record
-    records = np.fromfile(hdr.path, np.uint8, count=hdr.n_records * hdr.record_bytes,
-                          offset=hdr.header_bytes).reshape(hdr.n_records, hdr.record_bytes)
+    # mapped, not read: only the chosen signals' bytes are copied out (a long EEG file stays on disk)
+    records = np.memmap(hdr.path, np.uint8, "r", offset=hdr.header_bytes,
+                        shape=(hdr.n_records, hdr.record_bytes))
     data = np.empty((hdr.n_records * spr, len(pick)), np.float64)
     for j, s in enumerate(pick):
         gain = (s.phys_max - s.phys_min) / (s.dig_max - s.dig_min)
