@@ -250,9 +250,9 @@ def _digital(records: np.ndarray, s: EDFSignal, sample_bytes: int) -> np.ndarray
     b = records[:, s.offset:s.offset + s.samples_per_record * sample_bytes]
     if sample_bytes == 2:
         return np.ascontiguousarray(b).view("<i2").reshape(-1).astype(np.int32)
-    b = b.reshape(-1, 3).astype(np.int32)
-    v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-    return (v ^ 0x800000) - 0x800000  # sign-extend 24 bits
+    wide = np.zeros((b.shape[0], s.samples_per_record, 4), np.uint8)  # [0, lo, mid, hi] little-endian
+    wide[:, :, 1:] = b.reshape(b.shape[0], s.samples_per_record, 3)
+    return wide.view("<i4").reshape(-1) >> 8  # the arithmetic shift sign-extends the 24 bits
 
 
 def _record_onsets(hdr: EDFHeader, records: np.ndarray) -> np.ndarray:
