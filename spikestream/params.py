@@ -9,7 +9,7 @@ A node kind (and the runtime, for a node table's own keys) declares its paramete
     )
 
 `validate(table, decl, where)` rejects unknown keys (with a "did you mean"), wrong types and out-of-range
-values, each with one line naming `where` (``FILE: [nodes.NAME.params]``) and the key, and returns the typed
+values, each with one line naming `where` (``FILE: node 'NAME' params``) and the key, and returns the typed
 values with the defaults filled in. The pipeline loader runs it on every node table before any node
 starts (`spikestream check` runs nothing else); a node runs it again in `setup` on its own params (a no-op
 for a loaded file, the check for a node built in a test or a notebook). `spikestream kinds --params` and
@@ -29,7 +29,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-__all__ = ["REQUIRED", "Param", "Params", "ParamError", "validate", "reference_markdown"]
+__all__ = ["REQUIRED", "Param", "Params", "ParamError", "selector", "validate", "params_text", "reference_markdown"]
 
 
 class _Required:

@@ -145,10 +145,13 @@ def load(path: str | Path, resolve_auto: bool = True) -> Pipeline:
         text = path.read_bytes()
     except OSError as e:
         raise PipelineError(f"{path}: cannot read: {e.strerror}") from None
-    if path.suffix == ".json":
-        d = json.loads(text)
-        nodes = {n: NodeSpec(**s) for n, s in d["nodes"].items()}
-        return Pipeline(d["name"], nodes, d.get("stats"), d.get("source", str(path)), d.get("curve_keys"))
+    if path.suffix == ".json":  # a resolved copy `spikestream run` wrote from a checked file
+        try:
+            d = json.loads(text)
+            nodes = {n: NodeSpec(**s) for n, s in d["nodes"].items()}
+            return Pipeline(d["name"], nodes, d.get("stats"), d.get("source", str(path)), d.get("curve_keys"))
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise PipelineError(f"{path}: not a resolved pipeline: {type(e).__name__}: {e}") from None
     try:
         doc = tomllib.loads(text.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
