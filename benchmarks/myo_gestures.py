@@ -43,6 +43,8 @@ FS, CH, N_CLASSES = 200, 8, 7
 DT_US = 1_000_000 // FS           # one sample
 WIN, STEP = 52, 5                 # 260 ms windows, a decision every 25 ms
 THRESHOLD = 2.0                   # delta-encoder level in raw Myo units (8-bit effective range), one for all
+AMPLITUDE = True                  # per electrode UP, DOWN (waveform length) and AMP (mean absolute value)
+PER_CH = 3 if AMPLITUDE else 2
 N_HIDDEN = 64
 
 # The shipped learning SNN (deploy/myo_replay.toml uses the same table).
@@ -97,12 +99,13 @@ class Pipeline:
     """encoder -> [ring alignment] -> [SNN] -> LDA, fed 25 ms at a time, as the nodes are."""
 
     def __init__(self, snn: bool, learning: bool):
-        self.enc = ENCODERS.create("delta", n_channels=CH, threshold=THRESHOLD, mode="level", max_per_sample=255)
-        self.align = RingAlign(n_inputs=2 * CH) if learning else None
-        self.snn = build_snn(SNN, 2 * CH) if snn else None
+        self.enc = ENCODERS.create("delta", n_channels=CH, threshold=THRESHOLD, mode="level", max_per_sample=255,
+                                   amplitude=AMPLITUDE)
+        self.align = RingAlign(n_inputs=PER_CH * CH, per_channel=PER_CH) if learning else None
+        self.snn = build_snn(SNN, PER_CH * CH) if snn else None
         if self.snn is not None:
             self.snn.learning = learning
-        n = self.snn.n_outputs if self.snn is not None else 2 * CH
+        n = self.snn.n_outputs if self.snn is not None else PER_CH * CH
         self.dec = LdaDecoder(n_inputs=n, calibrating=True, **READOUT, **(ADAPT if learning else {}))
         self.t_us = 0
 

@@ -101,3 +101,43 @@ def test_bad_input_is_rejected_without_touching_state():
         enc.encode(x[10:], t[10:][::-1].copy())
     for k, v in enc.get_state().items():
         np.testing.assert_array_equal(v, st[k])
+
+
+def test_amplitude_neurons_count_mean_absolute_value_and_keep_up_down():
+    """AMP = 3c+2 integrates |x|: its count over a stretch is sum|x| / threshold within one spike, and the
+    UP/DOWN spikes are those of the encoder without AMP, renumbered 2c+k -> 3c+k."""
+    t, x = _signal()
+    thr = [0.1, 0.05, 0.2, 0.1]
+    plain_i, plain_t = DeltaEncoder(4, threshold=thr, mode="level", max_per_sample=1000).encode(x, t)
+    enc = DeltaEncoder(4, threshold=thr, mode="level", max_per_sample=1000, amplitude=True)
+    assert enc.n_outputs == 12
+    i, tt = enc.encode(x, t)
+    ud = i % 3 != 2
+    np.testing.assert_array_equal(i[ud] // 3 * 2 + i[ud] % 3, plain_i)
+    np.testing.assert_array_equal(tt[ud], plain_t)
+    for c in range(4):
+        n_amp = np.count_nonzero(i == 3 * c + 2)
+        expect = np.abs(x[:, c].astype(np.float64)).sum() / thr[c]
+        assert abs(n_amp - expect) <= 1.0, (c, n_amp, expect)
+    order = np.lexsort((i, tt))  # sorted by time, then by neuron
+    np.testing.assert_array_equal(order, np.arange(i.size))
+
+
+def test_amplitude_is_chunk_invariant_and_its_state_round_trips():
+    t, x = _signal()
+    ref_i, ref_t = DeltaEncoder(4, threshold=0.1, mode="level", max_per_sample=3, amplitude=True).encode(x, t)
+    enc = DeltaEncoder(4, threshold=0.1, mode="level", max_per_sample=3, amplitude=True)
+    ci, ct = _chunked(enc, x[:1500], t[:1500], np.random.default_rng(1))
+    b = DeltaEncoder(4, threshold=0.1, mode="level", max_per_sample=3, amplitude=True)
+    b.set_state(enc.get_state())  # the AMP membranes travel with the state
+    bi, bt = b.encode(x[1500:], t[1500:])
+    np.testing.assert_array_equal(np.concatenate([ci, bi]), ref_i)
+    np.testing.assert_array_equal(np.concatenate([ct, bt]), ref_t)
+    assert "acc" in enc.get_state() and "acc" not in DeltaEncoder(4).get_state()  # old checkpoints still load
+    # a burst far above the cap: at most max_per_sample AMP spikes per sample, and the excess is not banked
+    big = np.full((5, 1), 100.0, np.float32)
+    e = DeltaEncoder(1, threshold=1.0, mode="level", max_per_sample=3, amplitude=True, init=100.0)
+    i, _ = e.encode(big, np.arange(5, dtype=np.int64))
+    assert np.count_nonzero(i == 2) == 15 and e.acc[0] <= 1.0
+    with pytest.raises(ValueError, match="amplitude"):
+        DeltaEncoder(4, amplitude="yes")

@@ -36,7 +36,7 @@ def test_myo_pipeline_calibrates_on_cycles_1_2_and_evaluates_on_3_4(tmp_path, mo
     k = np.repeat(np.arange(28), 6)
     assert np.array_equal(y[:, 0], k % 7) and np.array_equal(y[:, 1], (k < 14).astype(np.float32))
     spikes = [b for p, b, *_ in out if p == "spikes"]
-    assert spikes and spikes[0].n_neurons == 16
+    assert spikes and spikes[0].n_neurons == 24  # 8 channels x (UP, DOWN, AMP)
 
 
 def test_myo_pipeline_without_its_folder_says_which_variable(monkeypatch):
