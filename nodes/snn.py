@@ -36,6 +36,7 @@ from spikestream.protocol import Spikes
 from spikestream.runtime.node import Node, register_node
 from spikestream.snn import build_snn
 from spikestream.snn.align import RingAlign
+from spikestream.snn.spec import parse
 from spikestream.snn.topologies import build_topology, expand
 
 #: The keys of the network description (spikestream.snn.spec checks them again when it builds).
@@ -47,14 +48,25 @@ def _learning_check(v):
     return v
 
 
-def _topology_check(values: dict, table: dict) -> None:
-    if values["topology"] is not None:
-        rest = sorted(k for k in _NETWORK if k in table)
-        if rest:
-            raise ValueError(f"with 'topology' give its parameters in 'topology_params' (or the topology table), "
-                             f"not {rest}")
-        if isinstance(values["topology"], dict) and values["topology_params"]:
-            raise ValueError("give the topology's parameters in its table or in 'topology_params', not both")
+def _network_check(values: dict, table: dict) -> None:
+    """The network as a whole, checked without building it (at load too): the description's layers,
+    connections and rules, or the template's parameters."""
+    topo = values["topology"]
+    if topo is None:
+        parse(_plasticity_kind({k: v for k, v in table.items() if k in _NETWORK}), values["n_inputs"] or 1)
+        return
+    rest = sorted(k for k in _NETWORK if k in table)
+    if rest:
+        raise ValueError(f"with 'topology' give its parameters in 'topology_params' (or the topology table), "
+                         f"not {rest}")
+    if isinstance(topo, dict) and values["topology_params"]:
+        raise ValueError("give the topology's parameters in its table or in 'topology_params', not both")
+    tparams = dict(topo) if isinstance(topo, dict) else values["topology_params"]
+    name = tparams.pop("kind", None) if isinstance(topo, dict) else topo
+    if not isinstance(name, str):
+        raise ValueError("parameter 'topology' as a table needs kind = the template's name")
+    if name != "conv":  # conv's parameters are checked when it is built
+        expand(name, tparams)
 
 
 PARAMS = Params(
@@ -70,7 +82,7 @@ PARAMS = Params(
     Param("learning", (bool, dict), True, check=_learning_check,
           doc="true, false, or a schedule {from_s = .., until_s = ..} in stream time"),
     rest="the network description: dt_us, seed, layers, connections, outputs (docs/snn.md)",
-    rest_keys=lambda v: _NETWORK, check=_topology_check,
+    rest_keys=lambda v: _NETWORK, check=_network_check,
 )
 _OWN = tuple(k for k in PARAMS.names() if k not in ("topology", "topology_params"))
 

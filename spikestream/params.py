@@ -243,7 +243,9 @@ def selector(registry, key: str = "kind") -> Callable[[Any], Any]:
 
 
 def _did_you_mean(key: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    known = list(known)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6) or \
+        [k for k in known if len(key) >= 2 and (k.startswith(key) or key.startswith(k))][:1]  # dt -> dt_us
     return f"; did you mean {close[0]!r}?" if close else ""
 
 

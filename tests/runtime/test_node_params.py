@@ -106,3 +106,27 @@ def test_a_good_file_loads_and_keeps_the_params_as_written(tmp_path):
     pl = pipeline.load(p, resolve_auto=False)
     assert pl.nodes["emg"].params == {"chunk": 1, "encoder": {"kind": "delta", "threshold": 0.25}}
     assert pl.nodes["out"].params["max_age_ms"] == float("inf")
+
+
+@pytest.mark.parametrize("snn_params,text", [
+    ('layers = [{ name = "h", n = 4, model = "lfi" }]', "unknown neuron model 'lfi'"),
+    ('layers = [{ name = "h", n = 4 }], dt = 5', "node 'snn' params: unknown parameter 'dt'; did you mean 'dt_us'?"),
+    ('topology = { kind = "reservoir", n_exc = 10, nope = 1 }', "topology 'reservoir': unknown parameter(s) ['nope']"),
+    ('topology = "synfire", dt_us = 500', "with 'topology' give its parameters in 'topology_params'"),
+    ('layers = [{ name = "h", n = 4 }], learning = { start = 1 }', "learning"),
+])
+def test_the_snn_description_is_checked_at_load(tmp_path, snn_params, text):
+    p = tmp_path / "s.toml"
+    p.write_text(f"""[nodes.src]
+kind = "emg_synth"
+outputs = {{ spikes = "tcp://127.0.0.1:auto" }}
+params = {{ encoder = {{ kind = "delta" }} }}
+[nodes.snn]
+kind = "snn"
+inputs = {{ in = "src.spikes" }}
+outputs = {{ out = "tcp://127.0.0.1:auto" }}
+params = {{ {snn_params} }}
+""")
+    with pytest.raises(pipeline.PipelineError) as ei:
+        pipeline.load(p, resolve_auto=False)
+    assert str(ei.value).startswith(f"{p}: node 'snn' params") and text in str(ei.value), str(ei.value)
