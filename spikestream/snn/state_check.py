@@ -49,8 +49,11 @@ def checked_state(snn, d) -> tuple[dict[str, np.ndarray], int, tuple, tuple, boo
     ref = np.zeros(snn._net.n_neurons, np.int64)
     for lo, hi, pc in zip(snn._net.layer_lo, snn._net.layer_hi, snn._net.layer_pc):
         ref[lo:hi] = int(pc[C_REF])
-    if np.any(new["refr"] < 0) or np.any(new["refr"] > ref):
+    # one step more is accepted, and cut to the period: a checkpoint written before refractory periods were
+    # counted as Brian2 does (round(t_ref/dt), now floor(t_ref/dt + 1e-3)) must not be refused on upgrade
+    if np.any(new["refr"] < 0) or np.any(new["refr"] > ref + 1):
         raise ValueError("SNN state: 'refr' outside [0, the layer's refractory steps]")
+    new["refr"] = np.minimum(new["refr"], ref).astype(new["refr"].dtype)
     for k in ("flag", "ring_used"):
         _int_range(k, new[k], 0, 1)
     _int_range("count", new["count"], 0, None)
