@@ -1,16 +1,6 @@
-"""Make this folder's plain-numpy references importable as `snn_reference` (unique name: tests run with
---import-mode=importlib and other areas have their own reference.py)."""
-
-import importlib.util
-import sys
-from pathlib import Path
+"""The SNN tests' own fixtures (helper modules such as `snn_reference`: tests/conftest.py)."""
 
 import pytest
-
-_spec = importlib.util.spec_from_file_location("snn_reference", Path(__file__).with_name("reference.py"))
-_mod = importlib.util.module_from_spec(_spec)
-sys.modules["snn_reference"] = _mod
-_spec.loader.exec_module(_mod)
 
 
 @pytest.fixture

@@ -1,12 +1,8 @@
 """The Brian2 harness itself: where it finds Brian2, and that a missing Brian2 fails CI instead of skipping."""
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-import brian2_harness as h  # noqa: E402
+import snn_brian2_harness as h
 
 
 def test_missing_brian2_fails_under_ci(monkeypatch, tmp_path):

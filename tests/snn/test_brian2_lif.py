@@ -10,16 +10,12 @@ pathway), reset. Brian2's StateMonitor samples at the start of a step, ours at t
 before, so ours[k-1] is compared with Brian2's [k].
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from spikestream.snn.network import build_snn
 
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make the harness importable
-from brian2_harness import require_brian2, run_brian2  # noqa: E402
+from snn_brian2_harness import require_brian2, run_brian2
 
 pytestmark = pytest.mark.slow
 

@@ -19,16 +19,12 @@ evaluate the same expressions in a different floating-point order; Euler on the 
 1e-15 rounding near spikes, still far below 1e-6 over these runs).
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from spikestream.snn.network import build_snn
 
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make the harness importable
-from brian2_harness import require_brian2, run_brian2  # noqa: E402
+from snn_brian2_harness import require_brian2, run_brian2
 
 pytestmark = pytest.mark.slow
 
