@@ -36,6 +36,7 @@ inputs; nothing decoded after it is published) and from `close()` (end of run) b
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -44,11 +45,19 @@ import numpy as np
 from spikestream.decode._base import build_params
 from spikestream.decode.decision import Confusion, MajorityVote
 from spikestream.decode.targets import TargetBuffer
-from spikestream.params import REQUIRED, Param, Params, selector
+from spikestream.params import REQUIRED, Param, Params, selector, validate
 from spikestream.protocol import Control, Message
 from spikestream.registry import DECODERS, SINKS, UnknownKind
 from spikestream.runtime.node import Node, register_node
 from spikestream.safety import SafetyParams, SafetyStage
+
+def _safety_keys(t: dict) -> dict:
+    """The safety table's keys are SafetyParams' (its values are checked when the stage is built, with the
+    decoder's output count)."""
+    validate(t, Params(rest="SafetyParams", rest_keys=lambda v: [f.name for f in dataclasses.fields(SafetyParams)]),
+             "safety")
+    return t
+
 
 def _target_channels(v: dict) -> list[int]:
     ch = v["target_channels"]
@@ -75,7 +84,7 @@ def _calibration_keys(v: dict, table: dict) -> None:
 PARAMS = Params(
     Param("decoder", dict, REQUIRED, check=selector(DECODERS),
           doc="{kind = ..., ...}: a registered decoder and its parameters (docs/decoders.md)"),
-    Param("safety", dict, {}, doc="the safety stage's parameters (`spikestream.safety.SafetyParams`, docs/safety.md)"),
+    Param("safety", dict, {}, check=_safety_keys, doc="the safety stage's parameters (`spikestream.safety.SafetyParams`, docs/safety.md)"),
     Param("calibrate_s", float, 10.0, unit="s", lo=0, doc="learn from `target` for the first N s of source time"),
     Param("calibrate", str, "time", choices=("time", "target"),
           doc='"target": learn exactly while the target row\'s phase column is 1'),

@@ -271,8 +271,8 @@ def validate(table: Any, decl: Params, where: str = "params") -> dict[str, Any]:
             continue
         try:
             out[p.name] = p.convert(table[p.name])
-        except ParamError:
-            raise
+        except ParamError as e:  # a check that validated a nested table `where="KEY"`: locate it under ours
+            raise ParamError(f"{where}.{e}") from None
         except ValueError as e:
             raise ParamError(f"{where}: {p.name} {e}") from None
         if p.fields is not None and isinstance(out[p.name], dict):

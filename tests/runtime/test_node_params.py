@@ -130,3 +130,9 @@ params = {{ {snn_params} }}
     with pytest.raises(pipeline.PipelineError) as ei:
         pipeline.load(p, resolve_auto=False)
     assert str(ei.value).startswith(f"{p}: node 'snn' params") and text in str(ei.value), str(ei.value)
+
+
+def test_the_safety_table_keys_are_checked_at_load(tmp_path):
+    p = _file(tmp_path, "", 'decoder = { kind = "lda" }, safety = { lo = 0.0, max_rat = 2.0 }')
+    with pytest.raises(pipeline.PipelineError, match=r"p.toml: node 'out' params\.safety: unknown parameter 'max_rat'; did you mean 'max_rate'"):
+        pipeline.load(p, resolve_auto=False)
