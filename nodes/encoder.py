@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from spikestream.condition._registry import build_chain
-from spikestream.params import Param, Params, selector
+from spikestream.params import Param, Params, node_params, selector
 from spikestream.protocol import Message, Samples, Spikes
 from spikestream.registry import CONDITIONERS, ENCODERS
 from spikestream.runtime.node import Node, register_node
@@ -60,7 +60,7 @@ class EncoderNode(Node):
     PARAMS = _OWN_PARAMS
 
     def setup(self) -> None:
-        p = self.PARAMS.validate(self.params, f"{self.kind} {self.name!r} params")
+        p = node_params(self)
         if p["kind"] and p["encoder"] and p["kind"] != p["encoder"]:
             raise ValueError(f"parameters 'kind' ({p['kind']!r}) and 'encoder' ({p['encoder']!r}) name two encoders")
         self.encoder_kind = p["kind"] or p["encoder"] or "delta"

@@ -21,7 +21,7 @@ from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.emulator import EmulatorParams, FrameEmulator, FrameReader
 from spikestream.events.filters import FilterChain
 from spikestream.events.slicing import POLARITY_MODES, EventSlicer
-from spikestream.params import REQUIRED, Param, Params, selector
+from spikestream.params import REQUIRED, Param, Params, node_params, selector
 from spikestream.protocol import Events, Spikes
 from spikestream.registry import EVENT_FILTERS
 from spikestream.runtime.node import Node, register_node
@@ -83,7 +83,7 @@ class EventReplayNode(Node):
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
-        p = self.p = self.PARAMS.validate(self.params, f"{self.kind} {self.name!r} params")
+        p = self.p = node_params(self)
         if not p["path"]:
             raise ValueError(f"{self.kind}: parameter 'path' (a file) is required")
         self.speed, self.slice_us, self.loop, self.emit_events = p["speed"], p["slice_us"], p["loop"], p["emit_events"]

@@ -45,7 +45,7 @@ import numpy as np
 from spikestream.decode._base import build_params
 from spikestream.decode.decision import Confusion, MajorityVote
 from spikestream.decode.targets import TargetBuffer
-from spikestream.params import REQUIRED, Param, Params, selector, validate
+from spikestream.params import REQUIRED, Param, Params, node_params, selector, validate
 from spikestream.protocol import Control, Message
 from spikestream.registry import DECODERS, SINKS, UnknownKind
 from spikestream.runtime.node import Node, register_node
@@ -119,7 +119,7 @@ class ControlOutputNode(Node):
 
     # ------------------------------------------------------------------ build
     def setup(self) -> None:
-        v = self.PARAMS.validate(self.params, f"control_output {self.name!r} params")
+        v = node_params(self)
         dec = dict(v["decoder"])
         kind = dec.pop("kind", None)
         if not isinstance(kind, str):

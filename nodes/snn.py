@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from spikestream.params import Param, Params
+from spikestream.params import Param, Params, node_params
 from spikestream.protocol import Spikes
 from spikestream.runtime.node import Node, register_node
 from spikestream.snn import build_snn
@@ -129,7 +129,7 @@ class SNNNode(Node):
     PARAMS = PARAMS
 
     def setup(self) -> None:
-        p = self.PARAMS.validate(self.params, f"snn {self.name!r} params")
+        p = node_params(self)
         self.net_params = _plasticity_kind({k: v for k, v in self.params.items() if k in _NETWORK})
         topo, tparams = p["topology"], p["topology_params"]
         if isinstance(topo, dict):  # one selector table: {kind = "reservoir", n_exc = ...}

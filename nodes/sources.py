@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from spikestream.params import REQUIRED, Param, Params
+from spikestream.params import REQUIRED, Param, Params, node_params
 from spikestream.protocol import Samples
 from spikestream.nodes.encoder import EncoderNode, InlineEncoder
 from spikestream.runtime.node import Node, register_node
@@ -108,7 +108,7 @@ class PacedSourceNode(InputNode):
         raise NotImplementedError
 
     def setup(self) -> None:
-        p = self.p = self.PARAMS.validate(self.params, f"{self.kind} {self.name!r} params")
+        p = self.p = node_params(self)
         self.chunk, self.pace, self.speed, self.max_lag_s = p["chunk"], p["pace"], p["speed"], p["max_lag_s"]
         self.fast_msgs, self.max_msgs, self.truth = p["fast_msgs_per_poll"], p["max_msgs_per_poll"], p["truth"]
         # ground truth is a side channel (calibration, evaluation), not on the control path: it may travel
@@ -391,7 +391,7 @@ class LiveSourceNode(InputNode):
     PARAMS = LIVE
 
     def setup(self) -> None:
-        self.p = self.PARAMS.validate(self.params, f"{self.kind} {self.name!r} params")
+        self.p = node_params(self)
         self.max_rows = self.p["max_rows_per_poll"]
         self.poll_ns = 1000 * self.p["poll_interval_us"]
         self.src = self._make_source()

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from spikestream.params import Param, Params
+from spikestream.params import Param, Params, node_params
 from spikestream.protocol import Samples
 from spikestream.runtime import Node, register_node
 
@@ -31,7 +31,7 @@ class RampSource(Node):
     )
 
     def setup(self) -> None:
-        p = self.PARAMS.validate(self.params, f"ramp_source {self.name!r} params")
+        p = node_params(self)
         self.rate, self.chunk, self.channels = p["rate_hz"], p["chunk"], p["channels"]
         self.limit = p["limit"]  # stop (finish) after this many samples
         if p["fail_setup"]:
@@ -76,7 +76,7 @@ class Relay(Node):
     PARAMS = Params(Param("die_after", int, None, unit="messages", lo=1, doc="exit hard (code 3) after this many"))
 
     def setup(self) -> None:
-        self.die_after = self.PARAMS.validate(self.params, f"relay {self.name!r} params")["die_after"]
+        self.die_after = node_params(self)["die_after"]
         self.n = 0
 
     def on_message(self, port, msg) -> None:
@@ -94,7 +94,7 @@ class Recorder(Node):
     PARAMS = Params(Param("path", str, None, doc="write the JSON summary here (every 0.1 s and at close)"))
 
     def setup(self) -> None:
-        self.path = self.PARAMS.validate(self.params, f"recorder {self.name!r} params")["path"]
+        self.path = node_params(self)["path"]
         self.n = 0
         self.last_t = None
         self.values: list[float] = []

@@ -29,7 +29,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-__all__ = ["REQUIRED", "Param", "Params", "ParamError", "selector", "validate", "params_text", "reference_markdown"]
+__all__ = ["REQUIRED", "Param", "Params", "ParamError", "selector", "validate", "node_params", "params_text", "reference_markdown"]
 
 
 class _Required:
@@ -293,6 +293,12 @@ def validate(table: Any, decl: Params, where: str = "params") -> dict[str, Any]:
         except ValueError as e:
             raise ParamError(f"{where}: {e}") from None
     return out
+
+
+def node_params(node: Any) -> dict[str, Any]:
+    """A node's `params` validated against its kind's `PARAMS` (in `setup`: the check for a node built in a
+    test or a notebook; a loaded pipeline file was checked already), located as ``KIND 'NAME' params``."""
+    return validate(node.params, type(node).PARAMS, f"{node.kind} {node.name!r} params")
 
 
 def _cell(text: str) -> str:
