@@ -104,7 +104,8 @@ def test_population_vector_recovers_direction():
 
 def test_lda_matches_batch_reference_and_classifies():
     pk, lab = _gestures()
-    d = DECODERS.create("lda", n_inputs=24, n_classes=4, window_ms=100.0, calibrating=True, shrink=0.1)
+    d = DECODERS.create("lda", n_inputs=24, n_classes=4, window_ms=100.0, calibrating=True, shrink=0.1,
+                        pure_windows=False)
     F = []
     for k, (i, t, t0, t1) in enumerate(pk[:2000]):
         d.decode(i, t, t1, [float(lab[k])])
@@ -121,6 +122,28 @@ def test_lda_matches_batch_reference_and_classifies():
     proba.set_state(st)
     p = _run(proba, pk[2000:2100])
     assert p.shape == (100, 4) and np.allclose(p.sum(1), 1.0)
+
+
+def test_lda_calibrates_only_on_windows_that_hold_one_label():
+    """After a label change the next window_ms of packets teach nothing: the fit is the batch reference's
+    on exactly the packets whose 100 ms window lies after the change (the first window of the stream too)."""
+    pk, lab = _gestures()
+    d = DECODERS.create("lda", n_inputs=24, n_classes=4, window_ms=100.0, calibrating=True, shrink=0.1)
+    F, pure = [], []
+    since = None
+    for k, (i, t, t0, t1) in enumerate(pk[:2000]):
+        d.decode(i, t, t1, [float(lab[k])])
+        F.append(d.features.out.copy())
+        if k == 0 or lab[k] != lab[k - 1]:
+            since = t1 if k == 0 else pk[k - 1][3]
+        pure.append(t1 - since >= 100_000)
+    pure = np.array(pure)
+    assert 0.5 < pure.mean() < 0.9  # the check leaves a real share out
+    assert d.n_c.sum() == pure.sum()
+    d.calibrating = False
+    Wd, bd = ref.lda_fit(np.array(F)[pure], lab[:2000][pure], 4, 0.1)
+    np.testing.assert_allclose(d.Wd, Wd, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(d.bd, bd, rtol=1e-6, atol=1e-9)
 
 
 def test_wta_learns_assignment_and_labels():

@@ -26,7 +26,9 @@ class Clock:
 
 def _node(**params):
     out = []
-    base = {"decoder": {"kind": "lda", "n_inputs": N, "n_classes": C, "window_ms": 100.0}, "safety": {"timeout_s": 0.3}}
+    # every calibration packet counts here (these tests count them); test_decoders checks pure_windows
+    base = {"decoder": {"kind": "lda", "n_inputs": N, "n_classes": C, "window_ms": 100.0, "pure_windows": False},
+            "safety": {"timeout_s": 0.3}}
     base.update(params)
     n = NODES.get("control_output")("out", base, emit=lambda port, body, t_us, origin_ns: out.append(body))
     clk = Clock()

@@ -18,7 +18,7 @@ def test_lda_equals_scikit_learn_shrinkage_lda():
     lab = np.repeat(rng.integers(0, C, T // 25), 25)[:T]
     pk = hp.poisson_packets(rng.uniform(5, 60, (C, N))[lab], DT, 7)
     d = DECODERS.create("lda", n_inputs=N, n_classes=C, window_ms=100.0, calibrating=True, shrink=0.2,
-                        output="scores")
+                        output="scores", pure_windows=False)
     F = []
     for k, (i, t, t0, t1) in enumerate(pk[:1500]):
         d.decode(i, t, t1, [float(lab[k])])
