@@ -71,3 +71,19 @@ def test_spikes_beyond_one_per_step_are_counted_and_warned_once(caplog):
     warnings = [r for r in caplog.records if "more than once" in r.getMessage()]
     assert len(warnings) == 1, [r.getMessage() for r in caplog.records]   # once per network, not per call
     assert "'ch'" in warnings[0].getMessage()
+
+
+def test_crossing_models_count_their_extra_crossings_too():
+    """FitzHugh-Nagumo run 50x faster (time_scale_ms = 0.02: a period of ~0.7 ms) crosses v_th more than once
+    per 1 ms step; at dt = 2 us (one 2 us sub-step, the same arithmetic) every crossing is a spike."""
+    def run(dt_us):
+        snn = build_snn({"dt_us": dt_us, "layers": [{"name": "f", "n": 3, "model": "fhn", "time_scale_ms": 0.02,
+                                                     "substep_ms": 0.002}]}, 1)
+        snn.set_bias("f", np.array([0.5, 0.8, 1.2]))
+        i, _ = snn.advance(np.zeros(0, np.int64), np.zeros(0, np.int64), 200_000)
+        return np.bincount(i, minlength=3), snn
+    fine, fine_snn = run(2)
+    coarse, coarse_snn = run(1000)
+    assert fine_snn.lost_spikes == 0
+    assert (fine - coarse).sum() > 100 and np.all(coarse > 0)
+    assert coarse_snn.lost_spikes == (fine - coarse).sum()
