@@ -35,7 +35,7 @@ def call(n_steps, step0):
     z = np.zeros(0, np.int64)
     a0 = rtsys.get_allocation_stats().alloc
     r = run(net, st, step0, n_steps, in_step, in_idx, rw_s, rw_c, rw_v, True, out_s, out_i, z, z,
-            np.empty((n_steps, 0)), s._spk, s._vpk, s._spikes)
+            np.empty((n_steps, 0)), s._spk, s._vpk, s._spikes, s._lost)
     return rtsys.get_allocation_stats().alloc - a0, int(r[1])
 call(5, 0)
 a_short, n1 = call(10, 5)
