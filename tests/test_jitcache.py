@@ -111,3 +111,15 @@ def test_real_numba_cache_goes_stale_without_the_guard(tmp_path, guard):
     assert any((top / "b" / "__pycache__").glob("*.nbi"))   # the kernel was cached
     (top / "a" / "helper.py").write_text(helper.format(100))
     assert _run(top, guard) == (101.0 if guard else 2.0)
+
+
+def test_top_level_jitted_modules_need_no_guard():
+    """A jitted module outside the packages (safety.py) has no hook: Numba's own check of its file is enough
+    as long as its kernels call nothing jitted from another file. Fail here when that changes."""
+    from spikestream._jitcache import _import_re, _imports, _modules
+    mods, pat = _modules(ROOT), _import_re(ROOT.name)
+    for f in ROOT.glob("*.py"):
+        if "@njit" in f.read_text():
+            deps = [Path(d) for d in _imports(f.read_bytes(), mods, pat)]
+            jitted = [d.name for d in deps if "@njit" in d.read_text()]
+            assert not jitted, f"{f.name}'s kernels may call jitted code in {jitted}: give it a cache guard"
