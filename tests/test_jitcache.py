@@ -2,6 +2,7 @@
 or any module its kernels import changes, across packages."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,10 @@ import pytest
 
 from spikestream import _jitcache
 from spikestream._jitcache import ROOT, invalidate_if_stale, sources
+
+def _has_kernels(path: Path) -> bool:
+    return re.search(r"^[ \t]*@(numba\.)?njit", path.read_text(), re.M) is not None
+
 
 JITTED = ["condition", "decode", "encode", "events", "snn", "sources"]
 
@@ -24,7 +29,7 @@ def test_every_jitted_package_calls_the_guard_first(pkg):
 
 
 def test_the_guarded_packages_are_all_the_jitted_ones():
-    jitted = {p.parent.name for p in ROOT.glob("*/*.py") if "@njit" in p.read_text()}
+    jitted = {p.parent.name for p in ROOT.glob("*/*.py") if _has_kernels(p)}
     assert jitted == set(JITTED)
 
 
@@ -119,7 +124,7 @@ def test_top_level_jitted_modules_need_no_guard():
     from spikestream._jitcache import _import_re, _imports, _modules
     mods, pat = _modules(ROOT), _import_re(ROOT.name)
     for f in ROOT.glob("*.py"):
-        if "@njit" in f.read_text():
+        if _has_kernels(f):
             deps = [Path(d) for d in _imports(f.read_bytes(), mods, pat)]
-            jitted = [d.name for d in deps if "@njit" in d.read_text()]
+            jitted = [d.name for d in deps if _has_kernels(d)]
             assert not jitted, f"{f.name}'s kernels may call jitted code in {jitted}: give it a cache guard"
