@@ -104,3 +104,16 @@ def test_every_node_kind_declares_its_params():
             assert p.doc or p.name in ("fail_setup",), f"{kind}.{p.name} has no doc"
             if p.default is not None and p.default is not REQUIRED:
                 p.convert(p.default)  # every default passes its own declaration (raises otherwise)
+
+
+def test_the_runtime_declaration_matches_what_the_runtime_reads():
+    """Every key a node table may set is declared (RUNTIME) with NodeSpec's default: one fact, checked."""
+    import dataclasses
+
+    from spikestream.runtime.pipeline import RUNTIME, NodeSpec
+
+    fields = {f.name: f.default for f in dataclasses.fields(NodeSpec)
+              if f.name not in ("name", "kind", "inputs", "outputs", "params", "consumers", "curve_keys")}
+    assert set(fields) == set(RUNTIME.names())
+    for name, default in fields.items():
+        assert RUNTIME[name].default == default, name
