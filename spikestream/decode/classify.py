@@ -112,7 +112,8 @@ class LdaDecoder(_Classifier):
         self.adapted = np.zeros(1, np.int64)  # confident decisions learned from
         self.adapt = self.params.adapt_rate > 0  # switchable at run time
         self._g = np.zeros(C)
-        # the calibration label in force and since when (source us): not saved, so a restart waits a window
+        # the calibration label in force, since when (the end of the last packet labelled otherwise, in source
+        # us), and the end of the last labelled packet: not saved, so a restart waits a window
         self._label, self._label_since, self._prev_until = -1, 0, None
 
     def fit(self) -> None:
@@ -168,7 +169,7 @@ class LdaDecoder(_Classifier):
                 self.n_c[c] += 1
                 self.S_c[c] += f
                 self.S_ff += np.outer(f, f)
-        self._prev_until = until_us
+            self._prev_until = until_us
         if not self.fitted[0]:
             self.out[:] = 0.0
             return self.out

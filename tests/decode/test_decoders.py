@@ -212,3 +212,19 @@ def test_classifier_targets_checked():
         d.decode([], [], 10, [0.0, 1.0])
     with pytest.raises(ValueError, match="n_classes"):
         DECODERS.create("wta", n_inputs=4, n_classes=1)
+
+
+def test_lda_pure_windows_count_from_the_last_packet_of_the_other_label():
+    """Packets without a target (e.g. left out by the caller) do not restart the count: a new label's window
+    is pure once window_ms have passed since the last packet labelled otherwise."""
+    pk, lab = _gestures(T=300)
+    d = DECODERS.create("lda", n_inputs=24, n_classes=4, window_ms=100.0, calibrating=True)
+    taught = []
+    for k, (i, t, t0, t1) in enumerate(pk):
+        first = k == 0 or lab[k] != lab[k - 1]
+        gap = 0 < k and not first and lab[k] == lab[k - 1] and any(lab[j] != lab[k] for j in range(max(0, k - 10), k))
+        before = d.n_c.sum()
+        d.decode(i, t, t1, None if gap else [float(lab[k])])  # the caller leaves out the 100 ms after a change
+        taught.append(d.n_c.sum() > before)
+    after_change = [k for k in range(1, 300) if lab[k] != lab[k - 1]]
+    assert after_change and all(taught[k + 10] for k in after_change if k + 10 < 300 and lab[k + 10] == lab[k])
