@@ -1,20 +1,8 @@
 """The control output node: spikes -> decoder -> safety stage -> Control messages and sinks.
 
-Params (pipeline file)::
-
-    decoder = {kind = "linear_rls", n_inputs = 100, n_outputs = 2, ...}   # any registered DECODERS kind
-    safety = {lo = -1.0, hi = 1.0, max_rate = 5.0, timeout_s = 0.5, ...}  # spikestream.safety.SafetyParams
-    calibrate_s = 10.0          # learn from "target" for the first N s of source time, then freeze
-    calibrate = "target"        # instead: learn exactly while the target row's phase column is 1 (see below)
-    phase_channel = 1           # with calibrate = "target": the column holding the phase (1 calibrate, 0 evaluate)
-    target_channels = []        # columns of the target samples to use (default: all; [0] with calibrate = "target")
-    vote = 1                    # class labels: majority over the last N decisions (1 = off)
-    target_max_age_ms = 100.0   # a target sample older than this at the packet end is not used
-    target_buffer = 1024        # target rows kept for alignment
-    names = ["grip", ...]       # one per output (optional)
-    safe_repeat_s = 0.1         # while stale, repeat the safe value this often
-    max_age_ms = 100.0          # a command derived from input older than this is not published (inf: off)
-    sinks = [{kind = "mqtt", ...}, ...]
+Params: `PARAMS` below (docs/reference.md): ``decoder = {kind = ...}``, ``safety = {...}``, ``sinks = [...]``,
+and when the decoder learns: ``calibrate_s`` (the first N s of source time) or ``calibrate = "target"`` (while
+the target row's phase column is 1), scheduled by `spikestream.decode.calibration.CalibrationSchedule`.
 
 Clocks: the watchdog and the slew limits run on the monotonic clock (`time.monotonic_ns`, `clock_ns`), so a
 wall-clock step (NTP at boot) can neither silence nor trip them; `poll(now_ns)` gets the runtime's wall time
@@ -36,6 +24,7 @@ inputs; nothing decoded after it is published) and from `close()` (end of run) b
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from typing import Any
@@ -43,11 +32,12 @@ from typing import Any
 import numpy as np
 
 from spikestream.decode._base import build_params
+from spikestream.decode.calibration import CalibrationSchedule, check_calibration_keys, target_columns
 from spikestream.decode.decision import Confusion, MajorityVote
 from spikestream.decode.targets import TargetBuffer
-from spikestream.params import REQUIRED, Param, Params, node_params, selector, validate
+from spikestream.params import REQUIRED, Param, Params, build_kind, node_params, selector, validate
 from spikestream.protocol import Control, Message
-from spikestream.registry import DECODERS, SINKS, UnknownKind
+from spikestream.registry import DECODERS, SINKS
 from spikestream.runtime.node import Node, register_node
 from spikestream.safety import SafetyParams, SafetyStage
 
@@ -57,28 +47,6 @@ def _safety_keys(t: dict) -> dict:
     validate(t, Params(rest="SafetyParams", rest_keys=lambda v: [f.name for f in dataclasses.fields(SafetyParams)]),
              "safety")
     return t
-
-
-def _target_channels(v: dict) -> list[int]:
-    ch = v["target_channels"]
-    return ([0] if v["calibrate"] == "target" else []) if ch is None else ch
-
-
-def _phase_channel(v: dict) -> int:
-    return 1 if v["phase_channel"] is None else v["phase_channel"]
-
-
-def _calibration_keys(v: dict, table: dict) -> None:
-    """The calibration keys that go together (checked at load and in setup)."""
-    if v["calibrate"] == "target":
-        if "calibrate_s" in table:
-            raise ValueError('calibrate = "target" and calibrate_s exclude each other')
-        ch, ph = _target_channels(v), _phase_channel(v)
-        if not ch or ph in ch:
-            raise ValueError('calibrate = "target" needs target_channels (the label columns) and a different '
-                             f"phase_channel, got {ch!r} and {ph!r}")
-    elif "phase_channel" in table:
-        raise ValueError('phase_channel needs calibrate = "target"')
 
 
 PARAMS = Params(
@@ -99,7 +67,7 @@ PARAMS = Params(
     Param("max_age_ms", float, 100.0, unit="ms", lo=0, lo_open=True, finite=False,
           doc="a command from input older than this is not published (inf: off)"),
     Param("sinks", list, [], items=dict, check=selector(SINKS), doc="[{kind = ..., ...}, ...] (docs/sinks.md)"),
-    check=_calibration_keys,
+    check=check_calibration_keys,  # the calibration keys that go together
 )
 
 
@@ -121,13 +89,10 @@ class ControlOutputNode(Node):
     def setup(self) -> None:
         v = node_params(self)
         dec = dict(v["decoder"])
-        kind = dec.pop("kind", None)
-        if not isinstance(kind, str):
-            raise ValueError(f"control_output.decoder needs kind = one of {DECODERS.names()}")
-        self.by_target = v["calibrate"] == "target"
-        self.calibrate_us = 0 if self.by_target else int(v["calibrate_s"] * 1e6)
-        dec.setdefault("calibrating", self.calibrate_us > 0)
-        self.decoder = _create(DECODERS, kind, dec)
+        self.schedule = CalibrationSchedule(v["calibrate_s"], by_target=v["calibrate"] == "target")
+        self.by_target = self.schedule.by_target
+        dec.setdefault("calibrating", self.schedule.initially_calibrating)
+        self.decoder = build_kind(DECODERS, dec, "control_output.decoder")
         K = self.decoder.n_outputs
         labels = getattr(getattr(self.decoder, "params", None), "output", None) == "label"
         self.n_classes = int(getattr(self.decoder, "n_classes", 0)) if labels else 0
@@ -146,9 +111,9 @@ class ControlOutputNode(Node):
         self.names = v["names"]
         if self.names and len(self.names) != K:
             raise ValueError(f"control_output.names: {len(self.names)} names for {K} outputs")
-        ch = _target_channels(v)
-        if self.by_target:
-            ch = [*ch, _phase_channel(v)]  # the phase travels as the last stored column
+        ch, phase = target_columns(v)
+        if phase is not None:
+            ch = [*ch, phase]  # the phase travels as the last stored column
         self.target_channels = np.asarray(ch, np.int64)
         vote = v["vote"]
         if vote > 1 and not (self.safety.params.discrete and K == 1):
@@ -164,20 +129,15 @@ class ControlOutputNode(Node):
         try:
             for i, s in enumerate(sinks):
                 s = dict(s)
-                skind = s.pop("kind", None)
-                if not isinstance(skind, str):
-                    raise ValueError(f"control_output.sinks[{i}] needs kind = one of {SINKS.names()}")
-                if skind == "zmq_pub" and self.curve_keys:  # never plaintext beside an encrypted pipeline
+                if s.get("kind") == "zmq_pub" and self.curve_keys:  # never plaintext beside an encrypted pipeline
                     s["curve_keys"] = self.curve_keys
-                self.sinks.append(_create(SINKS, skind, s))
+                self.sinks.append(build_kind(SINKS, s, f"control_output.sinks[{i}]"))
         except Exception:
             self.close()
             raise
         for sk in self.sinks:
             sk.open(K, self.names)
         self._targets = TargetBuffer(self.target_cap)
-        # [first packet t0, calibration mode (0 auto, 1 forced on, 2 frozen), last t1, packets seen (0/1)]
-        self.clock = np.array([0, 0, 0, 0], np.int64)
         self._last_safe_ns = 0
         self._next_sink_stats_ns = 0
         self.safety.reset(self.clock_ns() / 1e9)
@@ -217,11 +177,10 @@ class ControlOutputNode(Node):
         if sp.n_neurons != dec.n_inputs:
             self.reject("rejected_packets", f"spike packet of {sp.n_neurons} neurons for a decoder of {dec.n_inputs} inputs")
             return
-        c = self.clock
-        if not c[3]:
-            c[0], c[3] = sp.t0_us, 1
-        elif sp.t0_us < dec.last_until[0]:
+        sched = self.schedule
+        if sched.started and sp.t0_us < dec.last_until[0]:
             self._time_restart(sp.t0_us)
+        sched.begin(sp.t0_us)
         row = self._target_at(sp.t1_us)
         phase = -1
         if self.by_target and row is not None:
@@ -229,8 +188,8 @@ class ControlOutputNode(Node):
             if phase < 0:
                 self.count("target_rejected")  # a phase that is neither 0 nor 1
             row = row[:-1] if phase >= 0 else None
-        if c[1] == 0 and (not self.by_target or phase >= 0):
-            on = phase == 1 if self.by_target else sp.t1_us - c[0] <= self.calibrate_us
+        on = sched.calibrating_at(sp.t1_us, phase)
+        if on is not None:
             ending = dec.calibrating and not on
             dec.calibrating = on
             if ending:
@@ -251,7 +210,7 @@ class ControlOutputNode(Node):
         except ValueError as e:
             self.reject("rejected_packets", f"spike packet rejected: {e}")
             return
-        c[2] = sp.t1_us
+        sched.advance(sp.t1_us)
         self.count("packets")
         if self.n_classes and np.isfinite(y[0]):  # (a non-finite value is the safety stage's to reject)
             if self.vote.n > 1:
@@ -293,19 +252,15 @@ class ControlOutputNode(Node):
                              "uniform target data); it outputs zeros until calibrated again",
                              type(self.decoder).__name__)
         else:
-            self.log.info("calibration ended after %.1f s of source time", (self.clock[2] - self.clock[0]) / 1e6)
+            self.log.info("calibration ended after %.1f s of source time", self.schedule.elapsed_s)
 
     def _time_restart(self, t0_us: int) -> None:
         """Source time went back (the upstream restarted without its state): start the features afresh,
         keep what the decoder learned, and keep the calibration schedule where it was."""
-        c = self.clock
         self.count("time_restarts")
-        self.log.warning("source time went back from %d to %d us: decoder features restarted", c[2], t0_us)
-        # the schedule only needs to know whether calibration is over: a bogus jump ahead (t_us = 2**62 once)
-        # must not carry over into the new time base, nor overflow it
-        elapsed = min(int(c[2]) - int(c[0]), self.calibrate_us + 1)
-        c[0] = t0_us - elapsed
-        c[2] = t0_us
+        self.log.warning("source time went back from %d to %d us: decoder features restarted",
+                         self.schedule.last_t1_us, t0_us)
+        self.schedule.restart(t0_us)
         self.decoder.restart_stream(t0_us)
         self.vote.reset()
         self._targets.clear()
@@ -330,7 +285,7 @@ class ControlOutputNode(Node):
                 y = self.safety.safe_value.copy()
             self.count("fail_safe")
             self._last_safe_ns = now
-            self._send(y, int(self.clock[2]), True, self.wall_ns())
+            self._send(y, self.schedule.last_t1_us, True, self.wall_ns())
         except Exception as e:  # pragma: no cover - last resort
             self.log.error("could not send the safe value (%s): %s", why, e)
 
@@ -358,7 +313,7 @@ class ControlOutputNode(Node):
                 self.count("watchdog_trips")
                 self.vote.reset()  # decisions from before the outage do not vote after it
             self._last_safe_ns = now_ns
-            self._send(y, int(self.clock[2]), True, self.wall_ns())
+            self._send(y, self.schedule.last_t1_us, True, self.wall_ns())
 
     def wake_at_ns(self) -> int | None:
         """When the watchdog next needs a tick, on the runtime's wall clock (converted from `clock_ns`)."""
@@ -377,7 +332,7 @@ class ControlOutputNode(Node):
             on = args.get("on")
             if not isinstance(on, bool):
                 raise ValueError('calibrate needs {"on": true|false}')
-            self.clock[1] = 1 if on else 2
+            self.schedule.force(on)
             was = self.decoder.calibrating
             self.decoder.calibrating = on
             if was and not on:
@@ -399,20 +354,15 @@ class ControlOutputNode(Node):
     def get_state(self) -> dict[str, np.ndarray]:
         s = {f"decoder.{k}": v for k, v in self.decoder.get_state().items()}
         s.update({f"safety.{k}": v for k, v in self.safety.get_state().items()})
-        s["node.clock"] = self.clock.copy()
+        s["node.clock"] = self.schedule.get_state()  # (the key kept: checkpoints written before load)
         return s
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         if "node.clock" not in state or np.shape(state["node.clock"]) != (4,):
             raise ValueError("control_output state lacks node.clock[4]")
-        c = np.asarray(state["node.clock"], np.int64)
-        if c[1] == 0 and self.by_target:
-            on = False  # the next target row's phase decides
-        elif c[1] == 0:
-            on = self.calibrate_us > 0 if not c[3] else c[2] - c[0] <= self.calibrate_us
-        else:
-            on = c[1] == 1
-        self.decoder.calibrating = bool(on)  # before restoring, so that no fit runs over restored state
+        sched = copy.deepcopy(self.schedule)
+        sched.set_state(state["node.clock"])  # checked before anything is written
+        self.decoder.calibrating = sched.resumed_calibrating()  # before restoring: no fit runs over restored state
         self.decoder.set_state({k[8:]: v for k, v in state.items() if k.startswith("decoder.")})
         self.safety.set_state({k[7:]: v for k, v in state.items() if k.startswith("safety.")})
         # the saved wall-clock times belong to the previous process: the output is held where it was, at
@@ -420,7 +370,7 @@ class ControlOutputNode(Node):
         self.safety.times[0] = self.clock_ns() / 1e9
         self.safety.times[1] = np.nan
         self.safety.v[:] = 0.0
-        self.clock[:] = c
+        self.schedule = sched
 
     def on_stop(self) -> None:
         """The `stop` command or SIGTERM: the safe value goes out now, before the runtime drains the inputs
@@ -439,15 +389,6 @@ class ControlOutputNode(Node):
                 s.close()
             except Exception as e:
                 self.log.warning("closing sink %s: %s", type(s).__name__, e)
-
-
-def _create(registry, kind: str, kw: dict):
-    try:
-        return registry.create(kind, **kw)
-    except UnknownKind as e:
-        raise ValueError(str(e)) from None
-    except TypeError as e:  # a factory that does not validate its keywords itself
-        raise ValueError(f"{registry.family} {kind!r}: {e}") from None
 
 
 def _valid_label(dec, target: np.ndarray) -> bool:

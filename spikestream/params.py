@@ -29,7 +29,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-__all__ = ["REQUIRED", "Param", "Params", "ParamError", "selector", "validate", "node_params", "params_text", "reference_markdown"]
+__all__ = ["REQUIRED", "Param", "Params", "ParamError", "selector", "build_kind", "validate", "node_params", "params_text", "reference_markdown"]
 
 
 class _Required:
@@ -240,6 +240,24 @@ def selector(registry, key: str = "kind") -> Callable[[Any], Any]:
         return v
 
     return check
+
+
+def build_kind(registry, table: dict, where: str, **extra: Any) -> Any:
+    """The registered kind a ``{kind = ..., ...}`` table names, built from the rest of the table (plus
+    `extra`); a missing kind, an unknown kind and keywords the factory refuses are one ValueError."""
+    kw = {k: v for k, v in table.items() if k != "kind"}
+    kind = table.get("kind")
+    if not isinstance(kind, str):
+        raise ValueError(f"{where} needs kind = one of {registry.names()}")
+    kw.update(extra)
+    from spikestream.registry import UnknownKind
+
+    try:
+        return registry.create(kind, **kw)
+    except UnknownKind as e:
+        raise ValueError(str(e)) from None
+    except TypeError as e:  # a factory that does not validate its keywords itself
+        raise ValueError(f"{registry.family} {kind!r}: {e}") from None
 
 
 def _did_you_mean(key: str, known: Iterable[str]) -> str:

@@ -1,0 +1,58 @@
+"""The calibration schedule as a library object (spikestream.decode.calibration), without the runtime."""
+
+import numpy as np
+import pytest
+
+from spikestream.decode.calibration import CalibrationSchedule, check_calibration_keys, target_columns
+
+
+def test_by_time_learns_for_the_first_seconds_of_source_time_then_freezes():
+    s = CalibrationSchedule(calibrate_s=1.0)
+    assert s.initially_calibrating and not s.started
+    ons = []
+    for t0 in range(5_000_000, 7_000_000, 100_000):
+        s.begin(t0)
+        ons.append(s.calibrating_at(t0 + 100_000))
+        s.advance(t0 + 100_000)
+    assert ons == [True] * 10 + [False] * 10  # t1 - first t0 <= 1 s
+    assert s.elapsed_s == pytest.approx(2.0)
+
+
+def test_by_target_follows_the_phase_and_leaves_unknown_phases_alone():
+    s = CalibrationSchedule(by_target=True)
+    assert not s.initially_calibrating
+    s.begin(0)
+    assert [s.calibrating_at(10, p) for p in (1, -1, 0)] == [True, None, False]
+
+
+def test_forced_and_restart_keep_the_schedule_where_it_was():
+    s = CalibrationSchedule(calibrate_s=1.0)
+    s.begin(0), s.advance(2**62)  # a bogus jump ahead
+    s.restart(1000)
+    assert s.calibrating_at(1000 + 10) is False  # calibration is over, and nothing overflowed
+    s.force(True)
+    assert s.calibrating_at(10**9) is None
+
+
+def test_state_round_trip_and_a_bad_state_is_refused_before_anything_is_written():
+    s = CalibrationSchedule(calibrate_s=1.0)
+    s.begin(0), s.advance(500_000)
+    st = s.get_state()
+    st[2] = 99  # a copy
+    assert s.last_t1_us == 500_000
+    r = CalibrationSchedule(calibrate_s=1.0)
+    r.set_state(s.get_state())
+    assert r.resumed_calibrating() and r.get_state().tolist() == [0, 0, 500_000, 1]
+    with pytest.raises(ValueError):
+        r.set_state(np.array([0, 7, 0, 1]))
+    assert r.get_state().tolist() == [0, 0, 500_000, 1]
+
+
+def test_the_calibration_keys_that_go_together():
+    assert target_columns({"calibrate": "target"}) == ([0], 1)
+    assert target_columns({"calibrate": "time", "target_channels": [2, 3]}) == ([2, 3], None)
+    with pytest.raises(ValueError, match="exclude"):
+        check_calibration_keys({"calibrate": "target", "target_channels": None, "phase_channel": None},
+                               {"calibrate_s": 3})
+    with pytest.raises(ValueError, match="needs calibrate"):
+        check_calibration_keys({"calibrate": "time"}, {"phase_channel": 1})
