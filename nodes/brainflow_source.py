@@ -3,7 +3,7 @@ BrainFlow's synthetic and playback-file boards. Needs ``pip install 'spikestream
 
 from __future__ import annotations
 
-from spikestream.nodes.sources import LIVE, LiveSourceNode
+from spikestream.nodes.live_sources import LIVE, LiveSourceNode
 from spikestream.params import Param, Params
 from spikestream.runtime.node import register_node
 

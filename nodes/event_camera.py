@@ -1,7 +1,8 @@
 """Event-camera input nodes: a recorded event file (``event_camera``) or frames through the v2e-style
 emulator (``frames_to_events``), filtered, sliced and sent as one `Spikes` packet per time slice.
 
-Both replay at recorded pace times ``speed`` (``speed = 0`` or ``"fast"``: as fast as possible), never block
+Both replay at recorded pace times ``speed`` (``speed = 0`` or ``"fast"``, or ``pace = "fast"`` as on the
+samples sources: as fast as possible; `spikestream.sources.pacing.Pacer`), never block
 (reading and emitting are bounded per poll; pacing via `wake_at_ns`) and keep bounded memory whatever the
 file size. A slice ``[t0, t1)`` goes out with ``t_us = t1`` and ``origin_ns`` = the wall time it became due
 (pacing) or was produced (fast). Slices more than ``max_lag_s`` overdue are dropped and counted.
@@ -24,24 +25,16 @@ from spikestream.events.slicing import POLARITY_MODES, EventSlicer
 from spikestream.params import REQUIRED, Param, Params, node_params, selector
 from spikestream.protocol import Events, Spikes
 from spikestream.registry import EVENT_FILTERS
+from spikestream.sources.pacing import PACE, SPEED, Pacer, pacing_speed
 from spikestream.runtime.node import Node, register_node
 
 MAX_SLICES_PER_POLL = 4096
 
 
-def _fast_is_zero(v: float | str) -> float:
-    if isinstance(v, str):
-        if v != "fast":
-            raise ValueError(f"must be a number >= 0 or 'fast', got {v!r}")
-        return 0.0
-    return v
-
-
-SPEED = Param("speed", (float, str), 1.0, lo=0, check=_fast_is_zero, expect="a number >= 0 or 'fast'",
-              doc="replay speed (times the recorded pace); 0 or \"fast\": as fast as possible")
 _COMMON = Params(
     Param("path", str, REQUIRED, doc="the recording (a file, or for frames_to_events a folder of images)"),
     SPEED,
+    PACE,
     Param("slice_us", int, 1000, unit="us", lo=1, doc="one spike packet per time slice of this length"),
     Param("filters", list, [], items=dict, check=selector(EVENT_FILTERS), doc="event filters, in order: [{kind = ..., ...}, ...] (docs/event-streaming.md)"),
     Param("downsample", int, 1, lo=1, doc="sensor downsampling factor, after the filters"),
@@ -86,9 +79,9 @@ class EventReplayNode(Node):
         p = self.p = node_params(self)
         if not p["path"]:
             raise ValueError(f"{self.kind}: parameter 'path' (a file) is required")
-        self.speed, self.slice_us, self.loop, self.emit_events = p["speed"], p["slice_us"], p["loop"], p["emit_events"]
+        self.slice_us, self.loop, self.emit_events = p["slice_us"], p["loop"], p["emit_events"]
         self.chunk, self.budget = p["chunk_events"], p["max_events_per_poll"]
-        self.max_lag_ns = p["max_lag_s"] * 1e9
+        self.pacer = Pacer(pacing_speed(p), p["max_lag_s"])  # a slice's end time is its due time
         polarity, filters, ds = p["polarity"], p["filters"], p["downsample"]
         if ds > 1:
             filters = [*filters, {"kind": "downsample", "factor": ds}]
@@ -100,7 +93,6 @@ class EventReplayNode(Node):
         self.n_neurons = self.slicer.n_neurons
         self._eof = False
         self._done = False
-        self._anchor: tuple[int, int] | None = None  # (wall ns, source us) pacing anchor
         self._offset = 0  # added to source times (grows on every loop)
         self._pass_t = np.array([0, -1, 0], np.int64)  # first raw t this pass, last raw t, have-first
         self._consumed = 0  # source units consumed in this pass (events or frames)
@@ -112,7 +104,7 @@ class EventReplayNode(Node):
         if self._done:
             return
         budget = self.budget
-        if self.speed == 0:  # read a chunk, send what it completed, repeat: pending stays about one chunk
+        if self.pacer.fast:  # read a chunk, send what it completed, repeat: pending stays about one chunk
             while budget > 0 and not self._eof and not self.slicer.ready():
                 cost = self._fill_once(budget)
                 self._send(now_ns)
@@ -125,17 +117,17 @@ class EventReplayNode(Node):
                 if cost == 0:
                     break
                 budget -= cost
-            if self._anchor is None and self.slicer.next_end() is not None:
-                self._anchor = (int(now_ns), self.slicer.next_end() - self.slice_us)
+            if not self.pacer.anchored and self.slicer.next_end() is not None:
+                self.pacer.anchor(now_ns, self.slicer.next_end() - self.slice_us)
         self._send(now_ns)
         self._done = self._eof and not self.slicer.ready()
 
     def wake_at_ns(self) -> int | None:
         if self._done:
             return None
-        if self.speed == 0 or self._anchor is None or not self.slicer.ready():
+        if self.pacer.fast or not self.pacer.anchored or not self.slicer.ready():
             return 0  # more to do right away (a paced replay reads until its next slice is complete)
-        return self._due(self.slicer.next_end())
+        return self.pacer.due_ns(self.slicer.next_end())
 
     @property
     def finished(self) -> bool:
@@ -148,22 +140,18 @@ class EventReplayNode(Node):
         """``speed {value}``: change the replay speed (0 = fast) from the next slice on; ``status``."""
         if cmd == "speed":
             try:
-                self.speed = SPEED.convert(args.get("value"))
+                self.pacer.set_speed(SPEED.convert(args.get("value")))
             except ValueError as e:
                 raise ValueError(f"speed {e}") from None
-            self._anchor = None  # the next poll anchors the next slice to its wall time
-            return {"speed": self.speed}
+            # (set_speed forgets the anchor: the next poll anchors the next slice to its wall time)
+            return {"speed": self.pacer.speed}
         if cmd == "status":
-            return {"speed": self.speed, "next_slice_end_us": self.slicer.next_end(), "finished": self._done,
+            return {"speed": self.pacer.speed, "next_slice_end_us": self.slicer.next_end(), "finished": self._done,
                     "n_neurons": self.n_neurons, "sensor": [self.slicer.width, self.slicer.height],
                     **self.counters}
         return super().on_command(cmd, args)
 
     # ------------------------------------------------------------------ the engine
-    def _due(self, t1_us: int) -> int:
-        wall0, src0 = self._anchor
-        return wall0 + int((t1_us - src0) * 1000 / self.speed)
-
     def _fill_once(self, budget: int) -> int:
         """Read one chunk (restarting the source when looping), filter it, push it to the slicer.
         Returns the work done in event units; 0 when nothing could be read."""
@@ -201,13 +189,13 @@ class EventReplayNode(Node):
     def _send(self, now_ns: int) -> None:
         sent = 0
         for _ in range(MAX_SLICES_PER_POLL):  # a long gap in the recording must not stall the loop
-            if self.speed > 0:
+            if not self.pacer.fast:
                 if not self.slicer.ready():
                     break
-                due = self._due(self.slicer.next_end())
+                due = self.pacer.due_ns(self.slicer.next_end())
                 if due > now_ns:
                     break
-                if now_ns - due > self.max_lag_ns:
+                if self.pacer.overdue(due, now_ns):
                     self.slicer.pop()
                     self.counters["slices_dropped"] += 1
                     continue
@@ -253,7 +241,7 @@ class EventReplayNode(Node):
         self._set_source_state(part["source"])
         self._skip(consumed)  # reads (and drops) what the interrupted run had consumed: once, at start
         self._consumed = consumed
-        self._anchor = None  # pacing restarts from the restored position
+        self.pacer.reset()  # pacing restarts from the restored position
         self._eof = self._done = False
 
 

@@ -1,22 +1,18 @@
-"""Source nodes: synthetic EMG and IMU, file replay (paced), LSL and serial (live).
+"""Source nodes: synthetic EMG and IMU, file and labelled replay (paced); the live ones (LSL, serial) are in
+`live_sources.py`.
 
 **Paced** sources (synthetic, file) never sleep: `poll(now_ns)` emits every chunk whose last row is due
-by ``now_ns`` (row k is due ``(t_k - t_0) / speed`` after the first poll) and `wake_at_ns` names the next
-due time; ``pace = "fast"`` emits ``fast_msgs_per_poll`` chunks per poll instead. A message's ``origin_ns``
-is the wall time its oldest row was due (its acquisition time). A synthetic source that falls more than
-``max_lag_s`` behind (a stalled loop) drops the stale rows and counts them in ``dropped_samples``.
-
-**Live** sources (LSL, serial) are drained on each poll with non-blocking reads; their ``origin_ns`` is
-the acquisition time the source reports, and their counters (gaps, missing and rejected samples,
-stalls, reconnects) are copied into the node's stats.
+by ``now_ns`` (row k is due ``(t_k - t_0) / speed`` after the first poll; `spikestream.sources.pacing.Pacer`)
+and `wake_at_ns` names the next due time; ``pace = "fast"`` (the same as ``speed = 0`` or ``"fast"``, as on
+the event nodes) emits ``fast_msgs_per_poll`` chunks per poll instead. A message's ``origin_ns`` is the wall
+time its oldest row was due (its acquisition time). A synthetic source that falls more than ``max_lag_s``
+behind (a stalled loop) drops the stale rows and counts them in ``dropped_samples``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
-import time
 
 import numpy as np
 
@@ -26,6 +22,7 @@ from spikestream.nodes.encoder import EncoderNode, InlineEncoder
 from spikestream.runtime.node import Node, register_node
 from spikestream.sources.files import FileSource
 from spikestream.sources.imu import IMUSynth
+from spikestream.sources.pacing import PACE, SPEED, Pacer, pacing_speed
 from spikestream.sources.synthetic import EMGSynth
 
 
@@ -37,9 +34,8 @@ INPUT_PARAMS = Params(
 #: The pacing of a replaying source (PacedSourceNode).
 PACING = INPUT_PARAMS + Params(
     Param("chunk", int, 10, unit="rows", lo=1, doc="rows per samples message"),
-    Param("pace", str, "realtime", choices=("realtime", "fast"),
-          doc='"realtime": at the recorded pace (times `speed`); "fast": as fast as the pipeline takes it'),
-    Param("speed", float, 1.0, lo=0, lo_open=True, doc="replay speed with pace = \"realtime\""),
+    PACE,
+    SPEED,
     Param("max_lag_s", float, None, unit="s", lo=0, lo_open=True,
           doc="a source further behind drops the stale rows (counted as dropped_samples); none: never drops"),
     Param("fast_msgs_per_poll", int, 64, lo=1, doc='messages per poll with pace = "fast"'),
@@ -63,10 +59,7 @@ RECORDING = Params(
     Param("scale", float, 1.0, doc="raw binary: value = raw * scale + offset"),
     Param("offset", float, 0.0, doc="raw binary: value = raw * scale + offset"),
 )
-LIVE = INPUT_PARAMS + Params(
-    Param("max_rows_per_poll", int, 100_000, unit="rows", lo=1, doc="bound on rows read per poll"),
-    Param("poll_interval_us", int, 500, unit="us", lo=1, doc="how often the source is drained"),
-)
+
 
 
 class InputNode(Node):
@@ -109,7 +102,7 @@ class PacedSourceNode(InputNode):
 
     def setup(self) -> None:
         p = self.p = node_params(self)
-        self.chunk, self.pace, self.speed, self.max_lag_s = p["chunk"], p["pace"], p["speed"], p["max_lag_s"]
+        self.chunk, self.pacer = p["chunk"], Pacer(pacing_speed(p), p["max_lag_s"])
         self.fast_msgs, self.max_msgs, self.truth = p["fast_msgs_per_poll"], p["max_msgs_per_poll"], p["truth"]
         # ground truth is a side channel (calibration, evaluation), not on the control path: it may travel
         # in fewer, larger messages than the samples
@@ -125,7 +118,6 @@ class PacedSourceNode(InputNode):
             n = self.src.rows_until(int(self.src.time_us(0)) + int(dur * 1e6) - 1)
             self.limit = n if self.limit is None else min(n, self.limit)
         self._t0 = int(self.src.time_us(0))
-        self._start_ns: int | None = None
         self._progress = None
         self._setup_encoder()
 
@@ -134,45 +126,42 @@ class PacedSourceNode(InputNode):
         if self.finished:
             self._end_progress()
             return
-        if self.pace == "fast":
+        pacer = self.pacer
+        if pacer.fast:
             for _ in range(self.fast_msgs):
                 if not self._emit_chunk(self._take(self.chunk), now_ns):
                     break
             self._show_progress()
             return
-        if self._start_ns is None:  # row `position` is due now (0 at start, later after set_state)
-            self._start_ns = int(now_ns) - self._ns_after_t0(self.src.time_us(self.src.position))
-        t_now = self._t0 + int((now_ns - self._start_ns) * self.speed / 1000)
-        due = self.src.rows_until(t_now)
+        if not pacer.anchored:  # row `position` is due now (0 at start, later after set_state)
+            pacer.anchor(now_ns, self.src.time_us(self.src.position), t0_us=self._t0)
+        due = self.src.rows_until(pacer.source_us(now_ns))
         if self.limit is not None:
             due = min(due, self.limit)
-        if self.max_lag_s is not None:
-            max_lag = max(self.chunk, int(self.max_lag_s * self.rate))
-            lag = due - self.src.position
-            if lag > max_lag:  # the loop stalled: drop stale rows, say so, keep the time base
-                drop = lag - max_lag
-                drop -= drop % self.chunk
-                self.src.skip(drop)
-                self.count("dropped_samples", drop)
-                self.log.warning("%s: loop fell %.3f s behind; dropped %d stale samples", self.name, lag / self.rate, drop)
+        lag = due - self.src.position
+        drop = pacer.rows_to_drop(lag, self.rate, self.chunk)
+        if drop:  # the loop stalled: drop stale rows, say so, keep the time base
+            self.src.skip(drop)
+            self.count("dropped_samples", drop)
+            self.log.warning("%s: loop fell %.3f s behind; dropped %d stale samples", self.name, lag / self.rate, drop)
         at_end = self.limit is not None and due >= self.limit
         for _ in range(self.max_msgs):
             k0 = self.src.position
             if not (k0 + self.chunk <= due or (at_end and k0 < due)):
                 break
-            self._emit_chunk(self._take(min(self.chunk, due - k0)), self._start_ns + self._ns_after_t0(self.src.time_us(k0)))
+            self._emit_chunk(self._take(min(self.chunk, due - k0)), pacer.due_ns(self.src.time_us(k0)))
 
     def wake_at_ns(self) -> int | None:
         if self.finished:
             return None
-        if self.pace == "fast":
+        if self.pacer.fast:
             return 0
-        if self._start_ns is None:
+        if not self.pacer.anchored:
             return None
         last = self.src.position + self.chunk - 1
         if self.limit is not None:
             last = min(last, self.limit - 1)
-        return self._start_ns + self._ns_after_t0(self.src.time_us(last))
+        return self.pacer.due_ns(self.src.time_us(last))
 
     @property
     def finished(self) -> bool:
@@ -183,7 +172,7 @@ class PacedSourceNode(InputNode):
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         self.src.set_state(self._set_encoder_state(state))
-        self._start_ns = None  # pacing restarts from the restored row
+        self.pacer.reset()  # pacing restarts from the restored row
         self._truth_q, self._truth_rows = [], 0
 
     def close(self) -> None:
@@ -191,9 +180,6 @@ class PacedSourceNode(InputNode):
         self._end_progress()
 
     # ------------------------------------------------------------------ helpers
-    def _ns_after_t0(self, t_us) -> int:
-        return int(math.ceil((int(t_us) - self._t0) * 1000 / self.speed))
-
     def _take(self, n: int):
         if self.limit is not None:
             n = min(n, self.limit - self.src.position)
@@ -380,83 +366,3 @@ class LabelledReplayNode(PacedSourceNode):
         self._publish(Samples(c.t_us, c.data, self.rate, self.src.channels), t_last, origin_ns)
         self.count("samples_out", int(c.t_us.size))
         return True
-
-
-class LiveSourceNode(InputNode):
-    """Drain a non-blocking live source on every poll; ``poll_interval_us`` sets the wake-up hint."""
-
-    def _make_source(self):
-        raise NotImplementedError
-
-    PARAMS = LIVE
-
-    def setup(self) -> None:
-        self.p = node_params(self)
-        self.max_rows = self.p["max_rows_per_poll"]
-        self.poll_ns = 1000 * self.p["poll_interval_us"]
-        self.src = self._make_source()
-        self._setup_encoder()
-
-    def poll(self, now_ns: int) -> None:
-        got = 0
-        while got < self.max_rows:
-            c = self.src.read(min(4096, self.max_rows - got))
-            n = c.t_us.size
-            if n == 0:
-                break
-            got += n
-            self._publish(Samples(c.t_us, c.data, self.src.rate_hz, self.src.channels), int(c.t_us[-1]), c.origin_ns)
-        self.counters.update(self.src.stats)
-
-    def wake_at_ns(self) -> int | None:
-        return time.time_ns() + self.poll_ns
-
-    def close(self) -> None:
-        self.src.close()
-
-
-@register_node("lsl_source")
-class LSLSourceNode(LiveSourceNode):
-    """An LSL inlet. Params: name / type / source_id (at least one), channels (expected count, optional),
-    clocksync=true, dejitter=false, stale_s=1.0, buffer_s=10, poll_interval_us=500."""
-
-    PARAMS = LIVE + Params(
-        Param("name", str, None, doc="the stream's name (give at least one of name, type, source_id)"),
-        Param("type", str, None, doc="the stream's type"),
-        Param("source_id", str, None, doc="the stream's source id"),
-        Param("channels", int, None, lo=1, doc="the expected channel count"),
-        Param("clocksync", bool, True, doc="map the outlet's clock to this machine's"),
-        Param("dejitter", bool, False, doc="smooth the time stamps"),
-        Param("stale_s", float, 1.0, unit="s", lo=0, lo_open=True, doc="no sample for this long counts as a stall"),
-        Param("buffer_s", int, 10, unit="s", lo=1, doc="the inlet's buffer"),
-        Param("max_samples", int, 4096, lo=1, doc="samples pulled per read"),
-    )
-
-    def _make_source(self):
-        from spikestream.sources.lsl import LSLSource
-
-        keys = ("name", "type", "source_id", "channels", "clocksync", "dejitter", "stale_s", "buffer_s", "max_samples")
-        return LSLSource(**{k: self.p[k] for k in keys if k in self.params}, log=self.log)
-
-
-@register_node("serial_source")
-class SerialSourceNode(LiveSourceNode):
-    """A serial port. Params: port, channels, rate_hz, baudrate=115200, format="csv"|"binary",
-    timestamps="device"|"counter", queue_rows=100000, reconnect_s=0.5 (see docs/sources.md)."""
-
-    PARAMS = LIVE + Params(
-        Param("port", str, REQUIRED, doc="the serial device, e.g. /dev/ttyACM0"),
-        Param("channels", int, REQUIRED, lo=1, doc="values per row"),
-        Param("rate_hz", float, 0.0, unit="Hz", lo=0, doc="the nominal rate (needed with timestamps = \"counter\")"),
-        Param("baudrate", int, 115200, lo=1, doc="line speed"),
-        Param("format", str, "csv", choices=("csv", "binary"), doc="the device's framing (docs/sources.md)"),
-        Param("timestamps", str, "device", choices=("device", "counter"), doc="where times come from"),
-        Param("queue_rows", int, 100_000, unit="rows", lo=1, doc="bound on rows queued by the reader thread"),
-        Param("reconnect_s", float, 0.5, unit="s", lo=0, lo_open=True, doc="wait between reconnection attempts"),
-    )
-
-    def _make_source(self):
-        from spikestream.sources.serial_port import SerialSource
-
-        keys = ("port", "channels", "rate_hz", "baudrate", "format", "timestamps", "queue_rows", "reconnect_s")
-        return SerialSource(**{k: self.p[k] for k in keys}, log=self.log)
