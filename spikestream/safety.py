@@ -38,6 +38,7 @@ import numpy as np
 from numba import njit
 
 from spikestream.arraycheck import all_finite
+from spikestream.params import check_per_item
 
 SAFE_MODES = ("immediate", "slew")
 
@@ -83,17 +84,8 @@ def _limit(y, v, u, dt, lo, hi, max_rate, max_accel):
         y[k] = yn
 
 
-def _vec(name: str, v, n: int, lo_ok: float = -math.inf, allow_inf: bool = True) -> np.ndarray:
-    a = np.asarray(v, dtype=np.float64)
-    if a.ndim == 0:
-        a = np.full(n, float(a))
-    if a.shape != (n,):
-        raise ValueError(f"safety.{name}: one value or a list of {n} (one per output), got {v!r}")
-    if np.any(np.isnan(a)) or (not allow_inf and not np.all(np.isfinite(a))):
-        raise ValueError(f"safety.{name} must be {'finite' if not allow_inf else 'a number'}, got {v!r}")
-    if np.any(a < lo_ok):
-        raise ValueError(f"safety.{name} must be >= {lo_ok}, got {v!r}")
-    return a
+def _vec(name: str, v, n: int, lo_ok: float | None = None, allow_inf: bool = True) -> np.ndarray:
+    return check_per_item(v, f"safety.{name}", n, lo=lo_ok, finite=not allow_inf)
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
 from spikestream.arraycheck import all_finite
 from spikestream.decode.features import check_spikes
+from spikestream.params import build_dataclass, check_number
 
 
 class Decoder:
@@ -108,21 +108,10 @@ class Decoder:
 def require_positive(params, names, what: str = "a positive number") -> None:
     """ValueError unless each named field of `params` is a finite int or float > 0."""
     for name in names:
-        v = getattr(params, name)
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-            raise ValueError(f"{name} must be {what}, got {v!r}")
+        check_number(getattr(params, name), name, lo=0, lo_open=True, expect=what)
 
 
 def build_params(cls, kw: dict):
-    """``cls(**kw)`` with unknown or missing keys reported as ValueError naming the known ones."""
-    import dataclasses
-
-    known = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(kw) - set(known))
-    if unknown:
-        raise ValueError(f"{cls.__name__}: unknown parameter(s) {unknown}; known: {known}")
-    missing = [f.name for f in dataclasses.fields(cls)
-               if f.name not in kw and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise ValueError(f"{cls.__name__}: missing parameter(s) {missing}")
-    return cls(**kw)
+    """``cls(**kw)`` with unknown (did you mean) or missing keys reported as ValueError naming the class
+    (`spikestream.params.build_dataclass`)."""
+    return build_dataclass(cls, kw)

@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 
 from spikestream.encode._base import Encoder, SpikeBuffer
+from spikestream.params import check_number
 from spikestream.registry import ENCODERS
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -42,9 +43,7 @@ def check_range(what: str, lo: float, hi: float) -> None:
 
 
 def check_rate(what: str, rate_hz) -> float:
-    if rate_hz is None or not (np.isfinite(rate_hz) and rate_hz > 0):
-        raise ValueError(f"{what}: rate_hz (the sample rate) must be given and > 0, got {rate_hz}")
-    return float(rate_hz)
+    return check_number(rate_hz, f"{what}: rate_hz (the sample rate)", lo=0, lo_open=True, required=True)
 
 
 @njit(cache=True)

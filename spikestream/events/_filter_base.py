@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, ClassVar
 
 import numpy as np
@@ -11,22 +10,15 @@ import numpy as np
 from spikestream.events._chain_kernel import N_PRM, _run_chain
 from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.state import restore_arrays
+from spikestream.params import build_dataclass, check_number
 
 
 def _build_params(cls: type, kind: str, params: dict[str, Any]):
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(params) - set(names))
-    if unknown:
-        raise ValueError(f"event filter {kind!r}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(names)}")
-    try:
-        return cls(**params)
-    except TypeError as e:
-        raise ValueError(f"event filter {kind!r}: {e}") from None
+    return build_dataclass(cls, params, f"event filter {kind!r}")
 
 
 def _need_int(kind: str, name: str, v: Any, lo: int) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ValueError(f"event filter {kind!r}: {name} must be an integer >= {lo}, got {v!r}")
+    check_number(v, f"event filter {kind!r}: {name}", integer=True, lo=lo)
 
 
 class EventFilter:

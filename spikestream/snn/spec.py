@@ -6,10 +6,10 @@ The schema is documented in docs/snn.md.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from spikestream.params import check_number
 from spikestream.registry import NEURON_MODELS, UnknownKind
 from spikestream.snn.neuron import COMMON_PARAMS, NeuronModel
 
@@ -64,15 +64,11 @@ class NetSpec:
 
 
 def _int(v: Any, what: str, lo: int = 0) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise ValueError(f"{what} must be an integer >= {lo}, got {v!r}")
-    return v
+    return check_number(v, what, integer=True, lo=lo)
 
 
 def _finite(v: Any, what: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ValueError(f"{what} must be a finite number, got {v!r}")
-    return float(v)
+    return check_number(v, what)
 
 
 def _layer(d: Any, i: int) -> LayerSpec:

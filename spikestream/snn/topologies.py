@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
+from spikestream.params import check_number
 from spikestream.registry import Registry
 
 TOPOLOGIES = Registry("snn topology")
@@ -31,12 +32,7 @@ def _copy(v):
 
 
 def _pos(name: str, v, integer=False, zero_ok=False) -> None:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (v >= 0 if zero_ok else v > 0)
-    if integer:
-        ok = ok and int(v) == v
-    if not ok:
-        raise ValueError(f"topology: {name} must be a {'non-negative' if zero_ok else 'positive'} "
-                         f"{'integer' if integer else 'number'}, got {v!r}")
+    check_number(v, f"topology: {name}", integer=integer, lo=0, lo_open=not zero_ok, whole_float=True)
 
 
 @TOPOLOGIES.register("reservoir")

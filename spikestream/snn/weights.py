@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from spikestream.params import check_number
 from spikestream.snn.steps import delay_steps
 
 
 def _num(d: dict, key: str, what: str, default: float | None = None) -> float:
-    v = d.get(key, default)
-    if v is None:
-        raise ValueError(f"{what}: '{key}' is required")
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ValueError(f"{what}: '{key}' must be a finite number, got {v!r}")
-    return float(v)
+    return check_number(d.get(key, default), f"{what}: '{key}'", required=True)
 
 
 _WEIGHT_KEYS = {"constant": {"value"}, "uniform": {"low", "high"}, "normal": {"mean", "std"},
