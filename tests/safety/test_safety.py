@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spikestream.safety import SafetyParams, SafetyStage
+from spikestream.testing import NodeHarness
 
 
 def test_nan_keeps_the_last_valid_command_under_the_rate_limit():
@@ -147,12 +148,11 @@ def test_properties_with_acceleration_deadband_and_bad_values(us, rate, acc, dt,
 
 def test_slew_mode_node_emits_every_tick_until_safe():
     import spikestream.nodes  # noqa: F401
-    from spikestream.registry import NODES
 
-    out = []
-    n = NODES.get("control_output")("o", {"decoder": {"kind": "rate", "n_inputs": 2},
-                                         "safety": {"timeout_s": 0.1, "max_rate": 1.0, "safe_mode": "slew"}},
-                                    emit=lambda *a: out.append(a))
+    h = NodeHarness("control_output", {"decoder": {"kind": "rate", "n_inputs": 2},
+                                       "safety": {"timeout_s": 0.1, "max_rate": 1.0, "safe_mode": "slew"}},
+                    name="o", setup=False)  # the clock is swapped before setup
+    n, out = h.node, h.out
     clk = [0]
     n.clock_ns = lambda: clk[0]
     n.setup()

@@ -2,17 +2,15 @@ import numpy as np
 import pytest
 
 from spikestream.protocol import Samples, pack, unpack, Message
-from spikestream.registry import NODES
 from spikestream.sources.synthetic import EMGSynth
+from spikestream.testing import NodeHarness
 
 T0 = 1_700_000_000_000_000_000
 
 
 def _node(**params):
-    out = []
-    n = NODES.get("emg_synth")("emg", params, emit=lambda port, body, t_us, origin_ns: out.append((port, body, t_us, origin_ns)))
-    n.setup()
-    return n, out
+    h = NodeHarness("emg_synth", params, name="emg")
+    return h.node, h.out  # h.out: (port, body, t_us, origin_ns) per emit
 
 
 def test_realtime_pacing_emits_due_samples_with_acquisition_origin():

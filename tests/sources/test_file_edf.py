@@ -5,7 +5,7 @@ truncated file's whole records, and refuses a bad file or selection at setup wit
 import numpy as np
 import pytest
 
-from spikestream.registry import NODES
+from spikestream.testing import NodeHarness
 
 pyedflib = pytest.importorskip("pyedflib")
 from pyedflib import highlevel  # noqa: E402
@@ -14,10 +14,8 @@ T0 = 1_000_000_000_000
 
 
 def _node(**params):
-    out = []
-    n = NODES.get("file_source")("rec", params, emit=lambda port, body, t_us, origin_ns: out.append((port, body, t_us)))
-    n.setup()
-    return n, out
+    h = NodeHarness("file_source", params, name="rec")
+    return h.node, h.out  # h.out: (port, body, t_us, origin_ns) per emit
 
 
 def _drain(n, out):
@@ -27,8 +25,8 @@ def _drain(n, out):
         polls += 1
     n.close()
     assert n.finished
-    t = np.concatenate([b.t_us for _, b, _ in out])
-    x = np.concatenate([b.data for _, b, _ in out])
+    t = np.concatenate([b.t_us for _, b, *_ in out])
+    x = np.concatenate([b.data for _, b, *_ in out])
     return t, x
 
 

@@ -2,17 +2,15 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from spikestream.registry import NODES
 from spikestream.sources.files import FileSource
+from spikestream.testing import NodeHarness
 
 T0 = 1_000_000_000_000
 
 
 def _node(**params):
-    out = []
-    n = NODES.get("file_source")("rec", params, emit=lambda port, body, t_us, origin_ns: out.append((port, body, t_us, origin_ns)))
-    n.setup()
-    return n, out
+    h = NodeHarness("file_source", params, name="rec")
+    return h.node, h.out  # h.out: (port, body, t_us, origin_ns) per emit
 
 
 def test_csv_with_header_time_column_and_bad_rows(tmp_path):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from spikestream.registry import NODES
 from spikestream.sources.imu import IMUSynth, world_to_body
+from spikestream.testing import NodeHarness
 
 
 def test_imu_chunk_invariant_and_deterministic():
@@ -38,13 +38,11 @@ def test_world_to_body_identity_and_rotation():
 
 
 def test_imu_node_outputs_target():
-    out = []
-    n = NODES.get("imu_synth")("imu", {"rate_hz": 100, "chunk": 5},
-                               emit=lambda port, body, t_us, origin_ns: out.append((port, body)))
-    n.setup()
+    h = NodeHarness("imu_synth", {"rate_hz": 100, "chunk": 5}, name="imu")
+    n, out = h.node, h.out
     n.poll(0)
     n.poll(99_000_000)
-    ports = [p for p, _ in out]
+    ports = [e.port for e in out]
     assert ports.count("samples") == 2 and ports.count("target") == 2
     assert out[0][1].data.shape == (5, 6) and out[1][1].channels == ["roll", "pitch", "yaw"]
 

@@ -7,18 +7,17 @@ import pytest
 from spikestream.nodes.encoder import EncoderNode
 from spikestream.nodes.sources import EMGSynthNode
 from spikestream.protocol import Message
+from spikestream.testing import NodeHarness
 
 ENC = {"encoder": "delta", "threshold": 0.2}
 SRC = {"channels": 4, "rate_hz": 1000, "dof": 2, "seed": 3, "chunk": 7, "pace": "fast"}
 
 
 def run_source(params, polls):
-    out = []
-    node = EMGSynthNode("emg", params, emit=lambda port, body, t, o: out.append((port, body, t, o)))
-    node.setup()
+    h = NodeHarness(EMGSynthNode, params, name="emg")
     for k in range(polls):
-        node.poll(k)
-    return node, out
+        h.poll(k)
+    return h.node, h.out
 
 
 def test_inline_encoder_equals_a_separate_encoder_node():

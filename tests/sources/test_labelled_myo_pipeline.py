@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikestream.registry import NODES
 from spikestream.runtime import pipeline
+from spikestream.testing import NodeHarness
 
 FILE = Path(__file__).resolve().parents[2] / "deploy" / "myo_replay.toml"
 
@@ -17,10 +17,8 @@ def source_node(monkeypatch, folder):
     else:
         monkeypatch.setenv("MYO_SUBJECT", str(folder))
     spec = pipeline.load(FILE).nodes["emg"]
-    out = []
-    n = NODES.get(spec.kind)("emg", spec.params, emit=lambda *a: out.append(a))
-    n.setup()
-    return n, out
+    h = NodeHarness(spec.kind, spec.params, name="emg")
+    return h.node, h.out
 
 
 def test_myo_pipeline_calibrates_on_cycles_1_2_and_evaluates_on_3_4(tmp_path, monkeypatch):

@@ -10,8 +10,8 @@ from sources_live_helpers import collect, wait_for
 
 pylsl = pytest.importorskip("pylsl")
 
-from spikestream.registry import NODES  # noqa: E402
 from spikestream.sources.lsl import LSLSource  # noqa: E402
+from spikestream.testing import NodeHarness  # noqa: E402
 
 
 
@@ -96,10 +96,8 @@ def test_lsl_wrong_channel_count_is_refused_and_counted(name):
 
 def test_lsl_node_emits_with_origin_from_lsl_time(name):
     out = _outlet(name, c=2)
-    got = []
-    node = NODES.get("lsl_source")("lsl", {"name": name, "clocksync": False},
-                                   emit=lambda port, body, t_us, origin_ns: got.append((port, body, t_us, origin_ns)))
-    node.setup()
+    h = NodeHarness("lsl_source", {"name": name, "clocksync": False}, name="lsl")
+    node, got = h.node, h.out
     try:
         assert node.src.wait_connected(10) and wait_for(lambda: out.have_consumers(), 5)
         t0 = pylsl.local_clock()

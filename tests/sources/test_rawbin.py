@@ -5,9 +5,9 @@ import logging
 import numpy as np
 import pytest
 
-from spikestream.registry import NODES
 from spikestream.sources.files import FileSource
 from spikestream.sources.rawbin import read_raw
+from spikestream.testing import NodeHarness
 
 
 def myo_like(path, frames=50, channels=8, seed=0):
@@ -77,11 +77,9 @@ def test_declared_channels_refuse_a_file_of_another_width(tmp_path):
 
 def test_file_source_node_replays_raw(tmp_path):
     x = myo_like(tmp_path / "r.dat", frames=25)
-    out = []
-    n = NODES.get("file_source")("rec", {"path": str(tmp_path / "r.dat"), "dtype": "<i2", "channels": 8,
-                                         "rate_hz": 200, "scale": 2.0, "pace": "fast", "chunk": 10, "progress": False},
-                                 emit=lambda *a: out.append(a))
-    n.setup()
+    h = NodeHarness("file_source", {"path": str(tmp_path / "r.dat"), "dtype": "<i2", "channels": 8,
+                                    "rate_hz": 200, "scale": 2.0, "pace": "fast", "chunk": 10, "progress": False}, name="rec")
+    n, out = h.node, h.out
     while not n.finished:
         n.poll(0)
     got = np.concatenate([b.data for p, b, *_ in out if p == "samples"])

@@ -10,6 +10,7 @@ from sources_live_helpers import collect, wait_for
 
 from spikestream.registry import NODES
 from spikestream.sources.serial_port import SerialSource, binary_frame
+from spikestream.testing import NodeHarness
 
 
 
@@ -110,10 +111,8 @@ def test_bad_params():
 
 def test_serial_node_forwards_counters(pty_pair):
     master, _, link = pty_pair
-    got = []
-    node = NODES.get("serial_source")("ser", {"port": str(link), "channels": 2, "rate_hz": 500},
-                                      emit=lambda port, body, t_us, origin_ns: got.append((port, body, origin_ns)))
-    node.setup()
+    h = NodeHarness("serial_source", {"port": str(link), "channels": 2, "rate_hz": 500}, name="ser")
+    node, got = h.node, h.out
     try:
         assert wait_for(lambda: node.src.stats["opens"] == 1, 5)
         before = time.time_ns()
@@ -121,10 +120,10 @@ def test_serial_node_forwards_counters(pty_pair):
 
         def polled():
             node.poll(time.time_ns())
-            return sum(b.data.shape[0] for _, b, _ in got) >= 3
+            return sum(b.data.shape[0] for _, b, *_ in got) >= 3
 
         assert wait_for(polled, 5)
-        assert np.concatenate([b.data for _, b, _ in got]).tolist() == [[1, 2], [3, 4], [5, 6]]
-        assert got[0][2] >= before and node.counters["rejected_frames"] == 1
+        assert np.concatenate([b.data for _, b, *_ in got]).tolist() == [[1, 2], [3, 4], [5, 6]]
+        assert got[0].origin_ns >= before and node.counters["rejected_frames"] == 1
     finally:
         node.close()
