@@ -151,9 +151,14 @@ LEARNING_RULES.register("rstdp")(PairSTDP("rstdp", R_RSTDP, {
 
 
 def build_rule(spec: dict[str, Any], dt_ms: float) -> tuple[int, np.ndarray]:
-    """A connection's ``plasticity = {rule = ..., ...}`` table -> (rule code, pp vector)."""
+    """A connection's ``plasticity = {kind = ..., ...}`` table (``rule`` is the older spelling) -> (rule code,
+    pp vector)."""
+    if isinstance(spec, dict) and "kind" in spec:
+        if "rule" in spec and spec["rule"] != spec["kind"]:
+            raise ValueError(f"plasticity names two rules: kind = {spec['kind']!r}, rule = {spec['rule']!r}")
+        spec = {"rule": spec["kind"], **{k: v for k, v in spec.items() if k not in ("kind", "rule")}}
     if not isinstance(spec, dict) or "rule" not in spec:
-        raise ValueError("plasticity must be a table with a 'rule' key, e.g. {rule = \"stdp_pair\", ...}")
+        raise ValueError("plasticity must be a table with a 'kind' key, e.g. {kind = \"stdp_pair\", ...}")
     try:
         rule = LEARNING_RULES.get(spec["rule"])
     except UnknownKind as e:

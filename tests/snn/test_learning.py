@@ -138,3 +138,16 @@ def test_wta_allows_at_most_k_per_step():
     params["layers"][0]["wta_k"] = 0
     _, ot2 = build_snn(params, 10).advance(idx, t, 300_000)
     assert np.bincount(ot2 // 1000).max() > 5
+
+
+def test_kind_selects_the_rule_in_the_library_as_in_a_pipeline_file():
+    """`plasticity = {kind = ...}` (the one selector key) builds the same network as `rule = ...`; naming two
+    different rules is refused."""
+    pre, post = [100, 300, 520], [105, 290, 530]
+    a = _pair_net({"rule": "stdp_triplet", "w_max": 10.0}, w0=5.0)
+    b = _pair_net({"kind": "stdp_triplet", "w_max": 10.0}, w0=5.0)
+    for snn in (a, b):
+        _drive(snn, pre, post, 1000)
+    assert a.weights("plastic")[0] != 5.0 and a.weights("plastic")[0] == b.weights("plastic")[0]
+    with pytest.raises(ValueError, match="two rules"):
+        _pair_net({"kind": "stdp_pair", "rule": "stdp_triplet"})
