@@ -25,34 +25,24 @@ inputs; nothing decoded after it is published) and from `close()` (end of run) b
 from __future__ import annotations
 
 import copy
-import dataclasses
 import time
 from typing import Any
 
 import numpy as np
 
-from spikestream.decode._base import build_params
 from spikestream.decode.calibration import CalibrationSchedule, check_calibration_keys, target_columns
 from spikestream.decode.decision import Confusion, MajorityVote
 from spikestream.decode.targets import TargetBuffer
-from spikestream.params import REQUIRED, Param, Params, build_kind, node_params, selector, validate
+from spikestream.params import REQUIRED, Param, Params, build_kind, node_params, selector
 from spikestream.protocol import Control, Message
 from spikestream.registry import DECODERS, SINKS
 from spikestream.runtime.node import Node, register_node
-from spikestream.safety import SafetyParams, SafetyStage
-
-def _safety_keys(t: dict) -> dict:
-    """The safety table's keys are SafetyParams' (its values are checked when the stage is built, with the
-    decoder's output count)."""
-    validate(t, Params(rest="SafetyParams", rest_keys=lambda v: [f.name for f in dataclasses.fields(SafetyParams)]),
-             "safety")
-    return t
-
+from spikestream.safety import SafetyStage, check_safety_table, safety_params
 
 PARAMS = Params(
     Param("decoder", dict, REQUIRED, check=selector(DECODERS),
           doc="{kind = ..., ...}: a registered decoder and its parameters (docs/decoders.md)"),
-    Param("safety", dict, {}, check=_safety_keys, doc="the safety stage's parameters (`spikestream.safety.SafetyParams`, docs/safety.md)"),
+    Param("safety", dict, {}, check=check_safety_table, doc="the safety stage's parameters (`spikestream.safety.SafetyParams`, docs/safety.md)"),
     Param("calibrate_s", float, 10.0, unit="s", lo=0, doc="learn from `target` for the first N s of source time"),
     Param("calibrate", str, "time", choices=("time", "target"),
           doc='"target": learn exactly while the target row\'s phase column is 1'),
@@ -96,17 +86,8 @@ class ControlOutputNode(Node):
         K = self.decoder.n_outputs
         labels = getattr(getattr(self.decoder, "params", None), "output", None) == "label"
         self.n_classes = int(getattr(self.decoder, "n_classes", 0)) if labels else 0
-        saf = dict(v["safety"])
-        saf.setdefault("n_outputs", K)
-        saf.setdefault("discrete", self.n_classes > 0)
-        if saf["discrete"] is True and self.n_classes:
-            rest = getattr(self.decoder.params, "rest_label", 0)  # a WTA's rest label may lie outside the classes
-            rest = rest if isinstance(rest, int) else 0
-            saf.setdefault("lo", min(0, rest))
-            saf.setdefault("hi", max(self.n_classes - 1, rest))
-        if saf["n_outputs"] != K:
-            raise ValueError(f"control_output.safety.n_outputs {saf['n_outputs']} != decoder outputs {K}")
-        self.safety = SafetyStage(build_params(SafetyParams, saf))
+        rest = getattr(self.decoder.params, "rest_label", 0) if self.n_classes else 0  # a WTA's may lie outside
+        self.safety = SafetyStage(safety_params(v["safety"], K, self.n_classes, rest, "control_output.safety"))
         self._slew_to_safe = self.safety.params.safe_mode == "slew"
         self.names = v["names"]
         if self.names and len(self.names) != K:

@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit
 
 from spikestream.arraycheck import all_finite
-from spikestream.params import check_per_item
+from spikestream.params import Params, build_dataclass, check_number, check_per_item, validate
 
 SAFE_MODES = ("immediate", "slew")
 
@@ -88,6 +88,30 @@ def _vec(name: str, v, n: int, lo_ok: float | None = None, allow_inf: bool = Tru
     return check_per_item(v, f"safety.{name}", n, lo=lo_ok, finite=not allow_inf)
 
 
+def check_safety_table(t: dict) -> dict:
+    """A ``safety = {...}`` table's keys are SafetyParams' fields (did you mean); its values are checked when
+    the stage is built, once the decoder's output count is known (`safety_params`)."""
+    validate(t, Params(rest="SafetyParams", rest_keys=lambda v: list(SafetyParams.__dataclass_fields__)), "safety")
+    return t
+
+
+def safety_params(table: dict, n_outputs: int, n_classes: int = 0, rest_label: int = 0,
+                  where: str = "safety") -> SafetyParams:
+    """The safety stage's parameters in front of a decoder of `n_outputs` values: what the table leaves out
+    follows the decoder (``n_outputs``; with class labels ``n_classes > 0``: ``discrete`` and the label range
+    [0, n_classes - 1], widened to a rest label outside the classes, such as a WTA's)."""
+    saf = dict(table)
+    saf.setdefault("n_outputs", n_outputs)
+    saf.setdefault("discrete", n_classes > 0)
+    if saf["discrete"] is True and n_classes:
+        rest = rest_label if isinstance(rest_label, int) else 0
+        saf.setdefault("lo", min(0, rest))
+        saf.setdefault("hi", max(n_classes - 1, rest))
+    if saf["n_outputs"] != n_outputs:
+        raise ValueError(f"{where}.n_outputs {saf['n_outputs']} != decoder outputs {n_outputs}")
+    return build_dataclass(SafetyParams, saf)
+
+
 @dataclass(frozen=True)
 class SafetyParams:
     n_outputs: int
@@ -102,10 +126,8 @@ class SafetyParams:
     discrete: bool = False                 # class labels: integers in [lo, hi], passed untouched
 
     def __post_init__(self):
-        if not isinstance(self.n_outputs, int) or self.n_outputs < 1:
-            raise ValueError(f"safety.n_outputs must be a positive integer, got {self.n_outputs!r}")
-        if not (isinstance(self.timeout_s, (int, float)) and math.isfinite(self.timeout_s) and self.timeout_s > 0):
-            raise ValueError(f"safety.timeout_s must be a positive number of seconds, got {self.timeout_s!r}")
+        check_number(self.n_outputs, "safety.n_outputs", integer=True, lo=1)
+        check_number(self.timeout_s, "safety.timeout_s", lo=0, lo_open=True, expect="a positive number of seconds")
         if self.safe_mode not in SAFE_MODES:
             raise ValueError(f"safety.safe_mode must be one of {SAFE_MODES}, got {self.safe_mode!r}")
         n = self.n_outputs
