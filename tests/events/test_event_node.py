@@ -12,6 +12,7 @@ from spikestream.events.filters import FilterChain
 from spikestream.events.slicing import EventSlicer
 from spikestream.protocol import Message, pack, unpack
 from spikestream.registry import NODES
+from spikestream.testing import NodeHarness
 
 W, H = 40, 30
 FILTERS = [{"kind": "refractory", "period_us": 500}, {"kind": "background_activity", "dt_us": 20_000}]
@@ -26,14 +27,8 @@ def _file(tmp_path, n=20_000, seed=0, name="ev.npy"):
 
 
 def _node(kind, params):
-    out = []
-
-    def emit(port, body, t_us, origin_ns):
-        out.append((port, body, t_us, origin_ns))
-
-    n = NODES.get(kind)("cam", params, emit=emit)
-    n.setup()
-    return n, out
+    h = NodeHarness(kind, params, name="cam")
+    return h.node, h.out  # h.out: (port, body, t_us, origin_ns) per emit
 
 
 def _run_fast(n, limit=10_000):
