@@ -56,3 +56,38 @@ def test_the_calibration_keys_that_go_together():
                                {"calibrate_s": 3})
     with pytest.raises(ValueError, match="needs calibrate"):
         check_calibration_keys({"calibrate": "time"}, {"phase_channel": 1})
+
+
+def test_a_notebook_loop_with_the_schedule_decides_exactly_what_the_output_node_sends():
+    import decode_helpers as hp
+
+    import spikestream.nodes  # noqa: F401
+    from spikestream.protocol import Message, Samples, Spikes
+    from spikestream.registry import DECODERS
+    from spikestream.testing import NodeHarness
+
+    N, K, DT, T = 12, 2, 10_000, 400
+    rng = np.random.default_rng(3)
+    tt = np.arange(T) * DT / 1e6
+    Y = np.stack([np.sin(2 * np.pi * 0.5 * tt), np.cos(2 * np.pi * 0.3 * tt)], 1).astype(np.float32)
+    pk = hp.poisson_packets(30 * np.clip(1 + 0.8 * Y @ rng.normal(size=(K, N)), 0.05, None), DT, 3)
+    dec_params = {"n_inputs": N, "n_outputs": K, "tau_ms": 50.0}
+    h = NodeHarness("control_output", {"decoder": {"kind": "linear_rls", **dec_params}, "calibrate_s": 2.0,
+                                       "safety": {"timeout_s": 1e6}})
+    sched = CalibrationSchedule(calibrate_s=2.0)
+    dec = DECODERS.create("linear_rls", **dec_params, calibrating=sched.initially_calibrating)
+    mine = []
+    for k, (idx, t, t0, t1) in enumerate(pk):
+        h.node.on_message("target", Message(Samples(np.array([t0], np.int64), Y[k:k + 1]), "tgt", k, t0))
+        h.node.on_message("in", Message(Spikes(t0, t1, N, idx.astype(np.uint32), t), "sp", k, t0))
+        sched.begin(t0)
+        on = sched.calibrating_at(t1)
+        if on is not None:
+            dec.calibrating = on
+        target = Y[k].astype(np.float64) if dec.calibrating else None
+        mine.append(dec.decode(idx.astype(np.uint32), t, t1, target).copy())
+        sched.advance(t1)
+    sent = np.array([b.values for b in h.bodies("out")])
+    assert sent.shape == (T, K) and not dec.calibrating and h.node.decoder.calibrating is False
+    np.testing.assert_array_equal(sent, np.array(mine))
+    assert np.abs(sent[-100:]).max() > 0.1  # it learned something
