@@ -98,5 +98,5 @@ def test_the_context_rules_keep_the_venv_out_and_let_the_copied_sources_in():
         assert (ROOT / s).exists() and not _ignored(s, rules), s
     assert not _ignored("spikestream/runtime/top.py", rules) and not _ignored("deploy/demo.toml", rules)
     for junk in (".venv/bin/python", "build/lib/x.py", "spikestream/__pycache__/cli.cpython-311.pyc", ".git/HEAD",
-                 "tests/record/test_edf.py"):
+                 "tests/record/test_edf.py", "deploy/container/Containerfile"):
         assert _ignored(junk, rules), junk
