@@ -270,7 +270,8 @@ def from_dict(doc: dict, where: str = "<pipeline>", resolve_auto: bool = True) -
         for s in specs.values():
             s.curve_keys = keys
     for s in specs.values():
-        if s.params.get("pace") == "fast" and s.flow == "realtime" and any(s.consumers.values()):
+        fast = s.params.get("pace") == "fast" or s.params.get("speed") in (0, "fast")  # sources/pacing.py
+        if fast and s.flow == "realtime" and any(s.consumers.values()):
             log.warning("%s: node %r replays as fast as it can (pace = \"fast\") with flow = \"realtime\": "
                         "whatever its consumers cannot take at once is dropped (counted by them as dropped); "
                         "set flow = \"lossless\" (under [pipeline] or the node) to slow it to their pace instead",

@@ -73,3 +73,22 @@ def test_an_event_node_takes_the_samples_sources_spelling_of_fast(tmp_path):
             h.poll(T0 + i)
         got[name] = [(b.t1_us, b.idx.tolist()) for b in h.bodies("out")]
     assert len(got["pace"]) == 20 and got["pace"] == got["speed"]
+
+
+@pytest.mark.parametrize("fast", ['pace = "fast"', "speed = 0", 'speed = "fast"'])
+def test_every_spelling_of_a_fast_replay_is_warned_about_without_lossless_flow(tmp_path, caplog, fast):
+    from spikestream.runtime import pipeline
+
+    p = tmp_path / "p.toml"
+    p.write_text(f"""
+[nodes.src]
+kind = "emg_synth"
+outputs = {{ samples = "ipc://{tmp_path}/s" }}
+params = {{ {fast} }}
+[nodes.relay]
+kind = "relay"
+inputs = {{ in = "src.samples" }}
+outputs = {{ out = "ipc://{tmp_path}/r" }}
+""")
+    pipeline.load(p)
+    assert any("lossless" in r.message and r.levelname == "WARNING" for r in caplog.records)
