@@ -45,8 +45,9 @@ def run_once(pipeline: Path, subject: Path, tmp: Path) -> dict:
     drops = sum(n["stats"]["dropped"] + n["stats"]["send_failed"] for n in nodes.values())
     if through != packets or drops:
         raise SystemExit(f"lost packets: {packets} sent, {through} reached the output, {drops} dropped")
-    acc = nodes["output"]["stats"]["node_counters"].get("eval_accuracy")
-    return {"wall_s": wall, "source_s": packets * PACKET_S, "packets": packets, "eval_accuracy": acc}
+    c = nodes["output"]["stats"]["node_counters"]
+    return {"wall_s": wall, "source_s": packets * PACKET_S, "packets": packets, "eval_accuracy": c.get("eval_accuracy"),
+            "eval_settled_accuracy": c.get("eval_settled_accuracy")}
 
 
 def longer_pipeline(tmp: Path, more: list[Path]) -> Path:

@@ -15,7 +15,9 @@ declared rest class ``safe_value``); ``vote = N`` sends the most frequent of the
 to the most recent). While the target port carries labels and the decoder is not calibrating (with
 ``calibrate = "target"``: exactly the packets whose aligned target row has phase 0), each decision is
 scored: ``eval_decisions``, ``eval_correct``, ``eval_accuracy`` and ``confusion.<true>.<decided>`` counters
-(so they are in the run's report), and ``classification`` in the ``stats`` command and `report()`.
+(so they are in the run's report), and ``classification`` in the ``stats`` command and `report()`. The
+``eval_settled_*`` counters score only the decisions whose label has held for the decoder's ``window_ms``
+(their window holds one gesture, as offline protocols score), beside every decision.
 
 Fail-safe: the safe value goes out (as `Control(safe=True)` on "out" and to every sink) when the watchdog
 trips, when a callback raises, from `on_stop()` (the `stop` command, SIGTERM: before the runtime drains its
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from spikestream.decode.calibration import CalibrationSchedule, check_calibration_keys, target_columns
-from spikestream.decode.decision import Confusion, MajorityVote
+from spikestream.decode.decision import Confusion, LabelHold, MajorityVote
 from spikestream.decode.targets import TargetBuffer
 from spikestream.params import REQUIRED, Param, Params, build_kind, node_params, selector
 from spikestream.protocol import Control, Message
@@ -101,6 +103,8 @@ class ControlOutputNode(Node):
             raise ValueError("control_output.vote needs one discrete output (a decoder with output = \"label\")")
         self.vote = MajorityVote(vote)
         self.confusion = Confusion(self.n_classes) if self.n_classes else None
+        self._eval_hold = LabelHold()
+        self._settle_us = 1000.0 * float(getattr(self.decoder.params, "window_ms", 0.0) or 0.0)
         self.target_max_age_us = int(v["target_max_age_ms"] * 1e3)
         self.target_cap = v["target_buffer"]
         self.safe_repeat_ns = int(v["safe_repeat_s"] * 1e9)
@@ -197,7 +201,7 @@ class ControlOutputNode(Node):
             if self.vote.n > 1:
                 y[0] = self.vote(int(y[0]))
             if row is not None and not dec.calibrating and (not self.by_target or phase == 0):
-                self._evaluate(row, int(y[0]))
+                self._evaluate(row, int(y[0]), sp.t1_us)
         if self._stopping:
             self.count("decoded_after_stop")
             return
@@ -211,8 +215,8 @@ class ControlOutputNode(Node):
             self._last_safe_ns = 0  # the next outage is a new watchdog trip
         self._send(y_safe, sp.t1_us, False, msg.origin_ns)
 
-    def _evaluate(self, row: np.ndarray, decided: int) -> None:
-        """Score one decision against its aligned label (held-out evaluation)."""
+    def _evaluate(self, row: np.ndarray, decided: int, t_us: int) -> None:
+        """Score one decision against its aligned label (held-out evaluation); also among the settled ones."""
         try:
             true = self.decoder.label_of(row)
         except ValueError:
@@ -224,6 +228,12 @@ class ControlOutputNode(Node):
         if true == decided:
             self.count("eval_correct")
         self.counters["eval_accuracy"] = self.counters.get("eval_correct", 0) / self.counters["eval_decisions"]
+        if self._eval_hold.update(true, t_us) >= self._settle_us:
+            self.count("eval_settled_decisions")
+            if true == decided:
+                self.count("eval_settled_correct")
+            c = self.counters
+            c["eval_settled_accuracy"] = c.get("eval_settled_correct", 0) / c["eval_settled_decisions"]
 
     def _calibration_ended(self) -> None:
         fitted = getattr(self.decoder, "fitted", None)
@@ -330,7 +340,11 @@ class ControlOutputNode(Node):
 
     def report(self) -> dict[str, Any]:
         """What a run's report should carry beyond the counters: the held-out classification figures."""
-        return {"classification": self.confusion.summary()} if self.confusion is not None else {}
+        if self.confusion is None:
+            return {}
+        c = self.counters
+        return {"classification": {**self.confusion.summary(), "settled_decisions": c.get("eval_settled_decisions", 0),
+                                   "settled_accuracy": c.get("eval_settled_accuracy")}}
 
     def get_state(self) -> dict[str, np.ndarray]:
         s = {f"decoder.{k}": v for k, v in self.decoder.get_state().items()}

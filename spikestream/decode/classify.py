@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikestream.decode._base import Decoder, build_params
+from spikestream.decode.decision import LabelHold
 from spikestream.decode.rates import RateFeatures
 from spikestream.registry import DECODERS
 
@@ -112,9 +113,7 @@ class LdaDecoder(_Classifier):
         self.adapted = np.zeros(1, np.int64)  # confident decisions learned from
         self.adapt = self.params.adapt_rate > 0  # switchable at run time
         self._g = np.zeros(C)
-        # the calibration label in force, since when (the end of the last packet labelled otherwise, in source
-        # us), and the end of the last labelled packet: not saved, so a restart waits a window
-        self._label, self._label_since, self._prev_until = -1, 0, None
+        self._hold = LabelHold()  # not saved: after a restart the first window is not taken as clean
 
     def fit(self) -> None:
         C, N = self.n_classes, self.n_inputs
@@ -148,13 +147,6 @@ class LdaDecoder(_Classifier):
         self.bd[c] = log_prior - 0.5 * float(self.Wd[c] @ self.mu[c])
         self.adapted[0] += 1
 
-    def _pure(self, c: int, until_us: int) -> bool:
-        """Does the window ending at ``until_us`` hold only label ``c``? (always, without ``pure_windows``)"""
-        if c != self._label:
-            self._label = c
-            self._label_since = until_us if self._prev_until is None else self._prev_until
-        return not self.params.pure_windows or until_us - self._label_since >= self.params.window_ms * 1000.0
-
     def _on_calibration(self, on: bool) -> None:
         if not on and np.count_nonzero(self.n_c) >= 2:
             self.fit()
@@ -165,11 +157,11 @@ class LdaDecoder(_Classifier):
             f = np.log1p(f)
         if target is not None:
             c = self.label_of(target)
-            if self._pure(c, until_us):
+            held_us = self._hold.update(c, until_us)
+            if not self.params.pure_windows or held_us >= self.params.window_ms * 1000.0:
                 self.n_c[c] += 1
                 self.S_c[c] += f
                 self.S_ff += np.outer(f, f)
-            self._prev_until = until_us
         if not self.fitted[0]:
             self.out[:] = 0.0
             return self.out

@@ -1,6 +1,7 @@
 """Decisions over time for discrete outputs, as library pieces the output node (or a notebook) uses:
-a majority vote over the last N decisions (Englehart & Hudgins 2003) and a confusion matrix of the
-evaluated ones."""
+a majority vote over the last N decisions (Englehart & Hudgins 2003), a confusion matrix of the
+evaluated ones, and how long a label has held (so that a window still holding the previous gesture neither
+teaches a classifier nor is scored as if it were a clean one)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,23 @@ class MajorityVote:
         recent = self._buf[(self._k - 1 - np.arange(m)) % self.n]  # most recent first
         _, first, counts = np.unique(recent, return_index=True, return_counts=True)
         return int(recent[first[counts == counts.max()].min()])
+
+
+class LabelHold:
+    """How long the current label has held, in source time: `update(label, until_us)` for each labelled
+    packet (ending at ``until_us``) returns the microseconds since the end of the last packet labelled
+    otherwise. The first label ever counts from its own packet's end (what came before is unknown), so its
+    first window is never taken as clean. Packets without a label do not restart the count."""
+
+    def __init__(self):
+        self.label, self.since_us, self.prev_us = None, 0, None
+
+    def update(self, label: int, until_us: int) -> int:
+        if label != self.label:
+            self.label = label
+            self.since_us = until_us if self.prev_us is None else self.prev_us
+        self.prev_us = until_us
+        return until_us - self.since_us
 
 
 class Confusion:

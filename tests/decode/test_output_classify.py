@@ -175,3 +175,30 @@ def test_time_calibration_scores_labels_after_calibration_and_bad_phase_is_count
                      ({"calibrate": "target", "target_channels": [1], "phase_channel": 1}, "phase_channel")]:
         with pytest.raises(ValueError, match=msg):
             _node(**bad)
+
+
+def test_settled_decisions_are_scored_beside_every_decision():
+    """eval_settled_* score exactly the decisions whose label has held for the decoder's 100 ms window (the
+    first label from its own packet on); those windows hold one gesture, so they are scored at least as well."""
+    T, T_cal = 900, 400
+    pk, labels = _gestures(T, seed=2, hold=12)
+    phase = (np.arange(T) < T_cal).astype(float)
+    n, out, clk = _node(calibrate="target")
+    for k in range(T):
+        _feed(n, clk, pk, np.stack([labels, phase], 1), k, k + 1)
+    t1 = np.array([p[3] for p in pk])
+    settled, since, prev = [], None, None
+    for k in range(T_cal, T):
+        if k == T_cal or labels[k] != labels[k - 1]:
+            since = t1[k] if prev is None else prev
+        prev = t1[k]
+        settled.append(t1[k] - since >= 100_000)
+    settled = np.array(settled)
+    c = n.counters
+    assert 0 < settled.sum() < T - T_cal and c["eval_settled_decisions"] == settled.sum()
+    decided = np.array([o.values[0] for o in out[T_cal:]], int)
+    hits = decided == labels[T_cal:]
+    assert c["eval_settled_correct"] == hits[settled].sum()
+    assert c["eval_settled_accuracy"] >= c["eval_accuracy"]
+    cl = n.report()["classification"]
+    assert cl["settled_decisions"] == settled.sum() and cl["settled_accuracy"] == c["eval_settled_accuracy"]
