@@ -19,7 +19,8 @@ import numpy as np
 
 from spikestream.snn._rng import seed_state
 from spikestream.snn.connect import Ctx, connect
-from spikestream.snn.learning import N_PP, P_NORM_EVERY, P_NORM_TARGET, P_WMAX, P_WMIN, R_NONE, R_RSTDP, build_rule
+from spikestream.snn.learning import (N_PP, P_NORM_EVERY, P_NORM_TARGET, P_RHO0, P_WMAX, P_WMIN, R_BCM, R_NONE,
+                                      R_RSTDP, build_rule)
 from spikestream.snn.neuron import (C_DEXC, C_DINH, C_DT, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, C_REF,
                                     C_THETA_DECAY, C_THETA_PLUS, C_WTA, N_COMMON, N_VARS, substeps)
 from spikestream.snn.spec import INPUT, NetSpec
@@ -39,7 +40,7 @@ Net = namedtuple("Net", [
 ])
 
 State = namedtuple("State", ["S", "syn", "refr", "flag", "theta", "ibias", "ring", "ring_used", "w", "elig",
-                             "x1", "x2", "y1", "y2", "dopa", "rng", "count"])
+                             "x1", "x2", "y1", "y2", "dopa", "rng", "count", "rho"])
 
 #: Receptor channel rows of `syn`: current exc/inh, conductance exc/inh.
 CHANNELS = {("exp_current", "exc"): 0, ("exp_current", "inh"): 1, ("conductance", "exc"): 2,
@@ -247,5 +248,14 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
     st = State(S, np.zeros((4, N)), np.zeros(N, np.int32), np.zeros(N, np.int8), np.zeros(N), ibias,
                np.zeros((D, 4, N)), np.zeros((D, 4), np.int8), w, np.zeros(e_off), np.zeros(x_off),
                np.zeros(x_off), np.zeros(y_off), np.zeros(y_off), np.zeros(P), seed_state(spec.seed),
-               np.zeros(N, np.int64))
+               np.zeros(N, np.int64), _initial_rates(proj["rule"], pp, proj["y_off"], proj["n_post"], y_off))
     return net, st, lay
+
+
+def _initial_rates(rule: np.ndarray, pp: np.ndarray, y_off: np.ndarray, n_post: np.ndarray, n: int) -> np.ndarray:
+    """`State.rho`, the running post rates of stdp_bcm projections (Hz, one per post trace), starting at the
+    rule's reference rate; unused (0) for the other rules."""
+    rho = np.zeros(n)
+    for p in np.flatnonzero(rule == R_BCM):
+        rho[y_off[p]:y_off[p] + n_post[p]] = pp[p, P_RHO0]
+    return rho

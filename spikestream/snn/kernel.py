@@ -78,7 +78,7 @@ def run(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learni
     ri = 0
     # hoist arrays out of the tuples once (calls that take the tuples are costly per call)
     S, syn, theta, ring, w, ring_used = st.S, st.syn, st.theta, st.ring, st.w, st.ring_used
-    x1, x2, y1, y2, elig = st.x1, st.x2, st.y1, st.y2, st.elig
+    x1, x2, y1, y2, rho, elig = st.x1, st.x2, st.y1, st.y2, st.rho, st.elig
     seg_ptr, seg_proj, seg_lo, seg_hi = net.out_seg_ptr, net.out_seg_proj, net.out_seg_lo, net.out_seg_hi
     chan, delay, post = net.proj_chan, net.syn_delay, net.syn_post
     rule, pp, x_off, y_off, e_off = net.proj_rule, net.proj_pp, net.proj_x_off, net.proj_y_off, net.proj_e_off
@@ -125,7 +125,7 @@ def run(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learni
                     ring[slot, c, i] = 0.0
                 ring_used[slot, c] = 0
         if plastic:
-            decay_traces(rule, pp, x_off, n_pre, y_off, n_post, x1, x2, y1, y2)
+            decay_traces(rule, pp, x_off, n_pre, y_off, n_post, x1, x2, y1, y2, rho)
         while ri < rw_step.shape[0] and rw_step[ri] <= step:
             reward(rule, pp, st.dopa, rw_ch[ri], rw_val[ri])
             ri += 1
@@ -162,11 +162,11 @@ def run(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learni
                             ring_used[sl, ch] = 1
         if plastic:
             pre_spikes(in_idx, ii0, ii, spikes, nsp, seg_ptr, seg_proj, seg_lo, seg_hi, rule, pp, x_off, pre_lo,
-                       n_pre, n_post, y_off, post_lo, e_off, syn_lo, dense, sp_off, post, w, x1, x2, y1, elig,
+                       n_pre, n_post, y_off, post_lo, e_off, syn_lo, dense, sp_off, post, w, x1, x2, y1, rho, elig,
                        learning)
             post_spikes(spikes, nsp, net.in_seg_ptr, net.in_seg_proj, net.in_seg_lo, net.in_seg_hi, net.rev_syn,
                         net.rev_pre, rule, pp, x_off, pre_lo, n_pre, n_post, y_off, post_lo, e_off, syn_lo, dense,
-                        w, x1, y1, y2, elig, learning)
+                        w, x1, y1, y2, rho, elig, learning)
         if net.any_per_step:
             per_step(step, rule, pp, syn_lo, net.proj_syn_hi, e_off, post_lo, n_pre, n_post, dense, net.in_seg_ptr,
                      net.in_seg_proj, net.in_seg_lo, net.in_seg_hi, net.rev_syn, w, elig, st.dopa, learning)

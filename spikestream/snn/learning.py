@@ -19,11 +19,11 @@ import numpy as np
 
 from spikestream.registry import LEARNING_RULES, UnknownKind
 
-R_NONE, R_PAIR, R_TRIPLET, R_RSTDP = range(4)
+R_NONE, R_PAIR, R_TRIPLET, R_RSTDP, R_BCM = range(5)
 
 (P_APLUS, P_AMINUS, P_WMIN, P_WMAX, P_DX1, P_DY1, P_DX2, P_DY2, P_A3PLUS, P_A3MINUS, P_SOFT, P_NEAREST,
- P_DELIG, P_LR, P_DREW, P_RCH, P_NORM_TARGET, P_NORM_EVERY) = range(18)
-N_PP = 18
+ P_DELIG, P_LR, P_DREW, P_RCH, P_NORM_TARGET, P_NORM_EVERY, P_DRHO, P_RHO_INC, P_RHO0) = range(21)
+N_PP = 21
 
 
 def _decay(tau_ms: float, dt_ms: float, what: str) -> float:
@@ -141,11 +141,51 @@ class TripletSTDP(Rule):
         return pp
 
 
+def triplet_threshold_hz(p: dict[str, Any]) -> float:
+    """The post rate (Hz) above which the triplet rule potentiates, for Poisson pre and post at rates much
+    below 1/tau (Pfister & Gerstner 2006, the BCM link): a2_minus tau_minus / (a3_plus tau_plus tau_y),
+    ignoring the a2_plus and a3_minus terms (zero in their minimal model)."""
+    return p["a2_minus"] * p["tau_minus_ms"] * 1e3 / (p["a3_plus"] * p["tau_plus_ms"] * p["tau_y_ms"])
+
+
+@dataclass(frozen=True)
+class BCMTriplet(TripletSTDP):
+    """Triplet STDP with BCM's sliding threshold (Pfister & Gerstner 2006, minimal model and BCM link;
+    Clopath et al. 2010's homeostatic LTD amplitude): the pair depression amplitude of each post neuron j is
+    ``a2_minus * rho_j**2 / rate_hz**2``, where rho_j (Hz) is j's running rate,
+    ``d rho_j / dt = -rho_j / tau_rate + sum_spikes delta(t - t_j)`` (per spike rho_j += 1 / tau_rate), kept
+    as state `rho` and starting at rate_hz. A neuron firing above rate_hz depresses more, so its threshold
+    rises with it and its rate settles near rate_hz**2 / theta (theta: `triplet_threshold_hz`).
+    ``rate_hz`` defaults to theta of the parameter set (18.1 Hz for visual_all_to_all): the fixed point is
+    then the triplet rule's own threshold, and no rate is tuned per data set."""
+
+    def build(self, params: dict[str, Any], dt_ms: float) -> np.ndarray:
+        own = ("tau_rate_ms", "rate_hz")
+        triplet = TripletSTDP(self.name, self.code, _TRIPLET_RULE.defaults)
+        pp = triplet.build({k: v for k, v in params.items() if k not in own}, dt_ms)
+        preset = params.get("preset", "visual_all_to_all")
+        merged = {**self.defaults, **TRIPLET_PRESETS[preset],
+                  **{k: v for k, v in params.items() if k not in ("preset", "rule")}}
+        rate = merged.get("rate_hz")
+        if rate is None:
+            rate = triplet_threshold_hz(merged)
+        tau = merged["tau_rate_ms"]
+        for k, v in (("rate_hz", rate), ("tau_rate_ms", tau)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+                raise ValueError(f"stdp_bcm: {k} must be a positive number, got {v!r}")
+        pp[P_DRHO] = _decay(tau, dt_ms, "tau_rate_ms")
+        pp[P_RHO_INC] = 1e3 / tau
+        pp[P_RHO0] = rate
+        return pp
+
+
 LEARNING_RULES.register("stdp_pair")(PairSTDP("stdp_pair", R_PAIR, dict(_PAIR)))
-LEARNING_RULES.register("stdp_triplet")(TripletSTDP("stdp_triplet", R_TRIPLET, {
+_TRIPLET_RULE = LEARNING_RULES.register("stdp_triplet")(TripletSTDP("stdp_triplet", R_TRIPLET, {
     "tau_plus_ms": 16.8, "tau_minus_ms": 33.7, "tau_x_ms": None, "tau_y_ms": None, "a2_plus": None,
     "a3_plus": None, "a2_minus": None, "a3_minus": None, "w_min": 0.0, "w_max": 1.0, "bound": "hard",
     "interaction": "all", "preset": "visual_all_to_all"}))
+LEARNING_RULES.register("stdp_bcm")(BCMTriplet("stdp_bcm", R_BCM, {
+    **_TRIPLET_RULE.defaults, "tau_rate_ms": 1000.0, "rate_hz": None}))
 LEARNING_RULES.register("rstdp")(PairSTDP("rstdp", R_RSTDP, {
     **_PAIR, "tau_elig_ms": 1000.0, "tau_reward_ms": 200.0, "lr": 1.0, "reward_channel": 0}))
 

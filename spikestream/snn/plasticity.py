@@ -10,9 +10,10 @@ weight update; normalisation.
 
 from numba import njit
 
-from spikestream.snn.learning import (P_A3MINUS, P_A3PLUS, P_AMINUS, P_APLUS, P_DELIG, P_DREW, P_DX1, P_DX2,
-                                      P_DY1, P_DY2, P_LR, P_NEAREST, P_NORM_EVERY, P_NORM_TARGET, P_RCH,
-                                      P_SOFT, P_WMAX, P_WMIN, R_NONE, R_PAIR, R_RSTDP, R_TRIPLET)
+from spikestream.snn.learning import (P_A3MINUS, P_A3PLUS, P_AMINUS, P_APLUS, P_DELIG, P_DREW, P_DRHO, P_DX1,
+                                      P_DX2, P_DY1, P_DY2, P_LR, P_NEAREST, P_NORM_EVERY, P_NORM_TARGET, P_RCH,
+                                      P_RHO0, P_RHO_INC, P_SOFT, P_WMAX, P_WMIN, R_BCM, R_NONE, R_PAIR, R_RSTDP,
+                                      R_TRIPLET)
 
 
 @njit(cache=True)
@@ -25,7 +26,7 @@ def _clip(w, lo, hi):
 
 
 @njit(cache=True)
-def decay_traces(rule, pp, x_off, n_pre, y_off, n_post, x1, x2, y1, y2):
+def decay_traces(rule, pp, x_off, n_pre, y_off, n_post, x1, x2, y1, y2, rho):
     for p in range(rule.shape[0]):
         if rule[p] == R_NONE:
             continue
@@ -36,6 +37,10 @@ def decay_traces(rule, pp, x_off, n_pre, y_off, n_post, x1, x2, y1, y2):
         for j in range(y_off[p], y_off[p] + n_post[p]):
             y1[j] *= dy1
             y2[j] *= dy2
+        if rule[p] == R_BCM:  # the post neurons' running rates (Hz)
+            dr = pp[p, P_DRHO]
+            for j in range(y_off[p], y_off[p] + n_post[p]):
+                rho[j] *= dr
 
 
 @njit(cache=True)
@@ -48,7 +53,7 @@ def _pre_update(r, wk, y, am, soft, wmin, wmax):
 
 @njit(cache=True)
 def _pre_one(g, p, lo, hi, rule, pp, x_off, pre_lo, n_pre, n_post, y_off, post_lo, e_off, syn_lo, dense, sp_off,
-             syn_post, w, x1, x2, y1, elig, learning):
+             syn_post, w, x1, x2, y1, rho, elig, learning):
     """Pre-synaptic neuron g spiked: its synapses of projection p are lo..hi-1 (sparse) or the column
     lo, lo + n_pre, ... (dense, post-major)."""
     xi = x_off[p] + g - pre_lo[p]
@@ -56,9 +61,12 @@ def _pre_one(g, p, lo, hi, rule, pp, x_off, pre_lo, n_pre, n_post, y_off, post_l
     if learning:
         wmin, wmax = pp[p, P_WMIN], pp[p, P_WMAX]
         soft = pp[p, P_SOFT] != 0.0
-        am = pp[p, P_AMINUS] + (pp[p, P_A3MINUS] * x2[xi] if r == R_TRIPLET else 0.0)
+        am = pp[p, P_AMINUS] + (pp[p, P_A3MINUS] * x2[xi] if r == R_TRIPLET or r == R_BCM else 0.0)
         e = e_off[p] - syn_lo[p]
-        if dense[p]:
+        if r == R_BCM:
+            _pre_bcm(p, lo, hi, pp, x2[xi], n_pre, n_post, y_off, post_lo, dense, sp_off, syn_lo, syn_post, w,
+                     y1, rho, soft, wmin, wmax)
+        elif dense[p]:
             npre, yb = n_pre[p], y_off[p]
             for j in range(n_post[p]):
                 k = lo + j * npre
@@ -84,8 +92,28 @@ def _pre_one(g, p, lo, hi, rule, pp, x_off, pre_lo, n_pre, n_post, y_off, post_l
 
 
 @njit(cache=True)
+def _pre_bcm(p, lo, hi, pp, x2i, n_pre, n_post, y_off, post_lo, dense, sp_off, syn_lo, syn_post, w, y1, rho, soft,
+             wmin, wmax):
+    """Depression under the sliding threshold: post neuron j's pair amplitude is a2_minus (rho_j / rho_0)**2."""
+    a2 = pp[p, P_AMINUS] / (pp[p, P_RHO0] * pp[p, P_RHO0])
+    a3 = pp[p, P_A3MINUS] * x2i
+    if dense[p]:
+        npre, yb = n_pre[p], y_off[p]
+        for j in range(n_post[p]):
+            k = lo + j * npre
+            rj = rho[yb + j]
+            w[k] = _pre_update(R_BCM, w[k], y1[yb + j], a2 * rj * rj + a3, soft, wmin, wmax)
+    else:
+        off = sp_off[p] - syn_lo[p]
+        yb = y_off[p] - post_lo[p]
+        for k in range(lo, hi):
+            j = yb + syn_post[k + off]
+            w[k] = _pre_update(R_BCM, w[k], y1[j], a2 * rho[j] * rho[j] + a3, soft, wmin, wmax)
+
+
+@njit(cache=True)
 def pre_spikes(ev_a, a0, a1, ev_b, nb, seg_ptr, seg_proj, seg_lo, seg_hi, rule, pp, x_off, pre_lo, n_pre, n_post,
-               y_off, post_lo, e_off, syn_lo, dense, sp_off, syn_post, w, x1, x2, y1, elig, learning):
+               y_off, post_lo, e_off, syn_lo, dense, sp_off, syn_post, w, x1, x2, y1, rho, elig, learning):
     """Pre-synaptic plasticity for the step's spikes: ev_a[a0:a1] (external inputs) then ev_b[:nb]."""
     for q in range(a0, a1 + nb):
         g = ev_a[q] if q < a1 else ev_b[q - a1]
@@ -93,7 +121,7 @@ def pre_spikes(ev_a, a0, a1, ev_b, nb, seg_ptr, seg_proj, seg_lo, seg_hi, rule, 
             p = seg_proj[sg]
             if rule[p] != R_NONE:
                 _pre_one(g, p, seg_lo[sg], seg_hi[sg], rule, pp, x_off, pre_lo, n_pre, n_post, y_off, post_lo,
-                         e_off, syn_lo, dense, sp_off, syn_post, w, x1, x2, y1, elig, learning)
+                         e_off, syn_lo, dense, sp_off, syn_post, w, x1, x2, y1, rho, elig, learning)
 
 
 @njit(cache=True)
@@ -116,7 +144,7 @@ def _post_traces(yj, nearest, y1, y2):
 
 @njit(cache=True)
 def post_spikes(spikes, nsp, seg_ptr, seg_proj, seg_lo, seg_hi, rev_syn, rev_pre, rule, pp, x_off, pre_lo, n_pre,
-                n_post, y_off, post_lo, e_off, syn_lo, dense, w, x1, y1, y2, elig, learning):
+                n_post, y_off, post_lo, e_off, syn_lo, dense, w, x1, y1, y2, rho, elig, learning):
     """Post-synaptic plasticity for the step's network spikes: sparse projections through the reverse
     index, dense ones over the post neuron's contiguous row of incoming weights."""
     for q in range(nsp):
@@ -142,6 +170,8 @@ def post_spikes(spikes, nsp, seg_ptr, seg_proj, seg_lo, seg_hi, rev_syn, rev_pre
                         k = rev_syn[i]
                         w[k] = _post_update(r, w[k], x1[xoff + rev_pre[i]], ap, soft, wmin, wmax)
             _post_traces(yj, pp[p, P_NEAREST] != 0.0, y1, y2)
+            if r == R_BCM:
+                rho[yj] += pp[p, P_RHO_INC]
     for p in range(rule.shape[0]):
         r = rule[p]
         if r == R_NONE or not dense[p]:
@@ -173,6 +203,8 @@ def post_spikes(spikes, nsp, seg_ptr, seg_proj, seg_lo, seg_hi, rev_syn, rev_pre
                         for i in range(npre):
                             w[row + i] = _clip(w[row + i] + ap * x1[xb + i], wmin, wmax)
             _post_traces(yj, nearest, y1, y2)
+            if r == R_BCM:
+                rho[yj] += pp[p, P_RHO_INC]
 
 
 @njit(cache=True)

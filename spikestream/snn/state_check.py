@@ -9,6 +9,7 @@ import numpy as np
 
 from spikestream.arraycheck import increasing
 from spikestream.snn.build import State
+from spikestream.snn.learning import R_BCM
 from spikestream.snn.neuron import C_REF
 
 #: The state's keys besides the core arrays (`build.State`).
@@ -22,6 +23,9 @@ def checked_state(snn, d) -> tuple[dict[str, np.ndarray], int, tuple, tuple, boo
     if not isinstance(d, Mapping):
         raise ValueError(f"SNN state must be a mapping of arrays, got {type(d).__name__}")
     want = set(State._fields) | set(EXTRA)
+    if "rho" not in d and not np.any(snn._net.proj_rule == R_BCM):
+        # a state saved before stdp_bcm existed: no rule reads the running rates, so keep the network's
+        d = {**d, "rho": snn._st.rho}
     missing, extra = want - set(d), set(d) - want
     if missing or extra:
         raise ValueError(f"SNN state: missing {sorted(missing)}, unexpected {sorted(extra)}")
@@ -57,6 +61,8 @@ def checked_state(snn, d) -> tuple[dict[str, np.ndarray], int, tuple, tuple, boo
     for k in ("flag", "ring_used"):
         _int_range(k, new[k], 0, 1)
     _int_range("count", new["count"], 0, None)
+    if np.any(new["rho"] < 0):
+        raise ValueError("SNN state: negative running rates in 'rho' (stdp_bcm)")
     if np.any(new["w"] < 0):
         raise ValueError("SNN state: negative weights in 'w' (weights are magnitudes)")
     if new["ibias"].size and np.abs(new["ibias"]).max() > snn.max_bias:

@@ -261,3 +261,34 @@ def ring_spikes(seconds, shift, seed, t0_us=0, ring=8, per=2, step_us=25_000):
         idx.append(i[o])
         ts.append(t[o])
     return np.concatenate(idx), np.concatenate(ts)
+
+
+def bcm_dw(pre_ms, post_ms, *, a2p, a3p, a2m, a3m, tau_plus, tau_minus, tau_x, tau_y, tau_rate, rho0, rho_init,
+           t0=0.0):
+    """Total weight change of one synapse under triplet STDP with BCM's sliding threshold (Pfister & Gerstner
+    2006, minimal model; Clopath et al. 2010): at a pre spike w -= o1 (a2m rho**2 / rho0**2 + a3m r2), where
+    the post neuron's running rate rho (Hz) obeys d rho/dt = -rho / tau_rate + sum_k delta(t - t_post_k)
+    (each post spike adds 1000 / tau_rate Hz, tau_rate in ms), starting at rho_init. Exact exponentials over
+    the spike lists (ms), all-to-all; rho is rho_init at t = t0 (ms); simultaneous pre and post: pre first.
+    No bounds."""
+    events = sorted([(t, 0) for t in pre_ms] + [(t, 1) for t in post_ms])
+    r1 = r2 = o1 = o2 = 0.0
+    rho = rho_init
+    last = t0
+    dw = 0.0
+    for t, kind in events:
+        dt = t - last
+        r1 *= math.exp(-dt / tau_plus)
+        r2 *= math.exp(-dt / tau_x)
+        o1 *= math.exp(-dt / tau_minus)
+        o2 *= math.exp(-dt / tau_y)
+        rho *= math.exp(-dt / tau_rate)
+        last = t
+        if kind == 0:
+            dw -= o1 * (a2m * rho ** 2 / rho0 ** 2 + a3m * r2)
+            r1, r2 = r1 + 1, r2 + 1
+        else:
+            dw += r1 * (a2p + a3p * o2)
+            o1, o2 = o1 + 1, o2 + 1
+            rho += 1000.0 / tau_rate
+    return dw

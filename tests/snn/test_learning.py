@@ -3,10 +3,10 @@ adaptive thresholds, winner-take-all."""
 
 import numpy as np
 import pytest
-from snn_reference import poisson_input, triplet_dw
+from snn_reference import bcm_dw, poisson_input, triplet_dw
 
 from spikestream.snn import build_snn
-from spikestream.snn.learning import TRIPLET_PRESETS
+from spikestream.snn.learning import P_RHO0, TRIPLET_PRESETS, build_rule
 
 
 def _pair_net(plasticity, w0=0.5):
@@ -45,6 +45,79 @@ def test_triplet_matches_reference(preset):
                         tau_y=pr["tau_y_ms"], nearest=pr["interaction"] == "nearest")
     assert abs(expect) > 1e-4
     assert snn.weights("plastic")[0] - 5.0 == pytest.approx(expect, rel=1e-9, abs=1e-13)
+
+
+def test_bcm_matches_reference():
+    """stdp_bcm (triplet STDP whose pair depression scales with the post neuron's running rate squared)
+    against the equations evaluated with exact exponentials; the sliding threshold changes the result."""
+    rng = np.random.default_rng(7)
+    pre = np.sort(rng.choice(np.arange(10, 1990), 60, replace=False))
+    post = np.sort(rng.choice(np.arange(10, 1990, 6), 50, replace=False))
+    pr = TRIPLET_PRESETS["visual_all_to_all"]
+    snn = _pair_net({"rule": "stdp_bcm", "w_max": 10.0, "tau_rate_ms": 300.0, "rate_hz": 10.0}, w0=5.0)
+    _drive(snn, pre.tolist(), post.tolist(), 2000)
+    kw = dict(a2p=pr["a2_plus"], a3p=pr["a3_plus"], a2m=pr["a2_minus"], a3m=pr["a3_minus"], tau_plus=16.8,
+              tau_minus=33.7, tau_x=pr["tau_x_ms"], tau_y=pr["tau_y_ms"])
+    # a fresh network's state is that after step -1: step t decays the traces first, so rho_init is at -1 ms
+    expect = bcm_dw(pre.tolist(), post.tolist(), tau_rate=300.0, rho0=10.0, rho_init=10.0, t0=-1.0, **kw)
+    assert snn.weights("plastic")[0] - 5.0 == pytest.approx(expect, rel=1e-9, abs=1e-13)
+    assert abs(expect - triplet_dw(pre.tolist(), post.tolist(), **kw)) > 0.1 * abs(expect)
+    # the running rate itself: rho decays with tau_rate and each post spike adds 1000 / tau_rate Hz (the last
+    # step run is 1999; a spike at step t is added after that step's decay)
+    rho = 10.0 * np.exp(-2000 / 300.0) + sum(1000.0 / 300.0 * np.exp(-(1999 - t) / 300.0) for t in post)
+    assert snn.get_state()["rho"][0] == pytest.approx(rho, rel=1e-9)
+
+
+def test_bcm_default_reference_rate_is_the_triplet_threshold():
+    """rate_hz defaults to the rate at which the parameter set's triplet rule turns from depression to
+    potentiation, a2_minus tau_minus / (a3_plus tau_plus tau_y): 18.1 Hz for visual_all_to_all."""
+    _, pp = build_rule({"rule": "stdp_bcm"}, 1.0)
+    assert pp[P_RHO0] == pytest.approx(7e-3 * 33.7e-3 / (6.2e-3 * 16.8e-3 * 125e-3), rel=1e-12)
+    with pytest.raises(ValueError, match="rate_hz"):
+        build_rule({"rule": "stdp_bcm", "rate_hz": -1.0}, 1.0)
+    with pytest.raises(ValueError, match="unknown parameter"):
+        build_rule({"rule": "stdp_bcm", "tau_s": 1.0}, 1.0)
+
+
+def test_bcm_threshold_slides_with_the_post_rate():
+    """The same pairing protocol (pre then post +10 ms, 20 pairs at 20 Hz) after 4 s of post firing alone at
+    2 Hz or at 50 Hz (no pre spikes, so no weight change then): under stdp_bcm the quiet neuron potentiates
+    and the busy one depresses (its threshold has slid up); plain triplet STDP gives the same change."""
+    def run(rule, hz):
+        snn = _pair_net({"rule": rule, "w_max": 10.0, "rate_hz": 10.0, "tau_rate_ms": 2000.0}
+                        if rule == "stdp_bcm" else {"rule": rule, "w_max": 10.0}, w0=5.0)
+        hist = (np.arange(int(4 * hz)) * (1000 // hz) + 20).tolist()
+        _drive(snn, [], hist, 4100)
+        assert snn.weights("plastic")[0] == 5.0
+        base = np.arange(20) * 50 + 5000
+        _drive(snn, base.tolist(), (base + 10).tolist(), 6100)
+        return snn.weights("plastic")[0] - 5.0, snn.get_state()["rho"]
+    (quiet, rq), (busy, rb) = run("stdp_bcm", 2), run("stdp_bcm", 50)
+    assert busy < 0 < quiet
+    assert rb[0] > 10.0 > rq[0]
+    t_quiet, _ = run("stdp_triplet", 2)
+    t_busy, _ = run("stdp_triplet", 50)
+    assert t_quiet > 0 and t_busy == pytest.approx(t_quiet, rel=1e-2)
+
+
+def test_bcm_running_rate_is_saved_restored_and_checked():
+    snn = _pair_net({"rule": "stdp_bcm", "w_max": 10.0, "rate_hz": 10.0}, w0=5.0)
+    _drive(snn, [100, 300], [105, 110, 200, 320], 400)
+    st = snn.get_state()
+    assert st["rho"].shape == (1,) and st["rho"][0] != 10.0
+    other = _pair_net({"rule": "stdp_bcm", "w_max": 10.0, "rate_hz": 10.0}, w0=5.0)
+    other.set_state(st)
+    assert other.get_state()["rho"][0] == st["rho"][0]
+    for bad in (np.array([-1.0]), np.array([np.nan]), np.zeros(2)):
+        with pytest.raises(ValueError, match="rho"):
+            other.set_state({**st, "rho": bad})
+    assert other.get_state()["rho"][0] == st["rho"][0]
+    with pytest.raises(ValueError, match="rho"):
+        other.set_state({k: v for k, v in st.items() if k != "rho"})
+    # a state saved before the running rate existed still loads into a network without stdp_bcm
+    pair = _pair_net({"rule": "stdp_pair", "w_max": 10.0}, w0=5.0)
+    old = {k: v for k, v in pair.get_state().items() if k != "rho"}
+    pair.set_state(old)
 
 
 def test_triplet_frequency_dependence():
