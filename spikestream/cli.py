@@ -169,28 +169,29 @@ def cmd_warmup(a: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     warmup()
-    # the demo's stages, through their node classes, on a few real samples
-    from spikestream.nodes.encoder import EncoderNode
-    from spikestream.nodes.output import ControlOutputNode
-    from spikestream.nodes.snn import SNNNode
-    from spikestream.protocol import Message, Samples
-    from spikestream.sources.synthetic import EMGSynth
+    # the demo's own nodes, fed through the wire format as the runtime feeds them (the kernels compile for the
+    # wire's dtypes): its source (in fast pacing), its SNN, and its output past calibration, so that the
+    # safety stage runs too
+    import logging
 
+    from spikestream.testing import NodeHarness
+
+    logging.getLogger("spikestream.node").setLevel(logging.WARNING)  # its "calibration ended" is not news here
     cfg = tomllib.loads(DEFAULT_PIPELINE.read_text())["nodes"]
-    out: list = []
-    stages = [EncoderNode("encoder", cfg["emg"]["params"]["encoder"], emit=lambda p, b, t, o: out.append(b)),
-              SNNNode("snn", cfg["snn"]["params"], emit=lambda p, b, t, o: out.append(b)),
-              ControlOutputNode("output", cfg["output"]["params"], emit=lambda p, b, t, o: out.append(b))]
-    for st in stages:
-        st.setup()
-    r = EMGSynth(8, 1000, 2, seed=0).read(50)
-    body = Samples(r.t_us, r.data, 1000.0)
-    stages[2].on_message("target", Message(Samples(r.t_us, r.target, 1000.0), "w", 0, int(r.t_us[-1]), 1))
-    for st in stages:
-        out.clear()
-        st.on_message("in", Message(body, "w", 0, int(r.t_us[-1]), 1))
-        body = out[0] if out else body
-        st.close()
+    src = NodeHarness(cfg["emg"]["kind"], {**cfg["emg"]["params"], "pace": "fast", "progress": False}, "emg")
+    while len(src.bodies("spikes")) < 100:
+        src.poll()
+    snn = NodeHarness(cfg["snn"]["kind"], cfg["snn"]["params"], "snn")
+    out = NodeHarness(cfg["output"]["kind"], {**cfg["output"]["params"], "calibrate_s": 0.02}, "output")
+    for body in src.bodies("target"):
+        out.send("target", body)
+    for body in src.bodies("spikes")[:100]:
+        snn.send("in", body)
+    for body in snn.bodies("out"):
+        out.send("in", body)
+        out.poll()
+    for h in (src, snn, out):
+        h.node.close()
     print(f"kernels compiled and cached in {time.perf_counter() - t0:.1f} s ({np.__name__} {np.__version__})")
     return 0
 
