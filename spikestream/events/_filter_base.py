@@ -56,11 +56,15 @@ class EventFilter:
         """The op's integer parameters for the fused kernel (the state offset is appended after them)."""
         raise NotImplementedError
 
-    def get_state(self) -> dict[str, np.ndarray]:
+    def _live_state(self) -> dict[str, np.ndarray]:
+        """The filter's own state arrays (none for a stateless filter)."""
         return {}
 
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self._live_state().items()}
+
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        restore_arrays(f"event filter {self.kind!r}", self.get_state(), state)
+        restore_arrays(f"event filter {self.kind!r}", self._live_state(), state)
 
 
 class _PixelStateFilter(EventFilter):
@@ -69,7 +73,7 @@ class _PixelStateFilter(EventFilter):
 
     _state_names: ClassVar[tuple[str, ...]] = ()
 
-    def get_state(self) -> dict[str, np.ndarray]:
+    def _live_state(self) -> dict[str, np.ndarray]:
         return {n: getattr(self, "_" + n) for n in self._state_names}
 
 

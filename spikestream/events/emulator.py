@@ -245,12 +245,15 @@ class FrameEmulator:
         ev["x"], ev["y"], ev["t"], ev["p"] = x[order], y[order], tt[order], pp[order]
         return ev
 
-    def get_state(self) -> dict[str, np.ndarray]:
+    def _live_state(self) -> dict[str, np.ndarray]:
         return {"base": self._base, "lp": self._lp, "last": self._last, "clock": self._clock,
                 "pos_thres": self._pos, "neg_thres": self._neg, "leak": self._leak}
 
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self._live_state().items()}
+
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        restore_arrays("emulator", self.get_state(), state)
+        restore_arrays("emulator", self._live_state(), state)
 
 
 def to_gray(frames: np.ndarray) -> np.ndarray:

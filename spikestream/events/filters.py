@@ -24,6 +24,7 @@ from spikestream.events._chain_kernel import (  # noqa: F401  (N_PRM, _run_chain
     OP_REFRACTORY, OP_ROI, REBASE_US, _run_chain)
 from spikestream.events._filter_base import EventFilter, _need_int, _PixelStateFilter, _Program  # noqa: F401
 from spikestream.events.dtype import EVENT_DTYPE
+from spikestream.events.state import check_arrays
 from spikestream.registry import EVENT_FILTERS, UnknownKind
 
 
@@ -376,6 +377,11 @@ class FilterChain:
         expected = set(self.get_state())
         if set(state) != expected:
             raise ValueError(f"filter chain: state keys {sorted(state)} where {sorted(expected)} are expected")
-        for i, f in enumerate(self.filters):
+        parts = []
+        for i, f in enumerate(self.filters):  # every filter's part checked before any is written
             prefix = f"{i}.{f.kind}."
-            f.set_state({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            part = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            check_arrays(f"event filter {f.kind!r}", f._live_state(), part)
+            parts.append(part)
+        for f, part in zip(self.filters, parts):
+            f.set_state(part)
