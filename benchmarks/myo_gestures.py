@@ -44,6 +44,7 @@ DT_US = 1_000_000 // FS           # one sample
 WIN, STEP = 52, 5                 # 260 ms windows, a decision every 25 ms
 THRESHOLD = 2.0                   # delta-encoder level in raw Myo units (8-bit effective range), one for all
 AMPLITUDE = True                  # per electrode UP, DOWN (waveform length) and AMP (mean absolute value)
+AMP_THRESHOLD = 8.0               # an AMP spike per 8 units of |x|: a quarter of the spikes at the same information
 PER_CH = 3 if AMPLITUDE else 2
 N_HIDDEN = 64
 
@@ -100,7 +101,7 @@ class Pipeline:
 
     def __init__(self, snn: bool, learning: bool):
         self.enc = ENCODERS.create("delta", n_channels=CH, threshold=THRESHOLD, mode="level", max_per_sample=255,
-                                   amplitude=AMPLITUDE)
+                                   amplitude=AMPLITUDE, amplitude_threshold=AMP_THRESHOLD)
         self.align = RingAlign(n_inputs=PER_CH * CH, per_channel=PER_CH) if learning else None
         self.snn = build_snn(SNN, PER_CH * CH) if snn else None
         if self.snn is not None:

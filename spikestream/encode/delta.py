@@ -11,8 +11,8 @@ the reference, DOWN = 2c+1 when it fell by ``threshold`` below it. Spikes carry 
 The reference starts at ``init`` or, if None, at the stream's first sample (which then gives no spike).
 
 ``amplitude=True`` adds a third neuron per channel, AMP: an integrate-and-fire neuron driven by the
-rectified signal (``acc += |x|``; a spike per ``threshold`` accumulated, at most ``max_per_sample`` per
-sample, the excess beyond one pending spike dropped). Its count over a window is the window's mean absolute
+rectified signal (``acc += |x|``; a spike per ``amplitude_threshold`` accumulated (default: ``threshold``),
+at most ``max_per_sample`` per sample, the excess beyond one pending spike dropped). Its count over a window is the window's mean absolute
 value (Hudgins' MAV) in spikes, while UP + DOWN count its waveform length (WL): the two classical EMG
 amplitude features, which carry different information (on the Myo armband data, LDA on log MAV + log WL:
 96.9 % over 22 people, log WL alone 95.9 %; benchmarks/myo_gestures.py). The signal should be zero-mean
@@ -39,6 +39,7 @@ class DeltaParams:
     max_per_sample: int = 1
     init: float | None = None
     amplitude: bool = False
+    amplitude_threshold: float | None = None
 
     def __post_init__(self):
         if int(self.n_channels) < 1:
@@ -56,13 +57,17 @@ class DeltaParams:
             raise ValueError("delta: init must be finite or None")
         if not isinstance(self.amplitude, (bool, np.bool_)):
             raise ValueError(f"delta: amplitude must be true or false, got {self.amplitude!r}")
+        at = self.amplitude_threshold
+        if at is not None and (isinstance(at, bool) or not isinstance(at, (int, float)) or not np.isfinite(at)
+                               or at <= 0):
+            raise ValueError(f"delta: amplitude_threshold must be a number > 0, got {at!r}")
 
     def thresholds(self) -> np.ndarray:
         return np.broadcast_to(np.asarray(self.threshold, np.float64), (int(self.n_channels),)).copy()
 
 
 @njit(cache=True)
-def _delta_kernel(data, t_us, thr, ref, level, max_per, amp, acc, out_idx, out_t):
+def _delta_kernel(data, t_us, thr, ref, level, max_per, amp, thr_amp, acc, out_idx, out_t):
     """Send-on-delta / level crossing over rows of ``data``; updates ``ref`` (and, with ``amp``, the AMP
     neurons' ``acc``); returns the spike count."""
     n, c_n = data.shape
@@ -96,8 +101,8 @@ def _delta_kernel(data, t_us, thr, ref, level, max_per, amp, acc, out_idx, out_t
                     m += 1
             if amp:
                 acc[c] += abs(np.float64(data[i, c]))
-                k = min(int(acc[c] / thr[c]), max_per)
-                acc[c] = min(acc[c] - k * thr[c], thr[c])
+                k = min(int(acc[c] / thr_amp[c]), max_per)
+                acc[c] = min(acc[c] - k * thr_amp[c], thr_amp[c])
                 for _ in range(k):
                     out_idx[m] = stride * c + 2
                     out_t[m] = ti
@@ -113,16 +118,18 @@ class DeltaEncoder(Encoder):
     _state_names = ("ref", "started")
 
     def __init__(self, n_channels: int, threshold=0.1, mode: str = "reset", max_per_sample: int = 1,
-                 init: float | None = None, amplitude: bool = False):
+                 init: float | None = None, amplitude: bool = False, amplitude_threshold: float | None = None):
         if isinstance(threshold, (list, np.ndarray)):
             threshold = tuple(float(v) for v in np.ravel(threshold))
-        self.params = DeltaParams(int(n_channels), threshold, mode, int(max_per_sample), init, amplitude)
+        self.params = DeltaParams(int(n_channels), threshold, mode, int(max_per_sample), init, amplitude,
+                                  amplitude_threshold)
         self.per_channel = 3 if amplitude else 2
         super().__init__(self.params.n_channels, self.per_channel * self.params.n_channels)
         self._thr = self.params.thresholds()
         self._level = mode == "level"
         self._max_per = int(max_per_sample) if self._level else 1
         self._amp = bool(amplitude)
+        self._thr_amp = self._thr.copy() if amplitude_threshold is None else np.full_like(self._thr, amplitude_threshold)
         self.ref = np.zeros(self.n_inputs, np.float64)
         self.started = np.zeros(1, np.uint8)
         self.acc = np.zeros(self.n_inputs, np.float64)  # the AMP neurons' membranes (used with amplitude)
@@ -141,8 +148,8 @@ class DeltaEncoder(Encoder):
             self.ref[:] = data[0]
             self.started[0] = 1
         self._buf.ensure(data.size * self._max_per * (2 if self._amp else 1))
-        m = _delta_kernel(data, t_us, self._thr, self.ref, self._level, self._max_per, self._amp, self.acc,
-                          self._buf.idx, self._buf.t)
+        m = _delta_kernel(data, t_us, self._thr, self.ref, self._level, self._max_per, self._amp, self._thr_amp,
+                          self.acc, self._buf.idx, self._buf.t)
         return self._buf.take(m)
 
 

@@ -141,3 +141,18 @@ def test_amplitude_is_chunk_invariant_and_its_state_round_trips():
     assert np.count_nonzero(i == 2) == 15 and e.acc[0] <= 1.0
     with pytest.raises(ValueError, match="amplitude"):
         DeltaEncoder(4, amplitude="yes")
+    for bad in (0, -1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="amplitude_threshold"):
+            DeltaEncoder(4, amplitude=True, amplitude_threshold=bad)
+
+
+def test_amplitude_threshold_sets_the_amp_neurons_level_only():
+    t, x = _signal()
+    a = DeltaEncoder(4, threshold=0.1, mode="level", max_per_sample=1000, amplitude=True)
+    b = DeltaEncoder(4, threshold=0.1, mode="level", max_per_sample=1000, amplitude=True, amplitude_threshold=0.4)
+    ia, _ = a.encode(x, t)
+    ib, _ = b.encode(x, t)
+    np.testing.assert_array_equal(ia[ia % 3 != 2], ib[ib % 3 != 2])  # UP/DOWN untouched
+    for c in range(4):
+        expect = np.abs(x[:, c].astype(np.float64)).sum() / 0.4
+        assert abs(np.count_nonzero(ib == 3 * c + 2) - expect) <= 1.0
