@@ -58,6 +58,7 @@ class EncoderNode(Node):
     inputs = {"in": ("samples",)}
     outputs = {"out": "spikes"}
     PARAMS = _OWN_PARAMS
+    COMMANDS = {"reset": "{}: clear the encoder's and the conditioning stages' state (a new stream)"}
 
     def setup(self) -> None:
         p = node_params(self)

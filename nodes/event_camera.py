@@ -54,6 +54,8 @@ class EventReplayNode(Node):
     outputs = {"out": "spikes", "events": "events"}
     optional = frozenset({"events"})
     PARAMS = _COMMON
+    COMMANDS = {"speed": "{value}: replay speed from the next slice on (0 or \"fast\" = as fast as it goes)",
+                "status": "{}: speed, next slice end, finished, sensor size and counters"}
 
     # ------------------------------------------------------------------ subclass hooks
     def _open(self) -> tuple[int, int]:

@@ -69,6 +69,7 @@ class ControlOutputNode(Node):
     outputs = {"out": "control"}
     optional = frozenset({"target"})
     PARAMS = PARAMS
+    COMMANDS = {"calibrate": "{on: true|false}: start or end the decoder's calibration (ending it fits the decoder)"}
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)

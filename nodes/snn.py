@@ -127,6 +127,9 @@ class SNNNode(Node):
     outputs = {"out": "spikes"}
     optional = frozenset({"reward"})
     PARAMS = PARAMS
+    COMMANDS = {"learning": "{on: true|false}: switch all learning (STDP, alignment) on or off; overrides the "
+                            "file's learning schedule",
+                "bias": "{layer, value}: set a layer's bias current (|value| <= max_bias)"}
 
     def setup(self) -> None:
         p = node_params(self)

@@ -22,7 +22,7 @@ from typing import Mapping
 
 ENV_TOKEN = "SPIKESTREAM_CONTROL_TOKEN"
 ENV_TOKEN_FILE = "SPIKESTREAM_CONTROL_TOKEN_FILE"
-OPEN_COMMANDS = frozenset({"ping", "stats"})  # read-only health checks, answered without a token
+OPEN_COMMANDS = frozenset({"ping", "stats", "help"})  # read-only, answered without a token
 TOKEN_FILE = "control.token"
 
 log = logging.getLogger("spikestream.auth")
@@ -74,5 +74,6 @@ def pipeline_env(workdir: str | os.PathLike, curve: bool, environ: Mapping[str, 
 
 
 def allowed(cmd: str, given: str, expected: str | None) -> bool:
-    """Whether a command may run: always without a token configured, else `ping`/`stats` or the right token."""
+    """Whether a command may run: always without a token configured, else `ping`/`stats`/`help` or the right
+    token."""
     return expected is None or cmd in OPEN_COMMANDS or hmac.compare_digest(given.encode(), expected.encode())

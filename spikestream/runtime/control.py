@@ -11,6 +11,17 @@ from spikestream.runtime import auth, checkpoint
 from spikestream.runtime.node import Node
 
 
+#: The commands every node's control channel answers (the node kind adds its own, `Node.COMMANDS`).
+RUNTIME_COMMANDS = {
+    "ping": "{}: 'pong' (no token needed)",
+    "stats": "{}: the runtime's figures and the node's own (no token needed)",
+    "help": "{}: this list (no token needed)",
+    "save_state": "{path?}: write a checkpoint now (the node's state file, or path under the work folder)",
+    "load_state": "{path?}: restore a checkpoint (checked whole before anything is written)",
+    "stop": "{}: drain and stop the node (a supervisor restarts it unless the run is stopping)",
+}
+
+
 class ControlMixin:
     """`NodeRunner`'s commands and checkpoints (uses its spec, node, stats, log, warn and _ctl/_token)."""
 
@@ -42,6 +53,9 @@ class ControlMixin:
                 except ValueError:
                     own = None
                 result = {"runtime": self.snapshot(), "node": own}
+            elif cmd == "help":
+                result = {"runtime": RUNTIME_COMMANDS, "node": dict(type(self.node).COMMANDS),
+                          "kind": self.node.kind}
             elif cmd == "save_state":
                 result = self.save_state(self._state_path(args.get("path")))
                 if result is None:

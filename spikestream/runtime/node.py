@@ -34,6 +34,9 @@ class Node:
     kind: ClassVar[str] = ""
     inputs: ClassVar[dict[str, tuple[str, ...]]] = {}
     outputs: ClassVar[dict[str, str]] = {}
+    #: The node's own control commands (beyond the runtime's ping, stats, help, save_state, load_state, stop):
+    #: name -> its arguments and what it does, as `spikestream cmd ENDPOINT help` shows them.
+    COMMANDS: ClassVar[dict[str, str]] = {}
     #: Wire ports the pipeline may leave unconnected (a source's optional ground-truth output, say).
     optional: ClassVar[frozenset[str]] = frozenset()
     #: The pipeline's CURVE key folder (set by the runtime before `setup`), for a node that opens sockets of

@@ -132,3 +132,37 @@ def test_token_files_readable_by_others_are_refused_and_curve_pipelines_get_none
     env = auth.pipeline_env(tmp_path, curve=False, environ={})
     assert auth.read_token_file(env[auth.ENV_TOKEN_FILE])
     assert auth.allowed("stop", "", None)  # no token configured: open (the node warns at start)
+
+
+def test_help_lists_the_runtime_and_the_node_kinds_commands_without_a_token(node):
+    e, d = node
+    r = _raw(e["ctl"], "help")  # no token: help is read-only, like ping and stats
+    assert r.ok and r.result["kind"] == "ramp_source"
+    assert set(r.result["runtime"]) == {"ping", "stats", "help", "save_state", "load_state", "stop"}
+    assert r.result["node"] == {}  # a ramp source has no commands of its own
+
+
+def test_every_declared_node_command_is_one_the_node_answers():
+    """A node kind's COMMANDS (what `help` shows) name commands its on_command knows: each, sent with no
+    arguments, is either done or refused for its arguments, never 'has no command'."""
+    from spikestream.registry import NODES
+    from spikestream.testing import NodeHarness
+
+    built = {
+        "snn": {"dt_us": 1000, "n_inputs": 4, "layers": [{"name": "h", "n": 3, "model": "lif"}],
+                "connections": [{"pre": "input", "post": "h", "weight": 1.0}]},
+        "control_output": {"decoder": {"kind": "rate", "n_inputs": 4}, "safety": {"timeout_s": 0.5}},
+        "encoder": {"kind": "delta", "threshold": 0.1},
+    }
+    NODES.names()
+    for kind, params in built.items():
+        h = NodeHarness(kind, params)
+        declared = type(h.node).COMMANDS
+        assert declared, kind
+        for cmd in declared:
+            try:
+                h.command(cmd)
+            except ValueError as e:
+                assert "no command" not in str(e), (kind, cmd, e)
+        with pytest.raises(ValueError, match="no command"):
+            h.command("no-such-command")
