@@ -12,8 +12,9 @@ The reference starts at ``init`` or, if None, at the stream's first sample (whic
 
 ``amplitude=True`` adds a third neuron per channel, AMP: an integrate-and-fire neuron driven by the
 rectified signal (``acc += |x|``; a spike per ``amplitude_threshold`` accumulated (default: ``threshold``),
-at most ``max_per_sample`` per sample, the excess beyond one pending spike dropped). Its count over a window is the window's mean absolute
-value (Hudgins' MAV) in spikes, while UP + DOWN count its waveform length (WL): the two classical EMG
+at most ``max_per_sample`` per sample, the excess beyond one pending spike dropped). Its count over a
+window is the window's mean absolute value (Hudgins' MAV) in spikes, while UP + DOWN count its waveform
+length (WL): the two classical EMG
 amplitude features, which carry different information (on the Myo armband data, LDA on log MAV + log WL:
 96.9 % over 22 people, log WL alone 95.9 %; benchmarks/myo_gestures.py). The signal should be zero-mean
 (raw EMG is; otherwise put a ``highpass`` conditioning stage first). Neurons per channel are then
@@ -129,7 +130,8 @@ class DeltaEncoder(Encoder):
         self._level = mode == "level"
         self._max_per = int(max_per_sample) if self._level else 1
         self._amp = bool(amplitude)
-        self._thr_amp = self._thr.copy() if amplitude_threshold is None else np.full_like(self._thr, amplitude_threshold)
+        self._thr_amp = self._thr.copy() if amplitude_threshold is None else np.full_like(self._thr,
+                                                                                           amplitude_threshold)
         self.ref = np.zeros(self.n_inputs, np.float64)
         self.started = np.zeros(1, np.uint8)
         self.acc = np.zeros(self.n_inputs, np.float64)  # the AMP neurons' membranes (used with amplitude)
