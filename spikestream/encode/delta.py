@@ -14,11 +14,10 @@ The reference starts at ``init`` or, if None, at the stream's first sample (whic
 rectified signal (``acc += |x|``; a spike per ``amplitude_threshold`` accumulated (default: ``threshold``),
 at most ``max_per_sample`` per sample, the excess beyond one pending spike dropped). Its count over a
 window is the window's mean absolute value (Hudgins' MAV) in spikes, while UP + DOWN count its waveform
-length (WL): the two classical EMG
-amplitude features, which carry different information (on the Myo armband data, LDA on log MAV + log WL:
-96.9 % over 22 people, log WL alone 95.9 %; benchmarks/myo_gestures.py). The signal should be zero-mean
-(raw EMG is; otherwise put a ``highpass`` conditioning stage first). Neurons per channel are then
-UP = 3c, DOWN = 3c+1, AMP = 3c+2.
+length (WL): the two classical EMG amplitude features, which carry different information (on the Myo
+armband data, LDA on log MAV + log WL: 96.9 % over 22 people, log WL alone 95.9 %; benchmarks/myo_gestures.py).
+The signal should be zero-mean (raw EMG is; otherwise put a ``highpass`` conditioning stage first). Neurons
+per channel are then UP = 3c, DOWN = 3c+1, AMP = 3c+2.
 """
 
 from __future__ import annotations
