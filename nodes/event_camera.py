@@ -222,7 +222,7 @@ class EventReplayNode(Node):
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, np.ndarray]:
-        st = {f"filters.{k}": v.copy() for k, v in self.chain.get_state().items()}
+        st = {f"filters.{k}": v for k, v in self.chain.get_state().items()}  # copies already
         st.update({f"slicer.{k}": v for k, v in self.slicer.get_state().items()})
         st.update({f"source.{k}": v for k, v in self._source_state().items()})
         st["replay"] = np.array([self._offset, self._consumed, *self._pass_t], np.int64)

@@ -59,16 +59,22 @@ def test_synthetic_board_every_sample_in_order_at_uniform_times():
         exg.node.close()
 
 
-def test_playback_file_board_replays_a_file_brainflow_wrote(tmp_path):
+def _synthetic_recording(path, n: int) -> np.ndarray:
+    """n rows from BrainFlow's synthetic board, written to `path` by BrainFlow itself; returns them."""
     b = BoardShim(SYNTH, BrainFlowInputParams())
     b.prepare_session()
     b.start_stream(45000)
-    wait_for(lambda: b.get_board_data_count() >= 500, 15)
-    data = b.get_board_data(500)
+    wait_for(lambda: b.get_board_data_count() >= n, 15)
+    data = b.get_board_data(n)
     b.stop_stream()
     b.release_session()
-    path = tmp_path / "rec.csv"
     DataFilter.write_file(data, str(path), "w")
+    return data
+
+
+def test_playback_file_board_replays_a_file_brainflow_wrote(tmp_path):
+    path = tmp_path / "rec.csv"
+    data = _synthetic_recording(path, 500)
     rows = BoardShim.get_exg_channels(SYNTH)[:4]
 
     h = NodeHarness("brainflow_source", {"board_id": "PLAYBACK_FILE_BOARD", "file": str(path),
@@ -84,14 +90,7 @@ def test_playback_file_board_replays_a_file_brainflow_wrote(tmp_path):
 def test_silent_board_stalls_then_reconnects(tmp_path, caplog):
     """The playback board goes silent at the end of its file: a stall, then the session is released and
     opened again (the file plays again, its rows after a counted gap)."""
-    b = BoardShim(SYNTH, BrainFlowInputParams())
-    b.prepare_session()
-    b.start_stream(45000)
-    wait_for(lambda: b.get_board_data_count() >= 50, 15)
-    data = b.get_board_data(50)
-    b.stop_stream()
-    b.release_session()
-    DataFilter.write_file(data, str(tmp_path / "short.csv"), "w")
+    data = _synthetic_recording(tmp_path / "short.csv", 50)
     src = BrainFlowSource("PLAYBACK_FILE_BOARD", channels=[0], file=str(tmp_path / "short.csv"),
                           master_board=SYNTH, stale_s=0.3, reconnect_s=0.6, retry_s=0.1)
     try:
