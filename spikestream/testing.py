@@ -5,13 +5,17 @@ what the runtime would hand it), ticks it, and keeps everything it emits.
     h = NodeHarness("encoder", {"encoder": "delta", "threshold": 0.1})
     h.send("in", Samples(t_us, data, 1000.0))
     spikes = h.bodies("out")
+
+`h.emitted[port]` is the live list of the bodies emitted on a port (a test may keep it and look again after
+more messages); `connect` chains harnesses into a small in-process pipeline; `run` polls a finite source until
+it is done. This is the one harness the tests use: none hand-writes an ``emit=lambda ...``.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from spikestream import protocol as P
 from spikestream.registry import NODES
@@ -30,12 +34,37 @@ class NodeHarness:
 
     def __init__(self, node: str | type[Node], params: dict[str, Any], name: str = "node", setup: bool = True):
         cls = NODES.get(node) if isinstance(node, str) else node
+        self.name = name
+        #: Everything emitted, in order, on every port.
         self.out: list[Emitted] = []
-        self.node = cls(name, params, emit=lambda port, body, t_us, origin_ns:
-                        self.out.append(Emitted(port, body, t_us, origin_ns)))
+        #: port -> the bodies emitted on it, in order (live: it grows as the node emits).
+        self.emitted: defaultdict[str, list[P.Body]] = defaultdict(list)
+        self._links: defaultdict[str, list[Callable[[Emitted], None]]] = defaultdict(list)
+        self.node = cls(name, params, emit=self._collect)
         self._seq: dict[tuple[str, str], int] = defaultdict(int)
         if setup:
             self.node.setup()
+
+    def _collect(self, port: str, body: P.Body, t_us: int, origin_ns: int) -> None:
+        e = Emitted(port, body, t_us, origin_ns)
+        self.out.append(e)
+        self.emitted[port].append(body)
+        for deliver in self._links.get(port, ()):
+            deliver(e)
+
+    def setup(self) -> NodeHarness:
+        """Build the node's stages (for a harness made with ``setup=False``); returns the harness."""
+        self.node.setup()
+        return self
+
+    def connect(self, port: str, to: NodeHarness, in_port: str = "in", *, wire: bool = True) -> NodeHarness:
+        """From now on, every body this node emits on `port` is sent at once into `to`'s input `in_port`, as
+        the stream ``"<name>.<port>"`` with the emitted `t_us` and `origin_ns` (a link of a pipeline file, in
+        one process). Returns `to`, so ``a.connect("out", b).connect("out", c)`` reads as the pipeline."""
+        stream = f"{self.name}.{port}"
+        self._links[port].append(lambda e: to.send(in_port, e.body, stream=stream, t_us=e.t_us,
+                                                   origin_ns=e.origin_ns, wire=wire))
+        return to
 
     def send(self, port: str, body: P.Body, *, stream: str = "test", t_us: int | None = None, origin_ns: int = 0,
              wire: bool = True) -> None:
@@ -55,9 +84,19 @@ class NodeHarness:
     def poll(self, now_ns: int | None = None) -> None:
         self.node.poll(time.time_ns() if now_ns is None else now_ns)
 
+    def run(self, max_polls: int = 100_000, t0_ns: int | None = None, step_ns: int = 1) -> int:
+        """Poll a finite source (a file replay, ``pace = "fast"``) until it is finished or `max_polls` polls
+        have run; returns the number of polls. Poll k is at ``t0_ns + k * step_ns`` if `t0_ns` is given (a paced
+        source on a clock of its own), else at the wall clock."""
+        polls = 0
+        while not self.node.finished and polls < max_polls:
+            self.poll(None if t0_ns is None else t0_ns + polls * step_ns)
+            polls += 1
+        return polls
+
     def command(self, cmd: str, **args) -> Any:
         return self.node.on_command(cmd, args)
 
     def bodies(self, port: str) -> list[P.Body]:
-        """Every body emitted on `port`, in order."""
-        return [e.body for e in self.out if e.port == port]
+        """Every body emitted on `port` so far, in order (a copy; `emitted[port]` is the live list)."""
+        return list(self.emitted.get(port, ()))

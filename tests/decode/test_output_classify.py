@@ -10,8 +10,8 @@ import decode_helpers as hp
 
 import spikestream.nodes  # noqa: F401  (registers node kinds)
 from spikestream.protocol import Message, Samples, Spikes
-from spikestream.registry import NODES
 from spikestream.safety import SafetyParams, SafetyStage
+from spikestream.testing import NodeHarness
 
 N, C, DT = 24, 3, 25_000  # a decision every 25 ms
 
@@ -25,16 +25,15 @@ class Clock:
 
 
 def _node(**params):
-    out = []
     # every calibration packet counts here (these tests count them); test_decoders checks pure_windows
     base = {"decoder": {"kind": "lda", "n_inputs": N, "n_classes": C, "window_ms": 100.0, "pure_windows": False},
             "safety": {"timeout_s": 0.3}}
     base.update(params)
-    n = NODES.get("control_output")("out", base, emit=lambda port, body, t_us, origin_ns: out.append(body))
+    h = NodeHarness("control_output", base, name="out", setup=False)
     clk = Clock()
-    n.clock_ns = n.wall_ns = clk
-    n.setup()
-    return n, out, clk
+    h.node.clock_ns = h.node.wall_ns = clk
+    h.setup()
+    return h.node, h.emitted["out"], clk
 
 
 def _gestures(T, seed=0, hold=12):

@@ -7,14 +7,12 @@ import logging
 import numpy as np
 
 from spikestream.protocol import Message, Samples
-from spikestream.registry import NODES
+from spikestream.testing import NodeHarness
 
 
 def _node(**params):
-    out = []
-    n = NODES.get("encoder")("enc", params, emit=lambda port, body, t_us, origin_ns: out.append(body))
-    n.setup()
-    return n, out
+    h = NodeHarness("encoder", params, name="enc")
+    return h.node, h.emitted["out"]
 
 
 def _msg(k, c):

@@ -24,6 +24,7 @@ import zmq
 from spikestream import protocol as P
 from spikestream import transport
 from spikestream.record.xdf import read_xdf
+from spikestream.testing import NodeHarness
 
 pyxdf = pytest.importorskip("pyxdf")
 PY = sys.executable
@@ -178,12 +179,11 @@ def test_the_recording_replays_through_the_file_source(live):
     assert src.rate_hz == RATE and src.channels == s.labels and src.stats["gaps"] == 0
     c = src.read(10 ** 6)
     assert np.array_equal(c.t_us, t) and np.array_equal(c.data, s.time_series)
-    out = []
-    node = FileSourceNode("replay", {"path": str(live["xdf"]), "stream": "emg.samples", "pace": "fast", "chunk": 7},
-                          emit=lambda port, body, t_us, origin: out.append(body))
-    node.setup()
-    while not node.finished:
-        node.poll(time.time_ns())
+    h = NodeHarness(FileSourceNode, {"path": str(live["xdf"]), "stream": "emg.samples", "pace": "fast", "chunk": 7},
+                    name="replay")
+    h.run()
+    assert h.node.finished
+    out = [e.body for e in h.out]
     assert np.array_equal(np.concatenate([b.t_us for b in out]), t)
     assert np.array_equal(np.concatenate([b.data for b in out]), s.time_series)
 
@@ -197,20 +197,18 @@ def test_a_recorded_run_replayed_gives_the_same_control_output_as_live(live):
 
     s = next(x for x in read_xdf(live["xdf"]) if x.name == "emg.samples")
     t, data = np.round(s.time_stamps * 1e6).astype(np.int64), s.time_series
-    replayed, spikes = {}, []
-
-    def snn_out(p, b, tu, o):
-        spikes.append(b)
-        out.on_message("in", P.Message(b, "snn.out", 0, tu, 0))
-
-    out = ControlOutputNode("output", OUTPUT, emit=lambda p, b, tu, o: replayed.setdefault(tu, b) if not b.safe else None)
-    snn = SNNNode("snn", SNN, emit=snn_out)
-    enc = EncoderNode("emg.encoder", ENCODER, emit=lambda p, b, tu, o: snn.on_message("in", P.Message(b, "", 0, tu, 0)))
-    for n in (out, snn, enc):
-        n.setup()
+    out = NodeHarness(ControlOutputNode, OUTPUT, name="output")
+    snn = NodeHarness(SNNNode, SNN, name="snn")
+    enc = NodeHarness(EncoderNode, ENCODER, name="emg.encoder")
+    enc.connect("out", snn).connect("out", out)  # the pipeline's links, in one process
     for k in range(0, t.size, CHUNK):
         body = P.Samples(t[k:k + CHUNK], data[k:k + CHUNK], float(RATE), s.labels)
-        enc.on_message("in", P.Message(body, "emg.samples", 0, int(t[min(k + CHUNK, t.size) - 1]), 0))
+        enc.send("in", body, stream="emg.samples", t_us=int(t[min(k + CHUNK, t.size) - 1]))
+    spikes = snn.bodies("out")
+    replayed = {}
+    for e in out.out:
+        if not e.body.safe:
+            replayed.setdefault(e.t_us, e.body)
     sp = next(x for x in read_xdf(live["xdf"]) if x.name == "snn.out")  # the SNN's spikes: bit for bit
     assert np.array_equal(np.round(sp.time_stamps * 1e6).astype(np.int64), np.concatenate([b.t_us for b in spikes]))
     assert np.array_equal(sp.time_series[:, 0], np.concatenate([b.idx for b in spikes]))

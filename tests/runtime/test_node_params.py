@@ -7,6 +7,7 @@ from spikestream.nodes.encoder import EncoderNode
 from spikestream.nodes.snn import SNNNode
 from spikestream.protocol import Message, Samples, Spikes
 from spikestream.runtime import pipeline
+from spikestream.testing import NodeHarness
 
 NET = {"dt_us": 1000, "seed": 0, "outputs": ["h"], "layers": [{"name": "h", "n": 6, "model": "lif"}],
        "connections": [{"pre": "input", "post": "h", "rule": "all_to_all", "weight": 2.0,
@@ -14,13 +15,11 @@ NET = {"dt_us": 1000, "seed": 0, "outputs": ["h"], "layers": [{"name": "h", "n":
 
 
 def _encode(params):
-    out = []
-    n = EncoderNode("enc", params, emit=lambda port, body, t, o: out.append(body))
-    n.setup()
+    h = NodeHarness(EncoderNode, params, name="enc")
     t = np.arange(200, dtype=np.int64) * 1000
     data = np.sin(np.arange(200) / 7.0)[:, None].repeat(3, axis=1).astype(np.float32)
-    n.on_message("in", Message(Samples(t, data, 1000.0), "x", 0, int(t[-1]), 1))
-    return out[0]
+    h.node.on_message("in", Message(Samples(t, data, 1000.0), "x", 0, int(t[-1]), 1))
+    return h.bodies("out")[0]
 
 
 def test_encoder_kind_is_the_selector_and_encoder_still_works():
@@ -34,15 +33,14 @@ def test_encoder_kind_is_the_selector_and_encoder_still_works():
 
 
 def _run_snn(params):
-    out = []
-    n = SNNNode("snn", params, emit=lambda port, body, t, o: out.append(body))
-    n.setup()
+    h = NodeHarness(SNNNode, params, name="snn")
+    n = h.node
     rng = np.random.default_rng(3)
     for k in range(50):
         idx = rng.integers(0, 4, 6).astype(np.uint32)
         t = np.sort(rng.integers(k * 1000, (k + 1) * 1000, 6)).astype(np.int64)
         n.on_message("in", Message(Spikes(k * 1000, (k + 1) * 1000, 4, idx, t), "x", k, (k + 1) * 1000, 1))
-    return np.concatenate([b.idx for b in out]), n.get_state()
+    return np.concatenate([b.idx for b in h.bodies("out")]), n.get_state()
 
 
 def test_plasticity_kind_is_rule():

@@ -13,8 +13,8 @@ import sinks_mqtt_helpers as mh
 
 import spikestream.nodes  # noqa: F401
 from spikestream.protocol import Message, Spikes
-from spikestream.registry import NODES
 from spikestream.sinks.mqtt import MqttSink
+from spikestream.testing import NodeHarness
 
 wait_for = mh.wait_for
 TOPIC = "arm/cmd"
@@ -32,14 +32,12 @@ def _vals(sub, topic=TOPIC):
 
 
 def _node(port, **sink):
-    out = []
-    n = NODES.get("control_output")("out", {
+    h = NodeHarness("control_output", {
         "decoder": {"kind": "linear_rls", "n_inputs": 4, "n_outputs": 1},
         "safety": {"lo": -1e9, "hi": 1e9, "timeout_s": 30.0}, "calibrate_s": 0.0, "names": ["grip"],
         "sinks": [{"kind": "mqtt", "port": port, "topic": TOPIC, "backoff_max_s": 0.4, **sink}]},
-        emit=lambda *a: out.append(a))
-    n.setup()
-    return n, out
+        name="out")
+    return h.node, h.out
 
 
 def _packet(k):

@@ -6,13 +6,12 @@ from snn_reference import poisson_input
 
 from spikestream.nodes.snn import SNNNode
 from spikestream.protocol import Message, Samples, Spikes, pack, unpack
+from spikestream.testing import NodeHarness
 
 
 def _node(params, **extra):
-    out = []
-    n = SNNNode("snn", {**params, **extra}, emit=lambda port, body, t_us, origin_ns: out.append((port, body, origin_ns)))
-    n.setup()
-    return n, out
+    h = NodeHarness(SNNNode, {**params, **extra}, name="snn")
+    return h.node, h.out
 
 
 def _packets(n_in, T, step_us, seed=0, rate=80.0):
@@ -28,7 +27,7 @@ def test_packets_in_packets_out(minimal_params):
         node.on_message("in", Message(sp, stream="enc", seq=k, t_us=sp.t0_us, origin_ns=1000 + k))
     assert len(out) == 50
     n_spk = 0
-    for k, (port, body, origin) in enumerate(out):
+    for k, (port, body, _, origin) in enumerate(out):
         assert port == "out" and origin == 1000 + k
         assert (body.t0_us, body.t1_us) == (k * 10_000, (k + 1) * 10_000)
         assert body.n_neurons == 64
@@ -43,7 +42,7 @@ def test_packets_in_packets_out(minimal_params):
 
 
 def test_learning_command_and_state_roundtrip(minimal_params):
-    a, _ = _node(minimal_params)
+    a, out_a = _node(minimal_params)
     assert a.on_command("learning", {"on": False}) == {"learning": False}
     with pytest.raises(ValueError):
         a.on_command("learning", {"on": "yes"})
@@ -54,14 +53,14 @@ def test_learning_command_and_state_roundtrip(minimal_params):
     state = a.get_state()
     b, out_b = _node(minimal_params)
     b.set_state(state)           # before the first packet: applied when the network is built
-    a_out = []
-    a._emit = lambda port, body, t_us, origin_ns: a_out.append(body)
+    n_before = len(out_a)
     for sp in pk[5:]:
         a.on_message("in", Message(sp, origin_ns=1))
         b.on_message("in", Message(sp, origin_ns=1))
     assert b.snn.learning is False
     np.testing.assert_array_equal(a.snn.weights("input->hidden"), w0)
-    for x, (_, y, _) in zip(a_out, out_b):
+    assert len(out_a) - n_before == len(out_b) > 0
+    for x, y in zip((e.body for e in out_a[n_before:]), (e.body for e in out_b)):
         np.testing.assert_array_equal(x.idx, y.idx)
         np.testing.assert_array_equal(x.t_us, y.t_us)
 
@@ -73,7 +72,7 @@ def test_bad_packets_are_counted_not_fatal(minimal_params):
     node.on_message("in", Message(Spikes(0, 5000, 400, np.array([3], np.uint32), np.array([4000]))))
     node.on_message("in", Message(Spikes(2000, 9000, 400, np.array([3, 4], np.uint32), np.array([2500, 8000]))))
     assert node.counters["late_spikes"] == 1
-    assert out[-1][1].t0_us == 5000 and out[-1][1].t1_us == 9000
+    assert out[-1].body.t0_us == 5000 and out[-1].body.t1_us == 9000
     node.on_message("reward", Message(Samples(np.array([1000]), np.ones((1, 1), np.float32))))
     assert node.counters.get("late_rewards", 0) == 1   # no rstdp projection, but time is checked
 
@@ -101,7 +100,7 @@ def test_time_jump_does_not_stall(minimal_params):
     hour = 3_600_000_000
     node.on_message("in", Message(Spikes(hour, hour + 10_000, 400, np.array([1], np.uint32), np.array([hour + 5]))))
     assert node.counters["time_jumps"] == 1
-    assert (out[-1][1].t0_us, out[-1][1].t1_us) == (hour, hour + 10_000)
+    assert (out[-1].body.t0_us, out[-1].body.t1_us) == (hour, hour + 10_000)
 
 
 def test_reward_port_drives_rstdp():

@@ -6,6 +6,7 @@ from snn_reference import ring_spikes
 
 from spikestream.nodes.snn import SNNNode
 from spikestream.protocol import Message, Spikes
+from spikestream.testing import NodeHarness
 
 STEP_US = 25_000
 PARAMS = {"dt_us": 5000, "seed": 1, "outputs": ["input", "hidden"], "n_inputs": 16,
@@ -24,10 +25,8 @@ def _feed(node, idx, t, t0, seconds, k0=0):
 
 
 def _node(**extra):
-    out = []
-    n = SNNNode("snn", {**PARAMS, **extra}, emit=lambda port, body, t_us, origin_ns: out.append(body))
-    n.setup()
-    return n, out
+    h = NodeHarness(SNNNode, {**PARAMS, **extra}, name="snn")
+    return h.node, h.emitted["out"]
 
 
 def test_node_finds_rotation_and_passes_aligned_input_on():

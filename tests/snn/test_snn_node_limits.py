@@ -12,6 +12,7 @@ import pytest
 
 from spikestream.nodes.snn import SNNNode
 from spikestream.protocol import Message, Spikes
+from spikestream.testing import NodeHarness
 
 PARAMS = {"dt_us": 1000, "seed": 1, "outputs": ["h"], "layers": [{"name": "h", "n": 8, "model": "lif"}],
           "connections": [{"pre": "input", "post": "h", "weight": {"init": "uniform", "low": 4.0, "high": 8.0},
@@ -20,10 +21,8 @@ EMPTY = (np.zeros(0, np.uint32), np.zeros(0, np.int64))
 
 
 def _node(**extra):
-    out = []
-    n = SNNNode("snn", {**PARAMS, **extra}, emit=lambda p, b, t, o: out.append(b))
-    n.setup()
-    return n, out
+    h = NodeHarness(SNNNode, {**PARAMS, **extra}, name="snn")
+    return h.node, h.emitted["out"]
 
 
 def _pk(t0_ms, n=4, ms=1):
@@ -180,9 +179,7 @@ def test_a_wide_or_far_future_reward_message_costs_nothing():
     column (each re-sorting every pending reward; 100000 columns took minutes) and kept rewards dated
     hours ahead for ever."""
     from spikestream.protocol import Samples
-    out = []
-    node = SNNNode("snn", {**RSTDP, "n_inputs": 2, "max_gap_ms": 1000}, emit=lambda p, b, t, o: out.append(b))
-    node.setup()
+    node = NodeHarness(SNNNode, {**RSTDP, "n_inputs": 2, "max_gap_ms": 1000}, name="snn").node
     node.on_message("in", Message(Spikes(0, 1000, 2, *EMPTY)))
     wide = Samples(np.array([1000], np.int64), np.ones((1, 100_000), np.float32), 1000.0)
     node.on_message("reward", Message(wide))

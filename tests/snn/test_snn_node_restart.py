@@ -5,6 +5,7 @@ import pytest
 
 from spikestream.nodes.snn import SNNNode
 from spikestream.protocol import Message, Spikes
+from spikestream.testing import NodeHarness
 
 PARAMS = {"dt_us": 1000, "seed": 1, "outputs": ["h"], "layers": [{"name": "h", "n": 8, "model": "lif"}],
           "connections": [{"pre": "input", "post": "h", "weight": {"init": "uniform", "low": 4.0, "high": 8.0},
@@ -20,9 +21,8 @@ def feed(node, t0_ms, n_ms, seq0, rng):
 
 
 def test_snn_node_follows_a_source_that_restarted_its_clock():
-    out = []
-    node = SNNNode("snn", PARAMS, emit=lambda p, b, t, o: out.append((b, t)))
-    node.setup()
+    h = NodeHarness(SNNNode, PARAMS, name="snn")
+    node, out = h.node, h.out
     rng = np.random.default_rng(0)
     feed(node, 0, 3000, 0, rng)
     w_before = node.snn.weights("input->h").copy()
@@ -31,18 +31,16 @@ def test_snn_node_follows_a_source_that_restarted_its_clock():
     assert node.counters["time_resets"] == 1
     new = out[n_before:]
     assert len(new) == 500
-    assert [b.t1_us for b, _ in new] == [(k + 1) * 1000 for k in range(500)]  # windows follow the new clock
-    assert all(t == b.t1_us for b, t in new)
-    assert sum(b.idx.size for b, _ in new) > 0  # and the network still answers
+    assert [e.body.t1_us for e in new] == [(k + 1) * 1000 for k in range(500)]  # windows follow the new clock
+    assert all(e.t_us == e.body.t1_us for e in new)
+    assert sum(e.body.idx.size for e in new) > 0  # and the network still answers
     assert not np.array_equal(node.snn.weights("input->h"), w_before)  # learning went on
     assert node.counters.get("late_spikes", 0) == 0
 
 
 def test_snn_node_builds_a_named_topology():
-    out = []
-    node = SNNNode("snn", {"topology": "reservoir", "topology_params": {"n_exc": 40, "n_inh": 10}},
-                   emit=lambda p, b, t, o: out.append(b))
-    node.setup()
+    h = NodeHarness(SNNNode, {"topology": "reservoir", "topology_params": {"n_exc": 40, "n_inh": 10}}, name="snn")
+    node, out = h.node, h.emitted["out"]
     rng = np.random.default_rng(1)
     feed(node, 0, 200, 0, rng)
     assert len(out) == 200 and out[0].n_neurons == node.snn.n_outputs

@@ -6,7 +6,6 @@ import pytest
 
 from spikestream.nodes.encoder import EncoderNode
 from spikestream.nodes.sources import EMGSynthNode
-from spikestream.protocol import Message
 from spikestream.testing import NodeHarness
 
 ENC = {"encoder": "delta", "threshold": 0.2}
@@ -25,11 +24,10 @@ def test_inline_encoder_equals_a_separate_encoder_node():
     samples = [x for x in out if x[0] == "samples"]
     spikes = [x for x in out if x[0] == "spikes"]
     assert len(samples) == len(spikes) > 100
-    sep = []
-    enc = EncoderNode("enc", ENC, emit=lambda port, body, t, o: sep.append((body, t, o)))
-    enc.setup()
-    for k, (_, body, t, o) in enumerate(samples):
-        enc.on_message("in", Message(body, "emg.samples", k, t, o))
+    enc = NodeHarness(EncoderNode, ENC, name="enc")
+    for _, body, t, o in samples:  # seq 0, 1, ... of the stream, through the wire format
+        enc.send("in", body, stream="emg.samples", t_us=t, origin_ns=o)
+    sep = [(e.body, e.t_us, e.origin_ns) for e in enc.out]
     assert len(sep) == len(spikes)
     for (_, a, ta, oa), (b, tb, ob) in zip(spikes, sep):
         assert (a.t0_us, a.t1_us, a.n_neurons, ta, oa) == (b.t0_us, b.t1_us, b.n_neurons, tb, ob)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from spikestream.nodes.encoder import EncoderNode
-from spikestream.protocol import Message
 from spikestream.sources.labelled import LabelledReplay
 from spikestream.testing import NodeHarness
 
@@ -190,11 +189,11 @@ def test_an_encoder_node_downstream_accepts_every_packet(tmp_path):
     n, out = node(**RAW, calibrate=f"{d}/classe_[01].dat", evaluate=f"{d}/classe_[23].dat", label="classe_(\\d+)",
                   pace="fast", chunk=4)
     run_fast(n)
-    enc = EncoderNode("enc", {"encoder": "delta", "threshold": 1.0}, emit=lambda *a: None)
-    enc.setup()
+    h = NodeHarness(EncoderNode, {"encoder": "delta", "threshold": 1.0}, name="enc")
     samples = [(b, t) for p, b, t, _ in out if p == "samples"]
-    for k, (b, t) in enumerate(samples):
-        enc.on_message("in", Message(b, "rep.samples", k, t, 0))
+    for b, t in samples:  # seq 0, 1, ... of the stream, through the wire format
+        h.send("in", b, stream="rep.samples", t_us=t)
+    enc = h.node
     assert enc.counters.get("samples_in") == 36 and not any(k.startswith("rejected") for k in enc.counters)
 
 
