@@ -30,8 +30,9 @@ from typing import Any, Callable, Iterable
 
 from spikestream._checks import _did_you_mean, _num, build_dataclass, check_number, check_per_item
 
-__all__ = ["REQUIRED", "Param", "Params", "ParamError", "selector", "build_kind", "check_number", "check_per_item",
-           "build_dataclass", "validate", "node_params", "params_text", "reference_markdown"]
+__all__ = ["REQUIRED", "Param", "Params", "ParamError", "NestedParamError", "selector", "kind_params", "build_kind",
+           "check_number", "check_per_item", "build_dataclass", "params_dataclass", "validate", "node_params",
+           "params_text", "reference_markdown"]
 
 
 class _Required:
@@ -51,6 +52,11 @@ class ParamError(ValueError):
     """A parameter that cannot be used; the text names where (file and table) and the key."""
 
 
+class NestedParamError(ParamError):
+    """Raised by a key's `check` on a nested table: the text continues the key's name (``[2]: ...``,
+    ``: ...``), so that `validate` reports ``WHERE.KEY[2]: ...``."""
+
+
 @dataclass(frozen=True)
 class Param:
     """One declared key. `default` None: optional, absent gives None; `REQUIRED`: must be given."""
@@ -62,6 +68,7 @@ class Param:
     lo: float | None = None
     hi: float | None = None
     lo_open: bool = False  # (lo, hi] instead of [lo, hi]
+    hi_open: bool = False  # [lo, hi) instead of [lo, hi]
     choices: tuple | None = None
     items: type | None = None  # a list's element type
     doc: str = ""
@@ -87,7 +94,7 @@ class Param:
         if self.lo is not None:
             parts.append(f"> {_num(self.lo)}" if self.lo_open else f">= {_num(self.lo)}")
         if self.hi is not None:
-            parts.append(f"<= {_num(self.hi)}")
+            parts.append(f"< {_num(self.hi)}" if self.hi_open else f"<= {_num(self.hi)}")
         if self.choices is not None:
             parts.append("one of " + ", ".join(repr(c) for c in self.choices))
         if self.min_items and not numbers_only:
@@ -139,7 +146,7 @@ class Param:
         if not isinstance(x, (int, float)) or isinstance(x, bool):
             return
         lo_bad = self.lo is not None and (x < self.lo or (self.lo_open and x == self.lo))
-        hi_bad = self.hi is not None and x > self.hi
+        hi_bad = self.hi is not None and (x > self.hi or (self.hi_open and x == self.hi))
         bad_float = isinstance(x, float) and (math.isnan(x) or (self.finite and math.isinf(x)))
         if lo_bad or hi_bad or bad_float:
             parts = [r for r in (self.range_text(numbers_only=True), "finite" if bad_float and self.finite else "") if r]
@@ -160,6 +167,8 @@ def _as(t: type, v: Any, finite: bool) -> tuple[bool, Any]:
     if t is str:
         return (True, v) if isinstance(v, str) else (False, None)
     if t is list:
+        if type(v).__name__ == "ndarray" and v.ndim >= 1:  # a library caller's numpy array
+            return True, v.tolist()
         return (True, list(v)) if isinstance(v, (list, tuple)) else (False, None)
     if t is dict:
         return (True, dict(v)) if isinstance(v, dict) else (False, None)
@@ -202,6 +211,16 @@ class Params:
         return Params(*(p for p in self.params if p.name not in new), *more, rest=rest, rest_keys=rk, noun=self.noun,
                       check=ck)
 
+    def with_defaults(self, **defaults: Any) -> Params:
+        """These keys, in place, with other defaults for the ones named."""
+        import dataclasses
+
+        unknown = set(defaults) - set(self.names())
+        if unknown:
+            raise KeyError(f"no such parameter(s): {sorted(unknown)}")
+        ps = [dataclasses.replace(p, default=defaults[p.name]) if p.name in defaults else p for p in self.params]
+        return Params(*ps, rest=self.rest, rest_keys=self.rest_keys, noun=self.noun, check=self.check)
+
     def without(self, *names: str) -> Params:
         return Params(*(p for p in self.params if p.name not in names), rest=self.rest, rest_keys=self.rest_keys,
                       noun=self.noun, check=self.check)
@@ -219,20 +238,36 @@ class Params:
         return validate(table, self, where)
 
 
+def kind_params(registry, kind: str) -> Params | None:
+    """The declared keys of a registered kind's table (its factory's `PARAMS`, without `kind`), or None."""
+    decl = getattr(registry.get(kind), "PARAMS", None)
+    return decl if isinstance(decl, Params) else None
+
+
 def selector(registry, key: str = "kind") -> Callable[[Any], Any]:
-    """A check for a `{kind = ..., ...}` table (or a list of them): `key` names something `registry` knows.
-    The rest of the table is the registered factory's to check when the stage is built."""
+    """A check for a `{kind = ..., ...}` table (or a list of them): `key` names something `registry` knows,
+    and when that kind declares its keys (a `PARAMS` on the registered factory) the rest of the table is
+    validated against them: unknown keys (did you mean), wrong types, out-of-range values, each located as
+    ``KEY: ...`` or ``KEY[i]: ...`` under the table holding it. A kind without `PARAMS` is checked when the
+    stage is built."""
 
     def one(t: Any, at: str = "") -> None:
         if not isinstance(t.get(key), str):
-            raise ValueError(f"{at}needs {key} = one of {', '.join(registry.names())}")
+            raise NestedParamError(f"{at}: needs {key} = one of {', '.join(registry.names())}")
         if t[key] not in registry:
-            raise ValueError(f"{at}{key}: unknown {registry.family} {t[key]!r}{_did_you_mean(t[key], registry.names())}")
+            raise NestedParamError(f"{at}: {key}: unknown {registry.family} {t[key]!r}"
+                                   f"{_did_you_mean(t[key], registry.names())}")
+        decl = kind_params(registry, t[key])
+        if decl is not None:
+            try:
+                validate({k: v for k, v in t.items() if k != key}, decl, at)
+            except ParamError as e:
+                raise NestedParamError(str(e)) from None
 
     def check(v: Any) -> Any:
         if isinstance(v, list):
             for i, t in enumerate(v):
-                one(t, f"item {i} ")
+                one(t, f"[{i}]")
         else:
             one(v)
         return v
@@ -280,6 +315,8 @@ def validate(table: Any, decl: Params, where: str = "params") -> dict[str, Any]:
             continue
         try:
             out[p.name] = p.convert(table[p.name])
+        except NestedParamError as e:  # a selector's nested table: `e` continues the key's name
+            raise ParamError(f"{where}.{p.name}{e}") from None
         except ParamError as e:  # a check that validated a nested table `where="KEY"`: locate it under ours
             raise ParamError(f"{where}.{e}") from None
         except ValueError as e:
@@ -302,6 +339,49 @@ def validate(table: Any, decl: Params, where: str = "params") -> dict[str, Any]:
         except ValueError as e:
             raise ParamError(f"{where}: {e}") from None
     return out
+
+
+def _frozen(v: Any) -> Any:
+    return tuple(_frozen(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+
+def params_dataclass(name: str, decl: Params, module: str, post: Callable[[Any], None] | None = None,
+                     doc: str = "", where: str | None = None) -> type:
+    """A frozen dataclass with one field per key of `decl`, in order, its defaults `decl`'s (REQUIRED keys,
+    declared first, have none): the parameter record of a library stage whose table a pipeline file gives,
+    so that the loader's check and the stage's build read one declaration. Constructing it validates every
+    value (`validate`, located as `where`, default `name`), keeps the typed values (lists as tuples) and runs
+    `post(self)`, a check across keys whose ValueError is located the same way. The class's `PARAMS` is `decl`."""
+    import dataclasses
+
+    where = where or name
+
+    fields: list = []
+    for p in decl.params:
+        if p.default is REQUIRED:
+            if any(len(f) == 3 for f in fields):
+                raise ValueError(f"{name}: required parameter {p.name!r} declared after one with a default")
+            fields.append((p.name, Any))
+        else:
+            fields.append((p.name, Any, dataclasses.field(default=_frozen(p.default))))
+
+    def __post_init__(self) -> None:
+        vals = validate({f[0]: getattr(self, f[0]) for f in fields}, decl, where)
+        for k, v in vals.items():
+            object.__setattr__(self, k, _frozen(v))
+        if post is not None:
+            try:
+                post(self)
+            except ParamError:
+                raise
+            except ValueError as e:
+                raise ParamError(f"{where}: {e}") from None
+
+    cls = dataclasses.make_dataclass(name, fields, frozen=True, namespace={"__post_init__": __post_init__,
+                                                                           "PARAMS": decl})
+    cls.__module__ = module
+    cls.__doc__ = doc or f"{name}: the declared parameters (`PARAMS`), checked when constructed."
+    return cls
 
 
 def node_params(node: Any) -> dict[str, Any]:
@@ -344,8 +424,9 @@ def reference_markdown(kinds: dict[str, type], runtime: Params) -> str:
            "do not edit by hand: `spikestream kinds --reference > docs/reference.md` writes it, and",
            "`tests/runtime/test_reference_doc.py` fails when it is stale. `spikestream check PIPELINE` checks a",
            "file against these tables (and the graph) without starting anything; `spikestream kinds --params`",
-           "prints the same in a terminal. Nested `{kind = ...}` tables (encoder, decoder, sinks, filters,",
-           "conditioning, plasticity) are checked by their own registries when the stage is built.", "",
+           "prints the same in a terminal. Nested tables whose kind declares its keys (decoders, conditioning",
+           "stages, the safety stage: [below](#nested-tables)) are checked at load too; the other nested",
+           "`{kind = ...}` tables are checked by their own registries when the stage is built.", "",
            "## Keys of every node table (`[nodes.NAME]`)", "", *params_table(runtime), ""]
     for kind in sorted(kinds):
         cls = kinds[kind]
@@ -363,4 +444,50 @@ def reference_markdown(kinds: dict[str, type], runtime: Params) -> str:
             out += ["Parameters not declared (checked by the node when it starts).", ""]
         else:
             out += ["Parameters (`params = {...}`):", "", *params_table(decl), ""]
+    out += _nested_reference()
     return "\n".join(out).rstrip() + "\n"
+
+
+def _first_sentence(obj: Any) -> str:
+    import re
+
+    doc = re.split(r"\.\s+(?=[A-Z])", (obj.__doc__ or "").strip().split("\n\n")[0])[0]
+    doc = " ".join(doc.split())
+    return doc.rstrip(".") + "." if doc else ""
+
+
+def _shipped(reg) -> list[str]:
+    """`reg`'s kinds that spikestream defines (no plugin's, none a test registered)."""
+    return [k for k in reg.names() if getattr(reg.get(k), "__module__", "").startswith("spikestream.")]
+
+
+def _nested_reference() -> list[str]:
+    """The nested tables' declarations: each shipped kind with a `PARAMS`, and the safety stage."""
+    from spikestream import registry as R
+    from spikestream.safety import SAFETY_TABLE
+
+    out = ["## Nested tables", "",
+           "Checked at load like a node's own params, located as `params.decoder: KEY`,",
+           "`params.conditioning[2]: KEY` (or `params.encoder.conditioning[2]: KEY` in an input node).", ""]
+    families = [(R.DECODERS, "Decoders", "`decoder = {kind = ..., ...}` in `control_output` (docs/decoders.md)"),
+                (R.CONDITIONERS, "Conditioning stages", "`conditioning = [{kind = ..., ...}, ...]` in `encoder` and "
+                 "in an input node's `encoder` table; `n_channels` and `rate_hz` come from the stream (a frequency "
+                 "must also lie below Nyquist, checked when the rate is known; docs/encoders.md)")]
+    undeclared = [f"{reg.family}s: {', '.join(_shipped(reg))}" for reg in (R.ENCODERS, R.SINKS, R.EVENT_FILTERS)]
+    undeclared[0] += " (in the encoder node, unknown keys are named at load: the encoder's own keywords)"
+    for reg, title, where in families:
+        out += [f"### {title}", "", where + ".", ""]
+        for kind in _shipped(reg):
+            decl = kind_params(reg, kind)
+            out += [f"#### `{kind}`", ""]
+            doc = _first_sentence(reg.get(kind))
+            if doc:
+                out += [doc, ""]
+            if decl is None:
+                out += ["Keys not declared (checked when the stage is built).", ""]
+            else:
+                out += [*params_table(decl), ""] if decl.params else ["No keys besides `kind`.", ""]
+    out += ["### The safety stage", "", "`safety = {...}` in `control_output` (docs/safety.md); with a decoder of "
+            "class labels, `discrete`, `lo` and `hi` follow its classes.", "", *params_table(SAFETY_TABLE), "",
+            "### Checked when the stage is built", "", *(f"- {u}" for u in undeclared), ""]
+    return out

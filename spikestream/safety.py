@@ -31,14 +31,16 @@ limits protect a physical actuator in real time).
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 from numba import njit
 
 from spikestream.arraycheck import all_finite
-from spikestream.params import Params, build_dataclass, check_number, check_per_item, validate
+from spikestream.params import (REQUIRED, NestedParamError, Param, ParamError, Params, build_dataclass, check_per_item,
+                                params_dataclass, validate)
 
 SAFE_MODES = ("immediate", "slew")
 
@@ -85,13 +87,47 @@ def _limit(y, v, u, dt, lo, hi, max_rate, max_accel):
 
 
 def _vec(name: str, v, n: int, lo_ok: float | None = None, allow_inf: bool = True) -> np.ndarray:
-    return check_per_item(v, f"safety.{name}", n, lo=lo_ok, finite=not allow_inf)
+    return check_per_item(v, name, n, lo=lo_ok, finite=not allow_inf)
+
+
+def _per_output(name: str, default: float, doc: str, unit: str = "", finite: bool = False, **kw) -> Param:
+    return Param(name, (float, list), default, unit=unit, items=float, min_items=1, finite=finite,
+                 doc=doc + " (one value, or a list: one per output)", **kw)
+
+
+#: The safety stage's parameters (`SafetyParams` is built from them; docs/reference.md lists them).
+SAFETY = Params(
+    Param("n_outputs", int, REQUIRED, lo=1, doc="outputs (in the output node: the decoder's)"),
+    _per_output("lo", -math.inf, "clamp range, lowest"),
+    _per_output("hi", math.inf, "clamp range, highest"),
+    _per_output("max_rate", math.inf, "slew limit (inf: none)", "units/s", lo=0, lo_open=True),
+    _per_output("max_accel", math.inf, "acceleration limit (inf: none)", "units/s^2", lo=0, lo_open=True),
+    _per_output("deadband", 0.0, "hold the last output while |u - y_last| <= deadband", lo=0, finite=True),
+    _per_output("safe_value", 0.0, "what the watchdog sends", finite=True),
+    Param("timeout_s", float, 0.5, unit="s", lo=0, lo_open=True, doc="watchdog: input older than this -> safe value"),
+    Param("safe_mode", str, "immediate", choices=SAFE_MODES,
+          doc='the watchdog sets the safe value at once ("immediate") or under the limits ("slew")'),
+    Param("discrete", bool, False, doc="class labels: integers in [lo, hi], passed untouched (automatic for a "
+          "decoder with output = \"label\")"),
+)
+#: A ``safety = {...}`` table of a pipeline file: what it leaves out (n_outputs, and for labels discrete, lo,
+#: hi) follows the decoder (`safety_params`).
+SAFETY_TABLE = Params(*(dataclasses.replace(p, default=None, doc="outputs (default: the decoder's)")
+                        if p.name == "n_outputs" else p for p in SAFETY.params))
 
 
 def check_safety_table(t: dict) -> dict:
-    """A ``safety = {...}`` table's keys are SafetyParams' fields (did you mean); its values are checked when
-    the stage is built, once the decoder's output count is known (`safety_params`)."""
-    validate(t, Params(rest="SafetyParams", rest_keys=lambda v: list(SafetyParams.__dataclass_fields__)), "safety")
+    """A ``safety = {...}`` table checked at load (`SAFETY_TABLE`: unknown keys with a did-you-mean, types,
+    ranges; across keys with the output count the lists give, as labels do not change these): the pipeline
+    loader reports ``...params.safety: KEY ...``. What needs the decoder is checked when the stage is built."""
+    try:
+        v = validate(t, SAFETY_TABLE, "")
+        n = v["n_outputs"] or max((len(x) for x in v.values() if isinstance(x, list)), default=1)
+        _check_across(SimpleNamespace(**{**v, "n_outputs": n, "discrete": False}))
+    except ParamError as e:
+        raise NestedParamError(str(e)) from None
+    except ValueError as e:
+        raise NestedParamError(f": {e}") from None
     return t
 
 
@@ -112,48 +148,31 @@ def safety_params(table: dict, n_outputs: int, n_classes: int = 0, rest_label: i
     return build_dataclass(SafetyParams, saf)
 
 
-@dataclass(frozen=True)
-class SafetyParams:
-    n_outputs: int
-    lo: float | tuple = -math.inf          # clamp range, per output or one for all
-    hi: float | tuple = math.inf
-    max_rate: float | tuple = math.inf     # units/s
-    max_accel: float | tuple = math.inf    # units/s^2
-    deadband: float | tuple = 0.0          # hold the last output while |u - y_last| <= deadband
-    safe_value: float | tuple = 0.0
-    timeout_s: float = 0.5                 # watchdog: input older than this -> safe value
-    safe_mode: str = "immediate"           # or "slew"
-    discrete: bool = False                 # class labels: integers in [lo, hi], passed untouched
+def _check_across(p) -> None:
+    """The checks across keys, once the output count `p.n_outputs` is known (each key's own: `SAFETY`)."""
+    n = p.n_outputs
+    lo, hi = _vec("lo", p.lo, n), _vec("hi", p.hi, n)
+    if np.any(lo >= hi):
+        raise ValueError(f"lo {p.lo!r} must be below hi {p.hi!r}")
+    sv = _vec("safe_value", p.safe_value, n, allow_inf=False)
+    if np.any(sv < lo) or np.any(sv > hi):
+        raise ValueError(f"safe_value {p.safe_value!r} lies outside [lo, hi]")
+    rate, accel, dead = _vec("max_rate", p.max_rate, n), _vec("max_accel", p.max_accel, n), _vec("deadband", p.deadband, n)
+    if p.discrete:
+        if p.safe_mode != "immediate":
+            raise ValueError("discrete: labels cannot slew (safe_mode must be 'immediate')")
+        if not (np.all(np.isinf(rate)) and np.all(np.isinf(accel)) and np.all(dead == 0)):
+            raise ValueError("discrete: class labels take no max_rate, max_accel or deadband")
+        for name, v in (("lo", lo), ("hi", hi), ("safe_value", sv)):
+            if not np.all(np.isfinite(v)) or np.any(v != np.round(v)):
+                raise ValueError(f"discrete: {name} must be integer labels, got {getattr(p, name)!r}")
+    if p.safe_mode == "slew" and not (np.all(np.isfinite(rate)) or np.all(np.isfinite(accel))):
+        raise ValueError("safe_mode 'slew' needs a finite max_rate or max_accel")
 
-    def __post_init__(self):
-        check_number(self.n_outputs, "safety.n_outputs", integer=True, lo=1)
-        check_number(self.timeout_s, "safety.timeout_s", lo=0, lo_open=True, expect="a positive number of seconds")
-        if self.safe_mode not in SAFE_MODES:
-            raise ValueError(f"safety.safe_mode must be one of {SAFE_MODES}, got {self.safe_mode!r}")
-        n = self.n_outputs
-        lo, hi = _vec("lo", self.lo, n), _vec("hi", self.hi, n)
-        if np.any(lo >= hi):
-            raise ValueError(f"safety: lo {self.lo!r} must be below hi {self.hi!r}")
-        sv = _vec("safe_value", self.safe_value, n, allow_inf=False)
-        if np.any(sv < lo) or np.any(sv > hi):
-            raise ValueError(f"safety.safe_value {self.safe_value!r} lies outside [lo, hi]")
-        if np.any(_vec("max_rate", self.max_rate, n) <= 0) or np.any(_vec("max_accel", self.max_accel, n) <= 0):
-            raise ValueError("safety.max_rate and safety.max_accel must be positive (inf = no limit)")
-        _vec("deadband", self.deadband, n, lo_ok=0.0, allow_inf=False)
-        if not isinstance(self.discrete, bool):
-            raise ValueError(f"safety.discrete must be true or false, got {self.discrete!r}")
-        if self.discrete:
-            if self.safe_mode != "immediate":
-                raise ValueError("safety.discrete: labels cannot slew (safe_mode must be 'immediate')")
-            if not (np.all(np.isinf(_vec("max_rate", self.max_rate, n))) and np.all(np.isinf(_vec("max_accel", self.max_accel, n)))
-                    and np.all(_vec("deadband", self.deadband, n) == 0)):
-                raise ValueError("safety.discrete: class labels take no max_rate, max_accel or deadband")
-            for name, v in (("lo", lo), ("hi", hi), ("safe_value", sv)):
-                if not np.all(np.isfinite(v)) or np.any(v != np.round(v)):
-                    raise ValueError(f"safety.discrete: {name} must be integer labels, got {getattr(self, name)!r}")
-        if self.safe_mode == "slew" and not (np.all(np.isfinite(_vec("max_rate", self.max_rate, n)))
-                                             or np.all(np.isfinite(_vec("max_accel", self.max_accel, n)))):
-            raise ValueError("safety.safe_mode 'slew' needs a finite max_rate or max_accel")
+
+SafetyParams = params_dataclass("SafetyParams", SAFETY, __name__, post=_check_across, where="safety",
+                                doc="The safety stage's parameters: `SAFETY`, checked (each key, then across keys) "
+                                    "when constructed.")
 
 
 class SafetyStage:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
+
+from spikestream.params import Params, validate
 
 NO_TIME = np.iinfo(np.int64).min
 
@@ -88,7 +92,18 @@ class StatefulStage:
 
 
 class Conditioner(StatefulStage):
-    """A conditioning stage: ``process(data[n, C], t_us[n]) -> float32[n, C]``, causal, chunk-invariant."""
+    """A conditioning stage: ``process(data[n, C], t_us[n]) -> float32[n, C]``, causal, chunk-invariant.
+
+    `PARAMS` declares its keys beyond ``n_channels`` and ``rate_hz`` (which the encoder gives it): the
+    pipeline loader checks a ``conditioning = [{kind = ..., ...}]`` table against them before any node
+    starts, and the stage reads its values through `declared` (the same declaration: defaults, ranges)."""
+
+    kind = "?"  # set by `_registry.register`
+    PARAMS = Params()
+
+    def declared(self, kw: dict[str, Any]) -> dict[str, Any]:
+        """`kw` checked against `PARAMS`, the defaults filled in (a ParamError names the kind and the key)."""
+        return validate(kw, type(self).PARAMS, self.kind)
 
     def __init__(self, n_channels: int, rate_hz: float):
         super().__init__()

@@ -7,6 +7,16 @@ The registry itself, `CONDITIONERS`, lives with the others in `spikestream.regis
 from spikestream.registry import CONDITIONERS
 
 
+def register(kind: str):
+    """``CONDITIONERS.register(kind)``, and the class's `kind` (what its parameter errors are located as)."""
+
+    def deco(cls):
+        cls.kind = kind
+        return CONDITIONERS.register(kind)(cls)
+
+    return deco
+
+
 def build_chain(specs, n_channels: int, rate_hz: float) -> list:
     """Build stages from ``[{"kind": "bandpass", ...params}, ...]`` (each gets n_channels and rate_hz)."""
     if specs is None:

@@ -6,8 +6,9 @@ import numpy as np
 from numba import njit
 
 from spikestream.condition._base import Conditioner
-from spikestream.condition._registry import CONDITIONERS
-from spikestream.condition.iir import _butter, sos_filter_kernel
+from spikestream.condition._registry import register
+from spikestream.condition.iir import _butter, cutoff, order, sos_filter_kernel
+from spikestream.params import Param, Params
 
 
 @njit(cache=True)
@@ -24,11 +25,12 @@ def _envelope_kernel(x, sos, zi, square, tmp, out):
                 out[i, k] = np.sqrt(max(out[i, k], 0.0))
 
 
-@CONDITIONERS.register("rectify")
+@register("rectify")
 class Rectify(Conditioner):
     """Full-wave rectification ``|x|`` (stateless)."""
 
-    def __init__(self, n_channels: int, rate_hz: float):
+    def __init__(self, n_channels: int, rate_hz: float, **kw):
+        self.declared(kw)  # no keys: an unknown one is named
         super().__init__(n_channels, rate_hz)
 
     def _reset(self) -> None:
@@ -38,25 +40,24 @@ class Rectify(Conditioner):
         np.abs(data, out=out)
 
 
-@CONDITIONERS.register("envelope")
+@register("envelope")
 class Envelope(Conditioner):
     """Linear envelope: rectify (``mode="abs"``) or square (``mode="rms"``), low-pass ``cutoff_hz``
     (Butterworth, ``order``), and for rms take the square root."""
 
     _state_names = ("zi",)
+    PARAMS = Params(cutoff("cutoff_hz", 5.0, "the envelope's low-pass"), order(2, hi=8),
+                    Param("mode", str, "abs", choices=("abs", "rms"), doc='rectify ("abs") or square and root ("rms")'))
 
-    def __init__(self, n_channels: int, rate_hz: float, cutoff_hz: float = 5.0, order: int = 2, mode: str = "abs"):
+    def __init__(self, n_channels: int, rate_hz: float, **kw):
+        p = self.declared(kw)
         super().__init__(n_channels, rate_hz)
-        if not (0 < cutoff_hz < rate_hz / 2):
-            raise ValueError(f"envelope: cutoff_hz must lie in (0, {rate_hz / 2:g}), got {cutoff_hz}")
-        if mode not in ("abs", "rms"):
-            raise ValueError(f"envelope: mode must be 'abs' or 'rms', got {mode!r}")
-        if not 1 <= int(order) <= 8:
-            raise ValueError(f"envelope: order must be in 1..8, got {order}")
-        sos = _butter(int(order), float(cutoff_hz), "lowpass", rate_hz)
+        if not p["cutoff_hz"] < rate_hz / 2:
+            raise ValueError(f"envelope: cutoff_hz must lie in (0, {rate_hz / 2:g}), got {p['cutoff_hz']}")
+        sos = _butter(p["order"], p["cutoff_hz"], "lowpass", rate_hz)
         self.sos = np.ascontiguousarray(np.broadcast_to(sos, (self.n_channels, *sos.shape)))
         self.zi = np.zeros((self.n_channels, sos.shape[0], 2))
-        self.square = mode == "rms"
+        self.square = p["mode"] == "rms"
 
     def _reset(self) -> None:
         self.zi[:] = 0.0

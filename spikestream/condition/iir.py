@@ -12,8 +12,9 @@ import numpy as np
 from numba import njit
 
 from spikestream.condition._base import Conditioner
+from spikestream.condition._registry import register
 from spikestream.condition.design import cached
-from spikestream.condition._registry import CONDITIONERS
+from spikestream.params import Param, Params
 
 
 @njit(cache=True)
@@ -64,6 +65,20 @@ def _butter(order: int, cutoff, btype: str, rate_hz: float) -> np.ndarray:
     return cached(f"butter_{btype}", (order, cutoff, float(rate_hz)), design)
 
 
+def cutoff(name: str, default: float, doc: str) -> Param:
+    """A frequency key (> 0 here; below Nyquist is checked when the stage knows its rate)."""
+    return Param(name, float, default, unit="Hz", lo=0, lo_open=True, doc=doc + " (below Nyquist)")
+
+
+def order(default: int, hi: int = 12) -> Param:
+    return Param("order", int, default, lo=1, hi=hi, doc="Butterworth order")
+
+
+def _low_below_high(v: dict, table: dict) -> None:
+    if not v["low_hz"] < v["high_hz"]:
+        raise ValueError(f"low_hz {v['low_hz']!r} must be below high_hz {v['high_hz']!r}")
+
+
 def _check_band(what: str, f, rate_hz: float) -> None:
     nyq = rate_hz / 2
     for v in np.atleast_1d(f):
@@ -71,45 +86,55 @@ def _check_band(what: str, f, rate_hz: float) -> None:
             raise ValueError(f"{what}: cutoff {v} Hz must lie in (0, Nyquist = {nyq:g} Hz)")
 
 
-@CONDITIONERS.register("bandpass")
+@register("bandpass")
 class BandPass(SOSFilter):
     """Butterworth band-pass ``low_hz``..``high_hz`` of ``order`` (per edge; scipy's convention)."""
 
-    def __init__(self, n_channels: int, rate_hz: float, low_hz: float = 20.0, high_hz: float = 450.0, order: int = 4):
-        _check_band("bandpass", [low_hz, high_hz], rate_hz)
-        if not low_hz < high_hz:
-            raise ValueError(f"bandpass: low_hz {low_hz} must be below high_hz {high_hz}")
-        if not 1 <= int(order) <= 12:
-            raise ValueError(f"bandpass: order must be in 1..12, got {order}")
-        super().__init__(n_channels, rate_hz, _butter(int(order), (float(low_hz), float(high_hz)), "bandpass", rate_hz))
+    PARAMS = Params(cutoff("low_hz", 20.0, "lower edge"), cutoff("high_hz", 450.0, "upper edge"), order(4),
+                    check=_low_below_high)
+
+    def __init__(self, n_channels: int, rate_hz: float, **kw):
+        p = self.declared(kw)
+        _check_band("bandpass", [p["low_hz"], p["high_hz"]], rate_hz)
+        super().__init__(n_channels, rate_hz, _butter(p["order"], (p["low_hz"], p["high_hz"]), "bandpass", rate_hz))
 
 
-@CONDITIONERS.register("lowpass")
+@register("lowpass")
 class LowPass(SOSFilter):
-    def __init__(self, n_channels: int, rate_hz: float, cutoff_hz: float = 10.0, order: int = 2):
-        _check_band("lowpass", cutoff_hz, rate_hz)
-        if not 1 <= int(order) <= 12:
-            raise ValueError(f"lowpass: order must be in 1..12, got {order}")
-        super().__init__(n_channels, rate_hz, _butter(int(order), float(cutoff_hz), "lowpass", rate_hz))
+    """Butterworth low-pass at ``cutoff_hz``."""
+
+    PARAMS = Params(cutoff("cutoff_hz", 10.0, "the -3 dB frequency"), order(2))
+
+    def __init__(self, n_channels: int, rate_hz: float, **kw):
+        p = self.declared(kw)
+        _check_band("lowpass", p["cutoff_hz"], rate_hz)
+        super().__init__(n_channels, rate_hz, _butter(p["order"], p["cutoff_hz"], "lowpass", rate_hz))
 
 
-@CONDITIONERS.register("highpass")
+@register("highpass")
 class HighPass(SOSFilter):
-    def __init__(self, n_channels: int, rate_hz: float, cutoff_hz: float = 20.0, order: int = 2):
-        _check_band("highpass", cutoff_hz, rate_hz)
-        if not 1 <= int(order) <= 12:
-            raise ValueError(f"highpass: order must be in 1..12, got {order}")
-        super().__init__(n_channels, rate_hz, _butter(int(order), float(cutoff_hz), "highpass", rate_hz))
+    """Butterworth high-pass at ``cutoff_hz``."""
+
+    PARAMS = Params(cutoff("cutoff_hz", 20.0, "the -3 dB frequency"), order(2))
+
+    def __init__(self, n_channels: int, rate_hz: float, **kw):
+        p = self.declared(kw)
+        _check_band("highpass", p["cutoff_hz"], rate_hz)
+        super().__init__(n_channels, rate_hz, _butter(p["order"], p["cutoff_hz"], "highpass", rate_hz))
 
 
-@CONDITIONERS.register("notch")
+@register("notch")
 class Notch(SOSFilter):
     """Mains notch at ``freq_hz`` and its first ``harmonics`` multiples below Nyquist (``iirnotch``, ``q``)."""
 
-    def __init__(self, n_channels: int, rate_hz: float, freq_hz: float = 50.0, q: float = 30.0, harmonics: int = 1):
+    PARAMS = Params(cutoff("freq_hz", 50.0, "the mains frequency"),
+                    Param("q", float, 30.0, lo=0, lo_open=True, doc="quality factor (freq_hz / bandwidth)"),
+                    Param("harmonics", int, 1, lo=1, doc="notches at freq_hz, 2 freq_hz, ... (those below Nyquist)"))
+
+    def __init__(self, n_channels: int, rate_hz: float, **kw):
+        p = self.declared(kw)
+        freq_hz, q, harmonics = p["freq_hz"], p["q"], p["harmonics"]
         _check_band("notch", freq_hz, rate_hz)
-        if not q > 0 or int(harmonics) < 1:
-            raise ValueError("notch: q must be > 0 and harmonics >= 1")
 
         def design():
             from scipy import signal

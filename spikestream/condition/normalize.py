@@ -12,7 +12,8 @@ import numpy as np
 from numba import njit
 
 from spikestream.condition._base import Conditioner
-from spikestream.condition._registry import CONDITIONERS
+from spikestream.condition._registry import register
+from spikestream.params import Param, Params
 
 
 @njit(cache=True)
@@ -34,21 +35,21 @@ def _normalize_kernel(x, a, eps, center, mean, var, started, out):
             var[k] = (1.0 - a) * (var[k] + a * d * d)
 
 
-@CONDITIONERS.register("normalize")
+@register("normalize")
 class RunningNormalize(Conditioner):
     """z-score each channel by its exponentially weighted mean and variance over ``tau_s`` seconds."""
 
     _state_names = ("mean", "var", "started")
+    PARAMS = Params(Param("tau_s", float, 5.0, unit="s", lo=0, lo_open=True, doc="the statistics' time constant"),
+                    Param("eps", float, 1e-6, lo=0, lo_open=True, doc="added to the variance"),
+                    Param("center", bool, True, doc="subtract the mean (else scale only)"))
 
-    def __init__(self, n_channels: int, rate_hz: float, tau_s: float = 5.0, eps: float = 1e-6, center: bool = True):
+    def __init__(self, n_channels: int, rate_hz: float, **kw):
+        p = self.declared(kw)
         super().__init__(n_channels, rate_hz)
-        if not (np.isfinite(tau_s) and tau_s > 0):
-            raise ValueError(f"normalize: tau_s must be > 0, got {tau_s}")
-        if not eps > 0:
-            raise ValueError(f"normalize: eps must be > 0, got {eps}")
-        self.a = float(-np.expm1(-1.0 / (tau_s * rate_hz)))
-        self.eps = float(eps)
-        self.center = bool(center)
+        self.a = float(-np.expm1(-1.0 / (p["tau_s"] * rate_hz)))
+        self.eps = p["eps"]
+        self.center = p["center"]
         self.mean = np.zeros(self.n_channels)
         self.var = np.zeros(self.n_channels)
         self.started = np.zeros(self.n_channels, np.uint8)

@@ -1,4 +1,7 @@
-"""What every decoder shares: the packet checks, the calibration switch, state save/restore by name."""
+"""What every decoder shares: the packet checks, the calibration switch, state save/restore by name, and the
+declarations of the keys most decoders take (a decoder declares its table as a `spikestream.params.Params`,
+its parameter record is `params_dataclass` of it, and the class's `PARAMS` lets the pipeline loader check a
+``decoder = {kind = ...}`` table before any node starts; docs/reference.md lists them)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,20 @@ import numpy as np
 
 from spikestream.arraycheck import all_finite
 from spikestream.decode.features import check_spikes
-from spikestream.params import build_dataclass, check_number
+from spikestream.params import REQUIRED, Param, build_dataclass
+
+N_INPUTS = Param("n_inputs", int, REQUIRED, lo=1, doc="input neurons (the spike packets' size)")
+N_OUTPUTS = Param("n_outputs", int, REQUIRED, lo=1, doc="decoded values")
+N_CLASSES = Param("n_classes", int, REQUIRED, lo=2, doc="classes: labels 0 .. n_classes - 1")
+OUTPUT = Param("output", str, "label", choices=("label", "scores"),
+               doc='"label": the decided class (one value); "scores": one value per class')
+CALIBRATING = Param("calibrating", bool, False,
+                    doc="learning from the start (the output node sets it from its calibration schedule)")
+WINDOWS = ("exp", "box")
+WINDOW = Param("window", str, "exp", choices=WINDOWS,
+               doc="rate features: an exponential filter (tau_ms) or a box window (window_ms)")
+TAU_MS = Param("tau_ms", float, 100.0, unit="ms", lo=0, lo_open=True, doc="the exponential rate filter's time constant")
+WINDOW_MS = Param("window_ms", float, 200.0, unit="ms", lo=0, lo_open=True, doc="the box window's length")
 
 
 class Decoder:
@@ -103,12 +119,6 @@ class Decoder:
 
     def _after_set_state(self) -> None:
         """Hook: recompute derived quantities after a restore."""
-
-
-def require_positive(params, names, what: str = "a positive number") -> None:
-    """ValueError unless each named field of `params` is a finite int or float > 0."""
-    for name in names:
-        check_number(getattr(params, name), name, lo=0, lo_open=True, expect=what)
 
 
 def build_params(cls, kw: dict):

@@ -32,14 +32,13 @@ probabilities; WTA mean rates per class).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 
-from spikestream.decode._base import Decoder, build_params
+from spikestream.decode._base import (CALIBRATING, N_CLASSES, N_INPUTS, OUTPUT, TAU_MS, WINDOW, WINDOW_MS, Decoder,
+                                      build_params)
 from spikestream.decode.decision import LabelHold
 from spikestream.decode.rates import RateFeatures
+from spikestream.params import Param, Params, params_dataclass
 from spikestream.registry import DECODERS
 
 
@@ -47,11 +46,7 @@ class _Classifier(Decoder):
     accepts_any_target = True
     _part_names = ("features",)
 
-    def __init__(self, p):
-        if int(p.n_classes) < 2:
-            raise ValueError(f"n_classes must be >= 2, got {p.n_classes!r}")
-        if p.output not in ("label", "scores"):
-            raise ValueError(f"output must be 'label' or 'scores', got {p.output!r}")
+    def __init__(self, p):  # p: a params_dataclass record (n_classes >= 2 and output checked)
         super().__init__(p.n_inputs, 1 if p.output == "label" else p.n_classes, p.calibrating)
         self.params = p
         self.n_classes = int(p.n_classes)
@@ -69,34 +64,28 @@ class _Classifier(Decoder):
         return int(np.argmax(target))
 
 
-@dataclass(frozen=True)
-class LdaParams:
-    n_inputs: int
-    n_classes: int
-    window_ms: float = 200.0
-    log_counts: bool = False
-    shrink: float = 0.05
-    output: str = "label"
-    calibrating: bool = False
-    adapt_rate: float = 0.0          # class-mean step per confident decision after calibration (0 = frozen)
-    adapt_confidence: float = 0.9    # posterior needed to learn from a decision
-    adapt_outlier: float = 2.0       # ... and a squared Mahalanobis distance to its class below this x N
-    pure_windows: bool = True        # calibrate only on windows that hold one label
-
-    def __post_init__(self):
-        if not (0.0 <= self.adapt_rate < 1.0) or not (0.0 < self.adapt_confidence <= 1.0) \
-                or not (math.isfinite(self.adapt_outlier) and self.adapt_outlier > 0):
-            raise ValueError(f"adapt_rate must be in [0, 1), adapt_confidence in (0, 1] and adapt_outlier > 0, "
-                             f"got {self.adapt_rate!r}, {self.adapt_confidence!r}, {self.adapt_outlier!r}")
-        if not (0.0 <= self.shrink <= 1.0):
-            raise ValueError(f"shrink must be in [0, 1], got {self.shrink!r}")
-        if not (math.isfinite(self.window_ms) and self.window_ms > 0):
-            raise ValueError(f"window_ms must be > 0, got {self.window_ms!r}")
+LDA = Params(
+    N_INPUTS, N_CLASSES,
+    WINDOW_MS,
+    Param("log_counts", bool, False, doc="features log(1 + count) instead of counts"),
+    Param("shrink", float, 0.05, lo=0, hi=1, doc="covariance shrinkage: (1 - shrink) S + shrink (tr S / N) I"),
+    OUTPUT, CALIBRATING,
+    Param("adapt_rate", float, 0.0, lo=0, hi=1, hi_open=True,
+          doc="class-mean step per confident decision after calibration (0: frozen)"),
+    Param("adapt_confidence", float, 0.9, lo=0, lo_open=True, hi=1, doc="posterior needed to learn from a decision"),
+    Param("adapt_outlier", float, 2.0, lo=0, lo_open=True,
+          doc="... and a squared Mahalanobis distance to its class below this x n_inputs"),
+    Param("pure_windows", bool, True, doc="calibrate only on windows that hold one label"),
+)
+LdaParams = params_dataclass("LdaParams", LDA, __name__)
 
 
 @DECODERS.register("lda")
 class LdaDecoder(_Classifier):
+    """LDA classifier of box-window spike counts, fitted when calibration ends (see the module doc)."""
+
     _array_names = ("n_c", "S_c", "S_ff", "Wd", "bd", "fitted", "mu", "Si", "adapted")
+    PARAMS = LDA
 
     def __init__(self, **kw):
         super().__init__(build_params(LdaParams, kw))
@@ -178,27 +167,33 @@ class LdaDecoder(_Classifier):
         return self.out
 
 
-@dataclass(frozen=True)
-class WtaParams:
-    n_inputs: int
-    n_classes: int
-    window: str = "exp"
-    tau_ms: float = 100.0
-    window_ms: float = 200.0
-    assign: tuple = ()          # class of each neuron; empty = learn while calibrating
-    min_rate_hz: float = 0.0
-    rest_label: int = 0
-    output: str = "label"
-    calibrating: bool = False
+def _check_assign(v: dict, table: dict) -> None:
+    a, n, c = v["assign"], v["n_inputs"], v["n_classes"]
+    if a and (len(a) != n or max(a) >= c):
+        raise ValueError(f"assign must give each of {n} neurons a class in [0, {c}) (or -1)")
+
+
+WTA = Params(
+    N_INPUTS, N_CLASSES, WINDOW, TAU_MS, WINDOW_MS,
+    Param("assign", list, [], items=int, lo=-1, doc="the class of each neuron, -1: none (default: learnt while calibrating)"),
+    Param("min_rate_hz", float, 0.0, unit="Hz", doc="a winner below this rate decides rest_label"),
+    Param("rest_label", int, 0, doc="the label decided when no class is active enough"),
+    OUTPUT, CALIBRATING,
+    check=_check_assign,
+)
+WtaParams = params_dataclass("WtaParams", WTA, __name__)
 
 
 @DECODERS.register("wta")
 class WtaDecoder(_Classifier):
+    """Winner-take-all labels: the class whose assigned neurons fire most (see the module doc)."""
+
     _array_names = ("resp", "n_c", "assign")
+    PARAMS = WTA
 
     def __init__(self, **kw):
-        if "assign" in kw:
-            kw["assign"] = tuple(int(v) for v in kw["assign"])
+        if "assign" in kw and not isinstance(kw["assign"], (list, tuple)):
+            kw["assign"] = np.asarray(kw["assign"]).reshape(-1).tolist()  # an array
         super().__init__(build_params(WtaParams, kw))
         p = self.params
         N, C = self.n_inputs, self.n_classes
@@ -207,10 +202,7 @@ class WtaDecoder(_Classifier):
         self.n_c = np.zeros(C)
         self.assign = np.full(N, -1, np.int64)
         if p.assign:
-            a = np.asarray(p.assign, np.int64)
-            if a.shape != (N,) or a.min() < -1 or a.max() >= C:
-                raise ValueError(f"assign must give each of {N} neurons a class in [0, {C}) (or -1)")
-            self.assign[:] = a
+            self.assign[:] = p.assign
         self._update_members()
 
     def _update_members(self):

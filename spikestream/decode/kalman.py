@@ -22,13 +22,13 @@ gain ``x = x- + K_ss (z - H x- - d)``, O(K N) per step (Malik et al. 2011).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
-from spikestream.decode._base import Decoder, build_params, require_positive
+from spikestream.decode._base import CALIBRATING, N_INPUTS, N_OUTPUTS, TAU_MS, WINDOW, WINDOW_MS, Decoder, build_params
 from spikestream.decode.rates import RateFeatures
+from spikestream.params import Param, Params, params_dataclass
 from spikestream.registry import DECODERS
 
 
@@ -133,19 +133,13 @@ def _kf_ss_step(x, z, A, a, H, d, Kss, xp, innov):
         x[i] = s
 
 
-@dataclass(frozen=True)
-class KalmanParams:
-    n_inputs: int
-    n_outputs: int
-    window: str = "exp"        # rate features: "exp" or "box"
-    tau_ms: float = 100.0
-    window_ms: float = 100.0
-    q_floor: float = 1.0       # added to diag(Q), (spikes/s)^2
-    w_floor: float = 1e-6      # added to diag(W)
-    calibrating: bool = False
-
-    def __post_init__(self):
-        require_positive(self, ("q_floor", "w_floor"))
+KALMAN = Params(
+    N_INPUTS, N_OUTPUTS, WINDOW, TAU_MS, WINDOW_MS,
+    Param("q_floor", float, 1.0, unit="(spikes/s)^2", lo=0, lo_open=True, doc="added to diag(Q), the observation noise"),
+    Param("w_floor", float, 1e-6, lo=0, lo_open=True, doc="added to diag(W), the state noise"),
+    CALIBRATING,
+).with_defaults(window_ms=100.0)
+KalmanParams = params_dataclass("KalmanParams", KALMAN, __name__)
 
 
 @DECODERS.register("kalman")
@@ -153,6 +147,7 @@ class KalmanDecoder(Decoder):
     """Kalman filter decoder (Wu et al. 2006): fitted when calibration ends, information-form update."""
 
     steady_state = False
+    PARAMS = KALMAN
     _part_names = ("features",)
     _array_names = ("S11", "S21", "S22", "T00", "Tz", "Tzz", "prev", "n_pairs", "A", "a", "W", "H", "d", "HtQi",
                     "HtQiH", "Kss", "fitted", "x", "P")

@@ -16,14 +16,12 @@ target into the output.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 from numba import njit
 
-from spikestream.decode._base import Decoder, build_params, require_positive
+from spikestream.decode._base import CALIBRATING, N_INPUTS, N_OUTPUTS, TAU_MS, Decoder, build_params
 from spikestream.decode.features import ExpRates
+from spikestream.params import Param, Params, params_dataclass
 from spikestream.registry import DECODERS
 
 
@@ -78,39 +76,23 @@ def _nlms_update(W, x, y, yhat, mu, eps):
             W[d, k] += g * (y[k] - yhat[k])
 
 
-@dataclass(frozen=True)
-class RLSParams:
-    n_inputs: int
-    n_outputs: int
-    tau_ms: float = 100.0       # rate filter time constant
-    forgetting: float = 0.999   # lambda in (0, 1]; 1 = no forgetting
-    reg: float = 1.0            # P_0 = I / reg (ridge prior on W)
-    bias: bool = True
-    p_trace_max: float = 0.0    # 0 = 1000 x trace(P_0)
-    calibrating: bool = False
-
-    def __post_init__(self):
-        require_positive(self, ("tau_ms", "reg"), "a positive finite number")
-        if not (0.0 < self.forgetting <= 1.0):
-            raise ValueError(f"forgetting must be in (0, 1], got {self.forgetting!r}")
-        if not (self.p_trace_max >= 0 and math.isfinite(self.p_trace_max)):
-            raise ValueError(f"p_trace_max must be >= 0 (0 = automatic), got {self.p_trace_max!r}")
-
-
-@dataclass(frozen=True)
-class LMSParams:
-    n_inputs: int
-    n_outputs: int
-    tau_ms: float = 100.0
-    mu: float = 0.05            # normalised step size, (0, 2) for stability
-    eps: float = 1.0            # regulariser of the normalisation
-    bias: bool = True
-    calibrating: bool = False
-
-    def __post_init__(self):
-        require_positive(self, ("tau_ms", "eps"), "a positive finite number")
-        if not (0.0 < self.mu < 2.0):
-            raise ValueError(f"mu must be in (0, 2) for a stable NLMS, got {self.mu!r}")
+BIAS = Param("bias", bool, True, doc="a constant feature beside the rates")
+RLS = Params(
+    N_INPUTS, N_OUTPUTS, TAU_MS,
+    Param("forgetting", float, 0.999, lo=0, lo_open=True, hi=1, doc="RLS forgetting factor lambda (1: no forgetting)"),
+    Param("reg", float, 1.0, lo=0, lo_open=True, doc="ridge prior on W: P_0 = I / reg"),
+    BIAS,
+    Param("p_trace_max", float, 0.0, lo=0, doc="cap on trace(P) (0: 1000 x trace(P_0))"),
+    CALIBRATING,
+)
+LMS = Params(
+    N_INPUTS, N_OUTPUTS, TAU_MS,
+    Param("mu", float, 0.05, lo=0, lo_open=True, hi=2, hi_open=True, doc="normalised step size (stable in (0, 2))"),
+    Param("eps", float, 1.0, lo=0, lo_open=True, doc="regulariser of the normalisation"),
+    BIAS, CALIBRATING,
+)
+RLSParams = params_dataclass("RLSParams", RLS, __name__)
+LMSParams = params_dataclass("LMSParams", LMS, __name__)
 
 
 class _LinearReadout(Decoder):
@@ -145,6 +127,7 @@ class _LinearReadout(Decoder):
 class LinearRLS(_LinearReadout):
     """Linear readout of exponentially filtered rates, trained by RLS while calibrating."""
 
+    PARAMS = RLS
     _array_names = ("W", "P", "n_updates")
 
     def __init__(self, **kw):
@@ -163,6 +146,7 @@ class LinearRLS(_LinearReadout):
 class LinearLMS(_LinearReadout):
     """Linear readout of exponentially filtered rates, trained by normalised LMS while calibrating."""
 
+    PARAMS = LMS
     _array_names = ("W", "n_updates")
 
     def __init__(self, **kw):

@@ -14,43 +14,61 @@ calibrating: the per-neuron least-squares regression of ``r_j`` on ``[y, 1]``, f
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 
-from spikestream.decode._base import Decoder, build_params
+from spikestream.decode._base import CALIBRATING, N_INPUTS, N_OUTPUTS, TAU_MS, WINDOW, WINDOW_MS, Decoder, build_params
 from spikestream.decode.rates import RateFeatures
+from spikestream.params import Param, Params, params_dataclass
 from spikestream.registry import DECODERS
 
 
-@dataclass(frozen=True)
-class PopVecParams:
-    n_inputs: int
-    n_outputs: int
-    window: str = "exp"
-    tau_ms: float = 100.0
-    window_ms: float = 200.0
-    directions: tuple = ()     # N x K preferred directions (normalised here); empty = fit while calibrating
-    baselines: tuple = ()      # N, spikes/s (default 0)
-    depths: tuple = ()         # N, spikes/s per unit of output (default 1)
-    min_depth: float = 1e-3    # neurons modulated less than this are left out
-    calibrating: bool = False
+def _flat(v: list) -> list:
+    """N x K numbers (a list of rows or one flat list) as one flat list of floats."""
+    try:
+        a = np.asarray(v, np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be numbers (rows of equal length), got {v!r}") from None
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"must be finite numbers, got {v!r}")
+    return a.tolist()
 
-    def __post_init__(self):
-        if not (math.isfinite(self.min_depth) and self.min_depth > 0):
-            raise ValueError(f"min_depth must be > 0, got {self.min_depth!r}")
+
+def _check_tuning(v: dict, table: dict) -> None:
+    N, K = v["n_inputs"], v["n_outputs"]
+    if v["directions"] and len(v["directions"]) != N * K:
+        raise ValueError(f"directions must be {N} x {K}, got {len(v['directions'])} numbers")
+    for k in ("baselines", "depths"):
+        if v[k] and len(v[k]) != N:
+            raise ValueError(f"baselines and depths need {N} values each, {k} has {len(v[k])}")
+        if v[k] and not v["directions"]:
+            raise ValueError(f"{k} go with directions")
+
+
+POPVEC = Params(
+    N_INPUTS, N_OUTPUTS, WINDOW, TAU_MS, WINDOW_MS,
+    Param("directions", list, [], check=_flat,
+          doc="N x K preferred directions (normalised here; default: fitted while calibrating)"),
+    Param("baselines", list, [], items=float, unit="spikes/s", doc="N baseline rates, with directions (default 0)"),
+    Param("depths", list, [], items=float, unit="spikes/s", doc="N modulation depths per unit of output (default 1)"),
+    Param("min_depth", float, 1e-3, lo=0, lo_open=True, doc="neurons modulated less than this are left out"),
+    CALIBRATING,
+    check=_check_tuning,
+)
+PopVecParams = params_dataclass("PopVecParams", POPVEC, __name__)
 
 
 @DECODERS.register("population_vector")
 class PopulationVector(Decoder):
+    """Population vector decoder: cosine tuning given or fitted while calibrating (see the module doc)."""
+
     _part_names = ("features",)
     _array_names = ("C", "b", "inv_m", "S_yy", "S_yr", "n_cal")
+    PARAMS = POPVEC
 
     def __init__(self, **kw):
         for k in ("directions", "baselines", "depths"):
-            if k in kw:
-                kw[k] = tuple(np.asarray(kw[k], np.float64).ravel().tolist())
+            if k in kw and not isinstance(kw[k], (list, tuple)):
+                kw[k] = np.asarray(kw[k]).reshape(-1).tolist()  # an array
         p = build_params(PopVecParams, kw)
         super().__init__(p.n_inputs, p.n_outputs, p.calibrating)
         self.params = p
@@ -62,15 +80,10 @@ class PopulationVector(Decoder):
         self.S_yy = np.zeros((K + 1, K + 1))
         self.S_yr = np.zeros((K + 1, N))
         self.n_cal = np.zeros(1, np.int64)
-        if p.directions:
-            D = np.asarray(p.directions).reshape(-1)
-            if D.size != N * K:
-                raise ValueError(f"directions must be {N} x {K}, got {D.size} numbers")
-            D = D.reshape(N, K)
+        if p.directions:  # sizes checked with the params (POPVEC's check)
+            D = np.asarray(p.directions).reshape(N, K)
             b = np.asarray(p.baselines or np.zeros(N), np.float64)
             m = np.asarray(p.depths or np.ones(N), np.float64)
-            if b.shape != (N,) or m.shape != (N,):
-                raise ValueError(f"baselines and depths need {N} values each")
             self._set_tuning(b, D * m[:, None])
 
     def _set_tuning(self, b: np.ndarray, k: np.ndarray) -> None:

@@ -9,13 +9,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
 import numpy as np
 
-from spikestream.decode._base import Decoder, build_params, require_positive
+from spikestream.decode._base import (CALIBRATING, N_INPUTS, TAU_MS, WINDOW, WINDOW_MS, WINDOWS, Decoder,
+                                      build_params)
 from spikestream.decode.features import BoxCounts, ExpRates
+from spikestream.params import Param, Params, params_dataclass
 from spikestream.registry import DECODERS
+
+UNITS = ("hz", "count")
 
 
 class RateFeatures:
@@ -23,9 +27,9 @@ class RateFeatures:
 
     def __init__(self, n: int, window: str = "exp", tau_ms: float = 100.0, window_ms: float = 200.0,
                  unit: str = "hz", capacity: int = 1 << 16):
-        if window not in ("exp", "box"):
+        if window not in WINDOWS:
             raise ValueError(f"window must be 'exp' or 'box', got {window!r}")
-        if unit not in ("hz", "count"):
+        if unit not in UNITS:
             raise ValueError(f"unit must be 'hz' or 'count', got {unit!r}")
         self.window = window
         self.out = np.zeros(n)
@@ -56,35 +60,48 @@ class RateFeatures:
         self.f.set_state(s)
 
 
-@dataclass(frozen=True)
-class RateParams:
-    n_inputs: int
-    n_outputs: int = 0          # 0 = one output per neuron
-    window: str = "exp"         # "exp" or "box"
-    tau_ms: float = 100.0
-    window_ms: float = 200.0
-    unit: str = "hz"            # "hz" or "count"
-    groups: tuple = ()          # per output, the neuron indices it averages
-    calibrating: bool = False
-
-    def __post_init__(self):
-        require_positive(self, ("tau_ms", "window_ms"))
-
-
-def group_matrix(n: int, k: int, groups) -> np.ndarray:
-    """M[k, j] = 1/|group k| for j in group k: output = M @ rates."""
-    M = np.zeros((k, n))
+def check_groups(n: int, k: int, groups) -> None:
+    """ValueError unless `groups` (per output, its neuron indices; empty: contiguous blocks) fits `n`
+    neurons and `k` outputs."""
     if groups:
         if len(groups) != k:
             raise ValueError(f"groups: {len(groups)} groups for {k} outputs")
         for g, members in enumerate(groups):
-            members = np.asarray(members, np.int64).reshape(-1)
-            if members.size == 0 or members.min() < 0 or members.max() >= n:
+            ok = isinstance(members, (list, tuple, np.ndarray)) and len(members) > 0
+            members = np.asarray(members if ok else [-1]).reshape(-1)
+            if not ok or members.dtype.kind not in "iu" or members.min() < 0 or members.max() >= n:
                 raise ValueError(f"groups[{g}] must list neuron indices in [0, {n})")
+    elif k > n:
+        raise ValueError(f"{k} outputs from {n} neurons need explicit groups")
+
+
+def _n_outputs(v) -> int:
+    return v["n_outputs"] or (len(v["groups"]) if v["groups"] else v["n_inputs"])
+
+
+RATE = Params(
+    N_INPUTS,
+    Param("n_outputs", int, 0, lo=0, doc="0: one per group, or one per neuron"),
+    WINDOW, TAU_MS, WINDOW_MS,
+    Param("unit", str, "hz", choices=UNITS, doc='"hz": spikes/s; "count": spikes in the window'),
+    Param("groups", list, [], doc="per output, the neuron indices it averages (default: contiguous blocks)"),
+    CALIBRATING,
+    check=lambda v, t: check_groups(v["n_inputs"], _n_outputs(v), v["groups"]),
+)
+#: ``counts``: `RATE` with a box window counting spikes.
+COUNTS = RATE.with_defaults(window="box", unit="count")
+RateParams = params_dataclass("RateParams", RATE, __name__)
+
+
+def group_matrix(n: int, k: int, groups) -> np.ndarray:
+    """M[k, j] = 1/|group k| for j in group k: output = M @ rates."""
+    check_groups(n, k, groups)
+    M = np.zeros((k, n))
+    if groups:
+        for g, members in enumerate(groups):
+            members = np.asarray(members, np.int64).reshape(-1)
             M[g, members] = 1.0 / members.size
     else:
-        if k > n:
-            raise ValueError(f"{k} outputs from {n} neurons need explicit groups")
         blk = np.arange(n) * k // n
         M[blk, np.arange(n)] = 1.0
         M /= M.sum(axis=1, keepdims=True)
@@ -96,12 +113,13 @@ class RateDecoder(Decoder):
     """Spike rates or counts (box or exponential window), averaged over groups of neurons."""
 
     _part_names = ("features",)
+    PARAMS = RATE
 
     def __init__(self, **kw):
-        if "groups" in kw:
-            kw["groups"] = tuple(tuple(g) for g in kw["groups"])
+        if "groups" in kw and not isinstance(kw["groups"], (list, tuple)):
+            kw["groups"] = [list(g) for g in kw["groups"]]  # an array of index rows
         p = build_params(RateParams, kw)
-        k = p.n_outputs or (len(p.groups) if p.groups else p.n_inputs)
+        k = _n_outputs(dataclasses.asdict(p))
         super().__init__(p.n_inputs, k, p.calibrating)
         self.params = p
         self.features = RateFeatures(p.n_inputs, p.window, p.tau_ms, p.window_ms, p.unit)
@@ -125,6 +143,9 @@ class RateDecoder(Decoder):
 @DECODERS.register("counts")
 def counts_decoder(**kw):
     """Box-window spike counts (``rate`` with ``window = "box"``, ``unit = "count"``)."""
-    kw.setdefault("window", "box")
-    kw.setdefault("unit", "count")
+    kw.setdefault("window", COUNTS["window"].default)
+    kw.setdefault("unit", COUNTS["unit"].default)
     return RateDecoder(**kw)
+
+
+counts_decoder.PARAMS = COUNTS

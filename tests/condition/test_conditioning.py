@@ -92,8 +92,10 @@ def test_chain_and_bad_params_and_bad_input():
         CONDITIONERS.create("bandpass", n_channels=3, rate_hz=FS, low_hz=20, high_hz=1500)
     with pytest.raises(ValueError, match="kind"):
         build_chain([{"low_hz": 3}], 3, FS)
-    with pytest.raises(ValueError, match="unexpected keyword"):
+    with pytest.raises(ValueError, match="notch: unknown parameter 'frq'; did you mean 'freq_hz'"):
         build_chain([{"kind": "notch", "frq": 3}], 3, FS)
+    with pytest.raises(ValueError, match="bandpass: order must be >= 1 and <= 12, got 13"):
+        build_chain([{"kind": "bandpass", "order": 13}], 3, FS)
     with pytest.raises(ValueError, match="tau_s"):
         CONDITIONERS.create("normalize", n_channels=3, rate_hz=FS, tau_s=0)
     st = CONDITIONERS.create("lowpass", n_channels=3, rate_hz=FS)

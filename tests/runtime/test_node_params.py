@@ -80,15 +80,15 @@ params = {{ {out_params} }}
      "node 'emg' params.encoder: unknown parameter 'treshold'; did you mean 'threshold'?"),
     ('encoder = { kind = "delt" }', None, "params.encoder: kind unknown encoder 'delt'"),
     ('encoder = { kind = "delta", conditioning = [{ kind = "notchh" }] }', None,
-     "conditioning item 0 kind: unknown conditioning stage 'notchh'; did you mean 'notch'?"),
+     "node 'emg' params.encoder.conditioning[0]: kind: unknown conditioning stage 'notchh'; did you mean 'notch'?"),
     ("chunk = 0", None, "node 'emg' params: chunk must be >= 1, got 0"),
     ('pace = "slow"', None, "pace must be one of 'realtime', 'fast'"),
-    ("", 'decoder = { kind = "linear_rl" }', "node 'out' params: decoder kind: unknown decoder 'linear_rl'"),
-    ("", 'decoder = { kind = "lda" }, sinks = [{ kind = "mqt" }]', "sinks item 0 kind: unknown sink 'mqt'"),
-    ("", 'decoder = { kind = "lda" }, calibrate = "target", calibrate_s = 3',
+    ("", 'decoder = { kind = "linear_rl" }', "node 'out' params.decoder: kind: unknown decoder 'linear_rl'; did you mean 'linear_rls'?"),
+    ("", 'decoder = { kind = "lda", n_inputs = 16, n_classes = 3 }, sinks = [{ kind = "mqt" }]', "node 'out' params.sinks[0]: kind: unknown sink 'mqt'"),
+    ("", 'decoder = { kind = "lda", n_inputs = 16, n_classes = 3 }, calibrate = "target", calibrate_s = 3',
      'calibrate = "target" and calibrate_s exclude each other'),
-    ("", 'decoder = { kind = "lda" }, phase_channel = 2', 'phase_channel needs calibrate = "target"'),
-    ("", 'decoder = { kind = "lda" }, max_age_ms = 0', "max_age_ms must be > 0"),
+    ("", 'decoder = { kind = "lda", n_inputs = 16, n_classes = 3 }, phase_channel = 2', 'phase_channel needs calibrate = "target"'),
+    ("", 'decoder = { kind = "lda", n_inputs = 16, n_classes = 3 }, max_age_ms = 0', "max_age_ms must be > 0"),
     ("", 'safety = {}', "missing parameter 'decoder'"),
 ])
 def test_node_params_are_checked_at_load(tmp_path, src, out, text):
@@ -131,6 +131,6 @@ params = {{ {snn_params} }}
 
 
 def test_the_safety_table_keys_are_checked_at_load(tmp_path):
-    p = _file(tmp_path, "", 'decoder = { kind = "lda" }, safety = { lo = 0.0, max_rat = 2.0 }')
+    p = _file(tmp_path, "", 'decoder = { kind = "lda", n_inputs = 16, n_classes = 3 }, safety = { lo = 0.0, max_rat = 2.0 }')
     with pytest.raises(pipeline.PipelineError, match=r"p.toml: node 'out' params\.safety: unknown parameter 'max_rat'; did you mean 'max_rate'"):
         pipeline.load(p, resolve_auto=False)

@@ -87,11 +87,15 @@ def test_declarations_compose_and_a_name_is_declared_once():
 
 def test_selector_checks_the_kind_against_its_registry():
     check = selector(DECODERS)
-    assert check({"kind": "linear_rls", "n_inputs": 2}) == {"kind": "linear_rls", "n_inputs": 2}
+    rls = {"kind": "linear_rls", "n_inputs": 2, "n_outputs": 1}
+    assert check(rls) == rls  # the table as written (the defaults are filled in when the decoder is built)
     with pytest.raises(ValueError, match="unknown decoder 'linear_rl'; did you mean 'linear_rls'"):
         check({"kind": "linear_rl"})
-    with pytest.raises(ValueError, match="item 1 needs kind = one of"):
-        check([{"kind": "lda"}, {"n": 1}])
+    with pytest.raises(ValueError, match=r"^\[1\]: needs kind = one of"):
+        check([rls, {"n": 1}])
+    # a kind that declares its keys (PARAMS) has the rest of its table checked too, located by its place
+    with pytest.raises(ValueError, match=r"^\[1\]: forgetting must be > 0 and <= 1, got 2"):
+        check([rls, {**rls, "forgetting": 2}])
 
 
 def test_every_node_kind_declares_its_params():

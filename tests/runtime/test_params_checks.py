@@ -53,7 +53,7 @@ def test_library_stages_share_the_checks_and_say_did_you_mean():
         EVENT_FILTERS.get("refractory")(4, 4, period_us=-1)
     with pytest.raises(ValueError, match=r"rate: rate_hz \(the sample rate\) is required"):
         ENCODERS.create("rate", n_channels=2)
-    with pytest.raises(ValueError, match="safety.deadband must be >= 0"):
+    with pytest.raises(ValueError, match="safety: deadband must be >= 0"):
         SafetyParams(n_outputs=2, deadband=-1.0)
     with pytest.raises(ValueError, match="SafetyParams: missing parameter"):
         build_dataclass(SafetyParams, {})

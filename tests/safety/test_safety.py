@@ -114,7 +114,7 @@ def test_state_roundtrip():
 @pytest.mark.parametrize("kw, msg", [
     ({"lo": 1.0, "hi": 0.0}, "below"),
     ({"lo": 0.0, "hi": 1.0, "safe_value": 2.0}, "outside"),
-    ({"max_rate": -1.0}, "positive"),
+    ({"max_rate": -1.0}, "max_rate must be > 0"),
     ({"deadband": -0.1}, "deadband"),
     ({"timeout_s": 0.0}, "timeout"),
     ({"safe_mode": "gentle"}, "safe_mode"),

@@ -1,0 +1,121 @@
+"""The nested tables of a pipeline file (a decoder, a conditioning chain, the safety stage) are checked at
+load, before any node starts, with the file, the table, the key and a "did you mean" (issue 12 item 2).
+Before: only their `kind` was checked at load; a bad value surfaced when the node built the stage, inside a
+node process, after the other nodes had started."""
+
+import subprocess
+import sys
+
+import pytest
+
+from spikestream.runtime.pipeline import PipelineError, load
+
+PY = sys.executable
+
+OUT = """[nodes.out]
+kind = "control_output"
+inputs = {{ in = "tcp://127.0.0.1:5999" }}
+outputs = {{ out = "tcp://127.0.0.1:auto" }}
+[nodes.out.params]
+decoder = {{ {decoder} }}
+safety = {{ {safety} }}
+"""
+ENC = """[nodes.enc]
+kind = "encoder"
+inputs = {{ in = "tcp://127.0.0.1:5998" }}
+outputs = {{ out = "tcp://127.0.0.1:auto" }}
+params = {{ rate_hz = 1000, conditioning = [{conditioning}] }}
+"""
+SYNTH = """[nodes.emg]
+kind = "emg_synth"
+outputs = {{ samples = "tcp://127.0.0.1:auto", spikes = "tcp://127.0.0.1:auto" }}
+params = {{ encoder = {{ kind = "delta", conditioning = [{conditioning}] }} }}
+"""
+RLS = 'kind = "linear_rls", n_inputs = 4, n_outputs = 2'
+
+
+def write(tmp_path, decoder=RLS, safety="timeout_s = 0.2", conditioning='{kind = "bandpass"}', synth=None):
+    p = tmp_path / "p.toml"
+    text = OUT.format(decoder=decoder, safety=safety) + ENC.format(conditioning=conditioning)
+    if synth is not None:
+        text += SYNTH.format(conditioning=synth)
+    p.write_text(text)
+    return p
+
+
+def refused(p) -> str:
+    with pytest.raises(PipelineError) as e:
+        load(p, resolve_auto=False)  # what `spikestream check` runs
+    return str(e.value)
+
+
+def test_the_good_file_loads(tmp_path):
+    load(write(tmp_path), resolve_auto=False)
+    load(write(tmp_path, synth='{kind = "notch", freq_hz = 60}'), resolve_auto=False)
+
+
+@pytest.mark.parametrize("decoder,text", [
+    (RLS + ', forgetting = "high"', "params.decoder: forgetting must be a number, got str 'high'"),
+    (RLS + ", forgetting = 1.5", "params.decoder: forgetting must be > 0 and <= 1, got 1.5"),
+    (RLS + ", tau_mss = 10", "params.decoder: unknown parameter 'tau_mss'; did you mean 'tau_ms'?"),
+    ('kind = "linear_rls", n_outputs = 2', "params.decoder: missing parameter 'n_inputs'"),
+    ('kind = "linear_lms", n_inputs = 4, n_outputs = 2, mu = 2.0', "params.decoder: mu must be > 0 and < 2, got 2.0"),
+    ('kind = "lda", n_inputs = 4, n_classes = 3, shrink = 2', "params.decoder: shrink must be >= 0 and <= 1, got 2"),
+    ('kind = "lda", n_inputs = 4, n_classes = 1', "params.decoder: n_classes must be >= 2, got 1"),
+    ('kind = "wta", n_inputs = 4, n_classes = 3, window = "boxy"', "params.decoder: window must be one of 'exp', 'box'"),
+    ('kind = "kalman", n_inputs = 4, n_outputs = 2, q_floor = 0', "params.decoder: q_floor must be > 0, got 0"),
+    ('kind = "counts", n_inputs = 4, windw_ms = 50', "params.decoder: unknown parameter 'windw_ms'; did you mean 'window_ms'?"),
+    ('kind = "population_vector", n_inputs = 4, n_outputs = 2, min_depth = -1',
+     "params.decoder: min_depth must be > 0, got -1"),
+    ('kind = "rate", n_inputs = 4, unit = "Hz"', "params.decoder: unit must be one of 'hz', 'count'"),
+])
+def test_a_bad_decoder_value_is_refused_at_load(tmp_path, decoder, text):
+    msg = refused(write(tmp_path, decoder=decoder))
+    assert str(tmp_path / "p.toml") in msg and "node 'out'" in msg and text in msg, msg
+
+
+@pytest.mark.parametrize("conditioning,text", [
+    ('{kind = "bandpass", order = 13}', "params.conditioning[0]: order must be >= 1 and <= 12, got 13"),
+    ('{kind = "bandpass"}, {kind = "notch", freq = 50}',
+     "params.conditioning[1]: unknown parameter 'freq'; did you mean 'freq_hz'?"),
+    ('{kind = "lowpass", cutoff_hz = "10"}', "params.conditioning[0]: cutoff_hz must be a number, got str '10'"),
+    ('{kind = "envelope", mode = "peak"}', "params.conditioning[0]: mode must be one of 'abs', 'rms'"),
+    ('{kind = "normalize", tau_s = 0}', "params.conditioning[0]: tau_s must be > 0, got 0"),
+    ('{kind = "bandpass", low_hz = 300, high_hz = 100}', "params.conditioning[0]: low_hz 300"),
+    ('{kind = "rectify", gain = 2}', "params.conditioning[0]: unknown parameter 'gain'"),
+    ('{kind = "bandpas"}', "params.conditioning[0]: kind: unknown conditioning stage 'bandpas'; did you mean 'bandpass'?"),
+])
+def test_a_bad_conditioning_value_is_refused_at_load(tmp_path, conditioning, text):
+    msg = refused(write(tmp_path, conditioning=conditioning))
+    assert "node 'enc'" in msg and text in msg, msg
+
+
+def test_an_input_nodes_inline_conditioning_is_located_too(tmp_path):
+    msg = refused(write(tmp_path, synth='{kind = "notch", q = -3}'))
+    assert "node 'emg' params.encoder.conditioning[0]: q must be > 0, got -3" in msg, msg
+
+
+@pytest.mark.parametrize("safety,text", [
+    ('timeout_s = "1"', "params.safety: timeout_s must be a number, got str '1'"),
+    ("deadband = -1", "params.safety: deadband must be >= 0, got -1"),
+    ("max_rat = 1.0", "params.safety: unknown parameter 'max_rat'; did you mean 'max_rate'?"),
+    ('safe_mode = "gentle"', "params.safety: safe_mode must be one of 'immediate', 'slew'"),
+    ("lo = 1.0, hi = 0.0", "params.safety: lo 1.0 must be below hi 0.0"),
+    ("discrete = 1", "params.safety: discrete must be true or false, got int 1"),
+    ("lo = [0.0, 1.0], hi = [1.0, 2.0, 3.0]", "params.safety: lo: one value or a list of 3 (one per output), got [0.0, 1.0]"),
+])
+def test_a_bad_safety_value_is_refused_at_load(tmp_path, safety, text):
+    msg = refused(write(tmp_path, safety=safety))
+    assert "node 'out'" in msg and text in msg, msg
+
+
+@pytest.mark.parametrize("kw,text", [
+    (dict(decoder=RLS + ", forgetting = 1.5"), "node 'out' params.decoder: forgetting must be > 0 and <= 1, got 1.5"),
+    (dict(conditioning='{kind = "notch", freq = 50}'),
+     "node 'enc' params.conditioning[0]: unknown parameter 'freq'; did you mean 'freq_hz'?"),
+])
+def test_spikestream_check_reports_a_nested_table_in_one_line(tmp_path, kw, text):
+    p = write(tmp_path, **kw)
+    r = subprocess.run([PY, "-m", "spikestream", "check", str(p)], capture_output=True, text=True, timeout=120)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 78 and len(lines) == 1 and str(p) in lines[0] and text in lines[0], r.stderr
