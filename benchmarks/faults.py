@@ -88,6 +88,7 @@ import zmq
 from spikestream import protocol as P
 from spikestream import transport
 from spikestream.runtime.pipeline import free_tcp_port
+from spikestream.testing import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "deploy" / "demo.toml"
@@ -482,13 +483,11 @@ class Campaign:
 
     # ------------------------------------------------------------------ helpers
     def wait(self, cond, timeout: float, step: float = 0.02):
-        t_end = time.monotonic() + timeout
-        while time.monotonic() < t_end:
-            v = cond()
-            if v:
-                return v
-            time.sleep(step)
-        return None
+        """`spikestream.testing.wait_for`, but None at the timeout: a fault's row notes it and the run goes on."""
+        try:
+            return wait_for(cond, timeout, every=step)
+        except AssertionError:
+            return None
 
     def subscribed(self, key: tuple[str, str]) -> bool:
         """Whether the node reads the injector now (XPUB subscription messages: 1 subscribe, 0 unsubscribe)."""
@@ -822,17 +821,24 @@ class Campaign:
         row.notes.append(f"output stale_dropped +{d}")
         row.crashes += self.check_crashes()
 
-    def stall(self) -> None:
-        """The SNN hangs (SIGSTOP) for longer than the output's timeout, then goes on (SIGCONT) and works off
-        its backlog: the actuator must get the safe value, and none of the backlog's stale commands."""
-        row = self.row("snn hangs 2 s (SIGSTOP, SIGCONT)")
+    def _begin_snn_fault(self, name: str):
+        """An SNN fault's row (counted), the SNN's pid, the actuator's command rate and the output's counters
+        before it; None (noted in the row) when the SNN is not running."""
+        row = self.row(name)
         row.n += 1
         pid = node_pid(self.sup.pid, "snn")
         if pid is None:
             row.notes.append("snn not running")
+            return None
+        return row, pid, self.act.rate(time.monotonic()), self.ctl.counters("output")
+
+    def stall(self) -> None:
+        """The SNN hangs (SIGSTOP) for longer than the output's timeout, then goes on (SIGCONT) and works off
+        its backlog: the actuator must get the safe value, and none of the backlog's stale commands."""
+        begun = self._begin_snn_fault("snn hangs 2 s (SIGSTOP, SIGCONT)")
+        if begun is None:
             return
-        rate = self.act.rate(time.monotonic())
-        c0 = self.ctl.counters("output")
+        row, pid, rate, c0 = begun
         t0 = time.monotonic()
         os.kill(pid, signal.SIGSTOP)
         time.sleep(2.0)
@@ -845,14 +851,10 @@ class Campaign:
         note gives the factor: the CPU share it used before the load, from /proc, over the share it gets).
         The output must keep the actuator safe and never send commands older than max_age_ms; once the load
         goes, control comes back."""
-        row = self.row(f"overload (snn runs 1 ms in {OVERLOAD_PERIOD_MS})")
-        row.n += 1
-        pid = node_pid(self.sup.pid, "snn")
-        if pid is None:
-            row.notes.append("snn not running")
+        begun = self._begin_snn_fault(f"overload (snn runs 1 ms in {OVERLOAD_PERIOD_MS})")
+        if begun is None:
             return
-        rate = self.act.rate(time.monotonic())
-        c0 = self.ctl.counters("output")
+        row, pid, rate, c0 = begun
         cpu0, tp = _cpu_s(pid), time.monotonic()
         time.sleep(2.0)
         need = (_cpu_s(pid) - cpu0) / (time.monotonic() - tp)  # CPU seconds per second its stream takes

@@ -17,9 +17,35 @@ import time
 from collections import defaultdict
 from typing import Any, Callable, NamedTuple
 
+import numpy as np
+
 from spikestream import protocol as P
 from spikestream.registry import NODES
 from spikestream.runtime.node import Node
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "the condition", every: float = 0.005) -> Any:
+    """Call `cond` every `every` s until it returns something true, and return that; after `timeout` s fail
+    with an AssertionError naming `what` (a test waits on a condition with a bound, never sleeps and hopes)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def encode_in_chunks(encoder, data, t_us, rng, max_chunk: int):
+    """Feed a stage with an ``encode(data, t_us) -> (idx, t_us)`` method (an encoder) the rows of `data` in
+    chunks of random lengths 1 .. max_chunk - 1 drawn from `rng` (block boundaries fall anywhere); returns
+    the spikes of every chunk, concatenated. A chunk-invariant stage gives what one call gives."""
+    parts, k = [], 0
+    while k < len(t_us):
+        step = int(rng.integers(1, max_chunk))
+        parts.append(encoder.encode(data[k:k + step], t_us[k:k + step]))
+        k += step
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 class Emitted(NamedTuple):

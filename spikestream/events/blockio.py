@@ -46,7 +46,17 @@ def _copy_events(dst: np.ndarray, i: int, src: np.ndarray, j: int, n: int) -> No
     dst.view(np.uint8)[i * k:(i + n) * k] = src.view(np.uint8)[j * k:(j + n) * k]
 
 
-class EventReader:
+class ClosesOnExit:
+    """`with` support for anything with a ``close()``: the block returns it and closes it at the end."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class EventReader(ClosesOnExit):
     """Base class: ``read(max_events)`` returns at most that many events; an empty array at the end.
 
     Attributes every reader sets: ``format`` (registry name), ``width``/``height`` (None when the file
@@ -141,12 +151,6 @@ class EventReader:
         if not self._closed:
             self._closed = True
             self._f.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path!r} {self.width}x{self.height}>"
@@ -292,7 +296,7 @@ class PacketReader(EventReader):
         raise NotImplementedError
 
 
-class EventWriter:
+class EventWriter(ClosesOnExit):
     """Base class: ``write(events)`` appends EVENT_DTYPE events (time non-decreasing); ``close()``."""
 
     format: ClassVar[str] = ""
@@ -355,12 +359,6 @@ class EventWriter:
             finally:
                 self._closed = True
                 self._f.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class RelativeTimeWriter(EventWriter):

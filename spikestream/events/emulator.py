@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from spikestream.events.blockio import ClosesOnExit
 from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.state import restore_arrays
 
@@ -106,27 +107,28 @@ def _emit(lp, base, d0, last, pos_th, neg_th, n_on, n_off, shot, width, t_prev, 
             span = sgn * d1 - a0
             for j in range(1, n + 1):
                 f = (j * th - a0) / span if span > 0.0 else 1.0
-                f = min(max(f, 0.0), 1.0)
-                te = t_prev + min(max(np.int64(math.ceil(f * dt)), 1), dt)
-                if te - last[i] >= refractory_us:
-                    x_out[k] = i % width
-                    y_out[k] = i // width
-                    t_out[k] = te
-                    p_out[k] = 1 if on else 0
-                    last[i] = te
-                    k += 1
+                k = _put(i, min(max(f, 0.0), 1.0), on, t_prev, dt, refractory_us, width, last, x_out, y_out, t_out,
+                         p_out, k)
             base[i] += sgn * n * th
         if shot[i]:
-            te = t_prev + min(max(np.int64(math.ceil(_uniform(seed, frame, i, 2) * dt)), 1), dt)
-            on = shot[i] == 1
-            if te - last[i] >= refractory_us:
-                x_out[k] = i % width
-                y_out[k] = i // width
-                t_out[k] = te
-                p_out[k] = 1 if on else 0
-                last[i] = te
-                k += 1
+            k = _put(i, _uniform(seed, frame, i, 2), shot[i] == 1, t_prev, dt, refractory_us, width, last, x_out,
+                     y_out, t_out, p_out, k)
     return k
+
+
+@njit(cache=True, inline="always")
+def _put(i, f, on, t_prev, dt, refractory_us, width, last, x_out, y_out, t_out, p_out, k):
+    """Event number k: pixel i at the fraction `f` of the frame interval (at least 1 us into it), unless it
+    falls in the pixel's refractory period. Returns the count after it."""
+    te = t_prev + min(max(np.int64(math.ceil(f * dt)), 1), dt)
+    if te - last[i] < refractory_us:
+        return k
+    x_out[k] = i % width
+    y_out[k] = i // width
+    t_out[k] = te
+    p_out[k] = 1 if on else 0
+    last[i] = te
+    return k + 1
 
 
 # ------------------------------------------------------------------------------------------- the stage
@@ -268,7 +270,7 @@ def to_gray(frames: np.ndarray) -> np.ndarray:
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm")
 
 
-class FrameReader:
+class FrameReader(ClosesOnExit):
     """Frames from an ``.npy`` stack ``[n, H, W]`` / ``[n, H, W, 3]`` (memory-mapped, so any size) or a
     directory of images (sorted by name; needs Pillow). ``read(max_frames) -> float32 [k, H, W]``, empty at
     the end. Frame i is at ``t0_us + round(i * 1e6 / frame_rate_hz)``."""
@@ -337,12 +339,6 @@ class FrameReader:
 
     def close(self) -> None:
         self._stack = None
-
-    def __enter__(self) -> "FrameReader":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 def emulate_to_file(frames_path: str | os.PathLike, out_path: str | os.PathLike, frame_rate_hz: float = 30.0,

@@ -180,6 +180,27 @@ class RawHeaderReader(PercentHeaderReader):
         return h.end
 
 
+class RawWriter(RelativeTimeWriter):
+    """A Prophesee RAW writer (EVT 2.0, 2.1, 3.0). Times are written relative to the first event; `% t0` in
+    the header keeps the origin. Subclasses set the header's ``raw_version`` and ``raw_format``, the
+    encoder's ``state_size`` (its int64 state, starting at -1) and implement ``_encode``."""
+
+    max_xy = 2047
+    raw_version = raw_format = ""
+    state_size = 1
+
+    def __init__(self, path, width=None, height=None):
+        super().__init__(path, width, height)
+        self._state = np.full(self.state_size, -1, np.int64)
+
+    def _header_options(self) -> str:
+        return ""
+
+    def _header(self, t0: int) -> None:
+        self._f.write(format_raw_header(self.raw_version, self.raw_format, self.width, self.height, t0,
+                                        self._header_options()))
+
+
 class Evt2Reader(RawHeaderReader):
     format = "evt2"
     word_dtype = np.dtype("<u4")
@@ -236,18 +257,11 @@ def _encode_evt2(x, y, t, p, state, out):
     return k
 
 
-class Evt2Writer(RelativeTimeWriter):
-    """EVT 2.0 writer. Times are written relative to the first event; `% t0` in the header keeps the origin."""
+class Evt2Writer(RawWriter):
+    """EVT 2.0 writer."""
 
     format = "evt2"
-    max_xy = 2047
-
-    def __init__(self, path, width=None, height=None):
-        super().__init__(path, width, height)
-        self._state = np.array([-1], np.int64)
-
-    def _header(self, t0: int) -> None:
-        self._f.write(format_raw_header("2.0", "EVT2", self.width, self.height, t0))
+    raw_version, raw_format = "2.0", "EVT2"
 
     def _words_needed(self, t: np.ndarray) -> int:
         """Room for the words of events at relative times `t`: an event word and a TIME_HIGH per event, plus
@@ -306,14 +320,14 @@ class Evt21Writer(Evt2Writer):
     """EVT 2.1 writer (plain 64-bit little-endian words, or `legacy=True` for the IMX636 half order)."""
 
     format = "evt21"
+    raw_version, raw_format = "2.1", "EVT21"
 
     def __init__(self, path, width=None, height=None, legacy: bool = False):
         self.legacy = bool(legacy)
         super().__init__(path, width, height)
 
-    def _header(self, t0: int) -> None:
-        options = ";endianness=legacy" if self.legacy else ""
-        self._f.write(format_raw_header("2.1", "EVT21", self.width, self.height, t0, options))
+    def _header_options(self) -> str:
+        return ";endianness=legacy" if self.legacy else ""
 
     def _encode(self, ev: np.ndarray, t: np.ndarray) -> None:
         out = np.empty(self._words_needed(t), np.uint64)

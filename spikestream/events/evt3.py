@@ -16,10 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from spikestream.events.blockio import RelativeTimeWriter
-from spikestream.events.evt2 import RawHeaderReader
+from spikestream.events.evt2 import RawHeaderReader, RawWriter
 from spikestream.events.io import FormatSpec, register_format
-from spikestream.events.rawheader import format_raw_header
 
 # state slots
 _TH, _HAVE_TH, _LOOPS, _W, _H, _TL, _Y, _HAVE_Y, _BASE, _BASE_P, _HAVE_BASE = range(11)
@@ -220,18 +218,11 @@ def _encode_evt3(x, y, t, p, state, out):
     return k
 
 
-class Evt3Writer(RelativeTimeWriter):
-    """EVT 3.0 writer. Times are written relative to the first event; `% t0` in the header keeps the origin."""
+class Evt3Writer(RawWriter):
+    """EVT 3.0 writer."""
 
     format = "evt3"
-    max_xy = 2047
-
-    def __init__(self, path, width=None, height=None):
-        super().__init__(path, width, height)
-        self._state = np.array([-1, -1, -1], np.int64)
-
-    def _header(self, t0: int) -> None:
-        self._f.write(format_raw_header("3.0", "EVT3", self.width, self.height, t0))
+    raw_version, raw_format, state_size = "3.0", "EVT3", 3
 
     def _encode(self, ev: np.ndarray, t: np.ndarray) -> None:
         th = t >> 12

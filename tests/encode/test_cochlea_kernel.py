@@ -11,6 +11,7 @@ from numba import njit
 
 from spikestream.encode._fastmath import ERR_BOUND, pow_pos
 from spikestream.encode.cochlea import CochleaEncoder
+from spikestream.testing import encode_in_chunks
 
 FS = 10_000.0
 
@@ -72,13 +73,7 @@ def test_matches_the_per_filter_loop(c, bands, filters, gain, threshold):
     t = np.arange(n, dtype=np.int64) * 100
     kw = dict(rate_hz=FS, n_bands=bands, f_lo=80, filters=filters, gain=gain, threshold=threshold)
     enc = CochleaEncoder(c, **kw)
-    parts, k0 = [], 0
-    while k0 < n:  # random chunks: sample blocks of eight and their remainders fall anywhere
-        step = int(rng.integers(1, 500))
-        parts.append(enc.encode(x[k0:k0 + step], t[k0:k0 + step]))
-        k0 += step
-    i = np.concatenate([p[0] for p in parts])
-    tt = np.concatenate([p[1] for p in parts])
+    i, tt = encode_in_chunks(enc, x, t, rng, 500)  # sample blocks of eight and their remainders fall anywhere
     assert i.size > 200
     for loop in (_fast_loop, _libm_loop):
         ref = CochleaEncoder(c, **kw)

@@ -3,6 +3,7 @@ import pytest
 
 from spikestream.encode.delta import DeltaEncoder, decode_delta
 from spikestream.registry import ENCODERS
+from spikestream.testing import encode_in_chunks
 
 from encode_reference import delta_reference
 
@@ -16,15 +17,7 @@ def _signal(n=3000, c=4, seed=0):
 
 
 def _chunked(enc, x, t, rng):
-    out_i, out_t = [], []
-    k = 0
-    while k < len(t):
-        n = int(rng.integers(1, 50))
-        i, tt = enc.encode(x[k:k + n], t[k:k + n])
-        out_i.append(i)
-        out_t.append(tt)
-        k += n
-    return np.concatenate(out_i), np.concatenate(out_t)
+    return encode_in_chunks(enc, x, t, rng, 50)
 
 
 @pytest.mark.parametrize("mode,max_per", [("reset", 1), ("level", 1), ("level", 5)])

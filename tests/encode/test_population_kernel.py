@@ -11,6 +11,7 @@ from numba import njit
 import encode_reference as ref
 from spikestream.encode._fastmath import ERR_BOUND, exp
 from spikestream.encode.population import PopulationEncoder
+from spikestream.testing import encode_in_chunks
 
 FS = 10_000.0
 
@@ -79,13 +80,7 @@ def test_bit_identical_to_the_per_channel_recurrence(seed):
     kw = dict(rate_hz=FS, n_neurons=m, lo=lo, hi=hi, beta=float(rng.uniform(0.5, 4)),
               max_rate_hz=float(rng.uniform(10, FS)))
     enc = PopulationEncoder(c, **kw)
-    parts, k = [], 0
-    while k < n:  # in random chunks: block boundaries fall anywhere
-        step = int(rng.integers(1, 700))
-        parts.append(enc.encode(x[k:k + step], t[k:k + step]))
-        k += step
-    i = np.concatenate([p[0] for p in parts])
-    tt = np.concatenate([p[1] for p in parts])
+    i, tt = encode_in_chunks(enc, x, t, rng, 700)  # in random chunks: block boundaries fall anywhere
     assert i.size > 100
     args = (x, t, float(enc.mu[0]), enc._delta, enc.inv2s2, enc.p_max)
     for recurrence in (_fast_recurrence, _libm_recurrence):

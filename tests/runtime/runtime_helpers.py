@@ -1,22 +1,16 @@
 """Helpers shared by the runtime tests: wait on a condition, a free endpoint, a control-channel command."""
 
+import functools
 import os
-import time
 
 import zmq
 
 from spikestream import protocol as P
-from spikestream import transport
+from spikestream import testing, transport
 
 
-def wait_for(cond, timeout=20.0, every=0.05, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+#: `spikestream.testing.wait_for`, polling every 50 ms (a condition here is often a control-channel request).
+wait_for = functools.partial(testing.wait_for, every=0.05)
 
 
 def ep():

@@ -7,9 +7,10 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 
 import pytest
+
+from spikestream.testing import wait_for
 
 
 def free_port() -> int:
@@ -28,16 +29,6 @@ def need_mosquitto() -> str:
             pytest.fail(msg)
         pytest.skip(msg)
     return exe
-
-
-def wait_for(cond, timeout: float, what: str, step: float = 0.005):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Broker:
@@ -73,6 +64,23 @@ class Broker:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+def password_broker(tmp_path, user: str = "robot", password: str = "s3cret") -> Broker:
+    """A started broker that admits only `user` with `password` (a mosquitto_passwd file under tmp_path)."""
+    need_mosquitto()
+    pw = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(pw), user, password], check=True, capture_output=True)
+    os.chmod(pw, 0o600)
+    return Broker(tmp_path, extra_conf=f"allow_anonymous false\npassword_file {pw}").start()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A Mosquitto broker on a free port for one test (the test modules import this fixture)."""
+    b = Broker(tmp_path).start()
+    yield b
+    b.stop()
 
 
 class Subscriber:

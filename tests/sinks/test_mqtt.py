@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 import sinks_mqtt_helpers as mh
+from sinks_mqtt_helpers import broker  # noqa: F401  (a fixture)
 
 import spikestream.nodes  # noqa: F401
 from spikestream.protocol import Message, Spikes
@@ -18,13 +19,6 @@ from spikestream.testing import NodeHarness
 
 wait_for = mh.wait_for
 TOPIC = "arm/cmd"
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = mh.Broker(tmp_path).start()
-    yield b
-    b.stop()
 
 
 def _vals(sub, topic=TOPIC):
@@ -159,11 +153,7 @@ def test_last_will_announces_offline_when_killed(broker, tmp_path):
 
 
 def test_username_password(tmp_path):
-    mh.need_mosquitto()
-    pw = tmp_path / "passwd"
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(pw), "robot", "s3cret"], check=True, capture_output=True)
-    os.chmod(pw, 0o600)
-    b = mh.Broker(tmp_path, extra_conf=f"allow_anonymous false\npassword_file {pw}").start()
+    b = mh.password_broker(tmp_path)
     try:
         bad = MqttSink(port=b.port, topic=TOPIC, username="robot", password="wrong", backoff_max_s=0.2)
         good = MqttSink(port=b.port, topic=TOPIC, username="robot", password="s3cret")

@@ -4,21 +4,14 @@ before the sink says "offline" (issue 11 item 4: the actuator is told on every s
 import json
 
 import numpy as np
-import pytest
 import sinks_mqtt_helpers as mh
+from sinks_mqtt_helpers import broker  # noqa: F401  (a fixture)
 
 import spikestream.nodes  # noqa: F401
 from spikestream.protocol import Message, Spikes
 from spikestream.registry import NODES
 
 TOPIC = "hand/cmd"
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = mh.Broker(tmp_path).start()
-    yield b
-    b.stop()
 
 
 def test_close_publishes_the_safe_value_on_mqtt_before_offline(broker):

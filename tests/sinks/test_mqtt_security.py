@@ -73,11 +73,7 @@ def test_tls_validates_the_ca_even_with_tls_insecure(tls_broker, caplog):
 
 @pytest.fixture
 def pw_broker(tmp_path):
-    mh.need_mosquitto()
-    pw = tmp_path / "passwd"
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(pw), "robot", "s3cret"], check=True, capture_output=True)
-    os.chmod(pw, 0o600)
-    b = mh.Broker(tmp_path, extra_conf=f"allow_anonymous false\npassword_file {pw}").start()
+    b = mh.password_broker(tmp_path)
     yield b
     b.stop()
 

@@ -174,6 +174,31 @@ dy2/dt = -y2 / tau_y : 1 (event-driven)""",
 }
 
 
+def plastic_lif(stdp, n_in, n_out, w0):
+    """One LIF layer behind a plastic all-to-all projection "exc" with weights `w0[pre, post]`, started at 0:
+    the network, and the projection's pre and post indices."""
+    params = {"dt_us": DT_US, "seed": 0, "layers": [lif_layer("out", n_out, t_ref_ms=1.0)],
+              "connections": [{"name": "exc", "pre": "input", "post": "out", "plasticity": stdp}]}
+    snn = build_snn(params, n_in)
+    pre, post, _ = snn.connectivity("exc")
+    snn.set_weights("exc", w0[pre, post])
+    snn.start(0)
+    return snn, pre, post
+
+
+def stream_recording_weights(snn, idx, t, T_us, rec_us):
+    """The input through `snn` in windows of `rec_us`: the output spikes (indices, times) and the weights of
+    "exc" at 0, rec_us, ... and at the end ([T_us // rec_us + 1, n_syn])."""
+    traj, outs_i, outs_t = [snn.weights("exc")], [], []
+    for t1 in range(rec_us, T_us + 1, rec_us):
+        sel = (t >= t1 - rec_us) & (t < t1)
+        oi, ot = snn.advance(idx[sel], t[sel], t1)
+        outs_i.append(oi)
+        outs_t.append(ot)
+        traj.append(snn.weights("exc"))
+    return np.concatenate(outs_i), np.concatenate(outs_t), np.array(traj)
+
+
 @pytest.mark.parametrize("rule", sorted(STDP_RULES))
 def test_stdp_weight_trajectories_match_brian2(rule):
     """STDP on the excitatory input->LIF projection: spikes and every weight every 10 ms for 2 s."""
@@ -183,20 +208,8 @@ def test_stdp_weight_trajectories_match_brian2(rule):
     idx, t = poisson_inputs(n_in, 15.0, T_us, DT_US, seed=11)
     rng = np.random.default_rng(12)
     w0 = rng.uniform(0, 6.0, (n_in, n_out))
-    params = {"dt_us": DT_US, "seed": 0, "layers": [lif_layer("out", n_out, t_ref_ms=1.0)],
-              "connections": [{"name": "exc", "pre": "input", "post": "out", "plasticity": stdp}]}
-    snn = build_snn(params, n_in)
-    pre, post, _ = snn.connectivity("exc")
-    snn.set_weights("exc", w0[pre, post])
-    snn.start(0)
-    traj, outs_i, outs_t = [snn.weights("exc")], [], []
-    for t1 in range(rec_us, T_us + 1, rec_us):
-        sel = (t >= t1 - rec_us) & (t < t1)
-        oi, ot = snn.advance(idx[sel], t[sel], t1)
-        outs_i.append(oi)
-        outs_t.append(ot)
-        traj.append(snn.weights("exc"))
-    traj = np.array(traj)
+    snn, pre, post = plastic_lif(stdp, n_in, n_out, w0)
+    oi, ot, traj = stream_recording_weights(snn, idx, t, T_us, rec_us)
     syn = {"name": "exc", "record_w_every_us": rec_us, "model": model,
            "on_pre": f"I_exc_post += w * mV\n{on_pre}", "on_post": on_post}
     ns = {**B2_NS, **{k: v for k, v in stdp.items() if isinstance(v, float) and not k.endswith("_ms")}}
@@ -208,7 +221,6 @@ def test_stdp_weight_trajectories_match_brian2(rule):
     arrays = {"in_idx": idx, "in_t_us": t, "init_v": np.full(n_out, -60e-3), "exc_i": pre, "exc_j": post,
               "exc_w": w0[pre, post]}
     b2 = run_brian2("generic_net.py", arrays, cfg)
-    oi, ot = np.concatenate(outs_i), np.concatenate(outs_t)
     assert_same_spikes((oi, ot, None), b2, min_spikes=100)
     b2w = b2["exc_w"]  # [T, n_syn], sampled at t = 0, 10 ms, ... (start of step)
     assert b2w.shape[0] == traj.shape[0] - 1
@@ -281,21 +293,9 @@ def test_reward_modulated_stdp_matches_brian2():
     rw_v = rng.choice([-1.0, 1.0], 40) * rng.uniform(0.5, 1.5, 40)
     stdp = {"rule": "rstdp", "a_plus": 0.3, "a_minus": 0.33, "tau_plus_ms": 20.0, "tau_minus_ms": 30.0,
             "w_min": 0.0, "w_max": 6.0, "tau_elig_ms": 200.0, "tau_reward_ms": 50.0, "lr": 0.5}
-    params = {"dt_us": DT_US, "seed": 0, "layers": [lif_layer("out", n_out, t_ref_ms=1.0)],
-              "connections": [{"name": "exc", "pre": "input", "post": "out", "plasticity": stdp}]}
-    snn = build_snn(params, n_in)
-    pre, post, _ = snn.connectivity("exc")
-    snn.set_weights("exc", w0[pre, post])
-    snn.start(0)
+    snn, pre, post = plastic_lif(stdp, n_in, n_out, w0)
     snn.reward(rw_t, rw_v)
-    traj, outs_i, outs_t = [snn.weights("exc")], [], []
-    for t1 in range(rec_us, T_us + 1, rec_us):
-        sel = (t >= t1 - rec_us) & (t < t1)
-        oi, ot = snn.advance(idx[sel], t[sel], t1)
-        outs_i.append(oi)
-        outs_t.append(ot)
-        traj.append(snn.weights("exc"))
-    traj = np.array(traj)
+    oi, ot, traj = stream_recording_weights(snn, idx, t, T_us, rec_us)
 
     dt_ms = DT_US / 1000
     R = np.zeros(T_us // DT_US)
@@ -316,7 +316,6 @@ def test_reward_modulated_stdp_matches_brian2():
     arrays = {"in_idx": idx, "in_t_us": t, "init_v": np.full(n_out, -60e-3), "exc_i": pre, "exc_j": post,
               "exc_w": w0[pre, post], "rewards": R}
     b2 = run_brian2("generic_net.py", arrays, cfg)
-    oi, ot = np.concatenate(outs_i), np.concatenate(outs_t)
     assert_same_spikes((oi, ot, None), b2, min_spikes=100)
     drift = np.abs(traj[-1] - traj[0]).max()
     assert drift > 0.5, "R-STDP barely moved the weights; the comparison would be vacuous"
