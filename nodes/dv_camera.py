@@ -24,17 +24,18 @@ from spikestream.runtime.node import Node, register_node
 
 MAX_SLICES_PER_POLL = 4096
 _SOURCE_KEYS = ("address", "camera", "width", "height", "retry_s", "max_retry_s", "stale_s", "connect_wait_s",
-                "reconnect")
+                "reconnect", "queue_events", "drain_ms")
 
 
 @register_node("dv_camera")
 class DVCameraNode(Node):
-    """A live event camera through dv-processing (docs/devices.md): ``address = "host:port"`` (a DV /
-    dv-processing network writer) or ``camera`` (a serial number; default: the first camera found).
-    A host not reachable or a camera not found: a WARNING and retries with backoff, the node keeps serving;
-    a stream that is not an event stream: the node does not start (exit 78); a stream that ends: one WARNING
-    and a reconnection. Counters: events_in, events_kept, slices_out, connect_attempts, reconnects, stalls,
-    late / reordered / overflow / rejected_events."""
+    """A live event camera through dv-processing: a DV network stream or a USB camera (docs/devices.md).
+
+    ``address = "host:port"`` (a DV / dv-processing network writer) or ``camera`` (a serial number; default:
+    the first camera found). A host not reachable or a camera not found: a WARNING and retries with backoff,
+    the node keeps serving; a stream that is not an event stream: the node does not start (exit 78); a stream
+    that ends: one WARNING and a reconnection. Counters: events_in, events_kept, slices_out, connect_attempts,
+    reconnects, stalls, dropped_events, late / reordered / overflow / rejected_events."""
 
     outputs = {"out": "spikes", "events": "events"}
     optional = frozenset({"events"})
@@ -51,7 +52,10 @@ class DVCameraNode(Node):
         Param("stale_s", float, 2.0, unit="s", lo=0, lo_open=True, doc="no events for this long counts as a stall"),
         Param("connect_wait_s", float, 3.0, unit="s", lo=0, doc="setup waits this long for the first connection"),
         Param("reconnect", bool, True, doc="reconnect when the stream ends (false: the node finishes)"),
-        Param("poll_interval_us", int, 1000, unit="us", lo=1, doc="how often the stream is drained"),
+        Param("queue_events", int, 4_000_000, unit="events", lo=1,
+              doc="bound on events received and not yet read (more are dropped, counted as dropped_events)"),
+        Param("drain_ms", float, 1.0, unit="ms", lo=0, lo_open=True, doc="how often the receiving thread asks dv"),
+        Param("poll_interval_us", int, 1000, unit="us", lo=1, doc="how often the node reads what was received"),
     )
 
     def setup(self) -> None:

@@ -261,3 +261,26 @@ def test_a_silent_stream_is_one_stall_warning_and_stays_connected(recording, cap
             h.node.close()
     stall = [r for r in caplog.records if "no events from network stream" in r.getMessage()]
     assert len(stall) == 1 and stall[0].levelno == logging.WARNING
+
+
+def test_a_full_queue_drops_whole_batches_counts_them_and_says_so(recording, caplog):
+    """The node does not read while the writer streams: the receiving thread keeps queue_events and drops
+    the newest batches beyond, counted; what was kept comes out intact, in order."""
+    path, want = recording
+    port = _free_port()
+    with writer(port, "file", path) as wp, caplog.at_level(logging.WARNING):
+        h = NodeHarness("dv_camera", {"address": f"127.0.0.1:{port}", "emit_events": True, "queue_events": 1000,
+                                      "reconnect": False})
+        try:
+            assert wp.stdout.readline().strip() == "sent"
+            assert wait_for(lambda: h.node.src.stats["dropped_events"] == N_BATCHES * PER_BATCH - 1000, 10)
+            _poll_until(h, lambda: h.node.finished)
+        finally:
+            h.node.close()
+    got = _events_out(h)
+    for k in "xytp":
+        np.testing.assert_array_equal(got[k], want[k][:1000], err_msg=k)
+    assert h.node.counters["dropped_events"] == N_BATCHES * PER_BATCH - 1000
+    full = [r for r in caplog.records if "queue from network stream" in r.getMessage()]
+    # 18 batches dropped, at most one line a second (the stream lasts well under a second here)
+    assert 1 <= len(full) < 18 and full[0].levelno == logging.WARNING
