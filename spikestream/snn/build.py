@@ -22,7 +22,8 @@ from spikestream.snn.connect import Ctx, connect
 from spikestream.snn.learning import (N_PP, P_NORM_EVERY, P_NORM_TARGET, P_RHO0, P_WMAX, P_WMIN, R_BCM, R_NONE,
                                       R_RSTDP, build_rule)
 from spikestream.snn.neuron import (C_DEXC, C_DINH, C_DT, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, C_REF,
-                                    C_THETA_DECAY, C_THETA_PLUS, C_WTA, N_COMMON, N_VARS, substeps)
+                                    C_THETA_DECAY, C_THETA_PLUS, C_WTA, N_COMMON, N_PM, N_VARS,
+                                    substeps)
 from spikestream.snn.spec import INPUT, NetSpec
 from spikestream.snn.steps import refractory_steps
 from spikestream.snn.weights import init_delays, init_weights
@@ -74,7 +75,7 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
     code = np.zeros(L, np.int64)
     llo = np.zeros(L, np.int64)
     lhi = np.zeros(L, np.int64)
-    pm = np.zeros((L, 24))
+    pm = np.zeros((L, N_PM))
     pc = np.zeros((L, N_COMMON))
     for i, ls in enumerate(spec.layers):
         lay.layers[ls.name] = (lo, lo + ls.n)

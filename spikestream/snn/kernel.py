@@ -1,6 +1,7 @@
 """The network step loop: one jitted call advances the whole network by many steps.
 
-Per step: (1) every layer's neurons integrate one step (their kernel chosen by model code);
+Per step: (1) every layer's neurons integrate one step (`_update_layer`: the layer's model step, chosen by
+its code in a dispatch generated from the declared models, see `spikestream.snn._dispatch`);
 (2) k-WTA and adaptive thresholds; the step's spikes are listed; (3) synapses: delayed input arriving this
 step is added to the synaptic variables, traces decay, rewards arrive, external input spikes then the
 network's spikes are sent (delay 0: at once; delay d: into ring-buffer slot step+d) with their plasticity,
@@ -9,39 +10,12 @@ post-synaptic plasticity, per-step learning; (4) output spikes and recordings ar
 
 from numba import njit
 
-from spikestream.snn.model_adex import step_adex
-from spikestream.snn.model_hh import step_hh
-from spikestream.snn.model_hr import step_hr
-from spikestream.snn.model_izhikevich import step_izhikevich
-from spikestream.snn.model_lif import step_lif
-from spikestream.snn.model_planar import step_fhn, step_ml
-from spikestream.snn.model_poisson import step_poisson
-from spikestream.snn.neuron import (C_THETA_DECAY, C_THETA_PLUS, C_WTA, M_ADEX, M_FHN, M_HH, M_HR, M_IZH,
-                                    M_LIF, M_ML, M_POISSON)
+from spikestream.snn import _dispatch
+from spikestream.snn.neuron import C_THETA_DECAY, C_THETA_PLUS, C_WTA
 from spikestream.snn.plasticity import decay_traces, per_step, post_spikes, pre_spikes, reward
 
 #: rec_src codes: 0..3 state variable rows, 4..7 synaptic channels, 8 adaptive threshold.
 REC_SYN, REC_THETA = 4, 8
-
-
-@njit(cache=True)
-def _update_layer(code, lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
-    if code == M_LIF:
-        step_lif(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
-    elif code == M_ADEX:
-        step_adex(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
-    elif code == M_IZH:
-        step_izhikevich(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
-    elif code == M_HH:
-        step_hh(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
-    elif code == M_FHN:
-        step_fhn(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
-    elif code == M_ML:
-        step_ml(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
-    elif code == M_HR:
-        step_hr(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
-    elif code == M_POISSON:
-        step_poisson(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)
 
 
 @njit(cache=True)
@@ -60,15 +34,25 @@ def _wta(spk, vpk, lo, hi, k):
         n -= 1
 
 
-@njit(cache=True)
 def run(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learning,
         out_step, out_idx, rec_src, rec_idx, rec_buf, spk, vpk, spikes, lost):
+    """`step_loop`, compiled with the dispatch over the declared neuron models (`spikestream.snn._dispatch`;
+    compiled or loaded from Numba's cache once per process and set of models)."""
+    return _dispatch.loop(step_loop)(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learning,
+                                     out_step, out_idx, rec_src, rec_idx, rec_buf, spk, vpk, spikes, lost)
+
+
+def step_loop(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learning,
+              out_step, out_idx, rec_src, rec_idx, rec_buf, spk, vpk, spikes, lost):
     """Advance from absolute step `step0` by up to `n_steps` steps. `lost[l]` counts the spikes layer l's
     neurons would have fired beyond one per step (a kernel's `spk[i]` > 1: several threshold crossings
     among a step's sub-steps); one spike per neuron and step is emitted.
 
     Returns (steps done, output spikes written, input spikes consumed, rewards consumed); stops early
-    (at a step boundary) when the output buffer could overflow."""
+    (at a step boundary) when the output buffer could overflow.
+
+    The source of the loop, not called as is: `spikestream.snn._dispatch` compiles it (@njit, cached) in a
+    generated module that defines `_update_layer`."""
     N = net.n_neurons
     D = st.ring.shape[0]
     n_layers = net.layer_code.shape[0]
@@ -92,7 +76,8 @@ def run(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, learni
         step = step0 + s
         # (1) neurons
         for l in range(n_layers):
-            _update_layer(net.layer_code[l], net.layer_lo[l], net.layer_hi[l], S, syn, st.refr, st.flag, theta,
+            _update_layer(net.layer_code[l],  # noqa: F821 (generated: spikestream.snn._dispatch)
+                          net.layer_lo[l], net.layer_hi[l], S, syn, st.refr, st.flag, theta,
                           st.ibias, net.layer_pm[l], net.layer_pc[l], st.rng, spk, vpk)
         # (2) winners, thresholds, the step's spike list
         nsp = 0

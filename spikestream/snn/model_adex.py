@@ -16,28 +16,31 @@ from numba import njit
 from spikestream.registry import NEURON_MODELS
 from spikestream.snn._integrate import decay_syn, layer_constants, load_syn, mark_spike, store_syn, syn_current
 from spikestream.snn._rng import normal
-from spikestream.snn.neuron import M_ADEX, NeuronModel, pack_in_order
+from spikestream.snn.neuron import NeuronModel, slots
 
-_NAMES = ["c_pf", "g_l_ns", "e_l", "v_t", "delta_t", "tau_w_ms", "a_ns", "b_pa", "v_reset", "v_peak"]
+DEFAULTS = {"c_pf": 281.0, "g_l_ns": 30.0, "e_l": -70.6, "v_t": -50.4, "delta_t": 2.0, "tau_w_ms": 144.0,
+            "a_ns": 4.0, "b_pa": 80.5, "v_reset": -70.6, "v_peak": -40.4}
+V = slots("v", "w")
+P = slots(*DEFAULTS)
 
 
-def _pack(p, dt_ms, h_ms):
+def _check(p, dt_ms, h_ms):
     for k in ("c_pf", "g_l_ns", "delta_t", "tau_w_ms"):
         if p[k] <= 0:
             raise ValueError(f"{k} must be > 0")
-    return pack_in_order(p, _NAMES)
+    return p
 
 
 @njit(cache=True)
 def step_adex(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
-    c, g_l, e_l, v_t, d_t, tau_w, a, b, v_reset, v_peak = (pm[0], pm[1], pm[2], pm[3], pm[4], pm[5], pm[6],
-                                                           pm[7], pm[8], pm[9])
+    c, g_l, e_l, v_t, d_t = pm[P.c_pf], pm[P.g_l_ns], pm[P.e_l], pm[P.v_t], pm[P.delta_t]
+    tau_w, a, b, v_reset, v_peak = pm[P.tau_w_ms], pm[P.a_ns], pm[P.b_pa], pm[P.v_reset], pm[P.v_peak]
     e_exc, e_inh, dexc, dinh, nsub, h, ref, noise, sq = layer_constants(pc)
     for i in range(lo, hi):
         spk[i] = 0
         if refr[i] > 0:
             refr[i] -= 1
-        v, w = S[0, i], S[1, i]
+        v, w = S[V.v, i], S[V.w, i]
         ie, ii, ge, gi = load_syn(syn, i)
         for _ in range(nsub):
             x = (v - v_t) / d_t
@@ -55,13 +58,10 @@ def step_adex(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
                 mark_spike(v, ref, refr, spk, vpk, i)
                 v = v_reset
                 w += b
-        S[0, i], S[1, i] = v, w
+        S[V.v, i], S[V.w, i] = v, w
         store_syn(syn, i, ie, ii, ge, gi)
 
 
 NEURON_MODELS.register("adex")(NeuronModel(
-    "adex", M_ADEX, ("v", "w"),
-    {"c_pf": 281.0, "g_l_ns": 30.0, "e_l": -70.6, "v_t": -50.4, "delta_t": 2.0, "tau_w_ms": 144.0,
-     "a_ns": 4.0, "b_pa": 80.5, "v_reset": -70.6, "v_peak": -40.4},
-    _pack, lambda p: {"v": p["e_l"], "w": 0.0}, substep_ms=0.1, t_ref_ms=0.0,
+    "adex", step_adex, V, P, DEFAULTS, lambda p: {"v": p["e_l"], "w": 0.0}, _check, substep_ms=0.1, t_ref_ms=0.0,
     reference="Brette & Gerstner 2005, J Neurophysiol 94:3637"))

@@ -19,9 +19,12 @@ from spikestream.registry import NEURON_MODELS
 from spikestream.snn._crossing import crossed
 from spikestream.snn._integrate import decay_syn, exp_euler, layer_constants, load_syn, store_syn, syn_current
 from spikestream.snn._rng import normal
-from spikestream.snn.neuron import M_HH, NeuronModel, pack_in_order
+from spikestream.snn.neuron import NeuronModel, slots
 
-_NAMES = ["c_uf", "g_na", "g_k", "g_l", "e_na", "e_k", "e_l", "v_th"]
+DEFAULTS = {"c_uf": 1.0, "g_na": 120.0, "g_k": 36.0, "g_l": 0.3, "e_na": 50.0, "e_k": -77.0, "e_l": -54.387,
+            "v_th": 0.0}
+V = slots("v", "m", "h", "n")
+P = slots(*DEFAULTS)
 
 
 @njit(cache=True)
@@ -44,10 +47,10 @@ def rates(v):
     return am, bm, ah, bh, an, bn
 
 
-def _pack(p, dt_ms, h_ms):
+def _check(p, dt_ms, h_ms):
     if p["c_uf"] <= 0:
         raise ValueError("c_uf must be > 0")
-    return pack_in_order(p, _NAMES)
+    return p
 
 
 def _init(p):
@@ -58,11 +61,12 @@ def _init(p):
 
 @njit(cache=True)
 def step_hh(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
-    c, g_na, g_k, g_l, e_na, e_k, e_l, v_th = pm[0], pm[1], pm[2], pm[3], pm[4], pm[5], pm[6], pm[7]
+    c, g_na, g_k, g_l = pm[P.c_uf], pm[P.g_na], pm[P.g_k], pm[P.g_l]
+    e_na, e_k, e_l, v_th = pm[P.e_na], pm[P.e_k], pm[P.e_l], pm[P.v_th]
     e_exc, e_inh, dexc, dinh, nsub, h, _ref, noise, sq = layer_constants(pc)
     for i in range(lo, hi):
         spk[i] = 0
-        v, m, hh, n = S[0, i], S[1, i], S[2, i], S[3, i]
+        v, m, hh, n = S[V.v, i], S[V.m, i], S[V.h, i], S[V.n, i]
         ie, ii, ge, gi = load_syn(syn, i)
         for _ in range(nsub):
             am, bm, ah, bh, an, bn = rates(v)
@@ -80,13 +84,10 @@ def step_hh(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
                 v += noise * sq * normal(rng)
             ie, ii, ge, gi = decay_syn(ie, ii, ge, gi, dexc, dinh)
             crossed(v, v_th, theta[i], flag, spk, vpk, i)
-        S[0, i], S[1, i], S[2, i], S[3, i] = v, m, hh, n
+        S[V.v, i], S[V.m, i], S[V.h, i], S[V.n, i] = v, m, hh, n
         store_syn(syn, i, ie, ii, ge, gi)
 
 
 NEURON_MODELS.register("hh")(NeuronModel(
-    "hh", M_HH, ("v", "m", "h", "n"),
-    {"c_uf": 1.0, "g_na": 120.0, "g_k": 36.0, "g_l": 0.3, "e_na": 50.0, "e_k": -77.0, "e_l": -54.387,
-     "v_th": 0.0},
-    _pack, _init, substep_ms=0.025, spiking="crossing",
+    "hh", step_hh, V, P, DEFAULTS, _init, _check, substep_ms=0.025, spiking="crossing",
     reference="Hodgkin & Huxley 1952, J Physiol 117:500; rates as in Dayan & Abbott 2001 / Brian2 docs"))

@@ -14,25 +14,29 @@ from spikestream.registry import NEURON_MODELS
 from spikestream.snn._crossing import crossed
 from spikestream.snn._integrate import decay_syn, layer_constants, load_syn, store_syn, syn_current
 from spikestream.snn._rng import normal
-from spikestream.snn.neuron import M_HR, NeuronModel, pack_in_order
+from spikestream.snn.neuron import NeuronModel, slots
 
-_NAMES = ["a", "b", "c", "d", "r", "s", "x_r", "x_th", "time_scale_ms"]
+DEFAULTS = {"a": 1.0, "b": 3.0, "c": 1.0, "d": 5.0, "r": 0.006, "s": 4.0, "x_r": -1.6, "x_th": 1.0,
+            "time_scale_ms": 1.0}
+V = slots("x", "y", "z")
+P = slots(*DEFAULTS)
 
 
-def _pack(p, dt_ms, h_ms):
+def _check(p, dt_ms, h_ms):
     if p["time_scale_ms"] <= 0:
         raise ValueError("time_scale_ms must be > 0")
-    return pack_in_order(p, _NAMES)
+    return p
 
 
 @njit(cache=True)
 def step_hr(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
-    a, b, c, d, r, s, x_r, x_th, ts = pm[0], pm[1], pm[2], pm[3], pm[4], pm[5], pm[6], pm[7], pm[8]
+    a, b, c, d, r = pm[P.a], pm[P.b], pm[P.c], pm[P.d], pm[P.r]
+    s, x_r, x_th, ts = pm[P.s], pm[P.x_r], pm[P.x_th], pm[P.time_scale_ms]
     e_exc, e_inh, dexc, dinh, nsub, h, _ref, noise, sq = layer_constants(pc)
     hm = h / ts
     for i in range(lo, hi):
         spk[i] = 0
-        x, y, z = S[0, i], S[1, i], S[2, i]
+        x, y, z = S[V.x, i], S[V.y, i], S[V.z, i]
         ie, ii, ge, gi = load_syn(syn, i)
         for _ in range(nsub):
             cur = syn_current(ibias[i], ie, ii, ge, gi, e_exc, e_inh, x)
@@ -46,13 +50,11 @@ def step_hr(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
                 x += noise * sq * normal(rng)
             ie, ii, ge, gi = decay_syn(ie, ii, ge, gi, dexc, dinh)
             crossed(x, x_th, theta[i], flag, spk, vpk, i)
-        S[0, i], S[1, i], S[2, i] = x, y, z
+        S[V.x, i], S[V.y, i], S[V.z, i] = x, y, z
         store_syn(syn, i, ie, ii, ge, gi)
 
 
 NEURON_MODELS.register("hindmarsh_rose")(NeuronModel(
-    "hindmarsh_rose", M_HR, ("x", "y", "z"),
-    {"a": 1.0, "b": 3.0, "c": 1.0, "d": 5.0, "r": 0.006, "s": 4.0, "x_r": -1.6, "x_th": 1.0,
-     "time_scale_ms": 1.0},
-    _pack, lambda p: {"x": p["x_r"], "y": p["c"] - p["d"] * p["x_r"] ** 2, "z": 0.0}, substep_ms=0.02,
+    "hindmarsh_rose", step_hr, V, P, DEFAULTS,
+    lambda p: {"x": p["x_r"], "y": p["c"] - p["d"] * p["x_r"] ** 2, "z": 0.0}, _check, substep_ms=0.02,
     e_exc=2.0, e_inh=-2.0, spiking="crossing", reference="Hindmarsh & Rose 1984, Proc R Soc B 221:87"))

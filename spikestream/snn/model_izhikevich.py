@@ -14,7 +14,7 @@ from numba import njit
 from spikestream.registry import NEURON_MODELS
 from spikestream.snn._integrate import decay_syn, layer_constants, load_syn, mark_spike, store_syn, syn_current
 from spikestream.snn._rng import normal
-from spikestream.snn.neuron import M_IZH, NeuronModel, pack_in_order
+from spikestream.snn.neuron import NeuronModel, slots
 
 PRESETS = {
     "RS": {"a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0},    # regular spiking
@@ -25,21 +25,20 @@ PRESETS = {
     "TC": {"a": 0.02, "b": 0.25, "c": -65.0, "d": 0.05},  # thalamo-cortical
     "RZ": {"a": 0.1, "b": 0.26, "c": -65.0, "d": 2.0},    # resonator
 }
-
-
-def _pack(p, dt_ms, h_ms):
-    return pack_in_order(p, ["a", "b", "c", "d", "v_peak"])
+DEFAULTS = {**PRESETS["RS"], "v_peak": 30.0}
+V = slots("v", "u")
+P = slots(*DEFAULTS)
 
 
 @njit(cache=True)
 def step_izhikevich(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
-    a, b, c, d, v_peak = pm[0], pm[1], pm[2], pm[3], pm[4]
+    a, b, c, d, v_peak = pm[P.a], pm[P.b], pm[P.c], pm[P.d], pm[P.v_peak]
     e_exc, e_inh, dexc, dinh, nsub, h, ref, noise, sq = layer_constants(pc)
     for i in range(lo, hi):
         spk[i] = 0
         if refr[i] > 0:
             refr[i] -= 1
-        v, u = S[0, i], S[1, i]
+        v, u = S[V.v, i], S[V.u, i]
         ie, ii, ge, gi = load_syn(syn, i)
         for _ in range(nsub):
             du = a * (b * v - u)
@@ -54,11 +53,11 @@ def step_izhikevich(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, 
                 mark_spike(v, ref, refr, spk, vpk, i)
                 v = c
                 u += d
-        S[0, i], S[1, i] = v, u
+        S[V.v, i], S[V.u, i] = v, u
         store_syn(syn, i, ie, ii, ge, gi)
 
 
 NEURON_MODELS.register("izhikevich")(NeuronModel(
-    "izhikevich", M_IZH, ("v", "u"), {**PRESETS["RS"], "v_peak": 30.0}, _pack,
+    "izhikevich", step_izhikevich, V, P, DEFAULTS,
     lambda p: {"v": -65.0, "u": p["b"] * -65.0}, substep_ms=0.1, presets=PRESETS,
     reference="Izhikevich 2003, IEEE Trans Neural Netw 14:1569; 2004, 15:1063"))

@@ -16,13 +16,16 @@ from numba import njit
 from spikestream.registry import NEURON_MODELS
 from spikestream.snn._integrate import decay_syn, exp_euler, layer_constants, load_syn, mark_spike, store_syn
 from spikestream.snn._rng import normal
-from spikestream.snn.neuron import M_LIF, NeuronModel, pack_in_order
+from spikestream.snn.neuron import NeuronModel, slots
+
+V = slots("v", "w")
+P = slots("tau_m", "e_l", "v_th", "v_reset", "g_l", "a", "b", "tau_w", "leak", "wfac")
 
 _REF = "Vogels & Abbott 2005 (J Neurosci 25:10786); Gerstner et al. 2014, Neuronal Dynamics ch. 1, 6"
 
 
-def _pack(kind: str):
-    def pack(p: dict, dt_ms: float, h_ms: float) -> np.ndarray:
+def _derive(kind: str):
+    def derive(p: dict, dt_ms: float, h_ms: float) -> dict:
         g_l = 0.0 if kind == "if" else 1.0
         e_l = p.get("e_l", 0.0)
         a, b, tau_w = (p["a"], p["b"], p["tau_w_ms"]) if kind == "alif" else (0.0, 0.0, 0.0)
@@ -32,30 +35,31 @@ def _pack(kind: str):
             raise ValueError("tau_w_ms must be > 0")
         leak = np.exp(-g_l * h_ms / p["tau_m_ms"])
         wfac = np.exp(-h_ms / tau_w) if tau_w > 0 else 1.0
-        return pack_in_order({}, [], [p["tau_m_ms"], e_l, p["v_th"], p["v_reset"], g_l, a, b, tau_w, leak, wfac])
+        return {"tau_m": p["tau_m_ms"], "e_l": e_l, "v_th": p["v_th"], "v_reset": p["v_reset"], "g_l": g_l,
+                "a": a, "b": b, "tau_w": tau_w, "leak": leak, "wfac": wfac}
 
-    return pack
+    return derive
 
 
 @njit(cache=True)
 def step_lif(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
-    tau_m = pm[0]
-    e_l = pm[1]
-    v_th = pm[2]
-    v_reset = pm[3]
-    g_l = pm[4]
-    a = pm[5]
-    b = pm[6]
-    adapt = pm[7] > 0.0
-    leak = pm[8]
-    wfac = pm[9]
+    tau_m = pm[P.tau_m]
+    e_l = pm[P.e_l]
+    v_th = pm[P.v_th]
+    v_reset = pm[P.v_reset]
+    g_l = pm[P.g_l]
+    a = pm[P.a]
+    b = pm[P.b]
+    adapt = pm[P.tau_w] > 0.0
+    leak = pm[P.leak]
+    wfac = pm[P.wfac]
     e_exc, e_inh, dexc, dinh, nsub, h, ref, noise, sq = layer_constants(pc)
     for i in range(lo, hi):
         spk[i] = 0
         if refr[i] > 0:
             refr[i] -= 1
-        v = S[0, i]
-        w = S[1, i]
+        v = S[V.v, i]
+        w = S[V.w, i]
         ie, ii, ge, gi = load_syn(syn, i)
         for _ in range(nsub):
             vold = v
@@ -80,19 +84,19 @@ def step_lif(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
                 mark_spike(v, ref, refr, spk, vpk, i)
                 v = v_reset
                 w += b
-        S[0, i] = v
-        S[1, i] = w
+        S[V.v, i] = v
+        S[V.w, i] = w
         store_syn(syn, i, ie, ii, ge, gi)
 
 
 _LIF = {"tau_m_ms": 20.0, "e_l": -60.0, "v_th": -50.0, "v_reset": -60.0}
 
 NEURON_MODELS.register("if")(NeuronModel(
-    "if", M_LIF, ("v", "w"), {"tau_m_ms": 20.0, "v_th": -50.0, "v_reset": -60.0}, _pack("if"),
-    lambda p: {"v": p["v_reset"], "w": 0.0}, t_ref_ms=0.0, reference=_REF))
+    "if", step_lif, V, P, {"tau_m_ms": 20.0, "v_th": -50.0, "v_reset": -60.0},
+    lambda p: {"v": p["v_reset"], "w": 0.0}, _derive("if"), t_ref_ms=0.0, reference=_REF))
 NEURON_MODELS.register("lif")(NeuronModel(
-    "lif", M_LIF, ("v", "w"), dict(_LIF), _pack("lif"),
-    lambda p: {"v": p["e_l"], "w": 0.0}, t_ref_ms=5.0, reference=_REF))
+    "lif", step_lif, V, P, dict(_LIF),
+    lambda p: {"v": p["e_l"], "w": 0.0}, _derive("lif"), t_ref_ms=5.0, reference=_REF))
 NEURON_MODELS.register("alif")(NeuronModel(
-    "alif", M_LIF, ("v", "w"), {**_LIF, "a": 0.0, "b": 1.0, "tau_w_ms": 100.0}, _pack("alif"),
-    lambda p: {"v": p["e_l"], "w": 0.0}, t_ref_ms=5.0, reference=_REF))
+    "alif", step_lif, V, P, {**_LIF, "a": 0.0, "b": 1.0, "tau_w_ms": 100.0},
+    lambda p: {"v": p["e_l"], "w": 0.0}, _derive("alif"), t_ref_ms=5.0, reference=_REF))

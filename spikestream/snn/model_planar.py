@@ -22,16 +22,20 @@ from spikestream.registry import NEURON_MODELS
 from spikestream.snn._crossing import crossed
 from spikestream.snn._integrate import decay_syn, layer_constants, load_syn, store_syn, syn_current
 from spikestream.snn._rng import normal
-from spikestream.snn.neuron import M_FHN, M_ML, NeuronModel, pack_in_order
+from spikestream.snn.neuron import NeuronModel, slots
 
-_FHN = ["a", "b", "tau", "v_th", "time_scale_ms"]
-_ML = ["c_uf", "g_ca", "g_k", "g_l", "e_ca", "e_k", "e_l", "v1", "v2", "v3", "v4", "phi", "v_th"]
+FHN = {"a": 0.7, "b": 0.8, "tau": 12.5, "v_th": 1.0, "time_scale_ms": 1.0}
+ML = {"c_uf": 20.0, "g_ca": 4.4, "g_k": 8.0, "g_l": 2.0, "e_ca": 120.0, "e_k": -84.0, "e_l": -60.0,
+      "v1": -1.2, "v2": 18.0, "v3": 2.0, "v4": 30.0, "phi": 0.04, "v_th": 0.0}
+V = slots("v", "w")  # both models
+P_FHN = slots(*FHN)
+P_ML = slots(*ML)
 
 
-def _pack_fhn(p, dt_ms, h_ms):
+def _check_fhn(p, dt_ms, h_ms):
     if p["tau"] <= 0 or p["time_scale_ms"] <= 0:
         raise ValueError("tau and time_scale_ms must be > 0")
-    return pack_in_order(p, _FHN)
+    return p
 
 
 def _init_fhn(p):
@@ -45,12 +49,12 @@ def _init_fhn(p):
 
 @njit(cache=True)
 def step_fhn(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
-    a, b, tau, v_th, ts = pm[0], pm[1], pm[2], pm[3], pm[4]
+    a, b, tau, v_th, ts = pm[P_FHN.a], pm[P_FHN.b], pm[P_FHN.tau], pm[P_FHN.v_th], pm[P_FHN.time_scale_ms]
     e_exc, e_inh, dexc, dinh, nsub, h, _ref, noise, sq = layer_constants(pc)
     hm = h / ts
     for i in range(lo, hi):
         spk[i] = 0
-        v, w = S[0, i], S[1, i]
+        v, w = S[V.v, i], S[V.w, i]
         ie, ii, ge, gi = load_syn(syn, i)
         for _ in range(nsub):
             cur = syn_current(ibias[i], ie, ii, ge, gi, e_exc, e_inh, v)
@@ -62,14 +66,14 @@ def step_fhn(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
                 v += noise * sq * normal(rng)
             ie, ii, ge, gi = decay_syn(ie, ii, ge, gi, dexc, dinh)
             crossed(v, v_th, theta[i], flag, spk, vpk, i)
-        S[0, i], S[1, i] = v, w
+        S[V.v, i], S[V.w, i] = v, w
         store_syn(syn, i, ie, ii, ge, gi)
 
 
-def _pack_ml(p, dt_ms, h_ms):
+def _check_ml(p, dt_ms, h_ms):
     if p["c_uf"] <= 0 or p["phi"] <= 0 or p["v2"] == 0 or p["v4"] == 0:
         raise ValueError("c_uf and phi must be > 0, v2 and v4 nonzero")
-    return pack_in_order(p, _ML)
+    return p
 
 
 def _init_ml(p):
@@ -91,12 +95,14 @@ def _init_ml(p):
 
 @njit(cache=True)
 def step_ml(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
-    c, g_ca, g_k, g_l, e_ca, e_k, e_l = pm[0], pm[1], pm[2], pm[3], pm[4], pm[5], pm[6]
-    v1, v2, v3, v4, phi, v_th = pm[7], pm[8], pm[9], pm[10], pm[11], pm[12]
+    P = P_ML
+    c, g_ca, g_k, g_l = pm[P.c_uf], pm[P.g_ca], pm[P.g_k], pm[P.g_l]
+    e_ca, e_k, e_l = pm[P.e_ca], pm[P.e_k], pm[P.e_l]
+    v1, v2, v3, v4, phi, v_th = pm[P.v1], pm[P.v2], pm[P.v3], pm[P.v4], pm[P.phi], pm[P.v_th]
     e_exc, e_inh, dexc, dinh, nsub, h, _ref, noise, sq = layer_constants(pc)
     for i in range(lo, hi):
         spk[i] = 0
-        v, w = S[0, i], S[1, i]
+        v, w = S[V.v, i], S[V.w, i]
         ie, ii, ge, gi = load_syn(syn, i)
         for _ in range(nsub):
             m_inf = 0.5 * (1.0 + np.tanh((v - v1) / v2))
@@ -111,17 +117,13 @@ def step_ml(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk):
                 v += noise * sq * normal(rng)
             ie, ii, ge, gi = decay_syn(ie, ii, ge, gi, dexc, dinh)
             crossed(v, v_th, theta[i], flag, spk, vpk, i)
-        S[0, i], S[1, i] = v, w
+        S[V.v, i], S[V.w, i] = v, w
         store_syn(syn, i, ie, ii, ge, gi)
 
 
 NEURON_MODELS.register("fhn")(NeuronModel(
-    "fhn", M_FHN, ("v", "w"), {"a": 0.7, "b": 0.8, "tau": 12.5, "v_th": 1.0, "time_scale_ms": 1.0},
-    _pack_fhn, _init_fhn, substep_ms=0.05, e_exc=2.0, e_inh=-2.0, spiking="crossing",
+    "fhn", step_fhn, V, P_FHN, FHN, _init_fhn, _check_fhn, substep_ms=0.05, e_exc=2.0, e_inh=-2.0, spiking="crossing",
     reference="FitzHugh 1961, Biophys J 1:445"))
 NEURON_MODELS.register("morris_lecar")(NeuronModel(
-    "morris_lecar", M_ML, ("v", "w"),
-    {"c_uf": 20.0, "g_ca": 4.4, "g_k": 8.0, "g_l": 2.0, "e_ca": 120.0, "e_k": -84.0, "e_l": -60.0,
-     "v1": -1.2, "v2": 18.0, "v3": 2.0, "v4": 30.0, "phi": 0.04, "v_th": 0.0},
-    _pack_ml, _init_ml, substep_ms=0.05, spiking="crossing",
+    "morris_lecar", step_ml, V, P_ML, ML, _init_ml, _check_ml, substep_ms=0.05, spiking="crossing",
     reference="Morris & Lecar 1981, Biophys J 35:193; Rinzel & Ermentrout 1989 (Hopf set)"))

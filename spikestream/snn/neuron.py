@@ -1,8 +1,12 @@
 """Neuron-model descriptions: state variables, parameters with literature defaults, presets.
 
-*What* a model is lives here and in each ``model_*.py`` (a `NeuronModel` registered in
-`spikestream.registry.NEURON_MODELS`); *how* it steps is that module's ``@njit`` kernel, chosen by the
-model's integer ``code`` once per layer and step inside `spikestream.snn.kernel`.
+A model is one ``model_*.py`` (or any module, e.g. a plugin or a test): it declares its state variables and
+its kernel's parameter slots by name with `slots` (``V = slots("v", "w")``, ``P = slots("tau_m", "v_th")``),
+writes its ``@njit`` step reading ``S[V.v, i]`` and ``pm[P.v_th]`` (Numba folds these to constants), and
+registers a `NeuronModel` in `spikestream.registry.NEURON_MODELS`. Declaring the model gives its step an
+integer ``code``; `spikestream.snn._dispatch` generates the network loop's dispatch over every declared
+step (no hand-kept code table, no elif chain), and `NeuronModel.pack` puts the parameter values in their
+slots by name.
 
 Every kernel has the signature
 ``step(lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk)`` and advances neurons
@@ -14,13 +18,12 @@ the threshold crossing).
 from __future__ import annotations
 
 import math
+import zlib
+from collections import namedtuple
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
-
-# --- model codes (the kernel's dispatch key) -------------------------------------------------------------
-M_INPUT, M_LIF, M_ADEX, M_IZH, M_HH, M_FHN, M_ML, M_HR, M_POISSON = range(9)
 
 # --- per-layer common parameter vector `pc` -------------------------------------------------------------
 (C_DEXC, C_DINH, C_EEXC, C_EINH, C_REF, C_NOISE, C_NSUB, C_H, C_THETA_PLUS, C_THETA_DECAY, C_WTA,
@@ -47,19 +50,69 @@ COMMON_PARAMS: dict[str, float | None] = {
 }
 
 
+def slots(*names: str) -> Any:
+    """Named integer indices 0, 1, ... in declaration order: a kernel's parameter slots (``pm[P.v_th]``) or
+    its state rows (``S[V.v, i]``). A namedtuple instance: a jitted kernel reads it as constants (the
+    generated machine code is that of ``pm[2]``)."""
+    if len(set(names)) != len(names) or not all(isinstance(n, str) and n.isidentifier() for n in names):
+        raise ValueError(f"slots need distinct identifiers, got {names}")
+    return namedtuple("Slots", names)(*range(len(names)))
+
+
+#: Codes of the steps that were numbered by hand before the registry assigned codes, kept so that a saved
+#: network state (its signature lists the layers' codes) still loads. Frozen: do not add to it.
+_FIXED_CODES = {f"spikestream.snn.{m}": c for m, c in (
+    ("model_lif.step_lif", 1), ("model_adex.step_adex", 2), ("model_izhikevich.step_izhikevich", 3),
+    ("model_hh.step_hh", 4), ("model_planar.step_fhn", 5), ("model_planar.step_ml", 6),
+    ("model_hr.step_hr", 7), ("model_poisson.step_poisson", 8))}
+#: code -> step kernel of every declared model (what the generated dispatch calls).
+STEPS: dict[int, Callable] = {}
+_STEP_KEYS: dict[int, str] = {}
+
+
+def step_key(step: Callable) -> str:
+    """A step kernel's identity across processes: ``module.qualname`` of its Python function."""
+    f = getattr(step, "py_func", step)
+    return f"{f.__module__}.{f.__qualname__}"
+
+
+def step_code(step: Callable) -> int:
+    """The dispatch code of a step kernel, the same in every process whatever else is registered (a saved
+    state's signature holds it): the fixed code of a built-in step, else 16 + CRC-32 of its `step_key`."""
+    key = step_key(step)
+    return _FIXED_CODES.get(key, 16 + zlib.crc32(key.encode()))
+
+
+def declare_step(step: Callable) -> int:
+    """Add a step kernel to `STEPS` (what the generated dispatch calls); returns its code."""
+    if not hasattr(step, "py_func"):
+        raise ValueError(f"a neuron model's step must be an @njit function, got {step!r}")
+    key, code = step_key(step), step_code(step)
+    if _STEP_KEYS.get(code, key) != key:
+        raise ValueError(f"step {key} has the same code as {_STEP_KEYS[code]}; rename one")
+    _STEP_KEYS[code] = key
+    STEPS[code] = step
+    return code
+
+
 @dataclass(frozen=True)
 class NeuronModel:
-    """A neuron model as a pipeline file names it."""
+    """A neuron model as a pipeline file names it. `variables` and `slots` are names or `slots(...)`."""
 
     name: str
-    code: int
+    #: The @njit kernel (signature in the module docstring); several models may share one.
+    step: Callable
+    #: State variables: the rows of the state array `S` the step reads, in order.
     variables: tuple[str, ...]
-    #: Model parameters and literature defaults, in the order `pack` expects.
+    #: The kernel's parameter slots: the entries of `pm` the step reads, in order.
+    slots: tuple[str, ...]
+    #: Model parameters and literature defaults (what a pipeline file sets).
     params: dict[str, float]
-    #: (params, dt_ms, h_ms) -> pm vector of length N_PM.
-    pack: Callable[[dict, float, float], np.ndarray]
     #: params -> initial value of each variable.
     init: Callable[[dict], dict[str, float]]
+    #: (params, dt_ms, h_ms) -> {slot: value}; raises ValueError for a bad value. None: the slots are
+    #: parameters of the same names.
+    derive: Callable[[dict, float, float], dict[str, float]] | None = None
     substep_ms: float = 0.0         # 0 = one sub-step per network step
     e_exc: float = 0.0
     e_inh: float = -80.0
@@ -67,19 +120,35 @@ class NeuronModel:
     spiking: str = "reset"          # "reset" (threshold and reset) or "crossing" (upward crossing of v_th)
     presets: dict[str, dict[str, float]] = field(default_factory=dict)
     reference: str = ""
+    #: The step's dispatch code, assigned on declaration (`declare_step`).
+    code: int = field(init=False)
 
     def __post_init__(self) -> None:
+        for what in ("variables", "slots"):
+            v = getattr(self, what)
+            if hasattr(v, "_fields"):  # slots(...): its indices must be 0, 1, ... (the packing order)
+                if tuple(v) != tuple(range(len(v))):
+                    raise ValueError(f"model {self.name}: {what} must come from slots(...)")
+                v = v._fields
+            object.__setattr__(self, what, tuple(v))
         if len(self.variables) > N_VARS:
             raise ValueError(f"model {self.name}: at most {N_VARS} state variables")
+        if len(self.slots) > N_PM:
+            raise ValueError(f"model {self.name}: at most {N_PM} parameter slots")
+        if self.derive is None and not set(self.slots) <= set(self.params):
+            raise ValueError(f"model {self.name}: slots {sorted(set(self.slots) - set(self.params))} are not "
+                             f"parameters; give a derive function")
+        object.__setattr__(self, "code", declare_step(self.step))
 
-
-def pack_in_order(params: dict, names: list[str] | tuple[str, ...], extra: list[float] = ()) -> np.ndarray:
-    pm = np.zeros(N_PM)
-    vals = [float(params[k]) for k in names] + [float(x) for x in extra]
-    if len(vals) > N_PM:
-        raise ValueError("too many model parameters")
-    pm[: len(vals)] = vals
-    return pm
+    def pack(self, params: dict, dt_ms: float, h_ms: float) -> np.ndarray:
+        """The layer's `pm` vector: each slot's value (from `derive`, or the parameter of that name)."""
+        vals = params if self.derive is None else self.derive(params, dt_ms, h_ms)
+        missing = [k for k in self.slots if k not in vals]
+        if missing:
+            raise ValueError(f"model {self.name}: no value for slots {missing}")
+        pm = np.zeros(N_PM)
+        pm[: len(self.slots)] = [float(vals[k]) for k in self.slots]
+        return pm
 
 
 def substeps(dt_ms: float, substep_ms: float) -> tuple[int, float]:

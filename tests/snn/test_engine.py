@@ -9,8 +9,8 @@ from snn_reference import RefRNG, feedforward_lif_stdp, lif_step, poisson_input,
 
 from spikestream.snn import build_snn
 from spikestream.snn._rng import normal, seed_state, uniform
-from spikestream.snn.model_lif import step_lif
-from spikestream.snn.neuron import (C_DEXC, C_DINH, C_EEXC, C_EINH, C_H, C_NSUB, C_REF, N_COMMON)
+from spikestream.snn.model_lif import P, step_lif
+from spikestream.snn.neuron import (C_DEXC, C_DINH, C_EEXC, C_EINH, C_H, C_NSUB, C_REF, N_COMMON, N_PM)
 
 
 def test_rng_matches_reference():
@@ -40,9 +40,11 @@ def test_lif_kernel_matches_reference(kind, nsub):
     refr = rng.integers(0, 3, n).astype(np.int32)
     theta = rng.uniform(0, 2, n)
     ibias = rng.normal(0, 5, n)
-    pm = np.zeros(24)
-    pm[:10] = [tau_m, e_l, v_th, v_reset, g_l, a, b, tau_w, math.exp(-g_l * h / tau_m),
-               math.exp(-h / tau_w) if tau_w else 1.0]
+    pm = np.zeros(N_PM)
+    slots = dict(tau_m=tau_m, e_l=e_l, v_th=v_th, v_reset=v_reset, g_l=g_l, a=a, b=b, tau_w=tau_w,
+                 leak=math.exp(-g_l * h / tau_m), wfac=math.exp(-h / tau_w) if tau_w else 1.0)
+    for k, v in slots.items():
+        pm[getattr(P, k)] = v
     pc = np.zeros(N_COMMON)
     pc[C_DEXC], pc[C_DINH] = math.exp(-h / 5.0), math.exp(-h / 10.0)
     pc[C_EEXC], pc[C_EINH], pc[C_REF], pc[C_NSUB], pc[C_H] = 0.0, -80.0, ref, nsub, h
