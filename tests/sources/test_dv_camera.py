@@ -284,3 +284,30 @@ def test_a_full_queue_drops_whole_batches_counts_them_and_says_so(recording, cap
     full = [r for r in caplog.records if "queue from network stream" in r.getMessage()]
     # 18 batches dropped, at most one line a second (the stream lasts well under a second here)
     assert 1 <= len(full) < 18 and full[0].levelno == logging.WARNING
+
+
+def test_the_pipeline_in_docs_devices_md_checks_and_its_node_reads_a_writer(tmp_path, recording):
+    """docs/devices.md's example: `spikestream check` passes it as written; its node, pointed at a writer
+    (only the port changed), reads the stream (the background_activity filter keeps some events)."""
+    import re
+    import tomllib
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "devices.md").read_text()
+    (text,) = [b for b in re.findall(r"```toml\n(.*?)```", doc, re.S) if 'kind = "dv_camera"' in b]
+    p = tmp_path / "dvs.toml"
+    p.write_text(text)
+    r = subprocess.run([sys.executable, "-m", "spikestream", "check", str(p)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and "1 node(s) (dv_camera)" in r.stdout, r.stdout + r.stderr
+    params = tomllib.loads(text)["nodes"]["cam"]["params"]
+    port = _free_port()
+    path, want = recording
+    with writer(port, "file", path):
+        h = NodeHarness("dv_camera", {**params, "address": f"127.0.0.1:{port}", "reconnect": False})
+        try:
+            _poll_until(h, lambda: h.node.finished)
+        finally:
+            h.node.close()
+    c = h.node.counters
+    assert c["events_in"] == want["t"].size and 0 < c["events_kept"] < c["events_in"]
+    assert h.node.n_neurons == (W // 8) * (H // 8) and sum(s.idx.size for s in h.emitted["out"]) == c["events_kept"]
