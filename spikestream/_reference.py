@@ -83,7 +83,7 @@ def _shipped(reg) -> list[str]:
 def _nested_reference() -> list[str]:
     """The nested tables' declarations: each shipped kind with a `PARAMS`, and the safety stage."""
     from spikestream import registry as R
-    from spikestream.params import kind_params
+    from spikestream._kinds import kind_params
     from spikestream.safety import SAFETY_TABLE
 
     out = ["## Nested tables", "",
@@ -92,13 +92,18 @@ def _nested_reference() -> list[str]:
     families = [(R.DECODERS, "Decoders", "`decoder = {kind = ..., ...}` in `control_output` (docs/decoders.md)"),
                 (R.CONDITIONERS, "Conditioning stages", "`conditioning = [{kind = ..., ...}, ...]` in `encoder` and "
                  "in an input node's `encoder` table; `n_channels` and `rate_hz` come from the stream (a frequency "
-                 "must also lie below Nyquist, checked when the rate is known; docs/encoders.md)")]
-    undeclared = [f"{reg.family}s: {', '.join(_shipped(reg))}" for reg in (R.ENCODERS, R.SINKS, R.EVENT_FILTERS)]
-    undeclared[0] += " (in the encoder node, unknown keys are named at load: the encoder's own keywords)"
+                 "must also lie below Nyquist, checked when the rate is known; docs/encoders.md)"),
+                (R.SINKS, "Sinks", "`sinks = [{kind = ..., ...}, ...]` in `control_output` (docs/sinks.md); keys and "
+                 "types read off each sink's constructor, ranges checked when it is built"),
+                (R.EVENT_FILTERS, "Event filters", "`filters = [{kind = ..., ...}, ...]` in the event camera nodes "
+                 "(docs/event-streaming.md); the table is built into the filter's parameter class at load, so "
+                 "its own checks run (ranges included; the sensor size waits for the recording)")]
+    undeclared = [f"{R.ENCODERS.family}s: {', '.join(_shipped(R.ENCODERS))} (in the encoder node and an input "
+                  "node's `encoder` table, unknown keys are named at load: the encoder's own keywords)"]
     for reg, title, where in families:
         out += [f"### {title}", "", where + ".", ""]
         for kind in _shipped(reg):
-            decl = kind_params(reg, kind)
+            decl = kind_params(reg, kind, derived=True)
             out += [f"#### `{kind}`", ""]
             doc = _first_sentence(reg.get(kind))
             if doc:

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable
 
 from spikestream._checks import _did_you_mean, _num, build_dataclass, check_number, check_per_item
 
-__all__ = ["REQUIRED", "Param", "Params", "ParamError", "NestedParamError", "selector", "kind_params", "build_kind",
+__all__ = ["REQUIRED", "Param", "Params", "ParamError", "NestedParamError", "selector", "kind_params", "derived_params", "build_kind",
            "check_number", "check_per_item", "build_dataclass", "params_dataclass", "validate", "node_params",
            "params_text", "reference_markdown"]
 
@@ -44,8 +44,8 @@ class _Required:
 REQUIRED: Any = _Required()
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list",
-               dict: "a table"}
-_SHORT = {int: "int", float: "float", bool: "bool", str: "str", list: "list", dict: "table"}
+               dict: "a table", object: "any value"}
+_SHORT = {int: "int", float: "float", bool: "bool", str: "str", list: "list", dict: "table", object: "any"}
 
 
 class ParamError(ValueError):
@@ -238,18 +238,11 @@ class Params:
         return validate(table, self, where)
 
 
-def kind_params(registry, kind: str) -> Params | None:
-    """The declared keys of a registered kind's table (its factory's `PARAMS`, without `kind`), or None."""
-    decl = getattr(registry.get(kind), "PARAMS", None)
-    return decl if isinstance(decl, Params) else None
-
-
 def selector(registry, key: str = "kind") -> Callable[[Any], Any]:
     """A check for a `{kind = ..., ...}` table (or a list of them): `key` names something `registry` knows,
-    and when that kind declares its keys (a `PARAMS` on the registered factory) the rest of the table is
-    validated against them: unknown keys (did you mean), wrong types, out-of-range values, each located as
-    ``KEY: ...`` or ``KEY[i]: ...`` under the table holding it. A kind without `PARAMS` is checked when the
-    stage is built."""
+    and the rest of the table is checked against what that kind declares (`spikestream._kinds`: its
+    `PARAMS`, else its dataclass ``Params`` or its constructor's keywords): unknown keys (did you mean),
+    wrong types, out-of-range values, each located as ``KEY: ...`` or ``KEY[i]: ...`` under the table."""
 
     def one(t: Any, at: str = "") -> None:
         if not isinstance(t.get(key), str):
@@ -257,12 +250,7 @@ def selector(registry, key: str = "kind") -> Callable[[Any], Any]:
         if t[key] not in registry:
             raise NestedParamError(f"{at}: {key}: unknown {registry.family} {t[key]!r}"
                                    f"{_did_you_mean(t[key], registry.names())}")
-        decl = kind_params(registry, t[key])
-        if decl is not None:
-            try:
-                validate({k: v for k, v in t.items() if k != key}, decl, at)
-            except ParamError as e:
-                raise NestedParamError(str(e)) from None
+        check_kind_table(registry, t[key], {k: v for k, v in t.items() if k != key}, at)
 
     def check(v: Any) -> Any:
         if isinstance(v, list):
@@ -392,3 +380,4 @@ def node_params(node: Any) -> dict[str, Any]:
 
 # the reference pages are printed from the declarations (docs/reference.md, `spikestream kinds --params`)
 from spikestream._reference import params_table, params_text, reference_markdown  # noqa: E402
+from spikestream._kinds import check_kind_table, derived_params, kind_params  # noqa: E402

@@ -119,3 +119,39 @@ def test_spikestream_check_reports_a_nested_table_in_one_line(tmp_path, kw, text
     r = subprocess.run([PY, "-m", "spikestream", "check", str(p)], capture_output=True, text=True, timeout=120)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 78 and len(lines) == 1 and str(p) in lines[0] and text in lines[0], r.stderr
+
+
+CAMERA = """[nodes.cam]
+kind = "event_camera"
+outputs = {{ out = "tcp://127.0.0.1:auto" }}
+params = {{ path = "rec.aedat4", filters = [{filters}] }}
+"""
+
+
+@pytest.mark.parametrize("sinks,text", [
+    ('{ kind = "mqtt", topik = "a/b" }', "params.sinks[0]: unknown parameter 'topik'; did you mean 'topic'?"),
+    ('{ kind = "mqtt", port = "1883" }', "params.sinks[0]: port must be an integer, got str '1883'"),
+    ('{ kind = "csv", path = "c.csv" }, { kind = "zmq_pub" }', "params.sinks[1]: missing parameter 'endpoint'"),
+    ('{ kind = "csv", path = "c.csv", append = "yes" }', "params.sinks[0]: append must be true or false"),
+])
+def test_a_sinks_keys_and_types_are_checked_at_load_from_its_constructor(tmp_path, sinks, text):
+    """Sinks declare no PARAMS yet: their constructors' keywords (names, int/float/bool/str annotations,
+    defaults) are the declaration the loader reads."""
+    p = tmp_path / "p.toml"
+    p.write_text(OUT.format(decoder=RLS, safety="") + f"sinks = [{sinks}]\n")
+    msg = refused(p)
+    assert "node 'out'" in msg and text in msg, msg
+
+
+@pytest.mark.parametrize("filters,text", [
+    ('{ kind = "refractory", period_us = -1 }',
+     "params.filters[0]: event filter 'refractory': period_us must be an integer >= 0, got -1"),
+    ('{ kind = "hot_pixel" }, { kind = "refractory", period = 10 }',
+     "params.filters[1]: event filter 'refractory': unknown parameter 'period'; did you mean 'period_us'?"),
+    ('{ kind = "polarity", keep = "both" }', "params.filters[0]: event filter 'polarity': keep must be 'on' or 'off'"),
+])
+def test_an_event_filters_values_are_checked_at_load_by_its_params_class(tmp_path, filters, text):
+    p = tmp_path / "p.toml"
+    p.write_text(CAMERA.format(filters=filters))
+    msg = refused(p)
+    assert "node 'cam'" in msg and text in msg, msg
