@@ -311,3 +311,25 @@ def test_the_pipeline_in_docs_devices_md_checks_and_its_node_reads_a_writer(tmp_
     c = h.node.counters
     assert c["events_in"] == want["t"].size and 0 < c["events_kept"] < c["events_in"]
     assert h.node.n_neurons == (W // 8) * (H // 8) and sum(s.idx.size for s in h.emitted["out"]) == c["events_kept"]
+
+
+def test_events_received_while_the_node_is_busy_survive_the_writer_exiting(recording):
+    """dv's NetworkReader gives nothing once its writer has closed, also what it had received (measured: a
+    reader that began reading 1 s after a 10 000-event stream whose writer exited at 0.2 s got none). The
+    source's thread drains it as events arrive, so a node that did not poll meanwhile (compiling its
+    kernels, say) still gets every event."""
+    path, want = recording
+    port = _free_port()
+    with writer(port, "file", path) as wp:
+        h = NodeHarness("dv_camera", {"address": f"127.0.0.1:{port}", "emit_events": True, "reconnect": False})
+        try:
+            assert wp.stdout.readline().strip() == "sent"
+            assert wp.wait(10) == 0
+            assert wait_for(lambda: h.node.src._thread is not None and not h.node.src._thread.is_alive(), 10)
+            assert h.out == []  # not polled yet: the writer is gone and dv's reader is closed
+            _poll_until(h, lambda: h.node.finished)
+        finally:
+            h.node.close()
+    got = _events_out(h)
+    for k in "xytp":
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
