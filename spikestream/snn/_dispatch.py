@@ -9,10 +9,11 @@ and the machine code is what the hand-written elif chain gave (benchmarks/snn_vs
 Caching. The file is named after a SHA-256 of its text, of the snn package's source fingerprint
 (`spikestream._jitcache`, which covers the helpers the kernels call) and of every step's source file, and is
 written once (atomically) and never rewritten: Numba's on-disk cache of it stays valid until one of those
-changes, and then a new file is used. It lives in ``snn/__pycache__`` (else ``$XDG_CACHE_HOME/spikestream``,
-else the temp directory); writing a new one removes those left from older sources. A tuple of step functions
-passed to the loop (``literal_unroll``) was not used: Numba types each function by its identity, so the loop
-could not be cached across processes.
+changes, and then a new file is used. It lives in ``snn/__pycache__`` (else ``$XDG_CACHE_HOME/spikestream``;
+neither writable: compiled from memory, uncached); writing a new one removes those left from older sources.
+Not used: a tuple of step functions passed to the loop and ``literal_unroll`` over it. Numba 0.68 types
+it as an experimental first-class function tuple whose cache entry a new process does not match: it
+recompiled in every process (measured with NUMBA_DEBUG_CACHE).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import importlib.util
 import inspect
 import os
 import sys
-import tempfile
+import types
 from pathlib import Path
 from typing import Callable
 
@@ -86,9 +87,10 @@ def _key(text: str, steps: dict[int, Callable]) -> str:
 
 
 def _dirs() -> list[Path]:
+    """Where the generated file may go: the package's own cache, else the user's. Not a shared temp
+    directory: Numba's cache files there are pickles another user could plant."""
     xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return [Path(neuron.__file__).resolve().parent / "__pycache__", Path(xdg) / "spikestream",
-            Path(tempfile.gettempdir()) / f"spikestream-{os.getuid() if hasattr(os, 'getuid') else 0}"]
+    return [Path(neuron.__file__).resolve().parent / "__pycache__", Path(xdg) / "spikestream"]
 
 
 def _write(text: str, name: str) -> Path | None:
@@ -129,8 +131,6 @@ def _load(text: str, steps: dict[int, Callable]):
     path = _write(text, stem + ".py")
     name = f"spikestream.snn.{stem}"
     if path is None:  # nowhere to write: compile from memory, without Numba's cache
-        import types
-
         mod = types.ModuleType(name)
         exec(compile(text.replace("@njit(cache=True)", "@njit"), name, "exec"), mod.__dict__)
     else:

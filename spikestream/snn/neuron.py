@@ -130,7 +130,7 @@ class NeuronModel:
                 if tuple(v) != tuple(range(len(v))):
                     raise ValueError(f"model {self.name}: {what} must come from slots(...)")
                 v = v._fields
-            object.__setattr__(self, what, tuple(v))
+            object.__setattr__(self, what, slots(*v)._fields)  # distinct identifiers
         if len(self.variables) > N_VARS:
             raise ValueError(f"model {self.name}: at most {N_VARS} state variables")
         if len(self.slots) > N_PM:

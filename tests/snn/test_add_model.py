@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numba import njit
 
 from spikestream.registry import NEURON_MODELS
 from spikestream.snn import _dispatch, kernel, neuron
@@ -139,3 +140,20 @@ def test_the_generated_file_is_written_once(tmp_path, monkeypatch):
     _dispatch._write("x = 2\n", "_loop_bbbb_2.py")  # new sources: the old file and its cache go
     assert not p.exists() and not stale.exists()
     assert (tmp_path / "rw" / "_loop_bbbb_2.py").read_text() == "x = 2\n"
+
+
+@njit
+def _plus1(x):
+    return x + 1.0
+
+
+def test_a_generated_module_loads_from_its_file_or_from_memory(tmp_path, monkeypatch):
+    text = "from numba import njit\n\n\n@njit(cache=True)\ndef f(x):\n    return x + step_7(x)\n"
+    monkeypatch.setattr(_dispatch, "_fingerprint", lambda: "f" * 64)
+    for dirs in ([tmp_path], []):  # [] = nowhere writable: compiled from memory
+        monkeypatch.setattr(_dispatch, "_dirs", lambda d=dirs: d)
+        mod = _dispatch._load(text, {7: _plus1})
+        assert mod.f(2.0) == 5.0
+    files = list(tmp_path.glob("_loop_ffffffffffff_*.py"))
+    assert len(files) == 1 and files[0].read_text().endswith(text)
+    assert list((tmp_path / "__pycache__").glob(files[0].stem + ".f-*.nbi"))  # Numba cached it beside it
