@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +64,9 @@ def test_first_pipeline_runs_exactly_as_written(tmp_path):
     live = [c for c in cmds if not c["safe"]]
     assert len(live) > 200 and live[0]["names"] == ["front", "back"]
     front, back = [c["values"][0] for c in live], [c["values"][1] for c in live]
-    assert max(front) > 3 * max(back) > 0  # the bursting half reads far higher
+    # the bursting half reads far higher; compared on the 90th percentiles, because one window of the quiet
+    # half can reach 40 spikes/s by chance (seen in CI) while its bulk stays under 15
+    hi_front, hi_back = np.percentile(front, 90), np.percentile(back, 90)
+    assert hi_front > 3 * hi_back > 0, (hi_front, hi_back)
     assert all(0.0 <= v <= 500.0 for c in live for v in c["values"])  # inside the safety stage's range
     assert cmds[-1]["safe"] and cmds[-1]["values"] == [0.0, 0.0]  # the safe value on the way out
