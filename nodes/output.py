@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from spikestream.decode.calibration import CalibrationSchedule, check_calibration_keys, target_columns
+from spikestream.decode.calibration import CALIBRATION, CalibrationSchedule, target_columns
 from spikestream.decode.decision import Confusion, LabelHold, MajorityVote
 from spikestream.decode.targets import TargetBuffer
 from spikestream.params import REQUIRED, Param, Params, build_kind, node_params, selector
@@ -45,12 +45,7 @@ PARAMS = Params(
     Param("decoder", dict, REQUIRED, check=selector(DECODERS),
           doc="{kind = ..., ...}: a registered decoder and its parameters (docs/decoders.md)"),
     Param("safety", dict, {}, check=check_safety_table, doc="the safety stage's parameters (`spikestream.safety.SafetyParams`, docs/safety.md)"),
-    Param("calibrate_s", float, 10.0, unit="s", lo=0, doc="learn from `target` for the first N s of source time"),
-    Param("calibrate", str, "time", choices=("time", "target"),
-          doc='"target": learn exactly while the target row\'s phase column is 1'),
-    Param("phase_channel", int, None, lo=0, doc='with calibrate = "target": the phase column (default 1)'),
-    Param("target_channels", list, None, items=int, lo=0,
-          doc='target columns to use (default: all; [0] with calibrate = "target")'),
+    *CALIBRATION.params,  # calibrate_s, calibrate, phase_channel, target_channels (decode/calibration.py)
     Param("vote", int, 1, lo=1, doc="class labels: majority over the last N decisions (1 = off)"),
     Param("target_max_age_ms", float, 100.0, unit="ms", lo=0, doc="an older target sample is not used"),
     Param("target_buffer", int, 1024, unit="rows", lo=1, doc="target rows kept for alignment"),
@@ -59,7 +54,7 @@ PARAMS = Params(
     Param("max_age_ms", float, 100.0, unit="ms", lo=0, lo_open=True, finite=False,
           doc="a command from input older than this is not published (inf: off)"),
     Param("sinks", list, [], items=dict, check=selector(SINKS), doc="[{kind = ..., ...}, ...] (docs/sinks.md)"),
-    check=check_calibration_keys,  # the calibration keys that go together
+    check=CALIBRATION.check,  # the calibration keys that go together
 )
 
 

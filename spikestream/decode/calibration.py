@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CalibrationSchedule", "check_calibration_keys", "target_columns"]
+from spikestream.params import Param, Params
+
+__all__ = ["CALIBRATION", "CalibrationSchedule", "check_calibration_keys", "target_columns"]
 
 _AUTO, _ON, _FROZEN = 0, 1, 2
 
@@ -33,9 +35,13 @@ _AUTO, _ON, _FROZEN = 0, 1, 2
 class CalibrationSchedule:
     """Whether a decoder calibrates, packet by packet (see the module docstring)."""
 
-    def __init__(self, calibrate_s: float = 10.0, by_target: bool = False):
-        if not calibrate_s >= 0:
-            raise ValueError(f"CalibrationSchedule: calibrate_s must be >= 0, got {calibrate_s!r}")
+    def __init__(self, calibrate_s: float | None = None, by_target: bool = False):
+        """`calibrate_s`: as the ``calibrate_s`` key of `CALIBRATION` (default and range from there)."""
+        decl = CALIBRATION["calibrate_s"]
+        try:
+            calibrate_s = decl.default if calibrate_s is None else decl.convert(calibrate_s)
+        except ValueError as e:
+            raise ValueError(f"CalibrationSchedule: calibrate_s {e}") from None
         self.by_target = bool(by_target)
         self.calibrate_us = 0 if self.by_target else int(calibrate_s * 1e6)
         self._c = np.zeros(4, np.int64)  # [first t0, mode, last t1, seen]
@@ -130,3 +136,15 @@ def check_calibration_keys(v: dict, table: dict) -> None:
                              f"phase_channel, got {ch!r} and {ph!r}")
     elif "phase_channel" in table:
         raise ValueError('phase_channel needs calibrate = "target"')
+
+
+#: The keys that schedule calibration (in `control_output`'s params; docs/reference.md).
+CALIBRATION = Params(
+    Param("calibrate_s", float, 10.0, unit="s", lo=0, doc="learn from `target` for the first N s of source time"),
+    Param("calibrate", str, "time", choices=("time", "target"),
+          doc='"target": learn exactly while the target row\'s phase column is 1'),
+    Param("phase_channel", int, None, lo=0, doc='with calibrate = "target": the phase column (default 1)'),
+    Param("target_channels", list, None, items=int, lo=0,
+          doc='target columns to use (default: all; [0] with calibrate = "target")'),
+    check=check_calibration_keys,  # the keys that go together
+)
