@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from spikestream.params import REQUIRED
 from spikestream.runtime.pipeline import PipelineError, load
 
 PY = sys.executable
@@ -155,3 +156,34 @@ def test_an_event_filters_values_are_checked_at_load_by_its_params_class(tmp_pat
     p.write_text(CAMERA.format(filters=filters))
     msg = refused(p)
     assert "node 'cam'" in msg and text in msg, msg
+
+
+def _required(decl):
+    return {p.name: {"n_inputs": 4, "n_outputs": 2, "n_classes": 3}[p.name] for p in decl.params
+            if p.default is REQUIRED}
+
+
+def test_a_decoder_is_built_from_the_declaration_the_loader_checks():
+    """One source of truth: each decoder's parameter record takes every default from its kind's PARAMS, and
+    the library build refuses a bad value with the same words as the loader."""
+    from spikestream.registry import DECODERS
+
+    for kind in DECODERS.names():
+        decl = DECODERS.get(kind).PARAMS
+        dec = DECODERS.create(kind, **_required(decl))
+        for p in decl.params:
+            if p.default is not REQUIRED:
+                want = tuple(p.default) if isinstance(p.default, list) else p.default
+                assert getattr(dec.params, p.name) == want, (kind, p.name)
+    with pytest.raises(ValueError, match=r"RLSParams: forgetting must be > 0 and <= 1, got 1.5"):
+        DECODERS.create("linear_rls", n_inputs=4, n_outputs=2, forgetting=1.5)
+
+
+def test_a_conditioning_stage_reads_the_declaration_the_loader_checks():
+    from spikestream.registry import CONDITIONERS
+
+    for kind in CONDITIONERS.names():
+        st = CONDITIONERS.create(kind, n_channels=2, rate_hz=1000.0)  # every default from PARAMS
+        assert st.declared({}) == {p.name: p.default for p in type(st).PARAMS.params}
+    with pytest.raises(ValueError, match=r"bandpass: order must be >= 1 and <= 12, got 13"):
+        CONDITIONERS.create("bandpass", n_channels=2, rate_hz=1000.0, order=13)
