@@ -15,6 +15,12 @@ starts (`spikestream check` runs nothing else); a node runs it again in `setup` 
 for a loaded file, the check for a node built in a test or a notebook). `spikestream kinds --params` and
 docs/reference.md are printed from the same declarations (`reference_markdown`).
 
+A nested ``{kind = ...}`` table is one key checked by `selector(REGISTRY)`: the kind it names declares its
+own keys the same way (a `PARAMS` on the registered factory: decoders, conditioning stages; else what
+`spikestream._kinds` reads off it), and its errors are located under the key (``params.decoder: KEY``,
+``params.conditioning[2]: KEY``). A stage's parameter record can be built from its declaration
+(`params_dataclass`), so the loader and the stage read one set of defaults and ranges.
+
 Types: ``int`` (an integer, never a bool), ``float`` (any real number but a bool; finite unless
 ``finite=False``), ``bool``, ``str``, ``list`` (``items`` gives the element type, ranges apply to each
 element), ``dict`` (a table); a tuple of them accepts any (the first that fits converts).
