@@ -26,7 +26,11 @@ package imports without it.
   since the filters and neuron indices are sized for the first one.
 
 Measured here (2 cores, dv-processing 2.0.4 wheel): ``NetworkReader`` connects to a local writer in 2 ms
-and reports the end of the stream 0.4 s after the writer process dies; ``getNextEventBatch`` never blocks.
+and reports the end of the stream 0.4 s after the writer process dies; ``getNextEventBatch`` never blocks;
+a bare reader loop takes 2 M events from a local writer in 0.2-0.3 s, and the node (1 ms slices, no filters,
+kernels cached) put 2 M through in 0.84-0.97 s wall, 0.62 s of its process's CPU, writer on the same cores.
+A writer process that exits while its reader is behind loses what TCP had not yet taken (seen: 50 000 of
+2 M events, the last batches, when the reader was busy compiling kernels): that loss is the writer's.
 Camera capture was not tested with hardware (none here): only its errors (no camera found).
 """
 

@@ -4,7 +4,9 @@
 
 Serves on 127.0.0.1:PORT and prints "listening". MODE:
   file     wait for a client, stream every event batch of FILE (an AEDAT 4 recording) as written, wait until
-           the writer's queue is sent, print "sent", exit (the stream ends)
+           the writer's queue is sent, print "sent", then exit (the stream ends) when a line comes on stdin:
+           the test says when its reader has everything (a writer that exits while its client is still
+           reading loses what TCP had not yet taken from it: seen with 2 M events and a busy reader)
   stall    the same, then keep the connection open without sending anything until killed
   half     stream the first half of FILE's batches, print "half", then wait to be killed (SIGKILL: dies mid-stream)
   second   stream the second half of FILE's batches, print "sent", then wait to be killed
@@ -42,6 +44,7 @@ while w.getQueuedPacketCount() > 0:
 time.sleep(0.2)  # out of the queue is not yet on the wire
 print("half" if mode == "half" else "sent", flush=True)
 if mode == "file":
+    sys.stdin.readline()
     os._exit(0)
 while True:
     time.sleep(1)

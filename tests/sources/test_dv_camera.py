@@ -61,7 +61,7 @@ def _free_port() -> int:
 def writer(port, mode, path=None):
     """dv_writer.py serving on `port`; yields the process once it listens; killed at the end."""
     p = subprocess.Popen([sys.executable, str(WRITER), str(port), mode, *([str(path)] if path else [])],
-                         stdout=subprocess.PIPE, text=True)
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "listening", "the dv writer did not start"
         yield p
@@ -69,6 +69,12 @@ def writer(port, mode, path=None):
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
         p.wait(10)
+
+
+def release(wp):
+    """Let a "file" writer exit (once the reader has every event)."""
+    wp.stdin.write("exit\n")
+    wp.stdin.flush()
 
 
 def _poll_until(h, cond, timeout_s=30.0):
@@ -106,8 +112,11 @@ def test_every_event_a_dv_network_writer_streams_comes_out_in_order(recording):
         try:
             assert h.node.src.connected and (h.node.src.width, h.node.src.height) == (W, H)
             assert h.node.src.name == "DVXplorer_test"
-            _poll_until(h, lambda: h.node.finished)
             assert wp.stdout.readline().strip() == "sent"
+            _poll_until(h, lambda: h.node.counters["events_in"] == N_BATCHES * PER_BATCH)
+            assert not h.node.finished  # live: the stream is still open
+            release(wp)
+            _poll_until(h, lambda: h.node.finished)
         finally:
             h.node.close()
     got = _events_out(h)
@@ -274,6 +283,7 @@ def test_a_full_queue_drops_whole_batches_counts_them_and_says_so(recording, cap
         try:
             assert wp.stdout.readline().strip() == "sent"
             assert wait_for(lambda: h.node.src.stats["dropped_events"] == N_BATCHES * PER_BATCH - 1000, 10)
+            release(wp)
             _poll_until(h, lambda: h.node.finished)
         finally:
             h.node.close()
@@ -302,9 +312,11 @@ def test_the_pipeline_in_docs_devices_md_checks_and_its_node_reads_a_writer(tmp_
     params = tomllib.loads(text)["nodes"]["cam"]["params"]
     port = _free_port()
     path, want = recording
-    with writer(port, "file", path):
+    with writer(port, "file", path) as wp:
         h = NodeHarness("dv_camera", {**params, "address": f"127.0.0.1:{port}", "reconnect": False})
         try:
+            _poll_until(h, lambda: h.node.counters["events_in"] == want["t"].size)
+            release(wp)
             _poll_until(h, lambda: h.node.finished)
         finally:
             h.node.close()
@@ -324,6 +336,8 @@ def test_events_received_while_the_node_is_busy_survive_the_writer_exiting(recor
         h = NodeHarness("dv_camera", {"address": f"127.0.0.1:{port}", "emit_events": True, "reconnect": False})
         try:
             assert wp.stdout.readline().strip() == "sent"
+            assert wait_for(lambda: h.node.src._queued == N_BATCHES * PER_BATCH, 10)  # received, not read
+            release(wp)
             assert wp.wait(10) == 0
             assert wait_for(lambda: h.node.src._thread is not None and not h.node.src._thread.is_alive(), 10)
             assert h.out == []  # not polled yet: the writer is gone and dv's reader is closed
