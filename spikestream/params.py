@@ -51,6 +51,7 @@ REQUIRED: Any = _Required()
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list",
                dict: "a table", object: "any value"}
+_PLURAL = {int: "integers", float: "numbers", bool: "true/false values", str: "strings", list: "lists", dict: "tables"}
 _SHORT = {int: "int", float: "float", bool: "bool", str: "str", list: "list", dict: "table", object: "any"}
 
 
@@ -131,7 +132,7 @@ class Param:
                 for i, x in enumerate(out):
                     ok, y = _as(self.items, x, self.finite)
                     if not ok:
-                        want = self.expect or f"a list of {_TYPE_NAMES.get(self.items, self.items.__name__)}s"
+                        want = self.expect or f"a list of {_PLURAL.get(self.items, self.items.__name__ + 's')}"
                         raise ValueError(f"must be {want}; item {i} is {type(x).__name__} {x!r}")
                     try:
                         self._in_range(y)
