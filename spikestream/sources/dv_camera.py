@@ -28,7 +28,8 @@ package imports without it.
 Measured here (2 cores, dv-processing 2.0.4 wheel): ``NetworkReader`` connects to a local writer in 2 ms
 and reports the end of the stream 0.4 s after the writer process dies; ``getNextEventBatch`` never blocks;
 a bare reader loop takes 2 M events from a local writer in 0.2-0.3 s, and the node (1 ms slices, no filters,
-kernels cached) put 2 M through in 0.84-0.97 s wall, 0.62 s of its process's CPU, writer on the same cores.
+kernels cached) puts them through in 0.67-0.84 s wall (2.4-3.0 Mev/s), 0.12-0.16 s of its process's CPU, the
+writer on the same 2 cores (`benchmarks/dv_camera.py`).
 A writer process that exits while its reader is behind loses what TCP had not yet taken (seen: 50 000 of
 2 M events, the last batches, when the reader was busy compiling kernels): that loss is the writer's.
 Camera capture was not tested with hardware (none here): only its errors (no camera found).
