@@ -74,7 +74,8 @@ def main() -> None:
         for i in range(a.repeats):
             wall, cpu = run(path, n, a.slice_us)
             walls.append(wall)
-            print(f"run {i + 1}: {n} events in {wall:.2f} s wall = {n / wall / 1e6:.2f} Mev/s; node process CPU {cpu:.2f} s")
+            print(f"run {i + 1}: {n} events in {wall:.2f} s wall = {n / wall / 1e6:.2f} Mev/s; "
+                  f"node process CPU {cpu:.2f} s")
         print(f"median {n / statistics.median(walls) / 1e6:.2f} Mev/s")
 
 
