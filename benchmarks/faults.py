@@ -746,15 +746,19 @@ class Campaign:
                 s.setsockopt(zmq.SUBSCRIBE, b"")
                 s.connect(e)
                 socks.append(s)
-        w = 2.0 if self.a.quick else 5.0
+        self._ride_out(row, t0, 2.0 if self.a.quick else 5.0, rate)
+        for s in socks:
+            s.close(0)
+        row.crashes += self.check_crashes()
+
+    def _ride_out(self, row: Row, t0: float, w: float, rate: float) -> None:
+        """The `w` s after a fault began at `t0`: then every node's ping time (the slowest is the row's time
+        back; any over HANG_S a hang) and what the actuator got meanwhile."""
         self.wait(lambda: time.monotonic() > t0 + w, w + 1)
         pings = [self.ctl.ping_s(n) for n in NODES]
         row.back.append(max(pings))
         row.hangs += sum(p > HANG_S for p in pings)
         self.measure_actuator(row, t0, w, rate)
-        for s in socks:
-            s.close(0)
-        row.crashes += self.check_crashes()
 
     # ------------------------------------------------------------------ clock jumps
     def clock_jump(self) -> None:
@@ -789,12 +793,7 @@ class Campaign:
                 c0 = {n: self.ctl.counters(n) for n in ("snn", "output")}
                 t0 = time.monotonic()
                 sock.send(P.pack(P.Message(body, last.stream, last.seq + 1, t + (b.t1_us - b.t0_us), time.time_ns())))
-                w = 1.5 if self.a.quick else 4.0
-                self.wait(lambda: time.monotonic() > t0 + w, w + 1)
-                pings = [self.ctl.ping_s(n) for n in NODES]
-                row.back.append(max(pings))
-                row.hangs += sum(p > HANG_S for p in pings)
-                self.measure_actuator(row, t0, w, rate)
+                self._ride_out(row, t0, 1.5 if self.a.quick else 4.0, rate)
                 for n, c in c0.items():  # what the nodes counted meanwhile
                     c1 = self.ctl.counters(n)
                     d = {k: v - c.get(k, 0) for k, v in c1.items() if isinstance(v, (int, float)) and v != c.get(k, 0)}

@@ -172,6 +172,13 @@ class EventSlicer:
         self._next_t0 = t1
         return s
 
+    def pop_all(self) -> list[Slice]:
+        """Every complete slice, in order (after `finish`: all that is left)."""
+        out = []
+        while (s := self.pop()) is not None:
+            out.append(s)
+        return out
+
     def _floor(self, t: int) -> int:
         return self.origin_us + ((t - self.origin_us) // self.slice_us) * self.slice_us
 

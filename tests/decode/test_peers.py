@@ -11,6 +11,14 @@ from spikestream.registry import DECODERS
 DT = 10_000
 
 
+def _tuned_to_two_sines(rng, T, N, fa, fb, depth, seed):
+    """Targets [T, 2]: a sine at `fa` Hz and a cosine at `fb` Hz, one row per packet of DT; and packets of N
+    Poisson inputs around 30 Hz, each tuned (by `depth`) to a random mix of the two."""
+    tt = np.arange(T) * DT / 1e6
+    Y = np.stack([np.sin(2 * np.pi * fa * tt), np.cos(2 * np.pi * fb * tt)], 1)
+    return Y, hp.poisson_packets(30 * np.clip(1 + depth * Y @ rng.normal(size=(2, N)), 0.05, None), DT, seed)
+
+
 def test_lda_equals_scikit_learn_shrinkage_lda():
     lda_mod = pytest.importorskip("sklearn.discriminant_analysis")
     rng = np.random.default_rng(7)
@@ -38,9 +46,7 @@ def test_kalman_equals_filterpy():
     kf_mod = pytest.importorskip("filterpy.kalman")
     rng = np.random.default_rng(8)
     T, N, K = 900, 30, 2
-    tt = np.arange(T) * DT / 1e6
-    Y = np.stack([np.sin(2 * np.pi * 0.3 * tt), np.cos(2 * np.pi * 0.2 * tt)], 1)
-    pk = hp.poisson_packets(30 * np.clip(1 + 0.5 * Y @ rng.normal(size=(K, N)), 0.05, None), DT, 8)
+    Y, pk = _tuned_to_two_sines(rng, T, N, 0.3, 0.2, 0.5, 8)
     d = DECODERS.create("kalman", n_inputs=N, n_outputs=K, calibrating=True)
     for k, (i, t, t0, t1) in enumerate(pk[:600]):
         d.decode(i, t, t1, Y[k])
@@ -65,9 +71,7 @@ def test_linear_readouts_equal_padasip(kind):
     pa = pytest.importorskip("padasip")
     rng = np.random.default_rng(9)
     T, N, K = 500, 12, 2
-    tt = np.arange(T) * DT / 1e6
-    Y = np.stack([np.sin(2 * np.pi * 0.4 * tt), np.cos(2 * np.pi * 0.15 * tt)], 1)
-    pk = hp.poisson_packets(30 * np.clip(1 + 0.6 * Y @ rng.normal(size=(K, N)), 0.05, None), DT, 9)
+    Y, pk = _tuned_to_two_sines(rng, T, N, 0.4, 0.15, 0.6, 9)
     if kind == "linear_rls":
         d = DECODERS.create(kind, n_inputs=N, n_outputs=K, calibrating=True, forgetting=0.99, reg=0.5)
         peers = [pa.filters.FilterRLS(N + 1, mu=0.99, eps=0.5, w="zeros") for _ in range(K)]

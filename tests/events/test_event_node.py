@@ -45,10 +45,7 @@ def _expected(ev, slice_us, polarity="both", filters=FILTERS, downsample=1):
     s = EventSlicer(chain.out_width, chain.out_height, slice_us, polarity)
     s.push(chain(ev))
     s.finish()
-    out = []
-    while (x := s.pop()) is not None:
-        out.append(x)
-    return out, s.n_neurons
+    return s.pop_all(), s.n_neurons
 
 
 @pytest.mark.parametrize("polarity,downsample", [("both", 1), ("merge", 2), ("on", 4)])
@@ -189,9 +186,7 @@ def test_frames_to_events_node_matches_the_emulator(tmp_path):
     s = EventSlicer(w, h, 5_000, "merge")
     s.push(ev)
     s.finish()
-    want = []
-    while (x := s.pop()) is not None:
-        want.append(x)
+    want = s.pop_all()
     got = [b for port, b, _, _ in out]
     assert len(got) == len(want) > 10 and ev.size > 100
     for g, x in zip(got, want):

@@ -56,9 +56,7 @@ polarity = "merge"
     s = EventSlicer(w, h, 10_000, "merge")
     s.push(ev)
     s.finish()
-    want = []
-    while (x := s.pop()) is not None:
-        want.append(x)
+    want = s.pop_all()
     assert [m.body.t0_us for m in got] == [x.t0_us for x in want]
     assert sum(m.body.idx.size for m in got) == n
     assert all(m.t_us == m.body.t1_us and m.body.n_neurons == w * h for m in got)

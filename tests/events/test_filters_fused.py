@@ -155,10 +155,7 @@ def test_window_boundary_is_exact_when_a_rebase_lands_between_the_events(later):
 
 
 def _drain(s):
-    out = []
-    while (sl := s.pop()) is not None:
-        out.append((sl.t0_us, sl.t1_us, sl.idx.tolist(), sl.t_us.tolist()))
-    return out
+    return [(sl.t0_us, sl.t1_us, sl.idx.tolist(), sl.t_us.tolist()) for sl in s.pop_all()]
 
 
 @pytest.mark.parametrize("polarity", ["both", "merge", "on"])

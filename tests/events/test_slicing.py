@@ -19,10 +19,7 @@ def _events(seed, n=2000, t_max=300_000):
 
 
 def _drain(s):
-    out = []
-    while (sl := s.pop()) is not None:
-        out.append(sl)
-    return out
+    return s.pop_all()
 
 
 def _as_tuples(slices):

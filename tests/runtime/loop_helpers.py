@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import zmq
-from runtime_helpers import command, ep, wait_for
+from runtime_helpers import command, ep, node_table, wait_for, write_pipeline
 
 from spikestream import protocol as P
 from spikestream import transport
@@ -23,15 +23,9 @@ class RelayRig:
 
     def __init__(self, tmp_path, extra="", sub_opts=None):
         self.e = dict(up=ep(), out=ep(), ctl=ep())
-        self.path = tmp_path / "relay.toml"
-        self.path.write_text(f"""
-[nodes.relay]
-kind = "relay"
-inputs = {{ in = "{self.e['up']}" }}
-outputs = {{ out = "{self.e['out']}" }}
-control = "{self.e['ctl']}"
-{extra}
-""")
+        self.path = write_pipeline(tmp_path, node_table("relay", "relay", inputs={"in": self.e["up"]},
+                                                        outputs={"out": self.e["out"]}, control=self.e["ctl"],
+                                                        extra=extra), name="relay.toml")
         ctx = zmq.Context.instance()
         self.up = transport.pub(ctx, self.e["up"])
         self.down = transport.sub(ctx, [self.e["out"]])

@@ -17,6 +17,34 @@ def ep():
     return f"tcp://127.0.0.1:{transport.free_tcp_port()}"
 
 
+def node_table(name, kind, *, inputs=None, outputs=None, control=None, params=None, extra=""):
+    """One ``[nodes.NAME]`` table of a pipeline file, as text: `inputs` / `outputs` map a port to an endpoint
+    or "node.port" (an input also to a list of them), `params` is the inline table's body ("rate_hz = 200"),
+    `extra` more lines of the table (hwm, state, runtime keys)."""
+
+    def value(v):
+        return "[" + ", ".join(f'"{x}"' for x in v) + "]" if isinstance(v, (list, tuple)) else f'"{v}"'
+
+    lines = [f"[nodes.{name}]", f'kind = "{kind}"']
+    for key, ports in (("inputs", inputs), ("outputs", outputs)):
+        if ports:
+            lines.append(f"{key} = {{ " + ", ".join(f"{p} = {value(v)}" for p, v in ports.items()) + " }")
+    if control:
+        lines.append(f'control = "{control}"')
+    if params is not None:
+        lines.append(f"params = {{ {params} }}")
+    if extra:
+        lines.append(extra.strip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def write_pipeline(tmp_path, *tables, name="p.toml"):
+    """The tables (text) as the pipeline file tmp_path/NAME; returns its path."""
+    p = tmp_path / name
+    p.write_text("".join(tables))
+    return p
+
+
 def command(endpoint, cmd, args=None, timeout=1.0):
     """A command's reply body, or None when the node does not answer in time."""
     try:

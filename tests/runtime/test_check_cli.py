@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from runtime_helpers import node_table, write_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -16,19 +17,9 @@ def ss(*args, **kw):
 
 
 def chain(tmp_path, src_params="rate_hz = 200", relay_extra=""):
-    p = tmp_path / "p.toml"
-    p.write_text(f"""[nodes.src]
-kind = "ramp_source"
-outputs = {{ out = "tcp://127.0.0.1:auto" }}
-params = {{ {src_params} }}
-
-[nodes.relay]
-kind = "relay"
-inputs = {{ in = "src.out" }}
-outputs = {{ out = "tcp://127.0.0.1:auto" }}
-{relay_extra}
-""")
-    return p
+    return write_pipeline(
+        tmp_path, node_table("src", "ramp_source", outputs={"out": "tcp://127.0.0.1:auto"}, params=src_params),
+        node_table("relay", "relay", inputs={"in": "src.out"}, outputs={"out": "tcp://127.0.0.1:auto"}, extra=relay_extra))
 
 
 @pytest.mark.parametrize("path", DEPLOY, ids=[p.name for p in DEPLOY])

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import zmq
-from runtime_helpers import command, ep, wait_for
+from runtime_helpers import command, ep, node_table, wait_for, write_pipeline
 
 from spikestream import protocol as P
 from spikestream import transport
@@ -19,16 +19,9 @@ RATE = 200
 
 def start(tmp_path, extra=""):
     e = dict(out=ep(), ctl=ep())
-    p = tmp_path / "src.toml"
-    p.write_text(f"""
-[nodes.src]
-kind = "ramp_source"
-outputs = {{ out = "{e['out']}" }}
-control = "{e['ctl']}"
-params = {{ rate_hz = {RATE} }}
-state = "{tmp_path / 'src.npz'}"
-{extra}
-""")
+    p = write_pipeline(tmp_path, node_table("src", "ramp_source", outputs={"out": e["out"]}, control=e["ctl"],
+                                            params=f"rate_hz = {RATE}",
+                                            extra=f'state = "{tmp_path / "src.npz"}"\n{extra}'), name="src.toml")
     proc = subprocess.Popen([sys.executable, "-m", "spikestream", "node", str(p), "src"], stderr=subprocess.PIPE, text=True)
     return proc, e
 

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import zmq
+from runtime_helpers import node_table, write_pipeline
 
 from spikestream import protocol as P
 from spikestream import transport
@@ -53,13 +54,8 @@ def test_kinds_lists_every_registry():
 
 def test_log_format_json_is_one_object_per_line_in_the_supervisor_and_its_nodes(tmp_path):
     """--log-format json: every line on stderr parses, the nodes `run` starts log the same way."""
-    p = tmp_path / "p.toml"
-    p.write_text(f"""
-[nodes.src]
-kind = "emg_synth"
-outputs = {{ samples = "tcp://127.0.0.1:{transport.free_tcp_port()}" }}
-params = {{ channels = 2, rate_hz = 200 }}
-""")
+    p = write_pipeline(tmp_path, node_table("src", "emg_synth", params="channels = 2, rate_hz = 200",
+                                            outputs={"samples": f"tcp://127.0.0.1:{transport.free_tcp_port()}"}))
     r = subprocess.run([sys.executable, "-m", "spikestream", "--log-format", "json", "run", str(p), "--duration", "8"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import zmq
-from runtime_helpers import command, ep, wait_for
+from runtime_helpers import command, ep, node_table, wait_for, write_pipeline
 
 from spikestream import transport
 from spikestream.runtime import pipeline
@@ -23,25 +23,11 @@ def chain(tmp_path, src, flow=None, hwm=20, extra=""):
     """src -> relay -> rec, small queues (hwm) so that a fast source overruns them at once."""
     e = dict(src=ep(), relay=ep(), relay_ctl=ep(), rec_ctl=ep(), src_ctl=ep())
     head = f'[pipeline]\nname = "flow"\n' + (f'flow = "{flow}"\n' if flow else "")
-    p = tmp_path / "p.toml"
-    p.write_text(head + f"""
-[nodes.src]
-{src}
-control = "{e['src_ctl']}"
-hwm = {hwm}
-{extra}
-[nodes.relay]
-kind = "relay"
-inputs = {{ in = "src.{'samples' if 'file_source' in src else 'out'}" }}
-outputs = {{ out = "{e['relay']}" }}
-control = "{e['relay_ctl']}"
-hwm = {hwm}
-[nodes.rec]
-kind = "recorder"
-inputs = {{ in = "relay.out" }}
-control = "{e['rec_ctl']}"
-hwm = {hwm}
-""")
+    port = "samples" if "file_source" in src else "out"
+    p = write_pipeline(tmp_path, head, f'[nodes.src]\n{src}\ncontrol = "{e["src_ctl"]}"\nhwm = {hwm}\n{extra}\n',
+                       node_table("relay", "relay", inputs={"in": f"src.{port}"}, outputs={"out": e["relay"]},
+                                  control=e["relay_ctl"], extra=f"hwm = {hwm}"),
+                       node_table("rec", "recorder", inputs={"in": "relay.out"}, control=e["rec_ctl"], extra=f"hwm = {hwm}"))
     return p, e
 
 

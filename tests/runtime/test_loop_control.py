@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import zmq
-from runtime_helpers import command, ep, wait_for
+from runtime_helpers import command, ep, node_table, wait_for, write_pipeline
 
 from spikestream import protocol as P
 from spikestream import transport
@@ -23,15 +23,8 @@ def ramp(tmp_path, state=True):
     e = dict(out=ep(), ctl=ep())
     d = tmp_path / "state"
     d.mkdir(exist_ok=True)
-    p = tmp_path / "p.toml"
-    p.write_text(f"""
-[nodes.src]
-kind = "ramp_source"
-outputs = {{ out = "{e['out']}" }}
-control = "{e['ctl']}"
-params = {{ rate_hz = 100 }}
-{f'state = "{d / "src.npz"}"' if state else ""}
-""")
+    p = write_pipeline(tmp_path, node_table("src", "ramp_source", outputs={"out": e["out"]}, control=e["ctl"],
+                                            params="rate_hz = 100", extra=f'state = "{d / "src.npz"}"' if state else ""))
     return p, e, d
 
 

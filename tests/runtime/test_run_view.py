@@ -12,7 +12,7 @@ import sys
 import termios
 import time
 
-from runtime_helpers import ep
+from runtime_helpers import ep, node_table, write_pipeline
 
 PY = sys.executable
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
@@ -20,20 +20,8 @@ LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [DIWEC] spikestrea
 
 
 def pipeline(tmp_path, params="rate_hz = 200"):
-    p = tmp_path / "p.toml"
-    p.write_text(f"""
-[nodes.src]
-kind = "ramp_source"
-outputs = {{ out = "{ep()}" }}
-control = "{ep()}"
-params = {{ {params} }}
-[nodes.relay]
-kind = "relay"
-inputs = {{ in = "src.out" }}
-outputs = {{ out = "{ep()}" }}
-control = "{ep()}"
-""")
-    return p
+    return write_pipeline(tmp_path, node_table("src", "ramp_source", outputs={"out": ep()}, control=ep(), params=params),
+                          node_table("relay", "relay", inputs={"in": "src.out"}, outputs={"out": ep()}, control=ep()))
 
 
 def run_on_a_terminal(args, timeout_s=60):

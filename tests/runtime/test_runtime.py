@@ -1,5 +1,6 @@
 """The runtime in real processes: graceful stop, restarts, no orphans, bad input survived, state kept."""
 
+import contextlib
 import json
 import os
 import signal
@@ -11,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zmq
-from runtime_helpers import command, ep, wait_for
+from loop_helpers import samples
+from runtime_helpers import command, ep, node_table, wait_for, write_pipeline
 
 from spikestream import protocol as P
 from spikestream import transport
@@ -32,35 +34,15 @@ def alive(pid):
         return False
 
 
-def write_pipeline(tmp_path, text):
-    p = tmp_path / "p.toml"
-    p.write_text(text)
-    return p
-
-
 def relay_pipeline(tmp_path, rate=200, state=None):
     e = dict(src=ep(), relay=ep(), ctl=ep(), rec_ctl=ep(), src_ctl=ep())
     st = f'state = "{state}"' if state else ""
-    text = f"""
-[pipeline]
-name = "t"
-[nodes.src]
-kind = "ramp_source"
-outputs = {{ out = "{e['src']}" }}
-control = "{e['src_ctl']}"
-params = {{ rate_hz = {rate} }}
-{st}
-[nodes.relay]
-kind = "relay"
-inputs = {{ in = "src.out" }}
-outputs = {{ out = "{e['relay']}" }}
-control = "{e['ctl']}"
-[nodes.rec]
-kind = "recorder"
-inputs = {{ in = "relay.out" }}
-control = "{e['rec_ctl']}"
-"""
-    return write_pipeline(tmp_path, text), e
+    return write_pipeline(
+        tmp_path, '[pipeline]\nname = "t"\n',
+        node_table("src", "ramp_source", outputs={"out": e["src"]}, control=e["src_ctl"], params=f"rate_hz = {rate}",
+                   extra=st),
+        node_table("relay", "relay", inputs={"in": "src.out"}, outputs={"out": e["relay"]}, control=e["ctl"]),
+        node_table("rec", "recorder", inputs={"in": "relay.out"}, control=e["rec_ctl"])), e
 
 
 def test_node_stops_on_sigterm_within_bound(tmp_path):
@@ -81,17 +63,30 @@ def test_node_stops_on_sigterm_within_bound(tmp_path):
         proc.wait()
 
 
-def test_malformed_and_unexpected_messages_are_counted_not_fatal(tmp_path):
+@contextlib.contextmanager
+def relay_between_sockets(tmp_path):
+    """The relay of `relay_pipeline` alone in its own process, up and answering: we play its source through
+    `upstream` and read its output through `down`. Yields (endpoints, process, upstream, down)."""
     path, e = relay_pipeline(tmp_path)
     ctx = zmq.Context.instance()
-    upstream = transport.pub(ctx, e["src"])  # we play the source
+    upstream = transport.pub(ctx, e["src"])
     down = transport.sub(ctx, [e["relay"]])
     proc = subprocess.Popen([PY, "-m", "spikestream", "node", str(path), "relay"])
     try:
         wait_for(lambda: command(e["ctl"], "ping"), what="relay up")
+        yield e, proc, upstream, down
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        upstream.close(0)
+        down.close(0)
+
+
+def test_malformed_and_unexpected_messages_are_counted_not_fatal(tmp_path):
+    with relay_between_sockets(tmp_path) as (e, proc, upstream, down):
 
         def good(seq, t):
-            return P.pack(P.Message(P.Samples(np.array([t], np.int64), np.ones((1, 1), np.float32), 1.0), "x.out", seq, t, time.time_ns()))
+            return samples("x.out", seq, t)
 
         bad = [b"", b"\xff\x00garbage", good(0, 10)[:-3], P.pack(P.Message(P.Command("x"), "x.out", 0)),
                msgpack_with_version(2), good(1, 5_000_000_000)]
@@ -113,11 +108,6 @@ def test_malformed_and_unexpected_messages_are_counted_not_fatal(tmp_path):
         assert proc.poll() is None  # still serving
         assert command(e["ctl"], "ping").result == "pong"
         assert any(m.t_us == 6_000_000_000 for m in received)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
-        upstream.close(0)
-        down.close(0)
 
 
 def msgpack_with_version(v):
@@ -230,23 +220,12 @@ def test_bad_node_params_exit_with_config_error_and_are_not_restarted(tmp_path):
 
 
 def test_restarted_upstream_is_followed_even_when_its_clock_begins_again(tmp_path):
-    path, e = relay_pipeline(tmp_path)
-    ctx = zmq.Context.instance()
-    upstream = transport.pub(ctx, e["src"])
-    down = transport.sub(ctx, [e["relay"]])
-    proc = subprocess.Popen([PY, "-m", "spikestream", "node", str(path), "relay"])
-
-    def msg(seq, t):
-        return P.pack(P.Message(P.Samples(np.array([t], np.int64), np.ones((1, 1), np.float32), 1.0), "x.out", seq, t,
-                                time.time_ns()))
-
-    try:
-        wait_for(lambda: command(e["ctl"], "ping"), what="relay up")
+    with relay_between_sockets(tmp_path) as (e, proc, upstream, down):
         got = []
 
         def pump():
             for seq, t in [(0, 1000), (1, 2000), (2, 3000), (0, 100), (1, 200)]:  # the sender restarted at seq 1->0
-                upstream.send(msg(seq, t))
+                upstream.send(samples("x.out", seq, t))
             while down.poll(50):
                 got.append(P.unpack(down.recv()).t_us)
             return [100, 200] == got[-2:] and got
@@ -255,11 +234,6 @@ def test_restarted_upstream_is_followed_even_when_its_clock_begins_again(tmp_pat
         s = command(e["ctl"], "stats").result["runtime"]
         assert s["upstream_restarts"] >= 1
         assert s["rejected"] == 0
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
-        upstream.close(0)
-        down.close(0)
 
 
 def test_real_time_settings_are_applied_to_the_node_process(tmp_path):

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from runtime_helpers import ep
+from runtime_helpers import ep, node_table, write_pipeline
 
 from spikestream.runtime import sdnotify
 
@@ -138,18 +138,8 @@ def test_a_child_does_not_inherit_the_notify_variables():
 
 
 def chain(tmp_path):
-    p = tmp_path / "p.toml"
-    p.write_text(f"""
-[nodes.src]
-kind = "ramp_source"
-outputs = {{ out = "{ep()}" }}
-params = {{ rate_hz = 200 }}
-[nodes.relay]
-kind = "relay"
-inputs = {{ in = "src.out" }}
-outputs = {{ out = "{ep()}" }}
-""")
-    return p
+    return write_pipeline(tmp_path, node_table("src", "ramp_source", outputs={"out": ep()}, params="rate_hz = 200"),
+                          node_table("relay", "relay", inputs={"in": "src.out"}, outputs={"out": ep()}))
 
 
 def collect(listener, proc, timeout):
@@ -164,16 +154,22 @@ def collect(listener, proc, timeout):
     raise AssertionError(f"still running after {timeout} s; got {got}")
 
 
-def test_the_supervisor_says_ready_pings_the_watchdog_and_says_stopping(listener, tmp_path):
-    env = {**os.environ, "WATCHDOG_USEC": "1000000"}  # a ping every 0.5 s
-    proc = subprocess.Popen([PY, "-m", "spikestream", "run", str(chain(tmp_path)), "--duration", "8",
-                             "--workdir", str(tmp_path / "wd")], env=env, stderr=subprocess.PIPE, text=True)
+def run_collecting(listener, args, env):
+    """`spikestream ARGS` to its end (exit 0), and every (datagram, pid) it sent the listener meanwhile."""
+    proc = subprocess.Popen([PY, "-m", "spikestream", *args], env=env, stderr=subprocess.PIPE, text=True)
     try:
         got = collect(listener, proc, timeout=60)
     finally:
         proc.kill()
         err = proc.communicate()[1]
     assert proc.returncode == 0, err
+    return proc, got
+
+
+def test_the_supervisor_says_ready_pings_the_watchdog_and_says_stopping(listener, tmp_path):
+    env = {**os.environ, "WATCHDOG_USEC": "1000000"}  # a ping every 0.5 s
+    proc, got = run_collecting(listener, ["run", str(chain(tmp_path)), "--duration", "8", "--workdir",
+                                          str(tmp_path / "wd")], env)
     # NotifyAccess=main: everything comes from the supervisor itself, nothing from its nodes
     assert {pid for _, pid in got} == {proc.pid}, got
     msgs = [m for m, _ in got]
@@ -189,14 +185,7 @@ def test_the_supervisor_says_ready_pings_the_watchdog_and_says_stopping(listener
 
 def test_a_lone_node_says_ready_pings_the_watchdog_and_says_stopping(listener, tmp_path):
     env = {**os.environ, "WATCHDOG_USEC": "400000"}
-    proc = subprocess.Popen([PY, "-m", "spikestream", "node", str(chain(tmp_path)), "relay", "--duration", "3"],
-                            env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        got = collect(listener, proc, timeout=60)
-    finally:
-        proc.kill()
-        err = proc.communicate()[1]
-    assert proc.returncode == 0, err
+    proc, got = run_collecting(listener, ["node", str(chain(tmp_path)), "relay", "--duration", "3"], env)
     assert {pid for _, pid in got} == {proc.pid}
     msgs = [m for m, _ in got]
     assert msgs[0] == b"READY=1\nSTATUS=relay (relay) running", msgs

@@ -8,37 +8,22 @@ import sys
 import time
 
 import pytest
-from runtime_helpers import command, ep, wait_for
+from runtime_helpers import command, ep, node_table, wait_for, write_pipeline
 
 from spikestream.runtime import pipeline
 
 PY = sys.executable
 
 
-def write(tmp_path, text):
-    p = tmp_path / "p.toml"
-    p.write_text(text)
-    return p
-
-
 def chain(tmp_path, extra_src="", extra_relay="", src_params="rate_hz = 200"):
     """src -> relay; relay's output is read by nobody in the file (like the output node's port an external
     actuator reads): terminal."""
     e = dict(src=ep(), relay=ep(), src_ctl=ep(), relay_ctl=ep())
-    return write(tmp_path, f"""
-[nodes.src]
-kind = "ramp_source"
-outputs = {{ out = "{e['src']}" }}
-control = "{e['src_ctl']}"
-params = {{ {src_params} }}
-{extra_src}
-[nodes.relay]
-kind = "relay"
-inputs = {{ in = "src.out" }}
-outputs = {{ out = "{e['relay']}" }}
-control = "{e['relay_ctl']}"
-{extra_relay}
-"""), e
+    return write_pipeline(
+        tmp_path, node_table("src", "ramp_source", outputs={"out": e["src"]}, control=e["src_ctl"], params=src_params,
+                             extra=extra_src),
+        node_table("relay", "relay", inputs={"in": "src.out"}, outputs={"out": e["relay"]}, control=e["relay_ctl"],
+                   extra=extra_relay)), e
 
 
 def test_pipeline_knows_which_outputs_are_terminal(tmp_path):
@@ -164,19 +149,9 @@ def test_a_node_that_cannot_start_stops_the_pipeline_before_anything_reaches_the
     """src -> relay -> rec, the relay's port taken: the source waits for its reader, which never comes; the
     supervisor stops everything at the relay's exit 78, and the last node (the actuator's side) saw nothing."""
     e = dict(src=ep(), relay=ep())
-    p = write(tmp_path, f"""
-[nodes.src]
-kind = "ramp_source"
-outputs = {{ out = "{e['src']}" }}
-params = {{ rate_hz = 1000 }}
-[nodes.relay]
-kind = "relay"
-inputs = {{ in = "src.out" }}
-outputs = {{ out = "{e['relay']}" }}
-[nodes.rec]
-kind = "recorder"
-inputs = {{ in = "relay.out" }}
-""")
+    p = write_pipeline(tmp_path, node_table("src", "ramp_source", outputs={"out": e["src"]}, params="rate_hz = 1000"),
+                       node_table("relay", "relay", inputs={"in": "src.out"}, outputs={"out": e["relay"]}),
+                       node_table("rec", "recorder", inputs={"in": "relay.out"}))
     with socket.socket() as hold:
         hold.bind(("127.0.0.1", int(e["relay"].rsplit(":", 1)[1])))
         hold.listen()

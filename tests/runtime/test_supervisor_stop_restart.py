@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 
-from runtime_helpers import command, ep, wait_for
+from runtime_helpers import command, ep, node_table, wait_for, write_pipeline
 
 from spikestream.runtime import pipeline
 from spikestream.runtime.loop import EX_STOPPED
@@ -17,23 +17,10 @@ PY = sys.executable
 
 def relay_chain(tmp_path, src_params="rate_hz = 200"):
     e = dict(src=ep(), relay=ep(), src_ctl=ep(), relay_ctl=ep(), rec_ctl=ep())
-    p = tmp_path / "p.toml"
-    p.write_text(f"""
-[nodes.src]
-kind = "ramp_source"
-outputs = {{ out = "{e['src']}" }}
-control = "{e['src_ctl']}"
-params = {{ {src_params} }}
-[nodes.relay]
-kind = "relay"
-inputs = {{ in = "src.out" }}
-outputs = {{ out = "{e['relay']}" }}
-control = "{e['relay_ctl']}"
-[nodes.rec]
-kind = "recorder"
-inputs = {{ in = "relay.out" }}
-control = "{e['rec_ctl']}"
-""")
+    p = write_pipeline(
+        tmp_path, node_table("src", "ramp_source", outputs={"out": e["src"]}, control=e["src_ctl"], params=src_params),
+        node_table("relay", "relay", inputs={"in": "src.out"}, outputs={"out": e["relay"]}, control=e["relay_ctl"]),
+        node_table("rec", "recorder", inputs={"in": "relay.out"}, control=e["rec_ctl"]))
     return p, e
 
 
@@ -165,16 +152,8 @@ params = {{ decoder = {{ kind = "linear_rls", n_inputs = 8, n_outputs = 1 }}, sa
 
 def test_a_run_with_an_input_from_outside_does_not_end_with_its_finite_source(tmp_path):
     outside = ep()  # e.g. a feedback stream the pipeline file does not produce
-    p = tmp_path / "p.toml"
-    p.write_text(f"""
-[nodes.src]
-kind = "ramp_source"
-outputs = {{ out = "{ep()}" }}
-params = {{ rate_hz = 1000, limit = 20 }}
-[nodes.rec]
-kind = "recorder"
-inputs = {{ in = ["src.out", "{outside}"] }}
-""")
+    p = write_pipeline(tmp_path, node_table("src", "ramp_source", outputs={"out": ep()}, params="rate_hz = 1000, limit = 20"),
+                       node_table("rec", "recorder", inputs={"in": ["src.out", outside]}))
     sup = Supervisor(pipeline.load(p), workdir=str(tmp_path / "w"))
     sup.start()
     try:

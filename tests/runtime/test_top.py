@@ -11,7 +11,7 @@ import time
 import uuid
 
 import zmq
-from runtime_helpers import command, ep, wait_for
+from runtime_helpers import command, ep, node_table, wait_for, write_pipeline
 
 from spikestream import protocol as P
 from spikestream import transport
@@ -119,29 +119,11 @@ def test_the_watcher_reads_a_live_node_while_another_is_dead():
 def chain(tmp_path, auto=False):
     """src -> relay -> sink, each with a control endpoint, and a node without one."""
     a = (lambda: "tcp://127.0.0.1:auto") if auto else ep
-    p = tmp_path / "p.toml"
-    p.write_text(f"""
-[pipeline]
-name = "top-{uuid.uuid4().hex[:8]}"
-[nodes.src]
-kind = "ramp_source"
-outputs = {{ out = "{a()}" }}
-control = "{a()}"
-params = {{ rate_hz = 200 }}
-[nodes.relay]
-kind = "relay"
-inputs = {{ in = "src.out" }}
-outputs = {{ out = "{a()}" }}
-control = "{a()}"
-[nodes.sink]
-kind = "recorder"
-inputs = {{ in = "relay.out" }}
-control = "{a()}"
-[nodes.blind]
-kind = "recorder"
-inputs = {{ in = "relay.out" }}
-""")
-    return p
+    return write_pipeline(tmp_path, f'[pipeline]\nname = "top-{uuid.uuid4().hex[:8]}"\n',
+                          node_table("src", "ramp_source", outputs={"out": a()}, control=a(), params="rate_hz = 200"),
+                          node_table("relay", "relay", inputs={"in": "src.out"}, outputs={"out": a()}, control=a()),
+                          node_table("sink", "recorder", inputs={"in": "relay.out"}, control=a()),
+                          node_table("blind", "recorder", inputs={"in": "relay.out"}))
 
 
 def run(p, workdir=None):
