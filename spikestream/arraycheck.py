@@ -33,3 +33,8 @@ def min_max(a: np.ndarray) -> tuple[int, int]:
         v = a.tolist()
         return min(v), max(v)
     return int(a.min()), int(a.max())
+
+
+def max_of(a: np.ndarray) -> int:
+    """Largest value of a non-empty integer array, as a Python int (one pass where `min_max` makes two)."""
+    return max(a.tolist()) if a.size <= SMALL else int(a.max())

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import msgpack
 import numpy as np
 
-from spikestream.arraycheck import all_finite, increasing, min_max
+from spikestream.arraycheck import all_finite, increasing, max_of, min_max
 
 VERSION = 1
 MAX_STREAM_NAME = 256  # characters; a stream is "<node>.<port>"
@@ -158,13 +158,14 @@ class Spikes:
         if idx.shape != t.shape:
             raise ProtocolError(f"spikes: {idx.size} indices for {t.size} times")
         if idx.size:
-            top = min_max(idx)[1]
+            top = max_of(idx)  # unsigned: the smallest is >= 0
             if top >= n:
                 raise ProtocolError(f"spikes: neuron index {top} >= n_neurons {n}")
-            lo, hi = min_max(t)
+            ordered = idx.size == 1 or increasing(t, strict=False)
+            lo, hi = (int(t[0]), int(t[-1])) if ordered else min_max(t)  # sorted: the ends are the extremes
             if lo < t0 or hi >= t1:
                 raise ProtocolError("spikes: a spike time lies outside the window")
-            if idx.size > 1 and not increasing(t, strict=False):
+            if not ordered:
                 raise ProtocolError("spikes: times are not sorted")
         return cls(t0, t1, n, idx, t)
 

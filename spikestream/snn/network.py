@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from spikestream.arraycheck import increasing, min_max
+from spikestream.snn import _packet
 from spikestream.snn import build as _build
 from spikestream.snn.build import SYN_NAMES
 from spikestream.snn.kernel import REC_SYN, REC_THETA, run
@@ -129,39 +129,29 @@ class SNN(RecordingMixin):
         t = np.asarray(in_t_us)
         if idx.ndim != 1 or t.ndim != 1 or idx.shape != t.shape:
             raise ValueError(f"in_idx and in_t_us must be 1-d of equal length, got {idx.shape} and {t.shape}")
-        if idx.size:
-            if idx.dtype.kind not in "iu" or t.dtype.kind not in "iu":
-                raise ValueError("in_idx and in_t_us must be integer arrays")
-            lo, hi = min_max(idx)
-            if lo < 0 or hi >= self.n_inputs:
-                raise ValueError(f"input index out of range [0, {self.n_inputs})")
-            if t.size > 1 and not increasing(t, strict=False):
-                raise ValueError("input spike times are not sorted")
+        if idx.size and (idx.dtype.kind not in "iu" or t.dtype.kind not in "iu"):
+            raise ValueError("in_idx and in_t_us must be integer arrays")
+        # an unsigned index past int64 becomes negative here and is refused as out of range
         idx = idx.astype(np.int64, copy=False)
         t = t.astype(np.int64, copy=False)
         until_us = int(until_us)
         dt = self.dt_us
-        if self._step is None:
-            self._step = 0  # without start(), the clock starts at t = 0
-        if t.size and t[0] < self._step * dt:
-            late = t < self._step * dt
-            self.late_spikes += int(late.sum())
-            idx, t = idx[~late], t[~late]
-        if self._pend_t.size:
-            idx = np.concatenate([self._pend_idx, idx])
-            t = np.concatenate([self._pend_t, t])
-            if np.any(np.diff(t) < 0):
-                o = np.argsort(t, kind="stable")
-                idx, t = idx[o], t[o]
+        step = 0 if self._step is None else self._step  # without start(), the clock starts at t = 0
         n_end = until_us // dt
-        steps = t // dt
-        n_now = int(np.searchsorted(steps, n_end, side="left"))
-        self._pend_idx, self._pend_t = idx[n_now:].copy(), t[n_now:].copy()
-        in_step, in_idx_ = steps[:n_now], idx[:n_now]
-        n_steps = max(0, n_end - self._step)
+        # checks, late spikes, the pending ones joined, the complete steps' split off: one pass (_packet.py)
+        err, late, in_step, in_idx_, pend_idx, pend_t = _packet.prepare(idx, t, self._pend_idx, self._pend_t,
+                                                                        step * dt, n_end, dt, self.n_inputs)
+        if err == _packet.OUT_OF_RANGE:
+            raise ValueError(f"input index out of range [0, {self.n_inputs})")
+        if err == _packet.UNSORTED:
+            raise ValueError("input spike times are not sorted")
+        self._step = step
+        self.late_spikes += late
+        self._pend_idx, self._pend_t = pend_idx, pend_t
+        n_steps = max(0, n_end - step)
         out_i, out_t = self._run(n_steps, in_step, in_idx_)
-        if self.spec.outputs[0] == INPUT:  # the readout's skip path: input spikes first, stamped like outputs
-            out_i, out_t = _merge_by_time(in_idx_, in_step * dt, out_i, out_t)
+        if self.spec.outputs[0] == INPUT and in_idx_.size:  # the readout's skip path: input spikes first,
+            out_i, out_t = _packet.merge_inputs(in_idx_, in_step, dt, out_i, out_t)  # stamped like outputs
         return out_i, out_t
 
     def _run(self, n_steps: int, in_step: np.ndarray, in_idx: np.ndarray):
@@ -383,11 +373,3 @@ def build_snn(params: dict[str, Any], n_inputs: int) -> SNN:
     """Build the network described by `params` (the pipeline file's SNN table) for `n_inputs` inputs."""
     return SNN(parse(params, n_inputs))
 
-
-def _merge_by_time(a_idx, a_t, b_idx, b_t) -> tuple[np.ndarray, np.ndarray]:
-    """Two time-sorted spike lists as one, time-sorted; at equal times ``a`` comes first."""
-    if not a_idx.size:
-        return b_idx, b_t
-    t = np.concatenate([a_t, b_t])
-    o = np.argsort(t, kind="stable")
-    return np.concatenate([a_idx, b_idx])[o], t[o]
