@@ -73,14 +73,20 @@ def faery_reader(path):
     return run
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="1 M events, 3 repeats")
+def size_args(doc: str, quick: tuple[int, int], full: tuple[int, int]) -> tuple[int, int]:
+    """The event benchmarks' command line (--quick, --events N, --repeats R): (events, repeats), from the
+    (events, repeats) pairs `quick` and `full` unless given."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help=f"{quick[0] // 1_000_000} M events, {quick[1]} repeats")
     ap.add_argument("--events", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=None)
     a = ap.parse_args()
-    n = a.events or (1_000_000 if a.quick else 6_000_000)
-    reps = a.repeats or (3 if a.quick else 5)
+    n, reps = quick if a.quick else full
+    return a.events or n, a.repeats or reps
+
+
+def main() -> int:
+    n, reps = size_args(__doc__, quick=(1_000_000, 3), full=(6_000_000, 5))
     ev = fr.moving_edges(n, W, H, t0=0, rate_mev_s=1.5, seed=0)
     dur_s = (ev["t"][-1] - ev["t"][0]) / 1e6
     print(f"recording: {n:,} events, {dur_s:.2f} s, {W}x{H}; median of {reps} reads; shared 2-core machine, noisy")

@@ -12,7 +12,6 @@ The machine is shared by several engineers (2 cores): timings are noisy; compare
 
 from __future__ import annotations
 
-import argparse
 import resource
 import statistics
 import sys
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import zmq
+
+from events_decode import size_args
 
 from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.io import open_reader, open_writer
@@ -135,13 +136,7 @@ def run_baseline(path: Path, chunk: int):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="2 M events, 2 repeats")
-    ap.add_argument("--events", type=int, default=None)
-    ap.add_argument("--repeats", type=int, default=None)
-    a = ap.parse_args()
-    n = a.events or (2_000_000 if a.quick else 20_000_000)
-    repeats = a.repeats or (2 if a.quick else 3)
+    n, repeats = size_args(__doc__, quick=(2_000_000, 2), full=(20_000_000, 3))
     chunk = 1 << 16
     filters = [{"kind": "hot_pixel", "window_us": 100_000, "max_events": 1000},
                {"kind": "background_activity", "dt_us": 5_000},
