@@ -5,7 +5,10 @@ The same messages as the ``event_camera`` replay: events pass the filter chain a
 ``slice_us`` slices, one `Spikes` packet per slice on ``out`` (and `Events` on ``events`` with
 ``emit_events``). Live, not paced: a slice ``[t0, t1)`` goes out in the poll that sees the camera's first
 event at or after ``t1`` (any event, also one the filters drop), with ``t_us = t1`` and ``origin_ns`` = the
-wall time of that poll; when the stream ends, its last slice goes out at once.
+wall time of that poll; when the stream ends, its last slice goes out at once. The filter and slicer
+kernels run once on scratch events as soon as the sensor size is known (in setup when the stream answers
+or width / height are given), so a kernel not in Numba's cache compiles before the first camera event
+(tested in a fresh process: the first events load no further kernel); meanwhile the source's thread queues.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.filters import FilterChain
 from spikestream.events.slicing import EventSlicer
 from spikestream.nodes.event_camera import _COMMON
@@ -91,9 +95,22 @@ class DVCameraNode(Node):
         filters = p["filters"]
         if p["downsample"] > 1:
             filters = [*filters, {"kind": "downsample", "factor": p["downsample"]}]
-        self.chain = FilterChain(filters, self.src.width, self.src.height)
-        self.slicer = EventSlicer(self.chain.out_width, self.chain.out_height, self.slice_us, p["polarity"],
-                                  keep_events=self.emit_events, max_events_per_slice=p["max_events_per_slice"])
+        def make():
+            chain = FilterChain(filters, self.src.width, self.src.height)
+            return chain, EventSlicer(chain.out_width, chain.out_height, self.slice_us, p["polarity"],
+                                      keep_events=self.emit_events, max_events_per_slice=p["max_events_per_slice"])
+
+        # kernels ready before the first camera event: two events through a scratch chain and slicer, so that
+        # a kernel not in Numba's cache compiles here (in setup when the size is known: before the node reports
+        # ready), not while the first slices wait
+        chain, slicer = make()
+        ev = np.zeros(2, EVENT_DTYPE)
+        ev["t"] = (0, self.slice_us)
+        chain.to_slicer(ev, slicer)
+        slicer.advance(2 * self.slice_us)
+        while slicer.pop() is not None:
+            pass
+        self.chain, self.slicer = make()
         self.n_neurons = self.slicer.n_neurons
         return True
 

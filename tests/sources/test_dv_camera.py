@@ -347,3 +347,36 @@ def test_events_received_while_the_node_is_busy_survive_the_writer_exiting(recor
     got = _events_out(h)
     for k in "xytp":
         np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+
+
+_FIRST_POLL = r"""
+import sys, numpy as np
+from spikestream.events.dtype import EVENT_DTYPE
+from spikestream.testing import NodeHarness
+
+def loaded():
+    from numba.core.dispatcher import Dispatcher
+    return {(m, k, str(s)) for m, mod in list(sys.modules.items()) if m.startswith("spikestream.events")
+            for k, f in vars(mod).items() if isinstance(f, Dispatcher) for s in f.signatures}
+
+h = NodeHarness("dv_camera", {"camera": "DXA00042", "width": 64, "height": 48, "connect_wait_s": 0,
+                              "filters": [{"kind": "refractory", "period_us": 500}], "emit_events": False})
+before = loaded()
+ev = np.zeros(100, EVENT_DTYPE)
+ev["x"], ev["y"], ev["t"], ev["p"] = np.arange(100) % 64, np.arange(100) % 48, 1_000_000 + 50 * np.arange(100), 1
+reads = [ev]
+h.node.src.read = lambda n: reads.pop() if reads else np.zeros(0, EVENT_DTYPE)
+h.node.poll(0)
+assert sum(s.idx.size for s in h.emitted["out"]) > 0
+print(len(before), sorted(loaded() - before))
+h.node.close()
+"""
+
+
+def test_kernels_are_ready_before_the_first_event():
+    """In a fresh process: once the node is set up (its size known), its first events need no kernel that
+    setup did not already compile or load from Numba's cache."""
+    r = subprocess.run([sys.executable, "-c", _FIRST_POLL], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    n_before, new = r.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert int(n_before) > 0 and new == "[]", r.stdout
