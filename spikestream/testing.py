@@ -8,7 +8,8 @@ what the runtime would hand it), ticks it, and keeps everything it emits.
 
 `h.emitted[port]` is the live list of the bodies emitted on a port (a test may keep it and look again after
 more messages); `connect` chains harnesses into a small in-process pipeline; `run` polls a finite source until
-it is done. This is the one harness the tests use: none hand-writes an ``emit=lambda ...``.
+it is done. Tests use it instead of hand-writing an ``emit=lambda ...``. Beside it: `wait_for` (a bounded
+wait on a condition) and `encode_in_chunks` (an encoder fed in random chunks).
 """
 
 from __future__ import annotations
