@@ -34,6 +34,7 @@ import numpy as np
 
 from spikestream.decode.calibration import CALIBRATION, CalibrationSchedule, target_columns
 from spikestream.decode.decision import Confusion, LabelHold, MajorityVote
+from spikestream.decode.outputs import check_output_table
 from spikestream.decode.targets import TargetBuffer
 from spikestream.params import REQUIRED, Param, Params, build_kind, node_params, selector
 from spikestream.protocol import Control, Message
@@ -54,7 +55,7 @@ PARAMS = Params(
     Param("max_age_ms", float, 100.0, unit="ms", lo=0, lo_open=True, finite=False,
           doc="a command from input older than this is not published (inf: off)"),
     Param("sinks", list, [], items=dict, check=selector(SINKS), doc="[{kind = ..., ...}, ...] (docs/sinks.md)"),
-    check=CALIBRATION.check,  # the calibration keys that go together
+    check=check_output_table,  # the calibration keys, and names, vote and safety against the decoder's outputs
 )
 
 

@@ -36,6 +36,12 @@ class Decoder:
     _part_names: tuple[str, ...] = ()
     _array_names: tuple[str, ...] = ()
 
+    @classmethod
+    def declared_outputs(cls, v: dict) -> tuple[int, bool]:
+        """(outputs, whether they are class labels) of the decoder the checked values `v` of its `PARAMS`
+        build: known before it is built (the output node's keys are checked against it at load)."""
+        return v["n_outputs"], False
+
     def __init__(self, n_inputs: int, n_outputs: int, calibrating: bool = False):
         if int(n_inputs) != n_inputs or n_inputs < 1:
             raise ValueError(f"n_inputs must be a positive integer, got {n_inputs!r}")

@@ -46,6 +46,10 @@ class _Classifier(Decoder):
     accepts_any_target = True
     _part_names = ("features",)
 
+    @classmethod
+    def declared_outputs(cls, v: dict) -> tuple[int, bool]:
+        return (1, True) if v["output"] == "label" else (v["n_classes"], False)
+
     def __init__(self, p):  # p: a params_dataclass record (n_classes >= 2 and output checked)
         super().__init__(p.n_inputs, 1 if p.output == "label" else p.n_classes, p.calibrating)
         self.params = p

@@ -126,6 +126,10 @@ class RateDecoder(Decoder):
         self.M = group_matrix(p.n_inputs, k, p.groups)
         self._identity = k == p.n_inputs and not p.groups
 
+    @classmethod
+    def declared_outputs(cls, v: dict) -> tuple[int, bool]:
+        return _n_outputs(v), False
+
     def _check_target(self, target):  # a rate decoder learns nothing; any target is ignored
         pass
 
@@ -149,3 +153,4 @@ def counts_decoder(**kw):
 
 
 counts_decoder.PARAMS = COUNTS
+counts_decoder.declared_outputs = RateDecoder.declared_outputs

@@ -187,3 +187,28 @@ def test_a_conditioning_stage_reads_the_declaration_the_loader_checks():
         assert st.declared({}) == {p.name: p.default for p in type(st).PARAMS.params}
     with pytest.raises(ValueError, match=r"bandpass: order must be >= 1 and <= 12, got 13"):
         CONDITIONERS.create("bandpass", n_channels=2, rate_hz=1000.0, order=13)
+
+
+LDA = 'kind = "lda", n_inputs = 4, n_classes = 3'
+
+
+@pytest.mark.parametrize("decoder,safety,extra,text", [
+    (LDA, "", 'names = ["a", "b"]', "params: names: 2 names for 1 outputs"),
+    (RLS, "", "vote = 3", 'params: vote needs one discrete output (a decoder with output = "label")'),
+    (RLS, "n_outputs = 3", "", "params: safety.n_outputs 3 != decoder outputs 2"),
+    (LDA, "safe_value = 7", "", "params: safety: safe_value 7.0 lies outside [lo, hi]"),
+    (LDA, "max_rate = 2.0", "", "params: safety: discrete: class labels take no max_rate, max_accel or deadband"),
+])
+def test_the_output_nodes_keys_are_checked_against_the_decoders_outputs_at_load(tmp_path, decoder, safety, extra, text):
+    """Before: names, vote and the safety table were matched to the decoder's outputs (their count, class
+    labels) only when the node built the decoder."""
+    p = tmp_path / "p.toml"
+    p.write_text(OUT.format(decoder=decoder, safety=safety) + extra + "\n")
+    msg = refused(p)
+    assert "node 'out'" in msg and text in msg, msg
+
+
+def test_a_good_label_pipeline_still_loads(tmp_path):
+    p = tmp_path / "p.toml"
+    p.write_text(OUT.format(decoder=LDA, safety="safe_value = 2") + 'names = ["gesture"]\nvote = 5\n')
+    load(p, resolve_auto=False)
