@@ -36,8 +36,8 @@ from typing import Any, Callable, Iterable
 
 from spikestream._checks import _did_you_mean, _num, build_dataclass, check_number, check_per_item
 
-__all__ = ["REQUIRED", "Param", "Params", "ParamError", "NestedParamError", "selector", "kind_params", "derived_params", "build_kind",
-           "check_number", "check_per_item", "build_dataclass", "params_dataclass", "validate", "node_params",
+__all__ = ["REQUIRED", "Param", "Params", "ParamError", "NestedParamError", "selector", "kind_params", "derived_params",
+           "build_kind", "check_number", "check_per_item", "build_dataclass", "params_dataclass", "validate", "node_params",
            "params_text", "reference_markdown"]
 
 

@@ -157,7 +157,8 @@ def _check_across(p) -> None:
     sv = _vec("safe_value", p.safe_value, n, allow_inf=False)
     if np.any(sv < lo) or np.any(sv > hi):
         raise ValueError(f"safe_value {p.safe_value!r} lies outside [lo, hi]")
-    rate, accel, dead = _vec("max_rate", p.max_rate, n), _vec("max_accel", p.max_accel, n), _vec("deadband", p.deadband, n)
+    rate, accel = _vec("max_rate", p.max_rate, n), _vec("max_accel", p.max_accel, n)
+    dead = _vec("deadband", p.deadband, n)
     if p.discrete:
         if p.safe_mode != "immediate":
             raise ValueError("discrete: labels cannot slew (safe_mode must be 'immediate')")

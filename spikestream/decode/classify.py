@@ -179,7 +179,8 @@ def _check_assign(v: dict, table: dict) -> None:
 
 WTA = Params(
     N_INPUTS, N_CLASSES, WINDOW, TAU_MS, WINDOW_MS,
-    Param("assign", list, [], items=int, lo=-1, doc="the class of each neuron, -1: none (default: learnt while calibrating)"),
+    Param("assign", list, [], items=int, lo=-1,
+          doc="the class of each neuron, -1: none (default: learnt while calibrating)"),
     Param("min_rate_hz", float, 0.0, unit="Hz", doc="a winner below this rate decides rest_label"),
     Param("rest_label", int, 0, doc="the label decided when no class is active enough"),
     OUTPUT, CALIBRATING,

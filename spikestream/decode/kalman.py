@@ -135,7 +135,8 @@ def _kf_ss_step(x, z, A, a, H, d, Kss, xp, innov):
 
 KALMAN = Params(
     N_INPUTS, N_OUTPUTS, WINDOW, TAU_MS, WINDOW_MS,
-    Param("q_floor", float, 1.0, unit="(spikes/s)^2", lo=0, lo_open=True, doc="added to diag(Q), the observation noise"),
+    Param("q_floor", float, 1.0, unit="(spikes/s)^2", lo=0, lo_open=True,
+          doc="added to diag(Q), the observation noise"),
     Param("w_floor", float, 1e-6, lo=0, lo_open=True, doc="added to diag(W), the state noise"),
     CALIBRATING,
 ).with_defaults(window_ms=100.0)
