@@ -99,28 +99,27 @@ class BandPass(SOSFilter):
         super().__init__(n_channels, rate_hz, _butter(p["order"], (p["low_hz"], p["high_hz"]), "bandpass", rate_hz))
 
 
+class _OneEdge(SOSFilter):
+    """A Butterworth filter of one edge ``cutoff_hz``, its type (scipy's ``btype``) the registered kind."""
+
+    def __init__(self, n_channels: int, rate_hz: float, **kw):
+        p = self.declared(kw)
+        _check_band(self.kind, p["cutoff_hz"], rate_hz)
+        super().__init__(n_channels, rate_hz, _butter(p["order"], p["cutoff_hz"], self.kind, rate_hz))
+
+
 @register("lowpass")
-class LowPass(SOSFilter):
+class LowPass(_OneEdge):
     """Butterworth low-pass at ``cutoff_hz``."""
 
     PARAMS = Params(cutoff("cutoff_hz", 10.0, "the -3 dB frequency"), order(2))
 
-    def __init__(self, n_channels: int, rate_hz: float, **kw):
-        p = self.declared(kw)
-        _check_band("lowpass", p["cutoff_hz"], rate_hz)
-        super().__init__(n_channels, rate_hz, _butter(p["order"], p["cutoff_hz"], "lowpass", rate_hz))
-
 
 @register("highpass")
-class HighPass(SOSFilter):
+class HighPass(_OneEdge):
     """Butterworth high-pass at ``cutoff_hz``."""
 
     PARAMS = Params(cutoff("cutoff_hz", 20.0, "the -3 dB frequency"), order(2))
-
-    def __init__(self, n_channels: int, rate_hz: float, **kw):
-        p = self.declared(kw)
-        _check_band("highpass", p["cutoff_hz"], rate_hz)
-        super().__init__(n_channels, rate_hz, _butter(p["order"], p["cutoff_hz"], "highpass", rate_hz))
 
 
 @register("notch")
