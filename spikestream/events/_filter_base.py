@@ -1,16 +1,33 @@
-"""The base of every event filter and the fused program that runs a list of them through `_run_chain`
-(split out of filters.py)."""
+"""The base of every event filter, its declaration, and the fused program that runs a list of them.
+
+A filter is one module (see `spikestream.events.filter_refractory` for a small one): a frozen ``Params``
+dataclass (the params layer builds and checks it), named kernel slots (``P = slots("width", "period_us",
+"last", "base")``: its integer parameters, then the arena offset of each state array by the state's name),
+its state arrays, and an ``@njit`` per-event step reading ``prm[o, P.period_us]``::
+
+    step(o, prm, st64, st32, sc, xi, yi, ti, pi) -> (keep, xi, yi)
+
+(``o``: the op's row of ``prm`` and ``sc``; ``st64`` / ``st32``: the arenas holding every op's state;
+``sc[o]``: per-call scratch; ``xi, yi`` may be rewritten for the ops after it). Optional kernels: ``start(o,
+prm, sc)`` once per chunk before the first event, ``prefetch(o, prm, st64, st32, xa, ya)`` for the table
+lines an event a few places ahead will touch; ``remaps = True`` for a filter that changes coordinates.
+Defining ``step`` in a subclass declares it (`DECLARED`, its ``code``); `spikestream.events._chain_dispatch`
+generates the fused kernel's dispatch over every declared filter.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from spikestream.events._chain_kernel import N_PRM, _run_chain
+from spikestream.events._chain_dispatch import kernel as chain_kernel
 from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.state import restore_arrays
 from spikestream.params import build_dataclass, check_number
+
+#: Every declared filter class, in declaration order; a class's ``code`` is its index here.
+DECLARED: list[type] = []
 
 
 def _build_params(cls: type, kind: str, params: dict[str, Any]):
@@ -21,11 +38,66 @@ def _need_int(kind: str, name: str, v: Any, lo: int) -> None:
     check_number(v, f"event filter {kind!r}: {name}", integer=True, lo=lo)
 
 
+def _kernel(cls: type, name: str) -> Callable | None:
+    f = cls.__dict__.get(name)
+    f = f.__func__ if isinstance(f, staticmethod) else f
+    if f is not None and not hasattr(f, "py_func"):
+        raise ValueError(f"event filter {cls.__qualname__}: {name} must be an @njit function, got {f!r}")
+    return f
+
+
+def declare(cls: type) -> int:
+    """Add a filter class to `DECLARED` (what the generated dispatch calls); returns its code. A class of the
+    same module and name declared again (a reloaded module) takes the old one's code."""
+    step = _kernel(cls, "step")
+    for name in ("step", "start", "prefetch"):
+        f = _kernel(cls, name)
+        if f is not None:
+            setattr(cls, name, staticmethod(f))  # a plain function attribute, not a bound method
+    s = cls.__dict__.get("slots")
+    if s is None or not hasattr(s, "_fields") or tuple(s) != tuple(range(len(s))):
+        raise ValueError(f"event filter {cls.__qualname__}: slots must come from slots(...), got {s!r}")
+    missing = set(cls._state_names) - set(s._fields)
+    if missing:
+        raise ValueError(f"event filter {cls.__qualname__}: no slot for the offset of its state {sorted(missing)}")
+    if step is None:
+        raise ValueError(f"event filter {cls.__qualname__}: no step")
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    for code, old in enumerate(DECLARED):
+        if f"{old.__module__}.{old.__qualname__}" == name:
+            DECLARED[code] = cls
+            break
+    else:
+        code = len(DECLARED)
+        DECLARED.append(cls)
+    cls.code = code
+    return code
+
+
 class EventFilter:
-    """Base of every filter: a sensor geometry in and out, a call on a chunk, and explicit state."""
+    """Base of every filter: a sensor geometry in and out, a call on a chunk, and explicit state. A subclass
+    that defines ``step`` is declared (module docstring)."""
 
     kind: ClassVar[str] = ""
     Params: ClassVar[type]
+    #: Named kernel slots: the integer parameters (`_prm`), then the offset of each state array by name.
+    slots: ClassVar[Any]
+    #: The names of the state arrays, each kept as ``self._<name>`` (int64 or int32) and moved into an arena.
+    _state_names: ClassVar[tuple[str, ...]] = ()
+    #: Columns of per-call scratch ``sc[o]`` the kernels use.
+    n_scratch: ClassVar[int] = 0
+    #: True: the step rewrites ``xi, yi`` (the ops after it see other coordinates: prefetch stops there).
+    remaps: ClassVar[bool] = False
+    code: ClassVar[int]
+    step: ClassVar[Callable]
+    start: ClassVar[Callable | None] = None
+    prefetch: ClassVar[Callable | None] = None
+    _bound: object = None  # token of the fused program whose arenas hold this filter's state
+
+    def __init_subclass__(cls, **kw: Any):
+        super().__init_subclass__(**kw)
+        if "step" in cls.__dict__:
+            declare(cls)
 
     def __init__(self, width: int, height: int, /, **params: Any):
         _need_int(self.kind, "width", width, 1)
@@ -41,9 +113,6 @@ class EventFilter:
     def out_height(self) -> int:
         return self.height
 
-    code: ClassVar[int]
-    _bound: object = None  # token of the fused program whose arenas hold this filter's state
-
     def __call__(self, ev: np.ndarray) -> np.ndarray:
         """Filter a chunk on its own (a one-filter program); the input is left alone."""
         if ev.dtype != EVENT_DTYPE:
@@ -52,29 +121,19 @@ class EventFilter:
             self._solo = _Program([self], self.width, self.height)
         return self._solo.run(ev)
 
-    def _prm(self) -> list[int]:
-        """The op's integer parameters for the fused kernel (the state offset is appended after them)."""
-        raise NotImplementedError
+    def _prm(self) -> dict[str, int]:
+        """The op's integer parameters by slot name (the state offsets are filled in by the program)."""
+        return {}
 
     def _live_state(self) -> dict[str, np.ndarray]:
-        """The filter's own state arrays (none for a stateless filter)."""
-        return {}
+        """The filter's own state arrays (views into a program's arena once bound)."""
+        return {n: getattr(self, "_" + n) for n in self._state_names}
 
     def get_state(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self._live_state().items()}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         restore_arrays(f"event filter {self.kind!r}", self._live_state(), state)
-
-
-class _PixelStateFilter(EventFilter):
-    """A filter whose state is one array (per pixel, flattened ``y * width + x``), int64 or int32. A fused
-    program moves it into its arena and leaves ``self._<name>`` a view of it."""
-
-    _state_names: ClassVar[tuple[str, ...]] = ()
-
-    def _live_state(self) -> dict[str, np.ndarray]:
-        return {n: getattr(self, "_" + n) for n in self._state_names}
 
 
 class _Program:
@@ -85,7 +144,7 @@ class _Program:
     def __init__(self, filters: list[EventFilter], width: int, height: int):
         self.filters, self.width, self.height = filters, width, height
         self.ops = np.array([f.code for f in filters], np.int64)
-        self.sc = np.zeros((len(filters), 3), np.int64)
+        self.sc = np.zeros((len(filters), max([1] + [f.n_scratch for f in filters])), np.int64)
         self.rejected = np.zeros(1, np.int64)
         self._token = object()  # filters keep this, not the program: no reference cycle to collect
         self._bind()
@@ -94,15 +153,19 @@ class _Program:
         """(Re)build the arenas from the filters' current state arrays and point the filters at them."""
         placed = []  # (filter, name, array, offset)
         sizes = {np.dtype(np.int64): 0, np.dtype(np.int32): 0}
-        self.prm = np.zeros((len(self.filters), N_PRM), np.int64)
+        self.prm = np.zeros((len(self.filters), max([1] + [len(f.slots) for f in self.filters])), np.int64)
         for o, f in enumerate(self.filters):
-            row = [int(v) for v in f._prm()]
-            for name in getattr(f, "_state_names", ()):  # offsets follow the params, in _state_names order
+            vals = dict(f._prm())
+            for name in f._state_names:
                 a = getattr(f, "_" + name)
-                row.append(sizes[a.dtype])
+                vals[name] = sizes[a.dtype]
                 placed.append((f, name, a, sizes[a.dtype]))
                 sizes[a.dtype] += a.size
-            self.prm[o, :len(row)] = row
+            if set(vals) != set(f.slots._fields):
+                raise ValueError(f"event filter {f.kind!r}: values for {sorted(vals)} where its slots are "
+                                 f"{list(f.slots._fields)}")
+            for name, v in vals.items():
+                self.prm[o, getattr(f.slots, name)] = int(v)
         self.st64 = np.empty(sizes[np.dtype(np.int64)], np.int64)
         self.st32 = np.empty(sizes[np.dtype(np.int32)], np.int32)
         for f, name, a, off in placed:
@@ -118,9 +181,9 @@ class _Program:
         if any(f._bound is not self._token for f in self.filters):  # a filter also ran in another program
             self._bind()
         out = np.empty(ev.size, EVENT_DTYPE)
-        k = _run_chain(ev["x"], ev["y"], ev["t"], ev["p"], self.width, self.height, self.ops, self.prm,
-                       self.st64, self.st32, self.sc, out["x"], out["y"], out["t"], out["p"], self.rejected,
-                       False, 1, 1, False, _NO_CLOCK, _NO_IDX, _NO_T)
+        k = chain_kernel()(ev["x"], ev["y"], ev["t"], ev["p"], self.width, self.height, self.ops, self.prm,
+                           self.st64, self.st32, self.sc, out["x"], out["y"], out["t"], out["p"], self.rejected,
+                           False, 1, 1, False, _NO_CLOCK, _NO_IDX, _NO_T)
         return out[:k]
 
     def run_mapped(self, ev: np.ndarray, width: int, height: int, both: bool,
@@ -131,13 +194,13 @@ class _Program:
         idx = np.empty(ev.size, np.uint32)
         t = np.empty(ev.size, np.int64)
         e = _NO_EVENTS
-        k = _run_chain(ev["x"], ev["y"], ev["t"], ev["p"], self.width, self.height, self.ops, self.prm,
-                       self.st64, self.st32, self.sc, e["x"], e["y"], e["t"], e["p"], self.rejected,
-                       True, width, height, both, clock, idx, t)
+        k = chain_kernel()(ev["x"], ev["y"], ev["t"], ev["p"], self.width, self.height, self.ops, self.prm,
+                           self.st64, self.st32, self.sc, e["x"], e["y"], e["t"], e["p"], self.rejected,
+                           True, width, height, both, clock, idx, t)
         return idx[:k], t[:k]
 
 
-# placeholders for the outputs a _run_chain call does not write (same array types as the real ones)
+# placeholders for the outputs a run_chain call does not write (same array types as the real ones)
 _NO_EVENTS = np.zeros(2, EVENT_DTYPE)
 _NO_CLOCK = np.zeros(2, np.int64)
 _NO_IDX = np.zeros(0, np.uint32)

@@ -1,0 +1,70 @@
+"""``refractory``: drop an event that follows its pixel's previous one too closely (one filter, one module:
+params, named slots, state, kernels; a template for a new filter)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from spikestream._codegen import slots
+from spikestream.events._chain_kernel import NEVER, NEVER32, REBASE_US, _prefetch, _rebase
+from spikestream.events._filter_base import EventFilter, _need_int
+from spikestream.registry import EVENT_FILTERS
+
+
+@dataclass(frozen=True)
+class RefractoryParams:
+    period_us: int = 1_000
+    extend: bool = False  # True: every event (also a dropped one) restarts the period, as tonic does
+
+    def __post_init__(self):
+        _need_int("refractory", "period_us", self.period_us, 0)
+        if self.period_us >= REBASE_US:
+            raise ValueError(f"event filter 'refractory': period_us must be below 2**30 (17.9 min), got {self.period_us}")
+
+
+#: the kernel's integer parameters, then the arena offsets of the state arrays `last` and `base`
+P = slots("width", "period_us", "extend", "n_pix", "last", "base")
+
+
+@njit(cache=True)
+def prefetch_refractory(o, prm, st64, st32, xa, ya):
+    _prefetch(st32, prm[o, P.last] + ya * prm[o, P.width] + xa)
+
+
+@njit(cache=True)
+def step_refractory(o, prm, st64, st32, sc, xi, yi, ti, pi):
+    """``t - last > period``; ``last`` updated on kept events (or every event with ``extend``); int32 times
+    relative to the filter's base (`_rebase`)."""
+    off = prm[o, P.last]
+    rt = ti - st64[prm[o, P.base]]
+    if rt >= REBASE_US:
+        rt = _rebase(st32, off, prm[o, P.n_pix], st64, prm[o, P.base], ti)
+    j = off + yi * prm[o, P.width] + xi
+    ok = rt - st32[j] > prm[o, P.period_us]
+    if ok or prm[o, P.extend] != 0:
+        st32[j] = max(rt, NEVER32)
+    return ok, xi, yi
+
+
+@EVENT_FILTERS.register("refractory")
+class RefractoryFilter(EventFilter):
+    """Drop an event that follows its pixel's previous event by ``period_us`` or less."""
+
+    kind = "refractory"
+    Params = RefractoryParams
+    slots = P
+    _state_names = ("last", "base")
+    step, prefetch = step_refractory, prefetch_refractory
+
+    def __init__(self, width: int, height: int, /, **params: Any):
+        super().__init__(width, height, **params)
+        self._last = np.full(self.width * self.height, NEVER32, np.int32)  # t - base (see REBASE_US)
+        self._base = np.array([NEVER], np.int64)  # the first event rebases
+
+    def _prm(self) -> dict[str, int]:
+        return {"width": self.width, "period_us": self.params.period_us, "extend": self.params.extend,
+                "n_pix": self.width * self.height}

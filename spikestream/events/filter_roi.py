@@ -1,0 +1,70 @@
+"""``roi``: keep a rectangle of the sensor, optionally cropped to it (one filter, one module)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from numba import njit
+
+from spikestream._codegen import slots
+from spikestream.events._filter_base import EventFilter, _need_int
+from spikestream.registry import EVENT_FILTERS
+
+
+@dataclass(frozen=True)
+class RoiParams:
+    x: int = 0
+    y: int = 0
+    width: int = 1
+    height: int = 1
+    crop: bool = True  # True: shift coordinates so the ROI's corner is (0, 0) and the sensor shrinks to it
+
+    def __post_init__(self):
+        for n in ("x", "y"):
+            _need_int("roi", n, getattr(self, n), 0)
+        for n in ("width", "height"):
+            _need_int("roi", n, getattr(self, n), 1)
+
+
+P = slots("x", "y", "width", "height", "crop")
+
+
+@njit(cache=True)
+def step_roi(o, prm, st64, st32, sc, xi, yi, ti, pi):
+    x0, y0 = prm[o, P.x], prm[o, P.y]
+    ok = xi >= x0 and xi < x0 + prm[o, P.width] and yi >= y0 and yi < y0 + prm[o, P.height]
+    if ok and prm[o, P.crop] != 0:
+        xi -= x0
+        yi -= y0
+    return ok, xi, yi
+
+
+@EVENT_FILTERS.register("roi")
+class RoiFilter(EventFilter):
+    """Region of interest: keep events with ``x <= ex < x + width`` and ``y <= ey < y + height``."""
+
+    kind = "roi"
+    Params = RoiParams
+    slots = P
+    step = step_roi
+    remaps = True
+
+    def __init__(self, width: int, height: int, /, **params: Any):
+        super().__init__(width, height, **params)
+        p = self.params
+        if p.x + p.width > self.width or p.y + p.height > self.height:
+            raise ValueError(f"event filter 'roi': region x={p.x} y={p.y} {p.width}x{p.height} exceeds the "
+                             f"{self.width}x{self.height} sensor")
+
+    @property
+    def out_width(self) -> int:
+        return self.params.width if self.params.crop else self.width
+
+    @property
+    def out_height(self) -> int:
+        return self.params.height if self.params.crop else self.height
+
+    def _prm(self) -> dict[str, int]:
+        p = self.params
+        return {"x": p.x, "y": p.y, "width": p.width, "height": p.height, "crop": p.crop}
