@@ -212,3 +212,29 @@ def test_a_good_label_pipeline_still_loads(tmp_path):
     p = tmp_path / "p.toml"
     p.write_text(OUT.format(decoder=LDA, safety="safe_value = 2") + 'names = ["gesture"]\nvote = 5\n')
     load(p, resolve_auto=False)
+
+
+def _doc_pipelines():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = []
+    for md in sorted((root / "docs").glob("*.md")) + [root / "README.md"]:
+        for i, block in enumerate(re.findall(r"```toml[^\n]*\n(.*?)```", md.read_text(), re.S)):
+            if "[nodes." not in block:
+                continue  # a snippet of one table
+            doc = tomllib.loads(block)
+            nodes = doc.get("nodes", {})
+            if nodes and all("kind" in n for n in nodes.values()):  # a whole pipeline, not a fragment
+                doc.get("pipeline", {}).pop("curve_keys", None)  # its key folder is the reader's
+                out.append(pytest.param(doc, id=f"{md.name}[{i}]"))
+    return out
+
+
+@pytest.mark.parametrize("doc", _doc_pipelines())
+def test_every_pipeline_in_the_docs_passes_the_check(doc):
+    from spikestream.runtime.pipeline import from_dict
+
+    assert from_dict(doc, "doc.toml", resolve_auto=False).nodes
