@@ -36,6 +36,12 @@ height = {h}
 speed = 4.0
 slice_us = 10000
 polarity = "merge"
+# a reader of cam.out in the file (this test's socket stands in for it; the node is never started), so the
+# camera node waits for a subscriber before its replay starts: a terminal port is not waited for, and the
+# first slices went out before this test's socket had joined (8 of 40 lost when the kernels compiled first)
+[nodes.rec]
+kind = "recorder"
+inputs = {{ in = "cam.out" }}
 """)
     ctx = zmq.Context.instance()
     sub = transport.sub(ctx, [out])
