@@ -5,8 +5,10 @@ conditioning stages. A kind that declares none is still checked at load, from wh
 
 - a dataclass ``Params`` on the factory (an event filter's): the table is built into it, so its own checks
   run (unknown keys with a did-you-mean, types, ranges) and nothing else is touched;
-- otherwise its constructor's keywords (a sink's): the names, the annotated types ``int``, ``float``,
-  ``bool``, ``str`` and the defaults (a keyword without one is required). Ranges then wait for the build.
+- otherwise its constructor's keywords (a sink's, a plugin's): the names, the annotated types ``int``,
+  ``float``, ``bool``, ``str`` and the defaults. A keyword-only argument without a default is required; a
+  positional one without a default may be given or left to the host (a stage's ``n_channels``, a decoder's
+  ``n_inputs``), so it is declared but not required. Ranges then wait for the build.
 
 Re-exported by `spikestream.params`.
 """
@@ -45,8 +47,9 @@ def derived_params(factory: Any) -> Params | None:
             return None
         if any(q.kind is q.VAR_KEYWORD for q in sig):
             return None
-        items = [(q.name, q.annotation, REQUIRED if q.default is q.empty else q.default) for q in sig
-                 if q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY)]
+        items = [(q.name, q.annotation, q.default if q.default is not q.empty
+                  else REQUIRED if q.kind is q.KEYWORD_ONLY else None)
+                 for q in sig if q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY)]
     out = []
     for name, ann, default in items:
         t = _ANNOTATED.get(ann if isinstance(ann, str) else getattr(ann, "__name__", ""), object)

@@ -94,12 +94,14 @@ class StatefulStage:
 class Conditioner(StatefulStage):
     """A conditioning stage: ``process(data[n, C], t_us[n]) -> float32[n, C]``, causal, chunk-invariant.
 
-    `PARAMS` declares its keys beyond ``n_channels`` and ``rate_hz`` (which the encoder gives it): the
-    pipeline loader checks a ``conditioning = [{kind = ..., ...}]`` table against them before any node
-    starts, and the stage reads its values through `declared` (the same declaration: defaults, ranges)."""
+    A stage declares its keys beyond ``n_channels`` and ``rate_hz`` (which the encoder gives it) as a class
+    `PARAMS` (`spikestream.params.Params`; none: ``Params()``): the pipeline loader checks a
+    ``conditioning = [{kind = ..., ...}]`` table against them before any node starts, and the stage reads its
+    values through `declared` (the same declaration: defaults, ranges). A stage without `PARAMS` (a plugin's)
+    is checked at load by its constructor's keywords (`spikestream._kinds`)."""
 
     kind = "?"  # set by `_registry.register`
-    PARAMS = Params()
+    PARAMS: Params  # declared by each stage (not here: a subclass without one is not taken to have no keys)
 
     def declared(self, kw: dict[str, Any]) -> dict[str, Any]:
         """`kw` checked against `PARAMS`, the defaults filled in (a ParamError names the kind and the key)."""

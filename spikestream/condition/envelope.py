@@ -29,6 +29,8 @@ def _envelope_kernel(x, sos, zi, square, tmp, out):
 class Rectify(Conditioner):
     """Full-wave rectification ``|x|`` (stateless)."""
 
+    PARAMS = Params()
+
     def __init__(self, n_channels: int, rate_hz: float, **kw):
         self.declared(kw)  # no keys: an unknown one is named
         super().__init__(n_channels, rate_hz)

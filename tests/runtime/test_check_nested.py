@@ -238,3 +238,27 @@ def test_every_pipeline_in_the_docs_passes_the_check(doc):
     from spikestream.runtime.pipeline import from_dict
 
     assert from_dict(doc, "doc.toml", resolve_auto=False).nodes
+
+
+def test_a_plugin_kind_without_params_is_checked_by_its_constructor_without_false_refusals():
+    """A plugin conditioning stage or decoder that declares no PARAMS: its keywords are read off its
+    constructor; what the host passes (n_channels, rate_hz) is neither required nor refused, a keyword-only
+    argument without a default is required, and a misspelled key is still named."""
+    from spikestream.condition._base import Conditioner
+    from spikestream.params import NestedParamError, check_kind_table
+    from spikestream.registry import Registry
+
+    reg = Registry("conditioning stage")
+
+    @reg.register("gain")
+    class Gain(Conditioner):
+        def __init__(self, n_channels, rate_hz, gain: float = 1.0, *, label: str):
+            super().__init__(n_channels, rate_hz)
+
+    check_kind_table(reg, "gain", {"gain": 2.0, "label": "x"}, "[0]")
+    for table, text in [({"label": "x", "gian": 2.0}, "[0]: unknown parameter 'gian'; did you mean 'gain'?"),
+                        ({"label": "x", "gain": "2"}, "[0]: gain must be a number, got str '2'"),
+                        ({}, "[0]: missing parameter 'label'")]:
+        with pytest.raises(NestedParamError) as e:
+            check_kind_table(reg, "gain", table, "[0]")
+        assert str(e.value).startswith(text), str(e.value)
