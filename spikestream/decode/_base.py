@@ -37,10 +37,11 @@ class Decoder:
     _array_names: tuple[str, ...] = ()
 
     @classmethod
-    def declared_outputs(cls, v: dict) -> tuple[int, bool]:
+    def declared_outputs(cls, v: dict) -> tuple[int, bool] | None:
         """(outputs, whether they are class labels) of the decoder the checked values `v` of its `PARAMS`
-        build: known before it is built (the output node's keys are checked against it at load)."""
-        return v["n_outputs"], False
+        build: known before it is built (the output node's keys are checked against it at load). None:
+        not known before (a decoder without an ``n_outputs`` key that does not say)."""
+        return (v["n_outputs"], False) if isinstance(v.get("n_outputs"), int) else None
 
     def __init__(self, n_inputs: int, n_outputs: int, calibrating: bool = False):
         if int(n_inputs) != n_inputs or n_inputs < 1:

@@ -25,7 +25,8 @@ def decoder_outputs(table: dict[str, Any]) -> tuple[int, bool, dict[str, Any]] |
     if not isinstance(decl, Params) or outputs is None:
         return None
     v = validate({k: x for k, x in table.items() if k != "kind"}, decl, "decoder")
-    return (*outputs(v), v)
+    known = outputs(v)
+    return None if known is None else (*known, v)
 
 
 def check_output_table(v: dict[str, Any], table: dict[str, Any]) -> None:
