@@ -39,7 +39,7 @@ def check_output_table(v: dict[str, Any], table: dict[str, Any]) -> None:
     k, labels, dv = known
     if v["names"] and len(v["names"]) != k:
         raise ValueError(f"names: {len(v['names'])} names for {k} outputs")
-    n_classes = dv["n_classes"] if labels else 0
+    n_classes = int(dv.get("n_classes") or 0) if labels else 0
     sp = safety_params(v["safety"], k, n_classes, dv.get("rest_label", 0) if labels else 0, "safety")
     if v["vote"] > 1 and not (sp.discrete and k == 1):
         raise ValueError('vote needs one discrete output (a decoder with output = "label")')
