@@ -130,6 +130,27 @@ class EncoderNode(Node):
         self.count("samples_in", n)
         self.count("spikes_out", int(idx.size))
 
+    def warm(self, bodies: list[Samples] | None = None) -> None:
+        """Load the kernels of the conditioning stages and the encoder: a scratch node of the same parameters
+        encodes two short messages (`bodies`, as given: an input node's own rows; default: noisy sines of this
+        node's channel count through the wire format). The real encoder is not touched."""
+        from spikestream.runtime.warm import feed, samples, scratch
+
+        if bodies:
+            s = scratch(self, channels=int(bodies[0].data.shape[1]))
+            for b in bodies:
+                s.on_message("in", Message(b, "warm", 0, int(b.t_us[-1]), 0))
+            return
+        n = self.enc.n_inputs if self.enc is not None else self.params.get("channels")
+        rate = float(self._rate or 1000.0)
+        rows = 10
+        # one channel or more: a column of a one-column array is contiguous, of a wider one strided, and Numba
+        # compiles a kernel for each layout; so with the count not known yet, warm both
+        for c in [n] if n else [1, 2]:
+            s = scratch(self, channels=c)
+            for k in range(2):
+                feed(s, "in", samples(rows, c, int(k * rows * 1e6 / rate), rate, seed=k), seq=k)
+
     def _sized(self, c: int, rate_hz: float) -> bool:
         """Whether the encoder takes `c` channels, building it at the first message and rebuilding it after
         `resize_after` consecutive messages of one other count (unless the ``channels`` param fixed it)."""

@@ -101,6 +101,19 @@ class EventReplayNode(Node):
         for k in ("events_in", "events_kept", "slices_out", "slices_dropped", "loops"):
             self.counters[k] = 0
 
+    def warm(self) -> None:
+        """Load the reader's, the filters' and the slicer's kernels: a scratch node of the same parameters (its own
+        reader on the same recording) reads, filters and slices two small chunks as fast as it goes and sends
+        them nowhere. The real reader, filters and slicer are not touched."""
+        from spikestream.runtime.warm import scratch
+
+        s = scratch(self, pace="fast", chunk_events=4096, max_events_per_poll=8192)
+        try:
+            for _ in range(2):
+                s.poll(0)
+        finally:
+            s.close()
+
     # ------------------------------------------------------------------ runtime callbacks
     def poll(self, now_ns: int) -> None:
         if self._done:

@@ -125,6 +125,31 @@ class ControlOutputNode(Node):
         self.safety.reset(self.clock_ns() / 1e9)
         self._ready = True
 
+    def warm(self) -> None:
+        """Load the kernels of the decoder (calibrating, its fit, decoding), the safety stage and the watchdog:
+        a scratch node of the same parameters without sinks (nothing leaves it) calibrates for at most 50 ms
+        of scratch packets, fits, decodes, trips its watchdog and closes. The real node is not touched."""
+        from spikestream.protocol import Samples
+        from spikestream.runtime.warm import dense_spikes, feed, scratch
+
+        by_time = {} if self.by_target else {"calibrate_s": min(self.schedule.calibrate_us / 1e6, 0.05)}
+        s = scratch(self, sinks=[], **by_time)
+        n, K, step = self.decoder.n_inputs, self.decoder.n_outputs, 1000
+        ch = [int(c) for c in self.target_channels]
+        width = max([K - 1, *ch]) + 1
+        for k in range(100):  # 0.1 s of 1 ms packets; a target row per packet, sent just before it
+            row = np.zeros((1, width), np.float32)
+            if self.by_target:
+                row[0, ch[-1]] = 1.0 if k < 50 else 0.0  # the phase column: calibration, then evaluation
+            feed(s, "target", Samples(np.array([(k + 1) * step], np.int64), row, 1000.0, []), seq=k)
+            feed(s, "in", dense_spikes(n, k * step, (k + 1) * step, step), seq=k)
+        now, timeout = s.clock_ns(), s.safety.params.timeout_s
+        s.poll(0)
+        if np.isfinite(timeout):
+            s.clock_ns = lambda: now + int((timeout + 1.0) * 1e9)  # silence: the watchdog trips
+            s.poll(0)
+        s.close()
+
     # ------------------------------------------------------------------ inputs
     def on_message(self, port: str, msg: Message) -> None:
         try:

@@ -264,6 +264,28 @@ class SNNNode(Node):
         self.emit("out", Spikes(t_before, snn.time_us, snn.n_outputs, idx.astype(np.uint32), t),
                   t_us=snn.time_us, origin_ns=msg.origin_ns)
 
+    def warm(self) -> None:
+        """Load the network's kernels: a scratch node of the same description (this input size when known, else
+        one input and two), learning on whatever the schedule says (a later `learning` command then needs no
+        compile), takes a reward and ten 10 ms packets in which every input spikes every step. The real network is
+        not touched."""
+        from spikestream.protocol import Samples
+        from spikestream.runtime.warm import dense_spikes, feed, scratch
+
+        n = self.snn.n_inputs if self.snn is not None else self.params.get("n_inputs")
+        # the input size not known yet: one input and two (a one-column weight matrix's column is contiguous,
+        # a wider one's strided: Numba compiles a kernel for each layout)
+        for c in [n] if n else [1, 2]:
+            try:
+                s = scratch(self, n_inputs=c, learning=True)
+            except ValueError as e:  # e.g. a conv topology that takes only its own input size
+                self.log.info("kernels load at the first packet (no scratch network for %d inputs: %s)", c, e)
+                continue
+            step = s.snn.dt_us
+            feed(s, "reward", Samples(np.array([0], np.int64), np.full((1, 4), 0.1, np.float32), 0.0, []))
+            for k in range(10):
+                feed(s, "in", dense_spikes(c, k * 10 * step, (k + 1) * 10 * step, step), seq=k)
+
     def _set_learning(self, on: bool) -> None:
         self._learning = on
         if self.snn is not None:

@@ -78,6 +78,11 @@ class InputNode(Node):
         if self._encode is not None:
             self._encode(body, t_last, origin_ns)
 
+    def warm(self) -> None:
+        """The inline encoder's kernels (on wire-format rows of any channel count it takes: a live source)."""
+        if self._encode is not None:
+            self._encode.node.warm()
+
     def _encoder_state(self) -> dict[str, np.ndarray]:
         if self._encode is None:
             return {}
@@ -120,6 +125,20 @@ class PacedSourceNode(InputNode):
         self._t0 = int(self.src.time_us(0))
         self._progress = None
         self._setup_encoder()
+
+    def warm(self) -> None:
+        """Read two chunks from a scratch copy of the source (its generator's kernels; the real one does not
+        move) and, with an inline encoder, encode them on a scratch encoder: the rows and dtypes it will see."""
+        import copy
+
+        from spikestream.sources.files import ArrayReplay
+
+        # a replay's only state is its position (a shallow copy shares the rows it holds, never moves them)
+        src = copy.copy(self.src) if isinstance(self.src, ArrayReplay) else copy.deepcopy(self.src)
+        chunks = [src.read(self.chunk) for _ in range(2)]
+        bodies = [Samples(c.t_us, c.data, self.rate, self.src.channels) for c in chunks if c.t_us.size]
+        if self._encode is not None and bodies:
+            self._encode.node.warm(bodies)
 
     # ------------------------------------------------------------------ runtime callbacks
     def poll(self, now_ns: int) -> None:

@@ -4,6 +4,12 @@ The loop alone waits (on its sockets, at most one tick or until the node's next 
 alone handles signals. Every inbound frame is validated once here; a bad one is counted and logged at a
 limited rate, never a crash. An exception inside a node callback is counted and logged the same way.
 Commands and checkpoints: `runtime/control.py`; binding, connecting and watching sockets: `runtime/sockets.py`.
+
+Start-up order: `Node.setup`, the restored state, `Node.warm` (the node's kernels run once on scratch data, so
+a kernel not in Numba's cache compiles now, with jitlog's "compiling kernel" lines, not while messages queue),
+then the sockets, sd_notify READY and the loop. Until warm() has returned the node is not *ready*: nothing it
+emits is sent (counted as ``sent_before_ready``). A compile after that is counted as ``late_compiles`` in the
+node's stats (jitlog logs the first one as a WARNING).
 """
 
 from __future__ import annotations
@@ -60,9 +66,17 @@ class NodeRunner(ControlMixin, SocketsMixin):
         self._restored_arrays = 0  # how many arrays the restored state had: no checkpoint holds fewer
         self._token: str | None = None  # the control token commands must carry (runtime/auth.py)
         self._heartbeat = sdnotify.Heartbeat()  # WATCHDOG=1 under a Type=notify unit with WatchdogSec=; else a no-op
+        self._ready = False  # warm() has returned: from now on what the node emits is sent
+        self._sent_before_ready = 0
+        self._compiles: jitlog.Compiles | None = None  # Numba compiles in this process (None: Numba not loaded)
 
     # ------------------------------------------------------------------ sending
     def _emit(self, port: str, body: P.Body, t_us: int, origin_ns: int) -> None:
+        if not self._ready:  # during setup or warm(): a command computed before the kernels were ready
+            self._sent_before_ready += 1
+            self.warn.warning("unready", f"output {port!r}: the node emitted before its kernels were ready "
+                                         f"(in setup or warm): not sent ({self._sent_before_ready} so far)")
+            return
         sock = self._out.get(port)
         if sock is None:
             if port in type(self.node).outputs:  # declared but left unwired in the pipeline: fine
@@ -194,7 +208,33 @@ class NodeRunner(ControlMixin, SocketsMixin):
         gc.freeze()
 
     def snapshot(self) -> dict[str, Any]:
-        return self.stats.snapshot(dict(self.node.counters) if self.node else None)
+        snap = self.stats.snapshot(dict(self.node.counters) if self.node else None)
+        if self._compiles is None:
+            self._compiles = jitlog.watch(self.log)  # the node imported Numba only later, in a callback
+            if self._compiles is not None and self._ready:
+                self._compiles.set_ready()
+        snap["late_compiles"] = self._compiles.late if self._compiles is not None else 0
+        snap["sent_before_ready"] = self._sent_before_ready
+        return snap
+
+    def _warm(self) -> None:
+        """Run the node's `warm` (its kernels once on scratch data), say how long it took and how many kernels
+        compiled, then mark the node ready. A warm() that raises is logged; its kernels then load at first use."""
+        self._compiles = self._compiles or jitlog.watch(self.log)  # the node may have imported Numba in setup
+        n0 = self._compiles.n if self._compiles is not None else 0
+        t0 = time.monotonic()
+        try:
+            self.node.warm()
+        except Exception as e:
+            self.stats.errors += 1
+            self.log.warning("warm() raised %s: %s; kernels not yet loaded compile at first use", type(e).__name__, e)
+            self.log.debug("traceback", exc_info=True)
+        self._compiles = self._compiles or jitlog.watch(self.log)
+        n = (self._compiles.n - n0) if self._compiles is not None else 0
+        self.log.info("kernels ready in %.2f s (%d compiled, the rest from Numba's cache)", time.monotonic() - t0, n)
+        self._ready = True
+        if self._compiles is not None:
+            self._compiles.set_ready()
 
     # ------------------------------------------------------------------ the loop
     def run(self, duration_s: float | None = None, report: str | None = None) -> int:
@@ -205,7 +245,7 @@ class NodeRunner(ControlMixin, SocketsMixin):
         t_setup = time.monotonic()
         try:
             cls = NODES.get(spec.kind)
-            jitlog.watch(self.log)  # a kernel not in Numba's cache compiles at first use: say so, not look stuck
+            self._compiles = jitlog.watch(self.log)  # a kernel not in Numba's cache compiles: say so, not look stuck
             self.node = cls(spec.name, spec.params, emit=self._emit, log=self.log)
             self.node.curve_keys = spec.curve_keys  # a zmq_pub sink encrypts when the pipeline does (B2)
             self.node.setup()
@@ -220,6 +260,7 @@ class NodeRunner(ControlMixin, SocketsMixin):
         except Exception as e:
             self.log.error("cannot start node %r (%s): %s: %s", spec.name, spec.kind, type(e).__name__, e)
             return EX_CONFIG
+        self._warm()  # before the sockets: upstream nodes wait for this one's subscription (start_wait_s)
         self._realtime()
 
         try:

@@ -74,6 +74,12 @@ class Node:
     def setup(self) -> None:
         """Build stages from `self.params`. Raise ValueError with a clear text for bad parameters."""
 
+    def warm(self) -> None:
+        """Load every kernel the node's messages will need (Numba compiles one not in its cache) by running the
+        node's own code once on scratch data and scratch copies of its stages (`spikestream.runtime.warm`),
+        never on its real state. The runtime calls it after `setup` and a restored state, before the node
+        reports ready and takes its first message; anything the node emits meanwhile is not sent."""
+
     def on_message(self, port: str, msg) -> None:
         """One validated inbound message (a `protocol.Message`) on input `port`."""
 

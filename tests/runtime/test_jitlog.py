@@ -39,4 +39,4 @@ def test_nothing_is_watched_in_a_process_without_numba(tmp_path):
         from spikestream.runtime import jitlog
         print(jitlog.watch(logging.getLogger("t")), "numba" in sys.modules, file=sys.stderr)
     """)
-    assert out.strip() == "False False"
+    assert out.strip() == "None False"

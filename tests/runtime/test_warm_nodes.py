@@ -1,0 +1,121 @@
+"""Each compute node's `warm()` (issue 13, item 5): in a fresh process, after warm() the node's real messages
+load no further kernel (every `Dispatcher.add_overload`, from Numba's cache or compiled, is counted), warm()
+leaves the node's state as it was, and the node itself emits nothing during it. Without warm() the same
+messages load the kernels then (the demo chain: 12 of them, measured), which is what the count would show."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+PRELUDE = """
+    import json, sys, tomllib
+    import numpy as np
+    from numba.core import dispatcher
+
+    loads, armed = [], [False]
+    _orig = dispatcher.Dispatcher.add_overload
+
+    def _add_overload(self, cres):
+        if armed[0]:
+            loads.append(self.py_func.__qualname__)
+        return _orig(self, cres)
+
+    dispatcher.Dispatcher.add_overload = _add_overload
+    from spikestream.testing import NodeHarness
+
+    def warmed(h):
+        before = {k: np.copy(v) for k, v in h.node.get_state().items()}
+        h.node.warm()
+        after = h.node.get_state()
+        assert before.keys() == after.keys(), (h.name, sorted(before), sorted(after))
+        changed = [k for k in before if not np.array_equal(before[k], after[k])]
+        assert not changed, (h.name, changed)
+        assert not h.out, (h.name, "emitted during warm()")
+        return h
+"""
+
+DEMO = """
+    from spikestream.runtime.demo import DEFAULT_PIPELINE
+    cfg = tomllib.loads(DEFAULT_PIPELINE.read_text())["nodes"]
+    src = warmed(NodeHarness(cfg["emg"]["kind"], {**cfg["emg"]["params"], "pace": "fast", "progress": False}, "emg"))
+    snn = warmed(NodeHarness(cfg["snn"]["kind"], cfg["snn"]["params"], "snn"))
+    out = warmed(NodeHarness(cfg["output"]["kind"], {**cfg["output"]["params"], "calibrate_s": 0.5}, "output"))
+    armed[0] = True
+    src.connect("spikes", snn).connect("out", out)
+    src.connect("target", out, "target")
+    for _ in range(30):  # 1920 rows: past the output's calibration, so the fit and the decoding run too
+        src.poll()
+    out.poll()
+    print(json.dumps({"loads": loads, "packets": out.node.counters.get("packets", 0)}))
+"""
+
+LABELS = """
+    # an LDA classifier calibrated by the target's phase column, with a vote, from an encoder node of its own
+    enc = warmed(NodeHarness("encoder", {"kind": "delta", "threshold": 0.2,
+                                         "conditioning": [{"kind": "bandpass", "low_hz": 20, "high_hz": 200}]}, "enc"))
+    out = warmed(NodeHarness("control_output", {"decoder": {"kind": "lda", "n_inputs": 8, "n_classes": 3},
+                                                 "calibrate": "target", "target_channels": [0], "phase_channel": 1,
+                                                 "vote": 3, "safety": {"safe_value": 0}}, "output"))
+    armed[0] = True
+    from spikestream.protocol import Samples
+    enc.connect("out", out)
+    rng = np.random.default_rng(0)
+    for k in range(60):
+        t = np.arange(k * 10, (k + 1) * 10, dtype=np.int64) * 1000
+        lab = np.c_[np.full(10, k // 5 % 3), np.full(10, 1.0 if k < 40 else 0.0)].astype(np.float32)
+        out.send("target", Samples(t, lab, 1000.0))
+        enc.send("in", Samples(t, rng.standard_normal((10, 4)).astype(np.float32), 1000.0))
+    out.poll()
+    print(json.dumps({"loads": loads, "packets": out.node.counters.get("packets", 0)}))
+"""
+
+EVENTS = """
+    from spikestream.events.dtype import EVENT_DTYPE
+    rng = np.random.default_rng(0)
+    ev = np.zeros(20_000, EVENT_DTYPE)
+    ev["x"], ev["y"] = rng.integers(0, 40, ev.size), rng.integers(0, 30, ev.size)
+    ev["t"], ev["p"] = np.sort(rng.integers(0, 2_000_000, ev.size)), rng.integers(0, 2, ev.size)
+    np.save("ev.npy", ev)
+    cam = warmed(NodeHarness("event_camera", {"path": "ev.npy", "width": 40, "height": 30, "pace": "fast", "emit_events": True, "filters": [
+        {"kind": "refractory", "period_us": 500}, {"kind": "background_activity", "dt_us": 20_000}]}, "cam"))
+    armed[0] = True
+    while not cam.node.finished:
+        cam.poll()
+    print(json.dumps({"loads": loads, "packets": len(cam.emitted["out"])}))
+"""
+
+
+def _run(tmp_path, body):
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(PRELUDE) + textwrap.dedent(body)], capture_output=True,
+                       text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+
+def test_after_warm_the_demo_chain_loads_no_kernel(tmp_path):
+    got = _run(tmp_path, DEMO)
+    assert got["packets"] > 1000
+    assert got["loads"] == []
+
+
+def test_after_warm_an_encoder_and_a_label_output_load_no_kernel(tmp_path):
+    got = _run(tmp_path, LABELS)
+    assert got["packets"] == 60
+    assert got["loads"] == []
+
+
+def test_after_warm_an_event_camera_loads_no_kernel(tmp_path):
+    got = _run(tmp_path, EVENTS)
+    assert got["packets"] > 1000
+    assert got["loads"] == []
+
+
+def test_without_warm_the_same_messages_load_kernels(tmp_path):
+    """The probe sees what warm() spares: with warm() a no-op, the first messages load the kernels."""
+    got = _run(tmp_path, LABELS.replace("warmed(NodeHarness(", "(NodeHarness("))
+    assert len(got["loads"]) >= 3, got
