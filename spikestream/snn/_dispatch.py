@@ -6,7 +6,8 @@ followed by the loop's own source, both ``@njit(cache=True)``, imports it, hands
 returns its loop. So a model declared in any module (a plugin, a test) is dispatched without editing a table,
 and the machine code is what the hand-written elif chain gave (benchmarks/snn_vs_brian2.py: same speed).
 
-Caching. The file is named after a SHA-256 of its text, of the snn package's source fingerprint
+Caching (the generic part is `spikestream._codegen`, shared with the event filters' fused kernel). The file
+is named after a SHA-256 of its text, of the snn package's source fingerprint
 (`spikestream._jitcache`, which covers the helpers the kernels call) and of every step's source file, and is
 written once (atomically) and never rewritten: Numba's on-disk cache of it stays valid until one of those
 changes, and then a new file is used. It lives in ``snn/__pycache__`` (else ``$XDG_CACHE_HOME/spikestream``;
@@ -18,19 +19,14 @@ recompiled in every process (measured with NUMBA_DEBUG_CACHE).
 
 from __future__ import annotations
 
-import builtins
-import hashlib
-import importlib.util
 import inspect
-import os
-import sys
-import types
 from pathlib import Path
 from typing import Callable
 
+from spikestream import _codegen
 from spikestream.snn import neuron
 
-_STAMP = "numba-sources.sha256"
+_SNN = Path(neuron.__file__).resolve().parent
 _ARGS = "lo, hi, S, syn, refr, flag, theta, ibias, pm, pc, rng, spk, vpk"
 _loaded: tuple[dict, Callable] | None = None
 
@@ -49,12 +45,8 @@ def loop(template: Callable) -> Callable:
 
 def source(template: Callable, steps: dict[int, Callable]) -> str:
     """The generated module's text (without its key line)."""
-    tmod = sys.modules[template.__module__]
-    names = sorted(n for n in set(template.__code__.co_names)
-                   if n != "_update_layer" and hasattr(tmod, n) and not hasattr(builtins, n))
     codes = sorted(steps)
-    lines = ["from numba import njit", "",
-             f"from {tmod.__name__} import {', '.join(names)}", "",
+    lines = ["from numba import njit", "", _codegen.template_imports(template, ("_update_layer",)), "",
              "# the step kernels, set by spikestream.snn._dispatch before the first call"]
     lines += [f"step_{c} = None  # {neuron.step_key(steps[c])}" for c in codes]
     lines += ["", "", "@njit(cache=True)", f"def _update_layer(code, {_ARGS}):"]
@@ -67,60 +59,21 @@ def source(template: Callable, steps: dict[int, Callable]) -> str:
 
 
 def _fingerprint() -> str:
-    snn = Path(neuron.__file__).resolve().parent
-    try:
-        return (snn / "__pycache__" / _STAMP).read_text()
-    except OSError:
-        from spikestream._jitcache import fingerprint
-
-        return fingerprint(snn)
+    return _codegen.fingerprint(_SNN)
 
 
 def _key(text: str, steps: dict[int, Callable]) -> str:
-    h = hashlib.sha256(text.encode())
-    for c in sorted(steps):
-        try:
-            h.update(Path(inspect.getsourcefile(steps[c].py_func)).read_bytes())
-        except (OSError, TypeError):
-            h.update(neuron.step_key(steps[c]).encode())
-    return h.hexdigest()
+    return _codegen.key(text, [steps[c] for c in sorted(steps)])
 
 
 def _dirs() -> list[Path]:
-    """Where the generated file may go: the package's own cache, else the user's. Not a shared temp
-    directory: Numba's cache files there are pickles another user could plant."""
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return [Path(neuron.__file__).resolve().parent / "__pycache__", Path(xdg) / "spikestream"]
+    """Where the generated file may go: the package's own cache, else the user's (`_codegen.cache_dirs`)."""
+    return _codegen.cache_dirs(_SNN)
 
 
 def _write(text: str, name: str) -> Path | None:
     """The generated file `name` (written now if missing) in the first writable directory."""
-    for d in _dirs():
-        path = d / name
-        try:
-            if path.read_text() == text:
-                return path
-        except OSError:
-            pass
-        try:
-            d.mkdir(parents=True, exist_ok=True)
-            tmp = d / f"{name}.{os.getpid()}.tmp"
-            tmp.write_text(text)
-            tmp.replace(path)
-        except OSError:
-            continue
-        _remove_stale(d, name)
-        return path
-    return None
-
-
-def _remove_stale(d: Path, keep: str) -> None:
-    """Generated files of older sources (another fingerprint part in the name) and their Numba caches."""
-    fp = keep.split("_")[2]
-    for f in d.glob("_loop_*.py"):
-        if f.name.split("_")[2] != fp:
-            for g in [f, *(d / "__pycache__").glob(f"{f.stem}.*")]:
-                g.unlink(missing_ok=True)
+    return _codegen.write(text, name, _dirs())
 
 
 def _load(text: str, steps: dict[int, Callable]):
@@ -129,15 +82,4 @@ def _load(text: str, steps: dict[int, Callable]):
            f"# sources {fp}\n" + text
     stem = f"_loop_{fp[:12]}_{_key(text, steps)[:16]}"
     path = _write(text, stem + ".py")
-    name = f"spikestream.snn.{stem}"
-    if path is None:  # nowhere to write: compile from memory, without Numba's cache
-        mod = types.ModuleType(name)
-        exec(compile(text.replace("@njit(cache=True)", "@njit"), name, "exec"), mod.__dict__)
-    else:
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    for c, step in steps.items():
-        setattr(mod, f"step_{c}", step)
-    return mod
+    return _codegen.load(text, path, f"spikestream.snn.{stem}", {f"step_{c}": step for c, step in steps.items()})
