@@ -25,8 +25,8 @@ UNITS = ("hz", "count")
 class RateFeatures:
     """Per-neuron rates (spikes/s) from an exponential or a box window; ``step`` returns float64[N]."""
 
-    def __init__(self, n: int, window: str = "exp", tau_ms: float = 100.0, window_ms: float = 200.0,
-                 unit: str = "hz", capacity: int = 1 << 16):
+    def __init__(self, n: int, window: str = WINDOW.default, tau_ms: float = TAU_MS.default,
+                 window_ms: float = WINDOW_MS.default, unit: str = UNITS[0], capacity: int = 1 << 16):
         if window not in WINDOWS:
             raise ValueError(f"window must be 'exp' or 'box', got {window!r}")
         if unit not in UNITS:
