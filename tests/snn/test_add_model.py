@@ -24,23 +24,27 @@ SNN = Path(neuron.__file__).resolve().parent
 
 SCRIPT = r"""
 import json, numpy as np
-import toy_neuron_model  # the one file: declares and registers "toy_ramp"
 from spikestream.registry import NEURON_MODELS
 from spikestream.snn import build_snn
+e = np.zeros(0, np.int64)
+before = build_snn({"dt_us": 1000, "layers": [{"name": "a", "n": 1, "model": "lif", "i_bias": 20.0}]}, 1)
+n_before = before.advance(e, e, 50_000)[0].size  # the step loop is compiled before the model exists
+import toy_neuron_model  # the one file: declares and registers "toy_ramp"
 p = {"dt_us": 1000, "seed": 0, "outputs": ["toy", "out"],
      "layers": [{"name": "toy", "n": 2, "model": "toy_ramp"},
                 {"name": "out", "n": 1, "model": "lif", "t_ref_ms": 0.0}],
      "connections": [{"pre": "toy", "post": "out", "weight": 1000.0}]}
 snn = build_snn(p, 1)
 snn.set_bias("toy", [0.0, 0.25])
-oi, ot = snn.advance(np.zeros(0, np.int64), np.zeros(0, np.int64), 12_000)
+oi, ot = snn.advance(e, e, 12_000)
+n_after = before.advance(e, e, 100_000)[0].size
 try:
     build_snn({"dt_us": 1000, "layers": [{"name": "toy", "n": 1, "model": "toy_ramp", "v_th": -1.0}]}, 1)
     err = None
 except ValueError as e:
     err = str(e)
 print(json.dumps({"idx": oi.tolist(), "t": ot.tolist(), "code": NEURON_MODELS.get("toy_ramp").code,
-                  "lif_code": NEURON_MODELS.get("lif").code, "err": err}))
+                  "lif_code": NEURON_MODELS.get("lif").code, "err": err, "before": [n_before, n_after]}))
 """
 
 
@@ -62,6 +66,9 @@ def test_a_model_from_one_file_runs_in_a_network():
     assert out and out[0] == 2000
     assert res["code"] not in range(1, 9) and res["lif_code"] == 1
     assert res["err"] == "layer 'toy': v_th must be > 0"
+    # a network built before the model was declared runs on in the new loop, at the same rate
+    n_before, n_after = res["before"]
+    assert n_before > 0 and abs(n_after - n_before) <= 1
 
 
 def test_slots_are_named_indices():
