@@ -11,7 +11,8 @@ from typing import Any
 
 from spikestream.params import check_number
 from spikestream.registry import NEURON_MODELS, UnknownKind
-from spikestream.snn.neuron import COMMON_PARAMS, NeuronModel
+from spikestream.snn.learning import build_rule
+from spikestream.snn.neuron import COMMON_PARAMS, NeuronModel, substeps
 
 INPUT = "input"
 _LAYER_KEYS = {"name", "n", "shape", "model", "type", "preset", "init"}
@@ -71,7 +72,7 @@ def _finite(v: Any, what: str) -> float:
     return check_number(v, what)
 
 
-def _layer(d: Any, i: int) -> LayerSpec:
+def _layer(d: Any, i: int, dt_ms: float) -> LayerSpec:
     if not isinstance(d, dict):
         raise ValueError(f"layers[{i}] must be a table")
     name = d.get("name")
@@ -124,6 +125,10 @@ def _layer(d: Any, i: int) -> LayerSpec:
     wta = common["wta_k"]
     if wta != int(wta) or wta < 0:
         raise ValueError(f"{what}: wta_k must be a non-negative integer")
+    try:  # the model's own checks of its values (as the build packs them), so they fail at load
+        model.pack(params, dt_ms, substeps(dt_ms, common["substep_ms"])[1])
+    except ValueError as e:
+        raise ValueError(f"{what}: {e}") from None
     init = dict(model.init(params))
     user_init = d.get("init", {})
     if not isinstance(user_init, dict):
@@ -144,7 +149,7 @@ def _layer(d: Any, i: int) -> LayerSpec:
     return LayerSpec(name, n, shape, model, typ, params, common, init)
 
 
-def _conn(d: Any, i: int, sizes: dict[str, int], types: dict[str, str]) -> ConnSpec:
+def _conn(d: Any, i: int, sizes: dict[str, int], types: dict[str, str], dt_ms: float) -> ConnSpec:
     if not isinstance(d, dict):
         raise ValueError(f"connections[{i}] must be a table")
     pre, post = d.get("pre"), d.get("post")
@@ -161,8 +166,13 @@ def _conn(d: Any, i: int, sizes: dict[str, int], types: dict[str, str]) -> ConnS
     if receptor not in ("exc", "inh"):
         raise ValueError(f"{what}: receptor must be 'exc' or 'inh'")
     plast = d.get("plasticity")
-    if plast is not None and not isinstance(plast, dict):
-        raise ValueError(f"{what}: plasticity must be a table")
+    if plast is not None:
+        if not isinstance(plast, dict):
+            raise ValueError(f"{what}: plasticity must be a table")
+        try:  # the rule's own checks (as the build makes its parameter vector), so they fail at load
+            build_rule(plast, dt_ms)
+        except ValueError as e:
+            raise ValueError(f"{what}: plasticity: {e}") from None
     norm = d.get("normalize")
     if norm is not None:
         if not isinstance(norm, dict) or set(norm) - {"target", "every_ms"} or "target" not in norm:
@@ -191,7 +201,7 @@ def parse(params: dict[str, Any], n_inputs: int) -> NetSpec:
     raw_layers = params.get("layers")
     if not isinstance(raw_layers, list) or not raw_layers:
         raise ValueError("SNN params: 'layers' must be a non-empty list of tables ([[layers]])")
-    layers = tuple(_layer(d, i) for i, d in enumerate(raw_layers))
+    layers = tuple(_layer(d, i, dt_us / 1000.0) for i, d in enumerate(raw_layers))
     sizes = {INPUT: n_inputs}
     types = {INPUT: "excitatory"}
     for L in layers:
@@ -202,7 +212,7 @@ def parse(params: dict[str, Any], n_inputs: int) -> NetSpec:
     raw_conns = params.get("connections", [])
     if not isinstance(raw_conns, list):
         raise ValueError("SNN params: 'connections' must be a list of tables ([[connections]])")
-    conns = tuple(_conn(d, i, sizes, types) for i, d in enumerate(raw_conns))
+    conns = tuple(_conn(d, i, sizes, types, dt_us / 1000.0) for i, d in enumerate(raw_conns))
     names = [c.name for c in conns]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

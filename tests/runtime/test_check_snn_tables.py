@@ -1,0 +1,42 @@
+"""An SNN node's network description is checked at load, values included: a neuron model's own checks (as
+the build packs its parameters) and a plasticity rule's (as the build makes its parameter vector) fail
+before any node starts, naming the file, the node, the layer or connection and the key. Before, only the
+description's keys and plain numbers were checked at load: `tau_m_ms = -5` or an unknown rule parameter
+surfaced inside the SNN node's process, after the other nodes had started."""
+
+from pathlib import Path
+
+import pytest
+
+from spikestream.runtime.pipeline import PipelineError, load
+
+DEMO = (Path(__file__).resolve().parents[2] / "deploy" / "demo.toml").read_text()
+
+
+def refused(tmp_path, old: str, new: str) -> str:
+    assert old in DEMO
+    p = tmp_path / "p.toml"
+    p.write_text(DEMO.replace(old, new, 1))
+    with pytest.raises(PipelineError) as e:
+        load(p, resolve_auto=False)  # what `spikestream check` runs
+    return str(e.value)
+
+
+def test_the_demo_loads(tmp_path):
+    p = tmp_path / "p.toml"
+    p.write_text(DEMO)
+    load(p, resolve_auto=False)
+
+
+@pytest.mark.parametrize("old,new,text", [
+    ('model = "lif"', 'model = "lif"\ntau_m_ms = -5', "layer 'hidden': tau_m_ms must be > 0"),
+    ('model = "lif"', 'model = "alif"\ntau_w_ms = 0', "layer 'hidden': tau_w_ms must be > 0"),
+    ("a_plus = 0.002,", "a_plus = 0.002, bogus = 2,",
+     "connection 'input->hidden': plasticity: plasticity rule 'stdp_pair': unknown parameter(s) ['bogus']"),
+    ("tau_plus_ms = 20,", "tau_plus_ms = -20,", "plasticity: tau_plus_ms must be a positive number of ms"),
+    ('bound = "soft"', 'bound = "sideways"', "plasticity: plasticity rule 'stdp_pair': bound must be 'hard'"),
+    ('rule = "stdp_pair"', 'rule = "stdp_quad"', "connection 'input->hidden': plasticity:"),
+])
+def test_bad_values_fail_at_load_with_where(tmp_path, old, new, text):
+    msg = refused(tmp_path, old, new)
+    assert "node 'snn'" in msg and text in msg, msg
