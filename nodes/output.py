@@ -227,10 +227,12 @@ class ControlOutputNode(Node):
         if self._stopping:
             self.count("decoded_after_stop")
             return
-        if msg.origin_ns > 0 and self.wall_ns() - msg.origin_ns > self.max_age_ns:
+        age_ns = self.wall_ns() - msg.origin_ns
+        if msg.origin_ns > 0 and age_ns > self.max_age_ns:
             # decoded (features and calibration stay continuous) but never sent, and the watchdog is not fed:
-            # under lasting overload the actuator gets the safe value, never a stale command
-            self.count("stale_dropped")
+            # under lasting overload (or a stall upstream) the actuator gets the safe value, never a stale command
+            self.reject("stale_dropped", f"dropping commands: input {age_ns / 1e6:.0f} ms old (max_age_ms = "
+                                         f"{self.max_age_ns / 1e6:g}); the watchdog sends the safe value if it lasts")
             return
         y_safe = self.safety.apply(y, self.clock_ns() / 1e9)
         if not self.safety.safe:

@@ -171,3 +171,16 @@ def test_on_stop_sends_the_safe_value_and_publishes_nothing_decoded_after_it():
     n.on_stop()
     n.close()
     assert all(o[1].safe for o in out[k - 1:])
+
+
+def test_dropping_stale_commands_is_said_once_a_second_not_per_packet(caplog):
+    """A stall upstream (a kernel compiling, a loaded machine) makes a burst of stale packets: one WARNING
+    line says the node is dropping commands and why, the counter has them all."""
+    n, out = _node(default_age=True)
+    _live(n, out)
+    with caplog.at_level("WARNING"):
+        for j in range(20):
+            n.on_message("in", _packet(10 + j, time.time_ns() - 2_000_000_000))
+    said = [r.getMessage() for r in caplog.records if "dropping commands" in r.getMessage()]
+    assert len(said) == 1 and "max_age_ms = 100" in said[0] and "safe value" in said[0], said
+    assert n.counters["stale_dropped"] == 20
