@@ -39,6 +39,20 @@ def _encoder_name(v: str) -> str:
     return v
 
 
+def _trial_build(values: dict, table: dict) -> None:
+    """The encoder built once with the table's values, as the node's set-up does (one channel and 1 MHz stand
+    in for what the stream gives), so a bad value (``threshold = -3``, an unknown ``mode``) fails at load."""
+    kind = values.get("kind") or values.get("encoder") or "delta"
+    cls = ENCODERS.get(kind)
+    kw = {k: v for k, v in values.items() if k not in _OWN}
+    if "rate_hz" in inspect.signature(cls).parameters:
+        kw["rate_hz"] = float(values["rate_hz"] or 1e6)
+    try:
+        cls(n_channels=values["channels"] or 1, **kw)
+    except TypeError as e:
+        raise ValueError(f"encoder {kind!r}: {e}") from None
+
+
 _OWN_PARAMS = Params(
     Param("kind", str, None, check=_encoder_name, doc="the encoder (an ENCODERS name; `encoder` is the older spelling)"),
     Param("encoder", str, None, check=_encoder_name, doc="the encoder (same as `kind`); default \"delta\""),
@@ -48,7 +62,7 @@ _OWN_PARAMS = Params(
     Param("max_channels", int, 4096, lo=1, doc="the most channels a message may ask for"),
     Param("resize_after", int, 20, unit="messages", lo=1,
           doc="consecutive messages of another channel count that rebuild the encoder"),
-    rest="the encoder's own parameters (docs/encoders.md)", rest_keys=_encoder_keys,
+    rest="the encoder's own parameters (docs/encoders.md)", rest_keys=_encoder_keys, check=_trial_build,
 )
 _OWN = tuple(_OWN_PARAMS.names())
 
