@@ -310,6 +310,14 @@ class EventCameraNode(EventReplayNode):
             self._reader = None
 
 
+def _emulator_table(v: dict) -> dict:
+    try:
+        EmulatorParams.from_dict(v)  # its own checks (names, ranges), at load
+    except (TypeError, ValueError) as e:
+        raise ValueError(str(e).removeprefix("emulator: ")) from None
+    return v
+
+
 @register_node("frames_to_events")
 class FramesToEventsNode(EventReplayNode):
     """Frames (an .npy stack [n, H, W(, 3)] or a directory of images) through the v2e-style emulator.
@@ -319,7 +327,8 @@ class FramesToEventsNode(EventReplayNode):
     PARAMS = _COMMON + Params(
         Param("frame_rate_hz", float, 30.0, unit="Hz", lo=0, lo_open=True, doc="the frames' rate"),
         Param("frames_per_read", int, 4, lo=1, doc="frames emulated per read"),
-        Param("emulator", dict, {}, doc="emulator parameters (`spikestream.events.emulator.EmulatorParams`)"),
+        Param("emulator", dict, {}, check=_emulator_table,
+              doc="emulator parameters (`spikestream.events.emulator.EmulatorParams`)"),
     )
 
     def _open(self) -> tuple[int, int]:
