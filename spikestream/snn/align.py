@@ -176,8 +176,9 @@ class RingAlign:
     def map(self, idx: np.ndarray, t_us: np.ndarray, until_us: int) -> np.ndarray:
         """Spikes ``idx`` (raw neuron indices) at times ``t_us`` (sorted), the stream complete up to
         ``until_us``: returns the aligned indices. Each spike is mapped with the shift in force at its time."""
-        idx = np.asarray(idx, np.int64)
-        t = np.asarray(t_us, np.int64)
+        # the wire's arrays are read-only: copied, so one compiled kernel serves (the one warmup makes), not a
+        # second one compiled at the first packet
+        idx, t = (a if a.flags.writeable else a.copy() for a in (np.asarray(idx, np.int64), np.asarray(t_us, np.int64)))
         c, p = self.clock, self.params
         if c[0] < 0:
             c[0] = ((int(t[0]) if t.size else int(until_us)) // self._step_us + 1) * self._step_us

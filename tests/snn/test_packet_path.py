@@ -188,3 +188,20 @@ def test_the_node_emits_what_the_numpy_path_gives():
         assert np.array_equal(got.idx, oi.astype(np.uint32)) and np.array_equal(got.t_us, ot), k
     assert len(frames) == 320 and node.align.shift == al.shift
     _same_state(node.snn, ref)
+
+
+def test_read_only_wire_arrays_use_the_kernel_warmup_compiles():
+    """The wire's arrays are read-only; the alignment copies them rather than have Numba compile a second
+    kernel for read-only arrays at the first packet (warmup compiles the writable one)."""
+    from numba import types
+
+    from spikestream.snn import align as A
+
+    idx, t = ring_spikes(3, 0, seed=1, ring=8, per=3)
+    body = P.unpack(P.pack(P.Message(P.Spikes(0, 3_000_000, 24, idx.astype(np.uint32), t)))).body
+    assert not body.t_us.flags.writeable
+    kw = {"ring": 8, "per_channel": 3, "learn_s": 1.0, "codebook": 4, "min_evidence_s": 0.5}
+    a, b = RingAlign(n_inputs=24, **kw), RingAlign(n_inputs=24, **kw)
+    assert np.array_equal(a.map(body.idx, body.t_us, 3_000_000), b.map(idx.copy(), t.copy(), 3_000_000))
+    arrays = [arg for sig in A._map_spikes.signatures for arg in sig if isinstance(arg, types.Array)]
+    assert arrays and all(arg.mutable for arg in arrays)
