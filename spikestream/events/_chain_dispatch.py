@@ -3,8 +3,8 @@
 `_chain_kernel.run_chain` is a template: its ``_start_op(...)``, ``_prefetch_op(...)`` and ``_apply_op(...)``
 lines become if-chains over the codes of `_filter_base.DECLARED`, ``code == c`` holding filter c's own
 ``start`` / ``prefetch`` / ``step`` body, inlined as source: its arguments are the kernel's variables of the
-same place in the call, its locals and module globals renamed ``<name>_f<c>`` (the globals are set on the
-generated module), its final ``return keep, xi, yi`` an assignment. So a filter declared in any module (a
+same place in the call, its locals and module globals renamed ``<name>_f<c>...`` (the globals are set on
+the generated module), its final ``return keep, xi, yi`` an assignment. So a filter declared in any module (a
 plugin, a test) runs fused without editing a table, and the machine code is that of the hand-written op
 chain it replaces (benchmarks/events_node.py: same speed, docs/event-streaming.md).
 
@@ -61,8 +61,9 @@ def _key(cls: type) -> str:
 
 def inline(f: Callable, what: str, c: int, names: dict[str, Any]) -> list[str]:
     """The body of kernel `f` (a ``start`` / ``prefetch`` / ``step`` of filter code `c`) as statements of the
-    template: arguments renamed to the template's, locals and globals suffixed ``_f<c>`` (each global's
-    value added to `names`), the final ``return`` of a step an assignment to ``ok, xi, yi``."""
+    template: arguments renamed to the template's, globals suffixed ``_f<c>`` (each one's value added to
+    `names`), locals ``_f<c>`` in a step (``_f<c>p`` / ``_f<c>s`` in a prefetch / start), the final
+    ``return`` of a step an assignment to ``ok, xi, yi``."""
     py = getattr(f, "py_func", f)
     where = f"event filter kernel {_codegen.func_key(f)}"
     fn = ast.parse(textwrap.dedent(inspect.getsource(py))).body[0]
@@ -93,8 +94,8 @@ def inline(f: Callable, what: str, c: int, names: dict[str, Any]) -> list[str]:
             continue
         if n.id in rename:
             n.id = rename[n.id]
-        elif n.id in stored:
-            n.id = f"{n.id}_f{c}"
+        elif n.id in stored:  # a local: its own name per filter and kernel (Numba types each name once)
+            n.id = f"{n.id}_f{c}{'' if what == 'step' else what[0]}"
         elif n.id in py.__globals__:
             names[f"{n.id}_f{c}"] = py.__globals__[n.id]
             n.id = f"{n.id}_f{c}"

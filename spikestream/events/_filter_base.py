@@ -1,6 +1,6 @@
 """The base of every event filter, its declaration, and the fused program that runs a list of them.
 
-A filter is one module (see `spikestream.events.filter_refractory` for a small one): a frozen ``Params``
+A filter is one module (see `spikestream.events.filters_refractory` for a small one): a frozen ``Params``
 dataclass (the params layer builds and checks it), named kernel slots (``P = slots("width", "period_us",
 "last", "base")``: its integer parameters, then the arena offset of each state array by the state's name),
 its state arrays, and an ``@njit`` per-event step reading ``prm[o, P.period_us]``::

@@ -6,7 +6,7 @@ explicit arrays (`get_state` / `set_state`), so any split of a stream into chunk
 the whole stream. Filters that change the geometry (`roi` with crop, `downsample`) expose ``out_width`` /
 ``out_height``. A pipeline names a chain as a list of ``{kind = "...", ...}`` maps (`FilterChain`).
 
-Each filter is one module ``filter_<name>.py``: its params dataclass, named kernel slots, state and @njit
+Each filter is one module ``filters_<kind>.py``: its params dataclass, named kernel slots, state and @njit
 per-event step (`spikestream.events._filter_base` says how to write one). "Never fired" is a sentinel far in
 the past, so the first event of a pixel never counts as a neighbour or a refractory cause. A chain runs as
 one fused jitted pass (`_chain_kernel.run_chain`, each filter an op, its dispatch generated from the declared
@@ -23,14 +23,17 @@ import numpy as np
 
 from spikestream.events._filter_base import DECLARED, EventFilter, _need_int, _Program  # noqa: F401
 from spikestream.events.dtype import EVENT_DTYPE
-from spikestream.events.filter_background import BackgroundActivityFilter, BackgroundActivityParams  # noqa: F401
-from spikestream.events.filter_decimate import DecimateFilter, DecimateParams  # noqa: F401
-from spikestream.events.filter_downsample import DownsampleFilter, DownsampleParams, _reciprocal  # noqa: F401
-from spikestream.events.filter_hot_pixel import HotPixelFilter, HotPixelParams  # noqa: F401
-from spikestream.events.filter_polarity import PolarityFilter, PolarityParams  # noqa: F401
-from spikestream.events.filter_rate_limit import RateLimitFilter, RateLimitParams  # noqa: F401
-from spikestream.events.filter_refractory import RefractoryFilter, RefractoryParams  # noqa: F401
-from spikestream.events.filter_roi import RoiFilter, RoiParams  # noqa: F401
+# the built-in filters, declared in this order: it numbers their codes and so orders the fused kernel's
+# branches (the order of the old hand-written kernel; alphabetical measured ~5 % slower for hot_pixel +
+# background_activity + refractory + downsample). A new filter needs no line here.
+from spikestream.events.filters_hot_pixel import HotPixelFilter, HotPixelParams  # noqa: F401, I001
+from spikestream.events.filters_background import BackgroundActivityFilter, BackgroundActivityParams  # noqa: F401
+from spikestream.events.filters_refractory import RefractoryFilter, RefractoryParams  # noqa: F401
+from spikestream.events.filters_decimate import DecimateFilter, DecimateParams  # noqa: F401
+from spikestream.events.filters_rate_limit import RateLimitFilter, RateLimitParams  # noqa: F401
+from spikestream.events.filters_roi import RoiFilter, RoiParams  # noqa: F401
+from spikestream.events.filters_polarity import PolarityFilter, PolarityParams  # noqa: F401
+from spikestream.events.filters_downsample import DownsampleFilter, DownsampleParams, _reciprocal  # noqa: F401
 from spikestream.events.state import check_arrays
 from spikestream.registry import EVENT_FILTERS, UnknownKind
 
