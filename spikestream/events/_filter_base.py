@@ -12,7 +12,8 @@ its state arrays, and an ``@njit`` per-event step reading ``prm[o, P.period_us]`
 prm, sc)`` once per chunk before the first event, ``prefetch(o, prm, st64, st32, xa, ya)`` for the table
 lines an event a few places ahead will touch; ``remaps = True`` for a filter that changes coordinates.
 Defining ``step`` in a subclass declares it (`DECLARED`, its ``code``); `spikestream.events._chain_dispatch`
-generates the fused kernel's dispatch over every declared filter.
+generates the fused kernel from every declared filter, its kernels inlined as source: so a kernel returns
+once, at its end, and assigns no argument but ``xi, yi`` (checked when the kernel is generated).
 """
 
 from __future__ import annotations
