@@ -266,25 +266,48 @@ class SNNNode(Node):
 
     def warm(self) -> None:
         """Load the network's kernels: a scratch node of the same description (this input size when known, else
-        one input and two), learning on whatever the schedule says (a later `learning` command then needs no
-        compile), takes a reward and ten 10 ms packets in which every input spikes every step. The real network is
-        not touched."""
-        from spikestream.protocol import Samples
-        from spikestream.runtime.warm import dense_spikes, feed, scratch
-
+        one input and two, else the size a template takes), learning on whatever the schedule says (a later
+        `learning` command then needs no compile), takes a reward and ten 10 ms packets in which every input
+        spikes every step. The real network is not touched."""
         n = self.snn.n_inputs if self.snn is not None else self.params.get("n_inputs")
         # the input size not known yet: one input and two (a one-column weight matrix's column is contiguous,
         # a wider one's strided: Numba compiles a kernel for each layout)
-        for c in [n] if n else [1, 2]:
-            try:
-                s = scratch(self, n_inputs=c, learning=True)
-            except ValueError as e:  # e.g. a conv topology that takes only its own input size
-                self.log.info("kernels load at the first packet (no scratch network for %d inputs: %s)", c, e)
-                continue
-            step = s.snn.dt_us
-            feed(s, "reward", Samples(np.array([0], np.int64), np.full((1, 4), 0.1, np.float32), 0.0, []))
-            for k in range(10):
-                feed(s, "in", dense_spikes(c, k * 10 * step, (k + 1) * 10 * step, step), seq=k)
+        errors = [e for c in ([n] if n else [1, 2]) if (e := self._warm_with(c))]
+        if errors and not n and len(errors) == 2:  # a template that takes only its own input size
+            sizes = self._template_sizes()
+            errors = [self._warm_with(sizes[0])] if sizes else errors
+        if errors and errors[-1]:
+            self.log.info("kernels load at the first packet (no scratch network: %s)", errors[-1])
+
+    def _warm_with(self, n: int) -> str | None:
+        """One scratch network for `n` inputs through its paces; the error text if it cannot be built."""
+        from spikestream.protocol import Samples
+        from spikestream.runtime.warm import dense_spikes, feed, scratch
+
+        try:
+            s = scratch(self, n_inputs=n, learning=True)
+        except Exception as e:  # (a ValueError: not this size; anything else the first packet would meet too)
+            return f"{n} inputs: {type(e).__name__}: {e}"
+        step = int(getattr(s.snn, "dt_us", 1000))
+        feed(s, "reward", Samples(np.array([0], np.int64), np.full((1, 4), 0.1, np.float32), 0.0, []))
+        for k in range(10):
+            feed(s, "in", dense_spikes(n, k * 10 * step, (k + 1) * 10 * step, step), seq=k)
+        return None
+
+    def _template_sizes(self) -> list[int]:
+        """The input sizes a named template may take: conv's in_channels*height*width, else its layers' sizes
+        (a one_to_one input connection takes exactly one of them)."""
+        topo, tparams = self.params.get("topology"), dict(self.params.get("topology_params") or {})
+        if isinstance(topo, dict):
+            tparams = dict(topo)
+            topo = tparams.pop("kind", None)
+        if not isinstance(topo, str):
+            return []
+        if topo == "conv":
+            from spikestream.snn.conv import ConvLayer, ConvParams
+
+            return [ConvLayer(ConvParams(**tparams)).n_inputs]
+        return sorted({int(layer["n"]) for layer in expand(topo, tparams).get("layers", []) if "n" in layer})
 
     def _set_learning(self, on: bool) -> None:
         self._learning = on

@@ -119,3 +119,21 @@ def test_without_warm_the_same_messages_load_kernels(tmp_path):
     """The probe sees what warm() spares: with warm() a no-op, the first messages load the kernels."""
     got = _run(tmp_path, LABELS.replace("warmed(NodeHarness(", "(NodeHarness("))
     assert len(got["loads"]) >= 3, got
+
+
+SYNFIRE = """
+    # a template whose input connection is one_to_one: neither 1 nor 2 inputs build; warm() finds its size (100)
+    from spikestream.protocol import Spikes
+    snn = warmed(NodeHarness("snn", {"topology": "synfire", "topology_params": {"n_groups": 3}}, "snn"))
+    armed[0] = True
+    for k in range(20):
+        idx = np.arange(100, dtype=np.uint32)
+        snn.send("in", Spikes(k * 10_000, (k + 1) * 10_000, 100, idx, np.full(100, k * 10_000 + 500, np.int64)))
+    print(json.dumps({"loads": loads, "packets": len(snn.emitted["out"])}))
+"""
+
+
+def test_after_warm_an_unsized_template_network_loads_no_kernel(tmp_path):
+    got = _run(tmp_path, SYNFIRE)
+    assert got["packets"] == 20
+    assert got["loads"] == []
