@@ -33,6 +33,16 @@ class LiveSourceNode(InputNode):
         self.src = self._make_source()
         self._setup_encoder()
 
+    def warm(self) -> None:
+        """The input check's kernel (`TimeChecker`, on float32 rows as every live source hands them: the real
+        check is not touched) and the inline encoder's, before the first row arrives."""
+        import numpy as np
+
+        from spikestream.sources._base import TimeChecker
+
+        TimeChecker(1000.0, {}, self.log, "warm").admit(np.array([0, 1000], np.int64), np.zeros((2, 1), np.float32))
+        super().warm()
+
     def poll(self, now_ns: int) -> None:
         got = 0
         while got < self.max_rows:

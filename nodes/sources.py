@@ -79,9 +79,16 @@ class InputNode(Node):
             self._encode(body, t_last, origin_ns)
 
     def warm(self) -> None:
-        """The inline encoder's kernels (on wire-format rows of any channel count it takes: a live source)."""
-        if self._encode is not None:
-            self._encode.node.warm()
+        """The inline encoder's kernels, on rows as a live source hands them (float32 and writable, unlike the
+        wire's read-only arrays: Numba compiles a kernel for each), of its channel count or, not known yet, of
+        one channel and two."""
+        if self._encode is None:
+            return
+        from spikestream.runtime.warm import samples
+
+        n = len(getattr(getattr(self, "src", None), "channels", None) or [])
+        for c in [n] if n else [1, 2]:
+            self._encode.node.warm([samples(10, c, 10_000 * k, 1000.0, seed=k) for k in range(2)])
 
     def _encoder_state(self) -> dict[str, np.ndarray]:
         if self._encode is None:

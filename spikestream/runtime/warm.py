@@ -7,7 +7,10 @@ cache) before the node reports ready, and its real state is never touched.
 
 Kernels specialise on argument types, not sizes: a scratch network of the same description with one input
 loads the same machine code as the real one; the wire fixes the dtypes (`protocol`), so a scratch message
-packed and unpacked carries what a real one will.
+packed and unpacked carries what a real one will. Types include more than dtypes: an array's layout (a column
+of a one-column array is contiguous, of a wider one strided) and whether it is writable (unpacked arrays are
+read-only, a source's own rows are not) each select another compiled kernel, so a node warms the variants its
+input may take (`feed` for what arrives by wire, its own rows for an inline encoder).
 """
 
 from __future__ import annotations

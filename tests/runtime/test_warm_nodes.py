@@ -137,3 +137,42 @@ def test_after_warm_an_unsized_template_network_loads_no_kernel(tmp_path):
     got = _run(tmp_path, SYNFIRE)
     assert got["packets"] == 20
     assert got["loads"] == []
+
+
+LIVE = """
+    # a live source (LSL, serial, BrainFlow: LiveSourceNode) with an inline encoder: rows arrive as float32
+    from spikestream.nodes.live_sources import LiveSourceNode
+    from spikestream.sources._base import Chunk, TimeChecker, empty_chunk
+
+    class Rows:  # what a live source does: rows through its TimeChecker, float32
+        rate_hz, channels, stats = 1000.0, ["a", "b", "c"], {}
+
+        def __init__(self):
+            self.check, self.k = TimeChecker(1000.0, self.stats, None, "rows"), 0
+
+        def read(self, n):
+            if self.k >= 50:
+                return empty_chunk(3)
+            t = np.arange(self.k, self.k + 10, dtype=np.int64) * 1000
+            self.k += 10
+            t, d = self.check.admit(t, np.sin(t[:, None] * 1e-3 + np.arange(3)).astype(np.float32))
+            return Chunk(t, d, 1)
+
+        def close(self):
+            pass
+
+    class Live(LiveSourceNode):
+        def _make_source(self):
+            return Rows()
+
+    h = warmed(NodeHarness(Live, {"encoder": {"kind": "delta", "threshold": 0.1}}, "live"))
+    armed[0] = True
+    h.poll()
+    print(json.dumps({"loads": loads, "packets": len(h.emitted["spikes"])}))
+"""
+
+
+def test_after_warm_a_live_source_with_an_encoder_loads_no_kernel(tmp_path):
+    got = _run(tmp_path, LIVE)
+    assert got["packets"] == 5
+    assert got["loads"] == []
