@@ -80,8 +80,9 @@ EVENTS = """
     ev["x"], ev["y"] = rng.integers(0, 40, ev.size), rng.integers(0, 30, ev.size)
     ev["t"], ev["p"] = np.sort(rng.integers(0, 2_000_000, ev.size)), rng.integers(0, 2, ev.size)
     np.save("ev.npy", ev)
-    cam = warmed(NodeHarness("event_camera", {"path": "ev.npy", "width": 40, "height": 30, "pace": "fast", "emit_events": True, "filters": [
-        {"kind": "refractory", "period_us": 500}, {"kind": "background_activity", "dt_us": 20_000}]}, "cam"))
+    filters = [{"kind": "refractory", "period_us": 500}, {"kind": "background_activity", "dt_us": 20_000}]
+    cam = warmed(NodeHarness("event_camera", {"path": "ev.npy", "width": 40, "height": 30, "pace": "fast",
+                                              "emit_events": True, "filters": filters}, "cam"))
     armed[0] = True
     while not cam.node.finished:
         cam.poll()

@@ -61,8 +61,9 @@ SCRIPT = """
 def test_warm_runs_before_ready_what_it_emits_is_not_sent_and_a_later_compile_is_counted(tmp_path):
     path = write_pipeline(tmp_path, node_table("probe", "warm_probe", outputs={"out": ep()}, extra="start_wait_s = 0"))
     report = tmp_path / "report.json"
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}  # an empty cache: warmed compiles
     r = subprocess.run([sys.executable, "-c", textwrap.dedent(SCRIPT), str(path), str(report)], capture_output=True,
-                       text=True, timeout=300, env={"NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"})
+                       text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr
     lines = r.stderr.splitlines()
 
