@@ -102,8 +102,12 @@ def inline(f: Callable, what: str, c: int, names: dict[str, Any]) -> list[str]:
         elif not hasattr(builtins, n.id):
             raise ValueError(f"{where}: unknown name {n.id!r}")
     if what == "step":
-        body[-1] = ast.Assign([ast.Tuple([ast.Name(v, ast.Store()) for v in ("ok", "xi", "yi")], ast.Store())],
-                              last.value, lineno=0)
+        keep, *xy = last.value.elts
+        if [getattr(e, "id", None) for e in xy] == ["xi", "yi"]:  # coordinates unchanged: ``ok = keep``
+            body[-1] = ast.Assign([ast.Name("ok", ast.Store())], keep, lineno=0)
+        else:
+            body[-1] = ast.Assign([ast.Tuple([ast.Name(v, ast.Store()) for v in ("ok", "xi", "yi")], ast.Store())],
+                                  last.value, lineno=0)
     elif returns:
         body = body[:-1]
     return ast.unparse(ast.fix_missing_locations(ast.Module(body or [ast.Pass()], []))).splitlines()

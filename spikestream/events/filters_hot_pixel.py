@@ -46,14 +46,14 @@ def step_hot_pixel(o, prm, st64, st32, sc, xi, yi, ti, pi):
     """Aligned windows ``[k w, (k+1) w)``; per pixel ``(window index mod 2**31, count in it - 2**31 if the
     window before had more than max_events)``; a division only when time leaves the cached window; counts
     saturate at max_events + 1."""
-    window_us, max_events = prm[o, P.window_us], prm[o, P.max_events]
+    width, window_us, max_events, off = prm[o, P.width], prm[o, P.window_us], prm[o, P.max_events], prm[o, P.counts]
     if ti < sc[o, SC.lo] or ti >= sc[o, SC.hi]:
         wl = ti // window_us
         sc[o, SC.lo] = wl * window_us
         sc[o, SC.hi] = sc[o, SC.lo] + window_us
         sc[o, SC.window] = wl & 0x7FFFFFFF
     w = sc[o, SC.window]
-    j = prm[o, P.counts] + 2 * (yi * prm[o, P.width] + xi)
+    j = off + 2 * (yi * width + xi)
     s0 = np.int64(st32[j])
     v = np.int64(st32[j + 1])  # count (31 bits), sign bit: "hot in the window before"
     c = v & 0x7FFFFFFF

@@ -39,13 +39,14 @@ def prefetch_refractory(o, prm, st64, st32, xa, ya):
 def step_refractory(o, prm, st64, st32, sc, xi, yi, ti, pi):
     """``t - last > period``; ``last`` updated on kept events (or every event with ``extend``); int32 times
     relative to the filter's base (`_rebase`)."""
-    off = prm[o, P.last]
+    width, period_us, extend, n_pix, off = (prm[o, P.width], prm[o, P.period_us], prm[o, P.extend],
+                                            prm[o, P.n_pix], prm[o, P.last])
     rt = ti - st64[prm[o, P.base]]
     if rt >= REBASE_US:
-        rt = _rebase(st32, off, prm[o, P.n_pix], st64, prm[o, P.base], ti)
-    j = off + yi * prm[o, P.width] + xi
-    ok = rt - st32[j] > prm[o, P.period_us]
-    if ok or prm[o, P.extend] != 0:
+        rt = _rebase(st32, off, n_pix, st64, prm[o, P.base], ti)
+    j = off + yi * width + xi
+    ok = rt - st32[j] > period_us
+    if ok or extend != 0:
         st32[j] = max(rt, NEVER32)
     return ok, xi, yi
 

@@ -194,3 +194,9 @@ def test_an_inlined_step_uses_the_chain_variables_and_renames_its_own():
     lines = _chain_dispatch.inline(step, "step", 5, names := {})
     assert lines == ["k_f5 = prm[o, 0] + xi", "ok, xi, yi = (k_f5 > ti, xi - 1, yi)"]
     assert names == {}
+
+    @njit
+    def keeps_coordinates(o, prm, st64, st32, sc, xi, yi, ti, pi):
+        return pi != 0, xi, yi
+
+    assert _chain_dispatch.inline(keeps_coordinates, "step", 2, {}) == ["ok = pi != 0"]
