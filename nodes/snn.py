@@ -173,7 +173,7 @@ class SNNNode(Node):
             raise ValueError(f"{n_inputs} inputs: outside [1, max_inputs = {self._max_inputs}]")
         snn = self._make(n_inputs)
         snn.max_bias = self._max_bias
-        top = float(np.abs(snn.get_state()["ibias"]).max(initial=0.0))
+        top = float(np.abs(snn.get_state().get("ibias", ())).max(initial=0.0))  # a conv layer has no bias
         if top > self._max_bias:
             raise ValueError(f"a layer's i_bias ({top:g}) exceeds max_bias = {self._max_bias:g}")
         snn.learning = self._learning

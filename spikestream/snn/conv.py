@@ -154,10 +154,17 @@ class ConvLayer:
         self.pending_idx, self.pending_t = self.pending_idx[keep], self.pending_t[keep]
         return skipped
 
-    def advance(self, in_idx, in_t_us, until_us: int):
+    def advance(self, in_idx, in_t_us, until_us: int, max_steps: int | None = None):
         """Deliver input spikes and simulate every step ending at or before `until_us`; returns the pooled
         output spikes (idx int32, t_us int64 = step start). Inputs older than the clock are dropped and
-        counted in `late_spikes`; inputs of an unfinished step wait for the next call."""
+        counted in `late_spikes`; inputs of an unfinished step wait for the next call. With `max_steps`, a
+        call that would simulate more steps than that is refused (ValueError) before anything changes, as
+        `SNN.advance` does: the SNN node bounds the work one message can cause."""
+        if max_steps is not None and self.step is not None:
+            n_steps = int(until_us) // self.dt_us - self.step
+            if n_steps > max_steps:
+                raise ValueError(f"conv: advancing to t = {int(until_us)} us would simulate {n_steps} steps "
+                                 f"(at most {max_steps} per call)")
         idx = np.asarray(in_idx)
         t = np.asarray(in_t_us)
         if idx.ndim != 1 or t.shape != idx.shape:
@@ -232,25 +239,52 @@ class ConvLayer:
         """Shared kernels, [n_features, in_channels, kernel, kernel] (a copy)."""
         return self.w.copy()
 
+    def _signature(self) -> np.ndarray:
+        """What a saved state must have been saved from: the input count first (the SNN node sizes a fresh
+        layer from it, as it does a network), then the sizes that shape the state's arrays."""
+        p = self.params
+        return np.array([self.n_inputs, p.in_channels, p.height, p.width, p.n_features, p.kernel, p.stride,
+                         p.padding, p.pool], np.int64)
+
     def get_state(self) -> dict[str, np.ndarray]:
         return {"w": self.w.copy(), "v": self.v.copy(), "last_pre": self.last_pre.copy(),
                 "pool_mark": self.pool_mark.copy(),
                 "step": np.array(-1 if self.step is None else self.step, np.int64),
-                "pending_idx": self.pending_idx.copy(), "pending_t": self.pending_t.copy()}
+                "pending_idx": self.pending_idx.copy(), "pending_t": self.pending_t.copy(),
+                "signature": self._signature()}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        for key in ("w", "v", "last_pre", "pool_mark"):
+        """Restore a `get_state`; everything is checked before anything is written (ValueError)."""
+        for key in ("w", "v", "last_pre", "pool_mark", "step"):
             if key not in state:
                 raise ValueError(f"conv: state lacks {key!r}")
-            cur = getattr(self, key)
-            if np.shape(state[key]) != cur.shape:
-                raise ValueError(f"conv: state {key!r} has shape {np.shape(state[key])}, this layer {cur.shape}")
+        a = {k: np.asarray(v) for k, v in state.items()}
+        if "signature" in a and (a["signature"].shape != (9,) or a["signature"].dtype.kind not in "iu"
+                                 or not np.array_equal(a["signature"], self._signature())):
+            raise ValueError(f"conv: the state was saved from another layer (signature {a['signature'].tolist()}, "
+                             f"this layer {self._signature().tolist()})")
         for key in ("w", "v", "last_pre", "pool_mark"):
-            getattr(self, key)[...] = state[key]
-        step = int(np.asarray(state["step"]).reshape(-1)[0])
-        self.step = None if step < 0 else step
-        self.pending_idx = np.asarray(state.get("pending_idx", np.zeros(0)), np.int32).copy()
-        self.pending_t = np.asarray(state.get("pending_t", np.zeros(0)), np.int64).copy()
+            cur = getattr(self, key)
+            if a[key].shape != cur.shape:
+                raise ValueError(f"conv: state {key!r} has shape {a[key].shape}, this layer {cur.shape}")
+            if a[key].dtype.kind not in ("f" if cur.dtype.kind == "f" else "iu"):
+                raise ValueError(f"conv: state {key!r} has dtype {a[key].dtype}, expected {cur.dtype}")
+        if not np.all(np.isfinite(a["v"])) or not np.all((a["w"] >= 0.0) & (a["w"] <= 1.0)):
+            raise ValueError("conv: state 'v' must be finite and 'w' within [0, 1]")
+        step = a["step"].reshape(-1)
+        if step.size != 1 or step.dtype.kind not in "iu" or int(step[0]) < -1:
+            raise ValueError(f"conv: state 'step' must be one integer >= -1, got {a['step']!r}")
+        pi = a.get("pending_idx", np.zeros(0, np.int32))
+        pt = a.get("pending_t", np.zeros(0, np.int64))
+        if pi.ndim != 1 or pt.shape != pi.shape or (pi.size and (pi.dtype.kind not in "iu" or pt.dtype.kind not in "iu"
+                                                                   or pi.min() < 0 or pi.max() >= self.n_inputs)):
+            raise ValueError(f"conv: state 'pending_idx' / 'pending_t' must be equal-length integer arrays with "
+                             f"indices in [0, {self.n_inputs})")
+        for key in ("w", "v", "last_pre", "pool_mark"):
+            getattr(self, key)[...] = a[key]
+        self.step = None if int(step[0]) < 0 else int(step[0])
+        self.pending_idx = pi.astype(np.int32)
+        self.pending_t = pt.astype(np.int64)
         self._stats_w = self.w.copy()
 
 

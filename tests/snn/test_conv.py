@@ -137,8 +137,21 @@ def test_state_roundtrip_continues_exactly():
     np.testing.assert_array_equal(ai, bi)
     np.testing.assert_array_equal(at, bt)
     np.testing.assert_array_equal(a.w, b.w)
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match="saved from another layer"):
         ConvLayer(PARAMS[1]).set_state(st)
+    no_sig = {k: v for k, v in st.items() if k != "signature"}
+    with pytest.raises(ValueError, match="shape"):
+        ConvLayer(PARAMS[1]).set_state(no_sig)
+    # a bad state is refused before anything is written (state contract)
+    c = ConvLayer(p)
+    before = {k: v.copy() for k, v in c.get_state().items()}
+    for bad in ({k: v for k, v in st.items() if k != "step"}, {**st, "v": np.full_like(st["v"], np.nan)},
+                {**st, "w": st["w"] + 2.0}, {**st, "pending_idx": np.array([10**6], np.int32),
+                                            "pending_t": np.array([0], np.int64)}):
+        with pytest.raises(ValueError, match="conv: state"):
+            c.set_state(bad)
+        for k, v in c.get_state().items():
+            np.testing.assert_array_equal(v, before[k])
 
 
 def test_bad_input_and_params():
