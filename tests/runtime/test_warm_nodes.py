@@ -177,3 +177,22 @@ def test_after_warm_a_live_source_with_an_encoder_loads_no_kernel(tmp_path):
     got = _run(tmp_path, LIVE)
     assert got["packets"] == 5
     assert got["loads"] == []
+
+
+FRAMES = """
+    # frames through the v2e-style emulator, replayed at twice the recorded pace (warm() replays its scratch fast)
+    xs = np.arange(16)[None, None, :]
+    frames = 40 + 150 * (np.abs(xs - np.arange(30)[:, None, None] * 0.5) < 2) * np.ones((1, 12, 1))
+    np.save("frames.npy", frames.astype(np.float32))
+    h = warmed(NodeHarness("frames_to_events", {"path": "frames.npy", "frame_rate_hz": 100, "speed": 2.0,
+                                                "slice_us": 5_000, "emulator": {"seed": 4}}, "frames"))
+    armed[0] = True
+    h.run(t0_ns=0, step_ns=10**9)
+    print(json.dumps({"loads": loads, "packets": len(h.emitted["out"])}))
+"""
+
+
+def test_after_warm_frames_to_events_loads_no_kernel(tmp_path):
+    got = _run(tmp_path, FRAMES)
+    assert got["packets"] >= 1  # (without warm() the same run loads _lin_log, _count, _emit, _map_events)
+    assert got["loads"] == []
