@@ -127,13 +127,15 @@ class ControlOutputNode(Node):
 
     def warm(self) -> None:
         """Load the kernels of the decoder (calibrating, its fit, decoding), the safety stage and the watchdog:
-        a scratch node of the same parameters without sinks (nothing leaves it) calibrates for at most 50 ms
-        of scratch packets, fits, decodes, trips its watchdog and closes. The real node is not touched."""
+        a scratch node of the same parameters without sinks (nothing leaves it) calibrates for 50 ms of scratch
+        packets, fits, decodes, trips its watchdog and closes. The real node is not touched."""
         from spikestream.protocol import Samples
         from spikestream.runtime.warm import dense_spikes, feed, scratch
 
-        by_time = {} if self.by_target else {"calibrate_s": min(self.schedule.calibrate_us / 1e6, 0.05)}
-        s = scratch(self, sinks=[], **by_time)
+        try:  # calibrating for 50 ms even when the file says 0 s: a later `calibrate` command then compiles nothing
+            s = scratch(self, sinks=[], **({} if self.by_target else {"calibrate_s": 0.05}))
+        except ValueError:
+            s = scratch(self, sinks=[])
         n, K, step = self.decoder.n_inputs, self.decoder.n_outputs, 1000
         ch = [int(c) for c in self.target_channels]
         width = max([K - 1, *ch]) + 1

@@ -196,3 +196,26 @@ def test_after_warm_frames_to_events_loads_no_kernel(tmp_path):
     got = _run(tmp_path, FRAMES)
     assert got["packets"] >= 1  # (without warm() the same run loads _lin_log, _count, _emit, _map_events)
     assert got["loads"] == []
+
+
+NO_CALIBRATION = """
+    # a decoder the file does not calibrate (calibrate_s = 0), calibrated later by command
+    from spikestream.protocol import Samples, Spikes
+    out = warmed(NodeHarness("control_output", {"decoder": {"kind": "kalman", "n_inputs": 8, "n_outputs": 2},
+                                                 "calibrate_s": 0.0}, "output"))
+    armed[0] = True
+    out.node.on_command("calibrate", {"on": True})
+    for k in range(40):
+        t = np.arange(k * 10, (k + 1) * 10, dtype=np.int64) * 1000
+        out.send("target", Samples(t, np.full((10, 2), 0.5, np.float32), 1000.0))
+        out.send("in", Spikes(int(t[0]), int(t[-1]) + 1000, 8, np.arange(8, dtype=np.uint32), t[:8]))
+        if k == 30:
+            out.node.on_command("calibrate", {"on": False})
+    print(json.dumps({"loads": loads, "packets": out.node.counters.get("packets", 0)}))
+"""
+
+
+def test_after_warm_a_decoder_calibrated_by_command_loads_no_kernel(tmp_path):
+    got = _run(tmp_path, NO_CALIBRATION)
+    assert got["packets"] == 40
+    assert got["loads"] == []
