@@ -21,9 +21,8 @@ import numpy as np
 from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.filters import FilterChain
 from spikestream.events.slicing import EventSlicer
-from spikestream.nodes.event_camera import _COMMON
+from spikestream.nodes.event_camera import _COMMON, count_events, emit_slice
 from spikestream.params import Param, Params, node_params
-from spikestream.protocol import Events, Spikes
 from spikestream.runtime.node import Node, register_node
 
 MAX_SLICES_PER_POLL = 4096
@@ -174,18 +173,10 @@ class DVCameraNode(Node):
             s = self.slicer.pop()
             if s is None:
                 break
-            self.emit("out", Spikes(s.t0_us, s.t1_us, self.n_neurons, s.idx, s.t_us), s.t1_us, origin)
-            if self.emit_events:
-                e = s.events
-                self.emit("events", Events(s.t0_us, s.t1_us, self.slicer.width, self.slicer.height,
-                                           e["x"], e["y"], e["t"], e["p"]), s.t1_us, origin)
-            self.counters["slices_out"] += 1
-            sent += s.idx.size
+            sent += emit_slice(self, s, origin)
             if sent >= self.budget:
                 break
-        for k, v in (("late_events", self.slicer.late), ("reordered_events", self.slicer.reordered),
-                     ("overflow_events", self.slicer.overflow), ("rejected_events", self.chain.rejected)):
-            self.counters[k] = v
+        count_events(self)
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, np.ndarray]:

@@ -48,6 +48,25 @@ _COMMON = Params(
 )
 
 
+def emit_slice(node: Node, s, origin: int) -> int:
+    """One slice out of an event node's slicer: its spikes on `out` (and its events on `events` when the node
+    sends them), counted; returns its spike count (for the node's per-poll budget)."""
+    node.emit("out", Spikes(s.t0_us, s.t1_us, node.n_neurons, s.idx, s.t_us), s.t1_us, origin)
+    if node.emit_events:
+        e = s.events
+        node.emit("events", Events(s.t0_us, s.t1_us, node.slicer.width, node.slicer.height,
+                                   e["x"], e["y"], e["t"], e["p"]), s.t1_us, origin)
+    node.counters["slices_out"] += 1
+    return s.idx.size
+
+
+def count_events(node: Node) -> None:
+    """The slicer's and the filter chain's own counts, copied into the node's counters."""
+    for k, v in (("late_events", node.slicer.late), ("reordered_events", node.slicer.reordered),
+                 ("overflow_events", node.slicer.overflow), ("rejected_events", node.chain.rejected)):
+        node.counters[k] = v
+
+
 class EventReplayNode(Node):
     """Shared engine: pull events from `_read`, filter, slice, pace, emit. Subclasses provide the source."""
 
@@ -220,18 +239,10 @@ class EventReplayNode(Node):
             s = self.slicer.pop()
             if s is None:  # fast mode asks pop directly (ready() would do the same test twice)
                 break
-            self.emit("out", Spikes(s.t0_us, s.t1_us, self.n_neurons, s.idx, s.t_us), s.t1_us, origin)
-            if self.emit_events:
-                e = s.events
-                self.emit("events", Events(s.t0_us, s.t1_us, self.slicer.width, self.slicer.height,
-                                           e["x"], e["y"], e["t"], e["p"]), s.t1_us, origin)
-            self.counters["slices_out"] += 1
-            sent += s.idx.size
+            sent += emit_slice(self, s, origin)
             if sent >= self.budget:
                 break
-        for k, v in (("late_events", self.slicer.late), ("reordered_events", self.slicer.reordered),
-                     ("overflow_events", self.slicer.overflow), ("rejected_events", self.chain.rejected)):
-            self.counters[k] = v
+        count_events(self)
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, np.ndarray]:
