@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections import namedtuple
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
+
+from spikestream._codegen import slots  # noqa: F401 (models declare their slots with it)
 
 # --- per-layer common parameter vector `pc` -------------------------------------------------------------
 (C_DEXC, C_DINH, C_EEXC, C_EINH, C_REF, C_NOISE, C_NSUB, C_H, C_THETA_PLUS, C_THETA_DECAY, C_WTA,
@@ -48,15 +49,6 @@ COMMON_PARAMS: dict[str, float | None] = {
     "tau_theta_ms": 0.0,   # adaptive threshold decay; 0 = no decay
     "wta_k": 0,            # k-winners-take-all per step; 0 = off
 }
-
-
-def slots(*names: str) -> Any:
-    """Named integer indices 0, 1, ... in declaration order: a kernel's parameter slots (``pm[P.v_th]``) or
-    its state rows (``S[V.v, i]``). A namedtuple instance: a jitted kernel reads it as constants (the
-    generated machine code is that of ``pm[2]``)."""
-    if len(set(names)) != len(names) or not all(isinstance(n, str) and n.isidentifier() for n in names):
-        raise ValueError(f"slots need distinct identifiers, got {names}")
-    return namedtuple("Slots", names)(*range(len(names)))
 
 
 #: Codes of the steps that were numbered by hand before the registry assigned codes, kept so that a saved
