@@ -50,14 +50,18 @@ def func_key(f: Callable) -> str:
     return f"{f.__module__}.{f.__qualname__}"
 
 
+def template_names(template: Callable, skip: Iterable[str]) -> list[str]:
+    """The globals `template` reads from its own module (except the generated names in `skip`)."""
+    tmod = sys.modules[template.__module__]
+    skip = set(skip)
+    return sorted(n for n in set(template.__code__.co_names)
+                  if n not in skip and hasattr(tmod, n) and not hasattr(builtins, n))
+
+
 def template_imports(template: Callable, skip: Iterable[str]) -> str:
     """The import line giving the generated module the globals `template` reads from its own module
     (except the generated names in `skip`)."""
-    tmod = sys.modules[template.__module__]
-    skip = set(skip)
-    names = sorted(n for n in set(template.__code__.co_names)
-                   if n not in skip and hasattr(tmod, n) and not hasattr(builtins, n))
-    return f"from {tmod.__name__} import {', '.join(names)}"
+    return f"from {template.__module__} import {', '.join(template_names(template, skip))}"
 
 
 def fingerprint(package_dir: Path) -> str:

@@ -19,8 +19,7 @@ import numpy as np
 
 from spikestream.snn._rng import seed_state
 from spikestream.snn.connect import Ctx, connect
-from spikestream.snn.learning import (N_PP, P_NORM_EVERY, P_NORM_TARGET, P_RHO0, P_WMAX, P_WMIN, R_BCM, R_NONE,
-                                      R_RSTDP, build_rule)
+from spikestream.snn.learning import N_PP, PC, R_NONE, build_rule
 from spikestream.snn.neuron import (C_DEXC, C_DINH, C_DT, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, C_REF,
                                     C_THETA_DECAY, C_THETA_PLUS, C_WTA, N_COMMON, N_PM, N_VARS,
                                     substeps)
@@ -146,12 +145,12 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
                 rule, pp[p] = build_rule(cs.plasticity, dt_ms)
             except ValueError as e:
                 raise ValueError(f"{what}: {e}") from None
-            w = np.clip(w, pp[p, P_WMIN], pp[p, P_WMAX])
+            w = np.clip(w, pp[p, PC.w_min], pp[p, PC.w_max])
         else:
-            pp[p, P_WMIN], pp[p, P_WMAX] = 0.0, np.inf
+            pp[p, PC.w_min], pp[p, PC.w_max] = 0.0, np.inf
         if cs.normalize is not None:
-            pp[p, P_NORM_TARGET] = cs.normalize["target"]
-            pp[p, P_NORM_EVERY] = max(1, int(round(cs.normalize["every_ms"] / dt_ms)))
+            pp[p, PC.norm_target] = cs.normalize["target"]
+            pp[p, PC.norm_every] = max(1, int(round(cs.normalize["every_ms"] / dt_ms)))
         proj["rule"][p] = rule
         proj["chan"][p] = CHANNELS[(cs.synapse, cs.receptor)]
         proj["pre_lo"][p], proj["post_lo"][p] = a_pre, a_post
@@ -161,7 +160,7 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
         if rule != R_NONE:
             x_off += n_pre
             y_off += n_post
-        if rule == R_RSTDP:
+        if rule != R_NONE and pp[p, PC.elig] != 0.0:  # a rule whose changes go to an eligibility
             e_off += pre.size
         proj["dense"][p] = dense
         proj["delay"][p] = d[0] if d.size else 0
@@ -188,7 +187,7 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
     for p in range(P):
         a, b = proj["syn_lo"][p], proj["syn_hi"][p]
         n_pre, n_post = proj["n_pre"][p], proj["n_post"][p]
-        needs_rev = proj["rule"][p] != R_NONE or pp[p, P_NORM_EVERY] > 0
+        needs_rev = proj["rule"][p] != R_NONE or pp[p, PC.norm_every] > 0
         g_l.append(proj["pre_lo"][p] + np.arange(n_pre))
         p_l.append(np.full(n_pre, p))
         if needs_rev:
@@ -240,7 +239,7 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
     if D * 4 * N > 1 << 27:
         raise ValueError(f"the delay ring buffer ({D} steps x 4 x {N} neurons) would exceed 1 GiB; "
                          f"use shorter delays or a larger dt")
-    any_per_step = bool(np.any(proj["rule"] == R_RSTDP) or np.any(pp[:, P_NORM_EVERY] > 0))
+    any_per_step = bool(np.any(pp[:, PC.elig] != 0) or np.any(pp[:, PC.norm_every] > 0))  # R-STDP, normalisation
     net = Net(n_in, N, k, bool(np.any(proj["rule"] != R_NONE)), any_per_step, code, llo, lhi, pm, pc,
               syn_pre, syn_post, delay, *out_seg, *in_seg, rev_syn, rev_pre,
               proj["rule"], proj["chan"], pp, proj["pre_lo"], proj["post_lo"], proj["n_pre"], proj["n_post"],
@@ -254,9 +253,9 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
 
 
 def _initial_rates(rule: np.ndarray, pp: np.ndarray, y_off: np.ndarray, n_post: np.ndarray, n: int) -> np.ndarray:
-    """`State.rho`, the running post rates of stdp_bcm projections (Hz, one per post trace), starting at the
-    rule's reference rate; unused (0) for the other rules."""
+    """`State.rho`, the running post rates of the projections whose rule keeps one (stdp_bcm; Hz, one per
+    post trace), starting at the rule's reference rate; unused (0) for the other rules."""
     rho = np.zeros(n)
-    for p in np.flatnonzero(rule == R_BCM):
-        rho[y_off[p]:y_off[p] + n_post[p]] = pp[p, P_RHO0]
+    for p in np.flatnonzero((rule != R_NONE) & (pp[:, PC.rate] != 0)):
+        rho[y_off[p]:y_off[p] + n_post[p]] = pp[p, PC.rate0]
     return rho

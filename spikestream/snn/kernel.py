@@ -52,7 +52,8 @@ def step_loop(net, st, step0, n_steps, in_step, in_idx, rw_step, rw_ch, rw_val, 
     (at a step boundary) when the output buffer could overflow.
 
     The source of the loop, not called as is: `spikestream.snn._dispatch` compiles it (@njit, cached) in a
-    generated module that defines `_update_layer`."""
+    generated module that defines `_update_layer` and compiles `pre_spikes` and `post_spikes` there too
+    (with the learning rules' hook dispatch)."""
     N = net.n_neurons
     D = st.ring.shape[0]
     n_layers = net.layer_code.shape[0]

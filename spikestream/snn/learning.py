@@ -1,38 +1,100 @@
-"""Learning rules as a pipeline file names them: parameters -> the projection's vector `pp`.
+"""Learning rules as a pipeline file names them: declared rules, their parameters -> the projection's `pp` row.
 
-The update kernels are in `spikestream.snn.plasticity`. All rules use traces kept per neuron and
-projection (pre traces x1, x2; post traces y1, y2), decayed once per network step, so a pair of spikes at
-pre time t_pre and post time t_post = t_pre + dt changes the weight by ``a_plus * exp(-dt / tau_plus)``
-(dt > 0) or ``-a_minus * exp(dt / tau_minus)`` (dt < 0), on the step grid.
+A rule is one ``rule_*.py`` (or any module, e.g. a plugin or a test): it declares its parameters and
+defaults, its own slots of `pp` by name (``R = rule_slots("a_plus", "a_minus")``), a ``derive`` from the
+checked parameters to slot values, and small ``@njit`` hooks the generic kernels of
+`spikestream.snn.plasticity` call, then registers a `LearningRule` in `LEARNING_RULES`:
 
-Spike timing is taken at the soma: pre-synaptic spikes count at emission (the transmission delay only
-delays the synaptic current), matching a Brian2 model whose STDP pathway has delay 0.
+- ``pre_amp(pp, p, x2)``: the depression amplitude of a pre spike of projection p (x2: the spiking
+  neuron's slow pre trace before the spike); once per spike. A pre spike changes each of its synapses by
+  ``-amp * y1`` (``bound = "soft"``: ``-amp * y1 * (w - w_min)``).
+- ``post_amp(pp, p, y2)``: the potentiation amplitude of a post spike (y2: the neuron's slow post trace
+  before the spike); each synapse gains ``amp * x1`` (soft: ``amp * x1 * (w_max - w)``).
+- ``rate_amp(pp, p, amp, rate)`` (optional): the per-synapse depression amplitude from the per-spike one
+  and the post neuron's running rate (Hz); a rule with it keeps that rate (state `rho`, decaying by the
+  common slot ``d_rate``, ``+ rate_inc`` per post spike, starting at ``rate0``).
+- ``eligibility = True``: the changes go to a per-synapse eligibility, turned into weight changes each step
+  by the reward (R-STDP, common slots ``d_elig``, ``d_reward``, ``lr``, ``reward_channel``).
+
+The generic slots `PC` (weight bounds, trace decays, bound and interaction flags, normalisation, the
+eligibility and rate parameters) come first in every row; a rule's own slots follow. Declaring a rule
+gives it a ``code`` (fixed for the built-in rules: a saved state's signature lists them);
+`spikestream.snn._dispatch` generates the kernels' dispatch over every declared rule's hooks.
+
+All rules use traces kept per neuron and projection (pre traces x1, x2; post traces y1, y2), decayed once
+per network step. Spike timing is taken at the soma: pre-synaptic spikes count at emission (the
+transmission delay only delays the synaptic current), matching a Brian2 model whose STDP pathway has
+delay 0.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+import zlib
+from collections import namedtuple
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
+from spikestream._codegen import slots
 from spikestream.registry import LEARNING_RULES, UnknownKind
 
-R_NONE, R_PAIR, R_TRIPLET, R_RSTDP, R_BCM = range(5)
+#: The code of a projection without a rule.
+R_NONE = 0
+#: The generic slots of a projection's `pp` row (what the generic kernels and the build read).
+PC = slots("w_min", "w_max", "dx1", "dy1", "dx2", "dy2", "soft", "nearest", "norm_target", "norm_every",
+           "elig", "d_elig", "lr", "d_reward", "reward_channel", "rate", "d_rate", "rate_inc", "rate0")
+N_PC = len(PC)
+#: Length of a projection's `pp` row (generic slots, then the rule's own).
+N_PP = N_PC + 12
 
-(P_APLUS, P_AMINUS, P_WMIN, P_WMAX, P_DX1, P_DY1, P_DX2, P_DY2, P_A3PLUS, P_A3MINUS, P_SOFT, P_NEAREST,
- P_DELIG, P_LR, P_DREW, P_RCH, P_NORM_TARGET, P_NORM_EVERY, P_DRHO, P_RHO_INC, P_RHO0) = range(21)
-N_PP = 21
+#: Codes of the rules numbered by hand before rules were declared, kept so that a saved network state (its
+#: signature lists the projections' rule codes) still loads. Frozen: do not add to it.
+_FIXED_CODES = {"stdp_pair": 1, "stdp_triplet": 2, "rstdp": 3, "stdp_bcm": 4}
+#: code -> declared rule (what the generated dispatch calls).
+RULES: dict[int, "LearningRule"] = {}
 
 
-def _decay(tau_ms: float, dt_ms: float, what: str) -> float:
+def rule_slots(*names: str) -> Any:
+    """A rule's own slots of the `pp` row, by name, after the generic ones: ``pp[p, R.a_minus]`` in a
+    hook (a namedtuple: Numba reads it as constants)."""
+    if len(names) > N_PP - N_PC:
+        raise ValueError(f"a rule has at most {N_PP - N_PC} slots of its own, got {len(names)}")
+    slots(*names)  # distinct identifiers
+    return namedtuple("RuleSlots", names)(*range(N_PC, N_PC + len(names)))
+
+
+def rule_code(name: str) -> int:
+    """A rule's code, the same in every process whatever else is registered: the fixed code of a built-in
+    rule, else 16 + CRC-32 of its name."""
+    return _FIXED_CODES.get(name, 16 + zlib.crc32(name.encode()))
+
+
+def decay(tau_ms: float, dt_ms: float, what: str) -> float:
+    """exp(-dt / tau): a trace's decay per step."""
     if not tau_ms > 0 or not math.isfinite(tau_ms):
         raise ValueError(f"{what} must be a positive number of ms, got {tau_ms!r}")
     return math.exp(-dt_ms / tau_ms)
 
 
-def _take(params: dict[str, Any], defaults: dict[str, Any], rule: str) -> dict[str, Any]:
+def stdp_common(p: dict[str, Any], dt_ms: float, rule: str) -> dict[str, float]:
+    """The generic slots of a trace rule: bounds, the fast traces' decays (tau_plus_ms, tau_minus_ms),
+    ``bound`` ("hard" additive, "soft" multiplicative) and ``interaction`` ("all", "nearest")."""
+    bound = p.get("bound", "hard")
+    inter = p.get("interaction", "all")
+    if bound not in ("hard", "soft"):
+        raise ValueError(f"plasticity rule {rule!r}: bound must be 'hard' (additive) or 'soft' (multiplicative)")
+    if inter not in ("all", "nearest"):
+        raise ValueError(f"plasticity rule {rule!r}: interaction must be 'all' or 'nearest'")
+    return {"w_min": p["w_min"], "w_max": p["w_max"], "dx1": decay(p["tau_plus_ms"], dt_ms, "tau_plus_ms"),
+            "dy1": decay(p["tau_minus_ms"], dt_ms, "tau_minus_ms"), "soft": float(bound == "soft"),
+            "nearest": float(inter == "nearest")}
+
+
+def _take(params: dict[str, Any], defaults: dict[str, Any], rule: str, optional: tuple) -> dict[str, Any]:
+    """Defaults overridden by `params`; unknown keys, missing required values (default None) and values
+    that are not finite numbers (except where the default is a string) refused; 0 <= w_min < w_max."""
     unknown = set(params) - set(defaults) - {"rule"}
     if unknown:
         raise ValueError(f"plasticity rule {rule!r}: unknown parameter(s) {sorted(unknown)}; "
@@ -40,7 +102,7 @@ def _take(params: dict[str, Any], defaults: dict[str, Any], rule: str) -> dict[s
     out = dict(defaults)
     out.update({k: v for k, v in params.items() if k != "rule"})
     for k, v in out.items():
-        if k in ("bound", "interaction", "preset"):
+        if isinstance(defaults[k], str) or (v is None and k in optional):
             continue
         if v is None:
             raise ValueError(f"plasticity rule {rule!r}: parameter {k!r} is required")
@@ -53,146 +115,75 @@ def _take(params: dict[str, Any], defaults: dict[str, Any], rule: str) -> dict[s
     return out
 
 
-def _flags(out: dict, rule: str) -> tuple[float, float]:
-    bound = out.get("bound", "hard")
-    inter = out.get("interaction", "all")
-    if bound not in ("hard", "soft"):
-        raise ValueError(f"plasticity rule {rule!r}: bound must be 'hard' (additive) or 'soft' (multiplicative)")
-    if inter not in ("all", "nearest"):
-        raise ValueError(f"plasticity rule {rule!r}: interaction must be 'all' or 'nearest'")
-    return float(bound == "soft"), float(inter == "nearest")
-
-
 @dataclass(frozen=True)
-class Rule:
+class LearningRule:
+    """A learning rule as a pipeline file names it (hooks and slots: the module docstring)."""
+
     name: str
-    code: int
-    defaults: dict[str, Any]
+    #: Parameters and defaults (None: required, unless in `optional`; a string: a choice the derive checks).
+    #: Every rule has w_min and w_max.
+    params: dict[str, Any]
+    #: The rule's own `pp` slots (`rule_slots(...)`).
+    slots: Any
+    #: (checked parameters, dt_ms) -> {slot name: value}, own slots and generic ones (`PC`); raises
+    #: ValueError for a bad value.
+    derive: Callable[[dict, float], dict[str, float]]
+    pre_amp: Callable
+    post_amp: Callable
+    rate_amp: Callable | None = None
+    eligibility: bool = False
+    #: Parameters that may stay None (the derive gives their value).
+    optional: tuple[str, ...] = ()
+    #: Named parameter sets (``preset = "..."``); the default one is ``params["preset"]``.
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reference: str = ""
+    #: The rule's dispatch code (`rule_code`), assigned on declaration.
+    code: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        for h in ("pre_amp", "post_amp", "rate_amp"):
+            f = getattr(self, h)
+            if (f is not None or h != "rate_amp") and not hasattr(f, "py_func"):
+                raise ValueError(f"rule {self.name}: {h} must be an @njit function, got {f!r}")
+        if not {"w_min", "w_max"} <= set(self.params):
+            raise ValueError(f"rule {self.name}: parameters w_min and w_max are required")
+        if self.presets and self.params.get("preset") not in self.presets:
+            raise ValueError(f"rule {self.name}: params['preset'] must name the default preset")
+        code = rule_code(self.name)
+        if code in RULES and RULES[code].name != self.name:
+            raise ValueError(f"rule {self.name} has the same code as {RULES[code].name}; rename one")
+        object.__setattr__(self, "code", code)
+        RULES[code] = self
 
     def build(self, params: dict[str, Any], dt_ms: float) -> np.ndarray:
-        raise NotImplementedError
-
-
-_PAIR = {"a_plus": 0.01, "a_minus": 0.0105, "tau_plus_ms": 20.0, "tau_minus_ms": 20.0, "w_min": 0.0,
-         "w_max": 1.0, "bound": "hard", "interaction": "all"}
-
-
-@dataclass(frozen=True)
-class PairSTDP(Rule):
-    """Pair STDP (Song, Miller & Abbott 2000); ``bound = "soft"`` is the multiplicative rule
-    (van Rossum et al. 2000): potentiation scaled by (w_max - w), depression by (w - w_min)."""
-
-    def build(self, params: dict[str, Any], dt_ms: float) -> np.ndarray:
-        p = _take(params, self.defaults, self.name)
+        """The projection's `pp` row."""
+        params = {k: v for k, v in params.items() if k != "rule"}
+        defaults = self.params
+        if self.presets:
+            preset = params.pop("preset", self.params["preset"])
+            if preset not in self.presets:
+                raise ValueError(f"{self.name}: unknown preset {preset!r}; known: {sorted(self.presets)}")
+            params = {**self.presets[preset], **params}
+            defaults = {**self.params, **self.presets[preset]}
+        vals = self.derive(_take(params, defaults, self.name, self.optional), dt_ms)
+        own = set(self.slots._fields)
+        unknown = set(vals) - own - (set(PC._fields) - {"elig", "rate"})  # the flags come from the declaration
+        missing = own - set(vals)
+        if unknown or missing:
+            raise ValueError(f"rule {self.name}: derive gave unknown slots {sorted(unknown)}, "
+                             f"missing {sorted(missing)}")
         pp = np.zeros(N_PP)
-        pp[P_APLUS], pp[P_AMINUS] = p["a_plus"], p["a_minus"]
-        pp[P_WMIN], pp[P_WMAX] = p["w_min"], p["w_max"]
-        pp[P_DX1] = _decay(p["tau_plus_ms"], dt_ms, "tau_plus_ms")
-        pp[P_DY1] = _decay(p["tau_minus_ms"], dt_ms, "tau_minus_ms")
-        pp[P_DX2] = pp[P_DY2] = 1.0
-        pp[P_SOFT], pp[P_NEAREST] = _flags(p, self.name)
-        if self.code == R_RSTDP:
-            pp[P_DELIG] = _decay(p["tau_elig_ms"], dt_ms, "tau_elig_ms")
-            pp[P_DREW] = _decay(p["tau_reward_ms"], dt_ms, "tau_reward_ms")
-            pp[P_LR] = p["lr"] * dt_ms
-            ch = p["reward_channel"]
-            if ch < 0 or int(ch) != ch:
-                raise ValueError("rstdp: reward_channel must be a non-negative integer")
-            pp[P_RCH] = ch
+        pp[PC.dx2] = pp[PC.dy2] = 1.0
+        for k, v in vals.items():
+            pp[getattr(self.slots, k) if k in own else getattr(PC, k)] = v
+        pp[PC.elig] = float(self.eligibility)
+        pp[PC.rate] = float(self.rate_amp is not None)
         return pp
-
-
-#: Pfister & Gerstner (2006) fitted parameter sets of the full triplet model (their Tables 3-4; tau_plus
-#: 16.8 ms, tau_minus 33.7 ms for all). visual_all_to_all equals NEST's stdp_triplet_synapse defaults.
-TRIPLET_PRESETS: dict[str, dict[str, float | str]] = {
-    "visual_all_to_all": {"tau_x_ms": 101.0, "tau_y_ms": 125.0, "a2_plus": 5e-10, "a3_plus": 6.2e-3,
-                          "a2_minus": 7e-3, "a3_minus": 2.3e-4, "interaction": "all"},
-    "visual_nearest": {"tau_x_ms": 714.0, "tau_y_ms": 40.0, "a2_plus": 8.8e-11, "a3_plus": 5.3e-2,
-                       "a2_minus": 6.6e-3, "a3_minus": 3.1e-3, "interaction": "nearest"},
-    "hippocampal_all_to_all": {"tau_x_ms": 946.0, "tau_y_ms": 27.0, "a2_plus": 6.1e-3, "a3_plus": 6.7e-3,
-                               "a2_minus": 1.6e-3, "a3_minus": 1.4e-3, "interaction": "all"},
-    "hippocampal_nearest": {"tau_x_ms": 575.0, "tau_y_ms": 47.0, "a2_plus": 4.6e-3, "a3_plus": 9.1e-3,
-                            "a2_minus": 3e-3, "a3_minus": 7.5e-9, "interaction": "nearest"},
-}
-
-
-@dataclass(frozen=True)
-class TripletSTDP(Rule):
-    """Triplet STDP (Pfister & Gerstner 2006): on pre, w -= y1 (a2_minus + a3_minus x2(t-));
-    on post, w += x1 (a2_plus + a3_plus y2(t-)). Weights hard-bounded to [w_min, w_max]."""
-
-    def build(self, params: dict[str, Any], dt_ms: float) -> np.ndarray:
-        preset = params.get("preset", "visual_all_to_all")
-        if preset not in TRIPLET_PRESETS:
-            raise ValueError(f"stdp_triplet: unknown preset {preset!r}; known: {sorted(TRIPLET_PRESETS)}")
-        merged = {**TRIPLET_PRESETS[preset], **{k: v for k, v in params.items() if k != "preset"}}
-        p = _take(merged, {**self.defaults, **TRIPLET_PRESETS[preset]}, self.name)
-        pp = np.zeros(N_PP)
-        pp[P_APLUS], pp[P_AMINUS] = p["a2_plus"], p["a2_minus"]
-        pp[P_A3PLUS], pp[P_A3MINUS] = p["a3_plus"], p["a3_minus"]
-        pp[P_WMIN], pp[P_WMAX] = p["w_min"], p["w_max"]
-        pp[P_DX1] = _decay(p["tau_plus_ms"], dt_ms, "tau_plus_ms")
-        pp[P_DY1] = _decay(p["tau_minus_ms"], dt_ms, "tau_minus_ms")
-        pp[P_DX2] = _decay(p["tau_x_ms"], dt_ms, "tau_x_ms")
-        pp[P_DY2] = _decay(p["tau_y_ms"], dt_ms, "tau_y_ms")
-        pp[P_SOFT], pp[P_NEAREST] = _flags(p, self.name)
-        if pp[P_SOFT]:
-            raise ValueError("stdp_triplet: only hard bounds are supported")
-        return pp
-
-
-def triplet_threshold_hz(p: dict[str, Any]) -> float:
-    """The post rate (Hz) above which the triplet rule potentiates, for Poisson pre and post at rates much
-    below 1/tau (Pfister & Gerstner 2006, the BCM link): a2_minus tau_minus / (a3_plus tau_plus tau_y),
-    ignoring the a2_plus and a3_minus terms (zero in their minimal model)."""
-    return p["a2_minus"] * p["tau_minus_ms"] * 1e3 / (p["a3_plus"] * p["tau_plus_ms"] * p["tau_y_ms"])
-
-
-@dataclass(frozen=True)
-class BCMTriplet(TripletSTDP):
-    """Triplet STDP with BCM's sliding threshold (Pfister & Gerstner 2006, minimal model and BCM link;
-    Clopath et al. 2010's homeostatic LTD amplitude): the pair depression amplitude of each post neuron j is
-    ``a2_minus * rho_j**2 / rate_hz**2``, where rho_j (Hz) is j's running rate,
-    ``d rho_j / dt = -rho_j / tau_rate + sum_spikes delta(t - t_j)`` (per spike rho_j += 1 / tau_rate), kept
-    as state `rho` and starting at rate_hz. A neuron firing above rate_hz depresses more, so its threshold
-    rises with it and its rate settles near rate_hz**2 / theta (theta: `triplet_threshold_hz`).
-    ``rate_hz`` defaults to theta of the parameter set (18.1 Hz for visual_all_to_all): the fixed point is
-    then the triplet rule's own threshold, and no rate is tuned per data set."""
-
-    def build(self, params: dict[str, Any], dt_ms: float) -> np.ndarray:
-        own = ("tau_rate_ms", "rate_hz")
-        triplet = TripletSTDP(self.name, self.code, _TRIPLET_RULE.defaults)
-        pp = triplet.build({k: v for k, v in params.items() if k not in own}, dt_ms)
-        preset = params.get("preset", "visual_all_to_all")
-        merged = {**self.defaults, **TRIPLET_PRESETS[preset],
-                  **{k: v for k, v in params.items() if k not in ("preset", "rule")}}
-        rate = merged.get("rate_hz")
-        if rate is None:
-            rate = triplet_threshold_hz(merged)
-        tau = merged["tau_rate_ms"]
-        for k, v in (("rate_hz", rate), ("tau_rate_ms", tau)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-                raise ValueError(f"stdp_bcm: {k} must be a positive number, got {v!r}")
-        pp[P_DRHO] = _decay(tau, dt_ms, "tau_rate_ms")
-        pp[P_RHO_INC] = 1e3 / tau
-        pp[P_RHO0] = rate
-        return pp
-
-
-LEARNING_RULES.register("stdp_pair")(PairSTDP("stdp_pair", R_PAIR, dict(_PAIR)))
-_TRIPLET_RULE = LEARNING_RULES.register("stdp_triplet")(TripletSTDP("stdp_triplet", R_TRIPLET, {
-    "tau_plus_ms": 16.8, "tau_minus_ms": 33.7, "tau_x_ms": None, "tau_y_ms": None, "a2_plus": None,
-    "a3_plus": None, "a2_minus": None, "a3_minus": None, "w_min": 0.0, "w_max": 1.0, "bound": "hard",
-    "interaction": "all", "preset": "visual_all_to_all"}))
-LEARNING_RULES.register("stdp_bcm")(BCMTriplet("stdp_bcm", R_BCM, {
-    **_TRIPLET_RULE.defaults, "tau_rate_ms": 1000.0, "rate_hz": None}))
-LEARNING_RULES.register("rstdp")(PairSTDP("rstdp", R_RSTDP, {
-    **_PAIR, "tau_elig_ms": 1000.0, "tau_reward_ms": 200.0, "lr": 1.0, "reward_channel": 0}))
 
 
 def build_rule(spec: dict[str, Any], dt_ms: float) -> tuple[int, np.ndarray]:
     """A connection's ``plasticity = {kind = ..., ...}`` table (``rule`` is the older spelling) -> (rule code,
-    pp vector)."""
+    pp row)."""
     if isinstance(spec, dict) and "kind" in spec:
         if "rule" in spec and spec["rule"] != spec["kind"]:
             raise ValueError(f"plasticity names two rules: kind = {spec['kind']!r}, rule = {spec['rule']!r}")
@@ -204,3 +195,8 @@ def build_rule(spec: dict[str, Any], dt_ms: float) -> tuple[int, np.ndarray]:
     except UnknownKind as e:
         raise ValueError(str(e)) from None
     return rule.code, rule.build(spec, dt_ms)
+
+
+def register(rule: LearningRule) -> LearningRule:
+    """Register a declared rule under its name."""
+    return LEARNING_RULES.register(rule.name)(rule)

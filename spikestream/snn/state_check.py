@@ -9,7 +9,7 @@ import numpy as np
 
 from spikestream.arraycheck import increasing
 from spikestream.snn.build import State
-from spikestream.snn.learning import R_BCM
+from spikestream.snn.learning import PC, R_NONE
 from spikestream.snn.neuron import C_REF
 
 #: The state's keys besides the core arrays (`build.State`).
@@ -23,7 +23,7 @@ def checked_state(snn, d) -> tuple[dict[str, np.ndarray], int, tuple, tuple, boo
     if not isinstance(d, Mapping):
         raise ValueError(f"SNN state must be a mapping of arrays, got {type(d).__name__}")
     want = set(State._fields) | set(EXTRA)
-    if "rho" not in d and not np.any(snn._net.proj_rule == R_BCM):
+    if "rho" not in d and not np.any((snn._net.proj_rule != R_NONE) & (snn._net.proj_pp[:, PC.rate] != 0)):
         # a state saved before stdp_bcm existed: no rule reads the running rates, so keep the network's
         d = {**d, "rho": snn._st.rho}
     missing, extra = want - set(d), set(d) - want

@@ -6,7 +6,8 @@ import pytest
 from snn_reference import bcm_dw, poisson_input, triplet_dw
 
 from spikestream.snn import build_snn
-from spikestream.snn.learning import P_RHO0, TRIPLET_PRESETS, build_rule
+from spikestream.snn.learning import PC, build_rule
+from spikestream.snn.rule_stdp_triplet import TRIPLET_PRESETS
 
 
 def _pair_net(plasticity, w0=0.5):
@@ -72,7 +73,7 @@ def test_bcm_default_reference_rate_is_the_triplet_threshold():
     """rate_hz defaults to the rate at which the parameter set's triplet rule turns from depression to
     potentiation, a2_minus tau_minus / (a3_plus tau_plus tau_y): 18.1 Hz for visual_all_to_all."""
     _, pp = build_rule({"rule": "stdp_bcm"}, 1.0)
-    assert pp[P_RHO0] == pytest.approx(7e-3 * 33.7e-3 / (6.2e-3 * 16.8e-3 * 125e-3), rel=1e-12)
+    assert pp[PC.rate0] == pytest.approx(7e-3 * 33.7e-3 / (6.2e-3 * 16.8e-3 * 125e-3), rel=1e-12)
     with pytest.raises(ValueError, match="rate_hz"):
         build_rule({"rule": "stdp_bcm", "rate_hz": -1.0}, 1.0)
     with pytest.raises(ValueError, match="unknown parameter"):
