@@ -101,7 +101,16 @@ def test_a_sender_that_goes_away_and_comes_back_is_left_to_zeromq(rig):
     rig.send(samples("src.out", 0, 1000))
     wait_for(lambda: rig.drain() and rig.times() == [1000], what="the first message")
     rig.up.close(0)  # the sender dies ...
-    rig.up = transport.pub(zmq.Context.instance(), rig.e["up"])  # ... and comes back at the same endpoint
+
+    def rebind():  # ... and comes back at the same endpoint, once ZeroMQ's I/O thread has let the port go
+        try:        # (close is asynchronous: an immediate bind can find the address still in use)
+            return transport.pub(zmq.Context.instance(), rig.e["up"])
+        except zmq.ZMQError as e:
+            if e.errno != zmq.EADDRINUSE:
+                raise
+            return None
+
+    rig.up = wait_for(rebind, timeout=10, what="the sender's port to be free again")
     seq = 0
 
     def passes():
