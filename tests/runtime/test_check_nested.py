@@ -55,7 +55,7 @@ def test_the_good_file_loads(tmp_path):
     load(write(tmp_path, synth='{kind = "notch", freq_hz = 60}'), resolve_auto=False)
 
 
-@pytest.mark.parametrize("decoder,text", [
+DECODER = [  # (the decoder table, what the error says)
     (RLS + ', forgetting = "high"', "params.decoder: forgetting must be a number, got str 'high'"),
     (RLS + ", forgetting = 1.5", "params.decoder: forgetting must be > 0 and <= 1, got 1.5"),
     (RLS + ", tau_mss = 10", "params.decoder: unknown parameter 'tau_mss'; did you mean 'tau_ms'?"),
@@ -69,13 +69,8 @@ def test_the_good_file_loads(tmp_path):
     ('kind = "population_vector", n_inputs = 4, n_outputs = 2, min_depth = -1',
      "params.decoder: min_depth must be > 0, got -1"),
     ('kind = "rate", n_inputs = 4, unit = "Hz"', "params.decoder: unit must be one of 'hz', 'count'"),
-])
-def test_a_bad_decoder_value_is_refused_at_load(tmp_path, decoder, text):
-    msg = refused(write(tmp_path, decoder=decoder))
-    assert str(tmp_path / "p.toml") in msg and "node 'out'" in msg and text in msg, msg
-
-
-@pytest.mark.parametrize("conditioning,text", [
+]
+CONDITIONING = [
     ('{kind = "bandpass", order = 13}', "params.conditioning[0]: order must be >= 1 and <= 12, got 13"),
     ('{kind = "bandpass"}, {kind = "notch", freq = 50}',
      "params.conditioning[1]: unknown parameter 'freq'; did you mean 'freq_hz'?"),
@@ -85,18 +80,8 @@ def test_a_bad_decoder_value_is_refused_at_load(tmp_path, decoder, text):
     ('{kind = "bandpass", low_hz = 300, high_hz = 100}', "params.conditioning[0]: low_hz 300"),
     ('{kind = "rectify", gain = 2}', "params.conditioning[0]: unknown parameter 'gain'"),
     ('{kind = "bandpas"}', "params.conditioning[0]: kind: unknown conditioning stage 'bandpas'; did you mean 'bandpass'?"),
-])
-def test_a_bad_conditioning_value_is_refused_at_load(tmp_path, conditioning, text):
-    msg = refused(write(tmp_path, conditioning=conditioning))
-    assert "node 'enc'" in msg and text in msg, msg
-
-
-def test_an_input_nodes_inline_conditioning_is_located_too(tmp_path):
-    msg = refused(write(tmp_path, synth='{kind = "notch", q = -3}'))
-    assert "node 'emg' params.encoder.conditioning[0]: q must be > 0, got -3" in msg, msg
-
-
-@pytest.mark.parametrize("safety,text", [
+]
+SAFETY = [
     ('timeout_s = "1"', "params.safety: timeout_s must be a number, got str '1'"),
     ("deadband = -1", "params.safety: deadband must be >= 0, got -1"),
     ("max_rat = 1.0", "params.safety: unknown parameter 'max_rat'; did you mean 'max_rate'?"),
@@ -104,10 +89,23 @@ def test_an_input_nodes_inline_conditioning_is_located_too(tmp_path):
     ("lo = 1.0, hi = 0.0", "params.safety: lo 1.0 must be below hi 0.0"),
     ("discrete = 1", "params.safety: discrete must be true or false, got int 1"),
     ("lo = [0.0, 1.0], hi = [1.0, 2.0, 3.0]", "params.safety: lo: one value or a list of 3 (one per output), got [0.0, 1.0]"),
-])
-def test_a_bad_safety_value_is_refused_at_load(tmp_path, safety, text):
-    msg = refused(write(tmp_path, safety=safety))
-    assert "node 'out'" in msg and text in msg, msg
+]
+
+
+@pytest.mark.parametrize("table,node,value,text", [
+    pytest.param(table, node, value, text, id=f"{table}-{i}")
+    for table, node, cases in (("decoder", "out", DECODER), ("conditioning", "enc", CONDITIONING),
+                               ("safety", "out", SAFETY))
+    for i, (value, text) in enumerate(cases)])
+def test_a_bad_nested_value_is_refused_at_load_with_the_file_and_node(tmp_path, table, node, value, text):
+    p = write(tmp_path, **{table: value})
+    msg = refused(p)
+    assert str(p) in msg and f"node '{node}'" in msg and text in msg, msg
+
+
+def test_an_input_nodes_inline_conditioning_is_located_too(tmp_path):
+    msg = refused(write(tmp_path, synth='{kind = "notch", q = -3}'))
+    assert "node 'emg' params.encoder.conditioning[0]: q must be > 0, got -3" in msg, msg
 
 
 @pytest.mark.parametrize("kw,text", [
