@@ -26,6 +26,7 @@ HELPERS = {
     "sinks_mqtt_helpers": "sinks/mqtt_helpers.py",      # a real Mosquitto broker and a subscriber
     "snn_reference": "snn/reference.py",
     "snn_brian2_harness": "snn/brian2_harness.py",      # Brian2 in its own virtualenv, via a subprocess
+    "snn_helpers": "snn/snn_helpers.py",                # a script in a fresh interpreter; the pairing network
     "sources_live_helpers": "sources/live_helpers.py",
 }
 

@@ -3,23 +3,20 @@
 The end-to-end case runs in a subprocess so that the toy model does not join this process's registry (the
 kinds listings and reference pages other tests check)."""
 
-import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from numba import njit
+from snn_helpers import HERE, run_script
 
 from spikestream.registry import NEURON_MODELS
 from spikestream.snn import _dispatch, kernel, neuron
 from spikestream.snn.model_lif import step_lif
 from spikestream.snn.neuron import N_PM, NeuronModel, slots
 
-HERE = Path(__file__).resolve().parent
 SNN = Path(neuron.__file__).resolve().parent
 
 SCRIPT = r"""
@@ -50,11 +47,7 @@ print(json.dumps({"idx": oi.tolist(), "t": ot.tolist(), "code": NEURON_MODELS.ge
 
 @pytest.mark.slow  # a new set of models compiles the step loop once (~30 s cold; cached afterwards)
 def test_a_model_from_one_file_runs_in_a_network():
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
-    r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=900,
-                       cwd=HERE)
-    assert r.returncode == 0, r.stderr[-3000:]
-    res = json.loads(r.stdout.strip().splitlines()[-1])
+    res = run_script(SCRIPT)
     spikes = sorted(zip(res["t"], res["idx"]))
     toy0 = [t for t, i in spikes if i == 0]
     toy1 = [t for t, i in spikes if i == 1]

@@ -4,60 +4,33 @@ generated dispatch (tests/snn/toy_learning_rule.py).
 The end-to-end case runs in a subprocess so that the toy rule does not join this process's registry (the
 kinds listings other tests check)."""
 
-import json
 import math
 import re
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from snn_helpers import HERE, run_script
 
 from spikestream.snn import learning
 from spikestream.snn.learning import N_PC, LearningRule, rule_slots
-
-HERE = Path(__file__).resolve().parent
 
 SCRIPT = r"""
 import json, numpy as np
 from spikestream.registry import LEARNING_RULES
 from spikestream.snn import build_snn
-
-
-def pair_net(plasticity, storage):
-    # input 0 -> post through the plastic synapse; input 1 makes post fire one step after each of its spikes
-    p = {"dt_us": 1000, "seed": 0,
-         "layers": [{"name": "post", "n": 1, "model": "lif", "t_ref_ms": 3.0, "tau_exc_ms": 0.3}],
-         "connections": [
-             {"name": "plastic", "pre": "input", "post": "post", "weight": 1.0, "plasticity": plasticity,
-              "storage": storage},
-             {"name": "drive", "pre": "input", "post": "post", "weight": 2000.0}]}
-    snn = build_snn(p, 2)
-    snn.set_weights("plastic", [1.0, 0.0])
-    snn.set_weights("drive", [0.0, 2000.0])
-    return snn
-
-
-def drive(snn, pre_ms, post_ms, T_ms):
-    ev = sorted([(t * 1000, 0) for t in pre_ms] + [((t - 1) * 1000, 1) for t in post_ms])
-    t = np.array([e[0] for e in ev], np.int64)
-    i = np.array([e[1] for e in ev], np.int64)
-    _, out_t = snn.advance(i, t, T_ms * 1000)
-    return (out_t // 1000).tolist()
-
+from snn_helpers import drive, pair_net  # the network of tests/snn/test_learning.py
 
 pre, post = [100, 300, 305, 500], [110, 290, 320, 520]
-before = pair_net({"rule": "stdp_pair"}, "sparse")  # the loop is compiled before the rule exists
+before = pair_net({"rule": "stdp_pair"}, 1.0, "sparse")  # the loop is compiled before the rule exists
 drive(before, pre, post, 600)
 w_pair = float(before.weights("plastic")[0])
 import toy_learning_rule  # the one file: declares and registers "toy_hebb"
 res = {"code": LEARNING_RULES.get("toy_hebb").code, "pair_code": LEARNING_RULES.get("stdp_pair").code}
 for storage in ("sparse", "dense"):
-    snn = pair_net({"kind": "toy_hebb", "eta": 0.05, "tau_ms": 20.0}, storage)
+    snn = pair_net({"kind": "toy_hebb", "eta": 0.05, "tau_ms": 20.0}, 1.0, storage)
     res[storage] = {"post": drive(snn, pre, post, 600), "w": float(snn.weights("plastic")[0])}
-again = pair_net({"rule": "stdp_pair"}, "sparse")
+again = pair_net({"rule": "stdp_pair"}, 1.0, "sparse")
 drive(again, pre, post, 600)
 res["pair_same"] = float(again.weights("plastic")[0]) == w_pair
 try:
@@ -72,11 +45,7 @@ print(json.dumps(res))
 
 @pytest.mark.slow  # a new set of rules compiles the step loop once (~30 s cold; cached afterwards)
 def test_a_rule_from_one_file_learns_in_a_network():
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
-    r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=900,
-                       cwd=HERE)
-    assert r.returncode == 0, r.stderr[-3000:]
-    res = json.loads(r.stdout.strip().splitlines()[-1])
+    res = run_script(SCRIPT)
     pre, post = [100, 300, 305, 500], [110, 290, 320, 520]
     # post spike at t: w += eta * x1(t), x1 = sum over pre spikes at or before t of exp(-(t - t_pre) / tau)
     expect = 1.0 + 0.05 * sum(math.exp(-(t - s) / 20.0) for t in post for s in pre if s <= t)

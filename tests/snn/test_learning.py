@@ -3,6 +3,8 @@ adaptive thresholds, winner-take-all."""
 
 import numpy as np
 import pytest
+from snn_helpers import drive
+from snn_helpers import pair_net as _pair_net
 from snn_reference import bcm_dw, poisson_input, triplet_dw
 
 from spikestream.snn import build_snn
@@ -10,27 +12,8 @@ from spikestream.snn.learning import PC, build_rule
 from spikestream.snn.rule_stdp_triplet import TRIPLET_PRESETS
 
 
-def _pair_net(plasticity, w0=0.5):
-    """Input 0 -> post through the plastic synapse; input 1 drives the post neuron to spike one step
-    after each of its spikes (strong, fast synapse)."""
-    params = {
-        "dt_us": 1000, "seed": 0,
-        "layers": [{"name": "post", "n": 1, "model": "lif", "t_ref_ms": 3.0, "tau_exc_ms": 0.3}],
-        "connections": [
-            {"name": "plastic", "pre": "input", "post": "post", "weight": w0, "plasticity": plasticity},
-            {"name": "drive", "pre": "input", "post": "post", "weight": 2000.0}]}
-    snn = build_snn(params, 2)
-    snn.set_weights("plastic", [w0, 0.0])
-    snn.set_weights("drive", [0.0, 2000.0])
-    return snn
-
-
 def _drive(snn, pre_ms, post_ms, T_ms):
-    ev = sorted([(t * 1000, 0) for t in pre_ms] + [((t - 1) * 1000, 1) for t in post_ms])
-    t = np.array([e[0] for e in ev], np.int64)
-    i = np.array([e[1] for e in ev], np.int64)
-    _, out_t = snn.advance(i, t, T_ms * 1000)
-    np.testing.assert_array_equal(out_t // 1000, sorted(post_ms))
+    assert drive(snn, pre_ms, post_ms, T_ms) == sorted(post_ms)
 
 
 @pytest.mark.parametrize("preset", sorted(TRIPLET_PRESETS))
