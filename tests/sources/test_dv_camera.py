@@ -71,10 +71,29 @@ def writer(port, mode, path=None):
         p.wait(10)
 
 
+@contextmanager
+def node_reading(mode, path, **params):
+    """A dv_camera node (`params`) reading dv_writer.py in `mode` on a free port: yields (the harness, the writer
+    process); at the end the node is closed, then the writer killed."""
+    port = _free_port()
+    with writer(port, mode, path) as wp:
+        h = NodeHarness("dv_camera", {**params, "address": f"127.0.0.1:{port}"})
+        try:
+            yield h, wp
+        finally:
+            h.node.close()
+
+
 def release(wp):
     """Let a "file" writer exit (once the reader has every event)."""
     wp.stdin.write("exit\n")
     wp.stdin.flush()
+
+
+def _finish(h, wp):
+    """Let a "file" writer exit and poll until the node has put out the stream's last slice."""
+    release(wp)
+    _poll_until(h, lambda: h.node.finished)
 
 
 def _poll_until(h, cond, timeout_s=30.0):
@@ -88,6 +107,13 @@ def _poll_until(h, cond, timeout_s=30.0):
 def _events_out(h):
     ev = h.emitted["events"]
     return {k: np.concatenate([getattr(e, k) for e in ev]).astype(np.int64) for k in ("x", "y", "t", "p")}
+
+
+def _assert_events(h, want, n=None):
+    """The node put out the first `n` (all) of the recording's events, in order."""
+    got = _events_out(h)
+    for k in "xytp":
+        np.testing.assert_array_equal(got[k], want[k][:n], err_msg=k)
 
 
 def _check_slices(h, slice_us):
@@ -105,23 +131,15 @@ def _check_slices(h, slice_us):
 
 def test_every_event_a_dv_network_writer_streams_comes_out_in_order(recording):
     path, want = recording
-    port = _free_port()
-    with writer(port, "file", path) as wp:
-        h = NodeHarness("dv_camera", {"address": f"127.0.0.1:{port}", "emit_events": True, "slice_us": 1000,
-                                      "reconnect": False, "chunk_events": 700, "max_events_per_poll": 1500})
-        try:
-            assert h.node.src.connected and (h.node.src.width, h.node.src.height) == (W, H)
-            assert h.node.src.name == "DVXplorer_test"
-            assert wp.stdout.readline().strip() == "sent"
-            _poll_until(h, lambda: h.node.counters["events_in"] == N_BATCHES * PER_BATCH)
-            assert not h.node.finished  # live: the stream is still open
-            release(wp)
-            _poll_until(h, lambda: h.node.finished)
-        finally:
-            h.node.close()
-    got = _events_out(h)
-    for k in "xytp":
-        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+    with node_reading("file", path, emit_events=True, slice_us=1000, reconnect=False, chunk_events=700,
+                      max_events_per_poll=1500) as (h, wp):
+        assert h.node.src.connected and (h.node.src.width, h.node.src.height) == (W, H)
+        assert h.node.src.name == "DVXplorer_test"
+        assert wp.stdout.readline().strip() == "sent"
+        _poll_until(h, lambda: h.node.counters["events_in"] == N_BATCHES * PER_BATCH)
+        assert not h.node.finished  # live: the stream is still open
+        _finish(h, wp)
+    _assert_events(h, want)
     c = h.node.counters
     assert c["events_in"] == c["events_kept"] == N_BATCHES * PER_BATCH
     assert c["late_events"] == c["reordered_events"] == c["overflow_events"] == c["rejected_events"] == 0
@@ -162,9 +180,7 @@ def test_writer_killed_mid_stream_logs_once_reconnects_and_nothing_is_lost(recor
                             and sum(e.x.size for e in h.emitted["events"]) == N_BATCHES * PER_BATCH)
         finally:
             h.node.close()
-    got = _events_out(h)
-    for k in "xytp":
-        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+    _assert_events(h, want)
     assert h.node.counters["late_events"] == h.node.counters["reordered_events"] == 0
     lost = [r for r in caplog.records if "ended (writer gone" in r.getMessage()]
     assert len(lost) == 2 and all(r.levelno == logging.WARNING for r in lost)  # one line per loss
@@ -254,20 +270,15 @@ def test_without_dv_processing_the_error_names_the_package(monkeypatch):
 
 def test_a_silent_stream_is_one_stall_warning_and_stays_connected(recording, caplog):
     path, _ = recording
-    port = _free_port()
-    with writer(port, "stall", path) as wp, caplog.at_level(logging.INFO):
-        h = NodeHarness("dv_camera", {"address": f"127.0.0.1:{port}", "stale_s": 0.3})
-        try:
-            assert wp.stdout.readline().strip() == "sent"
-            _poll_until(h, lambda: h.node.counters["stalls"] == 1)
-            t_end = time.monotonic() + 1.0  # three more stale_s of silence: still one warning, still connected
-            while time.monotonic() < t_end:
-                h.node.poll(time.time_ns())
-                time.sleep(0.01)
-            assert h.node.counters["stalls"] == 1 and h.node.src.connected and h.node.counters["reconnects"] == 0
-            assert h.node.counters["events_in"] == N_BATCHES * PER_BATCH
-        finally:
-            h.node.close()
+    with caplog.at_level(logging.INFO), node_reading("stall", path, stale_s=0.3) as (h, wp):
+        assert wp.stdout.readline().strip() == "sent"
+        _poll_until(h, lambda: h.node.counters["stalls"] == 1)
+        t_end = time.monotonic() + 1.0  # three more stale_s of silence: still one warning, still connected
+        while time.monotonic() < t_end:
+            h.node.poll(time.time_ns())
+            time.sleep(0.01)
+        assert h.node.counters["stalls"] == 1 and h.node.src.connected and h.node.counters["reconnects"] == 0
+        assert h.node.counters["events_in"] == N_BATCHES * PER_BATCH
     stall = [r for r in caplog.records if "no events from network stream" in r.getMessage()]
     assert len(stall) == 1 and stall[0].levelno == logging.WARNING
 
@@ -276,20 +287,12 @@ def test_a_full_queue_drops_whole_batches_counts_them_and_says_so(recording, cap
     """The node does not read while the writer streams: the receiving thread keeps queue_events and drops
     the newest batches beyond, counted; what was kept comes out intact, in order."""
     path, want = recording
-    port = _free_port()
-    with writer(port, "file", path) as wp, caplog.at_level(logging.WARNING):
-        h = NodeHarness("dv_camera", {"address": f"127.0.0.1:{port}", "emit_events": True, "queue_events": 1000,
-                                      "reconnect": False})
-        try:
-            assert wp.stdout.readline().strip() == "sent"
-            assert wait_for(lambda: h.node.src.stats["dropped_events"] == N_BATCHES * PER_BATCH - 1000, 10)
-            release(wp)
-            _poll_until(h, lambda: h.node.finished)
-        finally:
-            h.node.close()
-    got = _events_out(h)
-    for k in "xytp":
-        np.testing.assert_array_equal(got[k], want[k][:1000], err_msg=k)
+    with caplog.at_level(logging.WARNING), node_reading("file", path, emit_events=True, queue_events=1000,
+                                                        reconnect=False) as (h, wp):
+        assert wp.stdout.readline().strip() == "sent"
+        assert wait_for(lambda: h.node.src.stats["dropped_events"] == N_BATCHES * PER_BATCH - 1000, 10)
+        _finish(h, wp)
+    _assert_events(h, want, 1000)
     assert h.node.counters["dropped_events"] == N_BATCHES * PER_BATCH - 1000
     full = [r for r in caplog.records if "queue from network stream" in r.getMessage()]
     # 18 batches dropped, at most one line a second (the stream lasts well under a second here)
@@ -310,16 +313,10 @@ def test_the_pipeline_in_docs_devices_md_checks_and_its_node_reads_a_writer(tmp_
                        timeout=120)
     assert r.returncode == 0 and "1 node(s) (dv_camera)" in r.stdout, r.stdout + r.stderr
     params = tomllib.loads(text)["nodes"]["cam"]["params"]
-    port = _free_port()
     path, want = recording
-    with writer(port, "file", path) as wp:
-        h = NodeHarness("dv_camera", {**params, "address": f"127.0.0.1:{port}", "reconnect": False})
-        try:
-            _poll_until(h, lambda: h.node.counters["events_in"] == want["t"].size)
-            release(wp)
-            _poll_until(h, lambda: h.node.finished)
-        finally:
-            h.node.close()
+    with node_reading("file", path, **{**params, "reconnect": False}) as (h, wp):  # only the address changed
+        _poll_until(h, lambda: h.node.counters["events_in"] == want["t"].size)
+        _finish(h, wp)
     c = h.node.counters
     assert c["events_in"] == want["t"].size and 0 < c["events_kept"] < c["events_in"]
     assert h.node.n_neurons == (W // 8) * (H // 8) and sum(s.idx.size for s in h.emitted["out"]) == c["events_kept"]
@@ -331,22 +328,15 @@ def test_events_received_while_the_node_is_busy_survive_the_writer_exiting(recor
     source's thread drains it as events arrive, so a node that did not poll meanwhile (compiling its
     kernels, say) still gets every event."""
     path, want = recording
-    port = _free_port()
-    with writer(port, "file", path) as wp:
-        h = NodeHarness("dv_camera", {"address": f"127.0.0.1:{port}", "emit_events": True, "reconnect": False})
-        try:
-            assert wp.stdout.readline().strip() == "sent"
-            assert wait_for(lambda: h.node.src._queued == N_BATCHES * PER_BATCH, 10)  # received, not read
-            release(wp)
-            assert wp.wait(10) == 0
-            assert wait_for(lambda: h.node.src._thread is not None and not h.node.src._thread.is_alive(), 10)
-            assert h.out == []  # not polled yet: the writer is gone and dv's reader is closed
-            _poll_until(h, lambda: h.node.finished)
-        finally:
-            h.node.close()
-    got = _events_out(h)
-    for k in "xytp":
-        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+    with node_reading("file", path, emit_events=True, reconnect=False) as (h, wp):
+        assert wp.stdout.readline().strip() == "sent"
+        assert wait_for(lambda: h.node.src._queued == N_BATCHES * PER_BATCH, 10)  # received, not read
+        release(wp)
+        assert wp.wait(10) == 0
+        assert wait_for(lambda: h.node.src._thread is not None and not h.node.src._thread.is_alive(), 10)
+        assert h.out == []  # not polled yet: the writer is gone and dv's reader is closed
+        _poll_until(h, lambda: h.node.finished)
+    _assert_events(h, want)
 
 
 _FIRST_POLL = r"""
