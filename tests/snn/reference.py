@@ -221,12 +221,13 @@ def crossing_model_step(model, X, syn, flag, theta, ibias, p, *, e_exc, e_inh, t
     return X, syn, flag, spk
 
 
-def triplet_dw(pre_ms, post_ms, *, a2p, a3p, a2m, a3m, tau_plus, tau_minus, tau_x, tau_y, nearest=False):
+def triplet_dw(pre_ms, post_ms, *, a2p, a3p, a2m, a3m, tau_plus, tau_minus, tau_x, tau_y, nearest=False, bcm=None):
     """Total weight change of one synapse under triplet STDP (Pfister & Gerstner 2006), evaluated with exact
-    exponentials over the spike lists (ms). Simultaneous pre and post: pre first. No bounds."""
+    exponentials over the spike lists (ms). Simultaneous pre and post: pre first. No bounds. `bcm`: None, or
+    (tau_rate, rho0, rho_init, t0) for BCM's sliding threshold (`bcm_dw`)."""
     events = sorted([(t, 0) for t in pre_ms] + [(t, 1) for t in post_ms])
     r1 = r2 = o1 = o2 = 0.0
-    last = None
+    tau_rate, rho0, rho, last = bcm if bcm else (None, None, None, None)
     dw = 0.0
     for t, kind in events:
         if last is not None:
@@ -235,13 +236,17 @@ def triplet_dw(pre_ms, post_ms, *, a2p, a3p, a2m, a3m, tau_plus, tau_minus, tau_
             r2 *= math.exp(-dt / tau_x)
             o1 *= math.exp(-dt / tau_minus)
             o2 *= math.exp(-dt / tau_y)
+            if bcm:
+                rho *= math.exp(-dt / tau_rate)
         last = t
         if kind == 0:
-            dw -= o1 * (a2m + a3m * r2)
+            dw -= o1 * ((a2m * rho ** 2 / rho0 ** 2 if bcm else a2m) + a3m * r2)
             r1, r2 = (1.0, 1.0) if nearest else (r1 + 1, r2 + 1)
         else:
             dw += r1 * (a2p + a3p * o2)
             o1, o2 = (1.0, 1.0) if nearest else (o1 + 1, o2 + 1)
+            if bcm:
+                rho += 1000.0 / tau_rate
     return dw
 
 
@@ -271,24 +276,5 @@ def bcm_dw(pre_ms, post_ms, *, a2p, a3p, a2m, a3m, tau_plus, tau_minus, tau_x, t
     (each post spike adds 1000 / tau_rate Hz, tau_rate in ms), starting at rho_init. Exact exponentials over
     the spike lists (ms), all-to-all; rho is rho_init at t = t0 (ms); simultaneous pre and post: pre first.
     No bounds."""
-    events = sorted([(t, 0) for t in pre_ms] + [(t, 1) for t in post_ms])
-    r1 = r2 = o1 = o2 = 0.0
-    rho = rho_init
-    last = t0
-    dw = 0.0
-    for t, kind in events:
-        dt = t - last
-        r1 *= math.exp(-dt / tau_plus)
-        r2 *= math.exp(-dt / tau_x)
-        o1 *= math.exp(-dt / tau_minus)
-        o2 *= math.exp(-dt / tau_y)
-        rho *= math.exp(-dt / tau_rate)
-        last = t
-        if kind == 0:
-            dw -= o1 * (a2m * rho ** 2 / rho0 ** 2 + a3m * r2)
-            r1, r2 = r1 + 1, r2 + 1
-        else:
-            dw += r1 * (a2p + a3p * o2)
-            o1, o2 = o1 + 1, o2 + 1
-            rho += 1000.0 / tau_rate
-    return dw
+    return triplet_dw(pre_ms, post_ms, a2p=a2p, a3p=a3p, a2m=a2m, a3m=a3m, tau_plus=tau_plus, tau_minus=tau_minus,
+                      tau_x=tau_x, tau_y=tau_y, bcm=(tau_rate, rho0, rho_init, t0))
