@@ -92,6 +92,14 @@ def _need(m: dict, key: str, types: type | tuple[type, ...], what: str) -> Any:
     raise ProtocolError(f"{what}: field {key!r} has type {t.__name__}")
 
 
+def _names(m: dict, key: str, n: int, what: str, per: str) -> list:
+    """``m[key]`` (default empty): a list of `n` strings, one per `per`, or empty."""
+    names = m.get(key, [])
+    if type(names) is not list or (names and (len(names) != n or not all(type(s) is str for s in names))):
+        raise ProtocolError(f"{what}: {key} must be a list of one name per {per}")
+    return names
+
+
 _MISSING = object()
 
 
@@ -123,10 +131,7 @@ class Samples:
         if not all_finite(d):
             raise ProtocolError("samples: data holds NaN or inf")
         rate = _need(m, "rate", (int, float), "samples")
-        ch = m.get("channels", [])
-        if type(ch) is not list or (ch and (len(ch) != d.shape[1] or not all(type(c) is str for c in ch))):
-            raise ProtocolError("samples: channels must be a list of one name per column")
-        return cls(t, d, float(rate), ch)
+        return cls(t, d, float(rate), _names(m, "channels", d.shape[1], "samples", "column"))
 
 
 @dataclass(slots=True)
@@ -187,9 +192,7 @@ class Control:
         v = unpack_array(_need(m, "values", dict, "control"), "control.values", "<f8", 1)
         if not all_finite(v):
             raise ProtocolError("control: values hold NaN or inf")
-        names = m.get("names", [])
-        if type(names) is not list or (names and (len(names) != v.size or not all(type(s) is str for s in names))):
-            raise ProtocolError("control: names must be a list of one name per value")
+        names = _names(m, "names", v.size, "control", "value")
         safe = m.get("safe", False)
         if not isinstance(safe, bool):
             raise ProtocolError("control: safe must be a boolean")
