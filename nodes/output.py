@@ -33,9 +33,11 @@ from typing import Any
 import numpy as np
 
 from spikestream.decode.calibration import CALIBRATION, CalibrationSchedule, target_columns
-from spikestream.decode.decision import Confusion, LabelHold, MajorityVote
+from spikestream.decode.decision import MajorityVote
 from spikestream.decode.outputs import check_output_table
-from spikestream.decode.targets import TargetBuffer
+from spikestream.decode.scoring import DecisionScore
+from spikestream.decode.teaching import TargetRows, teaching_target
+from spikestream.nodes._sinks import build_sinks, close_sinks, mirror_stats, publish_all
 from spikestream.params import REQUIRED, Param, Params, build_kind, node_params, selector
 from spikestream.protocol import Control, Message
 from spikestream.registry import DECODERS, SINKS
@@ -91,35 +93,20 @@ class ControlOutputNode(Node):
         self.names = v["names"]
         if self.names and len(self.names) != K:
             raise ValueError(f"control_output.names: {len(self.names)} names for {K} outputs")
-        ch, phase = target_columns(v)
-        if phase is not None:
-            ch = [*ch, phase]  # the phase travels as the last stored column
-        self.target_channels = np.asarray(ch, np.int64)
+        self.targets = TargetRows(*target_columns(v), v["target_buffer"], int(v["target_max_age_ms"] * 1e3))
+        self.target_channels = self.targets.channels  # (the phase column last, with calibrate = "target")
         vote = v["vote"]
         if vote > 1 and not (self.safety.params.discrete and K == 1):
             raise ValueError("control_output.vote needs one discrete output (a decoder with output = \"label\")")
         self.vote = MajorityVote(vote)
-        self.confusion = Confusion(self.n_classes) if self.n_classes else None
-        self._eval_hold = LabelHold()
-        self._settle_us = 1000.0 * float(getattr(self.decoder.params, "window_ms", 0.0) or 0.0)
-        self.target_max_age_us = int(v["target_max_age_ms"] * 1e3)
-        self.target_cap = v["target_buffer"]
+        settle_us = 1000.0 * float(getattr(self.decoder.params, "window_ms", 0.0) or 0.0)
+        self.score = DecisionScore(self.n_classes, settle_us, lambda row: self.decoder.label_of(row)) \
+            if self.n_classes else None
         self.safe_repeat_ns = int(v["safe_repeat_s"] * 1e9)
         self.max_age_ns = v["max_age_ms"] * 1e6
-        sinks = v["sinks"]
-        self.sinks = []
-        try:
-            for i, s in enumerate(sinks):
-                s = dict(s)
-                if s.get("kind") == "zmq_pub" and self.curve_keys:  # never plaintext beside an encrypted pipeline
-                    s["curve_keys"] = self.curve_keys
-                self.sinks.append(build_kind(SINKS, s, f"control_output.sinks[{i}]"))
-        except Exception:
-            self.close()
-            raise
+        self.sinks = build_sinks(v["sinks"], "control_output.sinks", self.curve_keys, self.log)
         for sk in self.sinks:
             sk.open(K, self.names)
-        self._targets = TargetBuffer(self.target_cap)
         self._last_safe_ns = 0
         self._next_sink_stats_ns = 0
         self.safety.reset(self.clock_ns() / 1e9)
@@ -164,21 +151,12 @@ class ControlOutputNode(Node):
             raise  # the runtime counts and logs it
 
     def _add_target(self, s) -> None:
-        data = np.asarray(s.data, np.float64)
-        if self.target_channels.size:
-            if self.target_channels.max() >= data.shape[1]:
-                self.count("target_rejected")
-                return
-            data = data[:, self.target_channels]
-        tb = self._targets
-        if tb.width != data.shape[1] or (len(tb) and s.t_us.size and s.t_us[0] <= tb.last_t):
-            if len(tb):
-                self.count("target_restarts")
-            tb.clear(data.shape[1])
-        tb.append(np.asarray(s.t_us, np.int64), data)
+        refused = self.targets.add(s.t_us, s.data)
+        if refused:
+            self.count(refused)
 
     def _target_at(self, t_us: int) -> np.ndarray | None:
-        return self._targets.at(t_us, self.target_max_age_us)
+        return self.targets.at(t_us)
 
     def _on_spikes(self, msg: Message) -> None:
         sp = msg.body
@@ -190,13 +168,9 @@ class ControlOutputNode(Node):
         if sched.started and sp.t0_us < dec.last_until[0]:
             self._time_restart(sp.t0_us)
         sched.begin(sp.t0_us)
-        row = self._target_at(sp.t1_us)
-        phase = -1
-        if self.by_target and row is not None:
-            phase = int(row[-1]) if row[-1] in (0.0, 1.0) else -1
-            if phase < 0:
-                self.count("target_rejected")  # a phase that is neither 0 nor 1
-            row = row[:-1] if phase >= 0 else None
+        row, phase, bad_phase = self.targets.aligned(sp.t1_us)
+        if bad_phase:
+            self.count("target_rejected")  # a phase that is neither 0 nor 1
         on = sched.calibrating_at(sp.t1_us, phase)
         if on is not None:
             ending = dec.calibrating and not on
@@ -205,15 +179,9 @@ class ControlOutputNode(Node):
                 self._calibration_ended()
         target = None
         if dec.calibrating:
-            target = row
-            if target is None:
-                self.count("calib_no_target")
-            elif target.size != dec.n_outputs and not _accepts_any_target(dec):
-                self.count("target_rejected")
-                target = None
-            elif self.n_classes and not _valid_label(dec, target):
-                self.count("target_rejected")  # an unknown label teaches nothing; the decision still goes out
-                target = None
+            target, refused = teaching_target(dec, row, self.n_classes)
+            if refused:
+                self.count(refused)
         try:
             y = dec.decode(sp.idx, sp.t_us, sp.t1_us, target)
         except ValueError as e:
@@ -225,7 +193,7 @@ class ControlOutputNode(Node):
             if self.vote.n > 1:
                 y[0] = self.vote(int(y[0]))
             if row is not None and not dec.calibrating and (not self.by_target or phase == 0):
-                self._evaluate(row, int(y[0]), sp.t1_us)
+                self.score.add(self.counters, row, int(y[0]), sp.t1_us)  # held-out evaluation
         if self._stopping:
             self.count("decoded_after_stop")
             return
@@ -240,26 +208,6 @@ class ControlOutputNode(Node):
         if not self.safety.safe:
             self._last_safe_ns = 0  # the next outage is a new watchdog trip
         self._send(y_safe, sp.t1_us, False, msg.origin_ns)
-
-    def _evaluate(self, row: np.ndarray, decided: int, t_us: int) -> None:
-        """Score one decision against its aligned label (held-out evaluation); also among the settled ones."""
-        try:
-            true = self.decoder.label_of(row)
-        except ValueError:
-            self.count("eval_bad_label")
-            return
-        self.confusion.add(true, decided)
-        self.count("eval_decisions")
-        self.count(f"confusion.{true}.{decided}")
-        if true == decided:
-            self.count("eval_correct")
-        self.counters["eval_accuracy"] = self.counters.get("eval_correct", 0) / self.counters["eval_decisions"]
-        if self._eval_hold.update(true, t_us) >= self._settle_us:
-            self.count("eval_settled_decisions")
-            if true == decided:
-                self.count("eval_settled_correct")
-            c = self.counters
-            c["eval_settled_accuracy"] = c.get("eval_settled_correct", 0) / c["eval_settled_decisions"]
 
     def _calibration_ended(self) -> None:
         fitted = getattr(self.decoder, "fitted", None)
@@ -280,15 +228,11 @@ class ControlOutputNode(Node):
         self.schedule.restart(t0_us)
         self.decoder.restart_stream(t0_us)
         self.vote.reset()
-        self._targets.clear()
+        self.targets.clear()
 
     def _send(self, y: np.ndarray, t_us: int, safe: bool, origin_ns: int) -> None:
         self.emit("out", Control(y, self.names, safe), t_us=t_us, origin_ns=origin_ns)
-        for s in self.sinks:
-            try:
-                s.publish(y, t_us, safe=safe, names=self.names, origin_ns=origin_ns)
-            except Exception as e:  # a sink must never take the node down
-                self.reject("sink_errors", f"sink {type(s).__name__} failed: {e}")
+        publish_all(self.sinks, y, t_us, safe, self.names, origin_ns, lambda why: self.reject("sink_errors", why))
 
     def _fail_safe(self, why: str, immediate: bool = False) -> None:
         """Send the safe value now (a callback failed, or the node is closing); the output stays safe until
@@ -318,10 +262,7 @@ class ControlOutputNode(Node):
     def _poll(self, now_ns: int) -> None:
         if now_ns >= self._next_sink_stats_ns:  # mirror sink figures into the node's counters, once a second
             self._next_sink_stats_ns = now_ns + 1_000_000_000
-            for i, sk in enumerate(self.sinks):
-                for k, v in sk.stats().items():
-                    if isinstance(v, (int, float)):
-                        self.counters[f"sink{i}.{k}"] = v
+            mirror_stats(self.sinks, self.counters)
         y = self.safety.watchdog(now_ns / 1e9)
         if y is None:
             return
@@ -366,11 +307,7 @@ class ControlOutputNode(Node):
 
     def report(self) -> dict[str, Any]:
         """What a run's report should carry beyond the counters: the held-out classification figures."""
-        if self.confusion is None:
-            return {}
-        c = self.counters
-        return {"classification": {**self.confusion.summary(), "settled_decisions": c.get("eval_settled_decisions", 0),
-                                   "settled_accuracy": c.get("eval_settled_accuracy")}}
+        return {} if self.score is None else {"classification": self.score.summary(self.counters)}
 
     def get_state(self) -> dict[str, np.ndarray]:
         s = {f"decoder.{k}": v for k, v in self.decoder.get_state().items()}
@@ -405,20 +342,4 @@ class ControlOutputNode(Node):
         if self._ready:
             self._ready = False
             self._fail_safe("closing", immediate=True)
-        for s in self.sinks:
-            try:
-                s.close()
-            except Exception as e:
-                self.log.warning("closing sink %s: %s", type(s).__name__, e)
-
-
-def _valid_label(dec, target: np.ndarray) -> bool:
-    try:
-        dec.label_of(np.asarray(target, np.float64).reshape(-1))
-        return True
-    except ValueError:
-        return False
-
-
-def _accepts_any_target(dec) -> bool:
-    return bool(getattr(dec, "accepts_any_target", False))
+        close_sinks(self.sinks, self.log)
