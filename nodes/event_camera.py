@@ -271,13 +271,20 @@ class EventReplayNode(Node):
         self._eof = self._done = False
 
 
+def _format_name(v: str | None) -> str | None:
+    """A registered event format (or alias), checked at load; the error lists the registered ones."""
+    from spikestream.events.io import format_name
+
+    return None if v is None else format_name(v)
+
+
 @register_node("event_camera")
 class EventCameraNode(EventReplayNode):
     """Replay an event file (any format `spikestream.events.io.open_reader` reads). Extra params: format
     (default: detected), width / height (when the file does not say, or to override)."""
 
     PARAMS = _COMMON + Params(
-        Param("format", str, None, doc="the file format (default: detected)"),
+        Param("format", str, None, check=_format_name, doc="the file format (default: detected)"),
         Param("width", int, None, unit="px", lo=1, doc="sensor width, when the file does not say (or to override)"),
         Param("height", int, None, unit="px", lo=1, doc="sensor height, when the file does not say (or to override)"),
     )

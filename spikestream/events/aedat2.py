@@ -98,6 +98,19 @@ def read_hash_header(f, first_line: bytes, end_line: bytes | None = None) -> tup
     return lines, pos
 
 
+def aedat_sniffer(major: str):
+    """An AEDAT format's sniff: the file starts `#!AER-DAT<major>`; another AEDAT version gets the message
+    that no format reads it (used when no other format claims the file)."""
+
+    def sniff(probe) -> bool | str:
+        if not probe.head.startswith(b"#!AER-DAT"):
+            return False
+        version = probe.head[9:].split(b"\r")[0].split(b"\n")[0].decode("ascii", "replace")
+        return True if version.startswith(major) else f"unsupported AEDAT version {version!r}"
+
+    return sniff
+
+
 def sensor_size_from_text(text: str) -> tuple[int | None, int | None]:
     up = text.upper().replace("_", "")
     for name, size in SENSOR_SIZES.items():
@@ -154,4 +167,5 @@ class Aedat2Reader(WordReader):
         return _decode_aedat2(*a)
 
 
-register_format(FormatSpec("aedat2", "jAER AEDAT 2.0 (DVS128, DAVIS)", (".aedat",), Aedat2Reader))
+register_format(FormatSpec("aedat2", "jAER AEDAT 2.0 (DVS128, DAVIS)", (".aedat",), Aedat2Reader,
+                           sniff=aedat_sniffer("2"), aliases=("aedat2.0", "aedat")))

@@ -14,7 +14,7 @@ import struct
 
 import numpy as np
 
-from spikestream.events.aedat2 import read_hash_header, sensor_size_from_text
+from spikestream.events.aedat2 import aedat_sniffer, read_hash_header, sensor_size_from_text
 from spikestream.events.blockio import TRIGGER_DTYPE, PacketReader
 from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.io import FormatSpec, register_format
@@ -99,4 +99,5 @@ class Aedat3Reader(PacketReader):
             self._keep_triggers(tr)
 
 
-register_format(FormatSpec("aedat3", "iniVation AEDAT 3.1 (polarity packets)", (), Aedat3Reader))
+register_format(FormatSpec("aedat3", "iniVation AEDAT 3.1 (polarity packets)", (), Aedat3Reader,
+                           sniff=aedat_sniffer("3"), aliases=("aedat3.1", "aedat31")))

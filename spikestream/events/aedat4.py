@@ -23,6 +23,7 @@ import numpy as np
 import zstandard
 from numba import njit
 
+from spikestream.events.aedat2 import aedat_sniffer
 from spikestream.events.blockio import TRIGGER_DTYPE, EventWriter, PacketReader
 from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.flatbuf import FlatBufferError, Table, build_table
@@ -252,4 +253,4 @@ class Aedat4Writer(EventWriter):
 
 
 register_format(FormatSpec("aedat4", "iniVation AEDAT 4.0 (LZ4/Zstd packets)", (".aedat4",), Aedat4Reader,
-                           Aedat4Writer))
+                           Aedat4Writer, sniff=aedat_sniffer("4"), aliases=("aedat4.0",)))

@@ -11,7 +11,7 @@ from numba import njit
 
 from spikestream.events.blockio import RelativeTimeWriter
 from spikestream.events.io import FormatSpec, register_format
-from spikestream.events.rawheader import PercentHeaderReader, format_percent_header
+from spikestream.events.rawheader import PercentHeaderReader, format_percent_header, percent_header
 
 _LAST, _HAVE, _LOOPS, _W, _H = range(5)
 COUNTERS = ("out_of_bounds",)
@@ -86,4 +86,11 @@ class DatWriter(RelativeTimeWriter):
         self._f.write(rec.tobytes())
 
 
-register_format(FormatSpec("dat", "Prophesee DAT (CD events)", (".dat",), DatReader, DatWriter))
+def _sniff_dat(probe) -> bool:
+    """A `%` header that names no EVT format, with a DAT key (Version, Height) or a .dat name."""
+    h = percent_header(probe)
+    return h is not None and h.evt_format() is None and (probe.ext == ".dat" or "version" in h.keys
+                                                          or "height" in h.keys)
+
+
+register_format(FormatSpec("dat", "Prophesee DAT (CD events)", (".dat",), DatReader, DatWriter, sniff=_sniff_dat))

@@ -18,7 +18,7 @@ from numba import njit
 
 from spikestream.events.blockio import EventFormatError, RelativeTimeWriter
 from spikestream.events.io import FormatSpec, register_format
-from spikestream.events.rawheader import PercentHeaderReader, format_raw_header
+from spikestream.events.rawheader import PercentHeaderReader, evt_sniffer, format_raw_header
 
 # state slots
 _TH, _HAVE_TH, _LOOPS, _W, _H = 0, 1, 2, 3, 4
@@ -335,8 +335,9 @@ class Evt21Writer(Evt2Writer):
         self._f.write(out[:k].astype("<u8").tobytes())
 
 
-register_format(FormatSpec("evt2", "Prophesee RAW EVT 2.0", (".raw",), Evt2Reader, Evt2Writer))
+register_format(FormatSpec("evt2", "Prophesee RAW EVT 2.0", (".raw",), Evt2Reader, Evt2Writer,
+                           sniff=evt_sniffer("evt2"), aliases=("evt2.0",)))
 register_format(FormatSpec("evt21", "Prophesee RAW EVT 2.1 (vectorised, 64-bit)", (".raw",), Evt21Reader,
-                           Evt21Writer))
+                           Evt21Writer, sniff=evt_sniffer("evt21"), aliases=("evt2.1",)))
 
 __all__ = ["Evt2Reader", "Evt21Reader", "Evt2Writer", "Evt21Writer", "EventFormatError"]

@@ -18,6 +18,7 @@ from numba import njit
 
 from spikestream.events.evt2 import RawHeaderReader, RawWriter
 from spikestream.events.io import FormatSpec, register_format
+from spikestream.events.rawheader import evt_sniffer
 
 # state slots
 _TH, _HAVE_TH, _LOOPS, _W, _H, _TL, _Y, _HAVE_Y, _BASE, _BASE_P, _HAVE_BASE = range(11)
@@ -233,4 +234,5 @@ class Evt3Writer(RawWriter):
         self._f.write(out[:k].astype("<u2").tobytes())
 
 
-register_format(FormatSpec("evt3", "Prophesee RAW EVT 3.0", (".raw",), Evt3Reader, Evt3Writer))
+register_format(FormatSpec("evt3", "Prophesee RAW EVT 3.0", (".raw",), Evt3Reader, Evt3Writer,
+                           sniff=evt_sniffer("evt3"), aliases=("evt3.0", "raw"), default_writer=True))

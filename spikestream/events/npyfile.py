@@ -103,4 +103,5 @@ class NpyWriter(EventWriter):
         self._f.write(self._header(self.n_written))
 
 
-register_format(FormatSpec("npy", "NumPy structured array (x, y, t [us], p)", (".npy",), NpyReader, NpyWriter))
+register_format(FormatSpec("npy", "NumPy structured array (x, y, t [us], p)", (".npy",), NpyReader, NpyWriter,
+                           sniff=lambda probe: probe.head.startswith(b"\x93NUMPY"), aliases=("numpy",)))

@@ -96,6 +96,29 @@ def read_percent_header(f: BinaryIO) -> PercentHeader:
     return h
 
 
+def percent_header(probe) -> PercentHeader | None:
+    """The `%` header of a file being sniffed (`spikestream.events.io.Probe`), parsed once for every format
+    that asks; None when the file does not start with '%'."""
+    if not probe.head.startswith(b"%"):
+        return None
+
+    def parse(path: str) -> PercentHeader:
+        with open(path, "rb") as f:
+            return read_percent_header(f)
+
+    return probe.once("percent_header", parse)
+
+
+def evt_sniffer(name: str):
+    """A RAW format's sniff: its `% format EVTx` / `% evt x.y` line names `name` ('evt2', 'evt21', 'evt3')."""
+
+    def sniff(probe) -> bool:
+        h = percent_header(probe)
+        return h is not None and h.evt_format() == name
+
+    return sniff
+
+
 def format_percent_header(lines: list[str]) -> bytes:
     return "".join(f"% {ln}\n" for ln in lines).encode("ascii")
 
