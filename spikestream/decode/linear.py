@@ -38,11 +38,7 @@ def _predict(W, x, out):
 @njit(cache=True)
 def _rls_update(P, W, x, y, yhat, lam, trace_max, Px):
     D, K = W.shape
-    for i in range(D):
-        s = 0.0
-        for j in range(D):
-            s += P[i, j] * x[j]
-        Px[i] = s
+    _predict(P.T, x, Px)  # Px = P x
     den = lam
     for i in range(D):
         den += x[i] * Px[i]
