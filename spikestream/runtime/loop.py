@@ -3,7 +3,8 @@
 The loop alone waits (on its sockets, at most one tick or until the node's next wanted wake-up) and
 alone handles signals. Every inbound frame is validated once here; a bad one is counted and logged at a
 limited rate, never a crash. An exception inside a node callback is counted and logged the same way.
-Commands and checkpoints: `runtime/control.py`; binding, connecting and watching sockets: `runtime/sockets.py`.
+Commands and checkpoints: `runtime/control.py`; binding, connecting and watching sockets: `runtime/sockets.py`;
+warming and the start handshake (start_wait_s): `runtime/start.py`.
 
 Start-up order: `Node.setup`, the restored state, `Node.warm` (the node's kernels run once on scratch data, so
 a kernel not in Numba's cache compiles now, with jitlog's "compiling kernel" lines, not while messages queue),
@@ -35,6 +36,7 @@ from spikestream.runtime.control import ControlMixin
 from spikestream.runtime.inputs import InputStreams
 from spikestream.runtime.node import Node
 from spikestream.runtime.pipeline import NodeSpec
+from spikestream.runtime.start import StartMixin
 from spikestream.runtime.sockets import (  # noqa: F401  (_bind, BIND_RETRY_S: re-exported)
     BIND_RETRY_S, SEND_RETRY_MS, BindError, SocketsMixin, _bind)
 from spikestream.runtime.stats import NodeStats, RateLimitedLog
@@ -49,7 +51,7 @@ END_DRAIN_MAX_S = 600.0  # after SIGUSR1 (upstream ended), the bound on handling
 MAX_DRAIN = 512  # frames taken from one socket per loop iteration, so no input starves the others
 
 
-class NodeRunner(ControlMixin, SocketsMixin):
+class NodeRunner(ControlMixin, SocketsMixin, StartMixin):
     def __init__(self, spec: NodeSpec, stats_endpoint: str | None = None, log: logging.Logger | None = None):
         self.spec = spec
         self.log = log or logging.getLogger(f"spikestream.{spec.name}")
@@ -217,25 +219,6 @@ class NodeRunner(ControlMixin, SocketsMixin):
         snap["sent_before_ready"] = self._sent_before_ready
         return snap
 
-    def _warm(self) -> None:
-        """Run the node's `warm` (its kernels once on scratch data), say how long it took and how many kernels
-        compiled, then mark the node ready. A warm() that raises is logged; its kernels then load at first use."""
-        self._compiles = self._compiles or jitlog.watch(self.log)  # the node may have imported Numba in setup
-        n0 = self._compiles.n if self._compiles is not None else 0
-        t0 = time.monotonic()
-        try:
-            self.node.warm()
-        except Exception as e:
-            self.stats.errors += 1
-            self.log.warning("warm() raised %s: %s; kernels not yet loaded compile at first use", type(e).__name__, e)
-            self.log.debug("traceback", exc_info=True)
-        self._compiles = self._compiles or jitlog.watch(self.log)
-        n = (self._compiles.n - n0) if self._compiles is not None else 0
-        self.log.info("kernels ready in %.2f s (%d compiled, the rest from Numba's cache)", time.monotonic() - t0, n)
-        self._ready = True
-        if self._compiles is not None:
-            self._compiles.set_ready()
-
     # ------------------------------------------------------------------ the loop
     def run(self, duration_s: float | None = None, report: str | None = None) -> int:
         spec = self.spec
@@ -355,29 +338,6 @@ class NodeRunner(ControlMixin, SocketsMixin):
                              n, self._drain_budget_s())
         elif n:
             self.log.info("drained %d queued messages before stopping", n)
-
-    def _maybe_start(self, waited_s: float) -> bool:
-        """Start (connect inputs, let a source run) once every output some node of the pipeline reads has a
-        subscriber, or once waited `start_wait_s`. Terminal outputs (nobody in the pipeline file reads them,
-        e.g. the output node's port read by an external actuator) are not waited for."""
-        spec, readers = self.spec, self.spec.consumers
-        missing = [p for p, n in self._subscribers.items() if not n and (readers is None or readers.get(p))]
-        if missing and waited_s < spec.start_wait_s:
-            if waited_s >= 1.0 and not self._said_waiting:
-                self._said_waiting = True
-                self.log.info("waiting (at most start_wait_s = %g s) for a subscriber before starting: %s", spec.start_wait_s,
-                              "; ".join(f"output {p!r} at {spec.outputs[p]}, read by "
-                                        f"{', '.join(readers[p]) if readers else 'its consumers'}" for p in missing))
-            return False
-        self.log.info("%s (%s) running; waited %.2f s for subscribers", spec.name, spec.kind, waited_s)
-        if missing:
-            self.log.warning("no subscriber on %s after start_wait_s = %g s; starting anyway: what they send is lost "
-                             "until their readers connect", ", ".join(f"output {p!r} ({spec.outputs[p]})" for p in missing),
-                             spec.start_wait_s)
-        for sock, p in self._ins.items():
-            for ep in self.spec.inputs[p]:
-                sock.connect(ep)
-        return True
 
     def _serve(self, wait_ns: int) -> None:
         """Wait at most `wait_ns` for sockets, then handle what arrived: commands, subscriptions, data."""
