@@ -36,7 +36,7 @@ from spikestream.runtime.control import ControlMixin
 from spikestream.runtime.inputs import InputStreams
 from spikestream.runtime.node import Node
 from spikestream.runtime.pipeline import NodeSpec
-from spikestream.runtime.start import StartMixin
+from spikestream.runtime.start import StartMixin, StartupTimes
 from spikestream.runtime.sockets import (  # noqa: F401  (_bind, BIND_RETRY_S: re-exported)
     BIND_RETRY_S, SEND_RETRY_MS, BindError, SocketsMixin, _bind)
 from spikestream.runtime.stats import NodeStats, RateLimitedLog
@@ -68,6 +68,7 @@ class NodeRunner(ControlMixin, SocketsMixin, StartMixin):
         self._restored_arrays = 0  # how many arrays the restored state had: no checkpoint holds fewer
         self._token: str | None = None  # the control token commands must carry (runtime/auth.py)
         self._heartbeat = sdnotify.Heartbeat()  # WATCHDOG=1 under a Type=notify unit with WatchdogSec=; else a no-op
+        self.startup = StartupTimes()  # made afresh when run() begins
         self._ready = False  # warm() has returned: from now on what the node emits is sent
         self._sent_before_ready = 0
         self._compiles: jitlog.Compiles | None = None  # Numba compiles in this process (None: Numba not loaded)
@@ -217,6 +218,7 @@ class NodeRunner(ControlMixin, SocketsMixin, StartMixin):
                 self._compiles.set_ready()
         snap["late_compiles"] = self._compiles.late if self._compiles is not None else 0
         snap["sent_before_ready"] = self._sent_before_ready
+        snap["startup"] = self.startup.phases  # wall and CPU seconds per start-up phase (runtime/start.py)
         return snap
 
     # ------------------------------------------------------------------ the loop
@@ -225,6 +227,7 @@ class NodeRunner(ControlMixin, SocketsMixin, StartMixin):
         for s in (signal.SIGTERM, signal.SIGINT):  # first: a stop asked for during start-up is graceful too
             signal.signal(s, self.stop)
         signal.signal(signal.SIGUSR1, self.end_of_input)
+        self.startup = StartupTimes()
         t_setup = time.monotonic()
         try:
             cls = NODES.get(spec.kind)
@@ -243,6 +246,7 @@ class NodeRunner(ControlMixin, SocketsMixin, StartMixin):
         except Exception as e:
             self.log.error("cannot start node %r (%s): %s: %s", spec.name, spec.kind, type(e).__name__, e)
             return EX_CONFIG
+        self.startup.mark("setup")
         self._warm()  # before the sockets: upstream nodes wait for this one's subscription (start_wait_s)
         self._realtime()
 
@@ -252,6 +256,7 @@ class NodeRunner(ControlMixin, SocketsMixin, StartMixin):
             self.log.error("cannot start node %r (%s): %s", spec.name, spec.kind, e)
             self._call(self.node.close)
             return EX_CONFIG
+        self.startup.mark("sockets")
         t_start = time.monotonic()
         tick_ns = int(spec.tick_ms * 1e6)
         next_stats = t_start + spec.stats_interval_s

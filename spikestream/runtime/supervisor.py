@@ -39,6 +39,7 @@ from spikestream import transport
 from spikestream.runtime import auth, sdnotify
 from spikestream.runtime.loop import END_DRAIN_MAX_S, EX_CONFIG, EX_STOPPED, FINISH_LINGER_MS
 from spikestream.runtime.pipeline import Pipeline
+from spikestream.runtime.start import process_age_s
 
 log = logging.getLogger("spikestream.supervisor")
 
@@ -121,6 +122,7 @@ class Supervisor:
         c.restart_at = None
 
     def start(self) -> None:
+        log.info("starting %d nodes %.2f s after the supervisor's process began", len(self.children), process_age_s())
         for c in self.children.values():
             self._spawn(c)
 
