@@ -1,9 +1,12 @@
 """The base of every event filter, its declaration, and the fused program that runs a list of them.
 
 A filter is one module (see `spikestream.events.filters_refractory` for a small one): a frozen ``Params``
-dataclass (the params layer builds and checks it), named kernel slots (``P = slots("width", "period_us",
-"last", "base")``: its integer parameters, then the arena offset of each state array by the state's name),
-its state arrays, and an ``@njit`` per-event step reading ``prm[o, P.period_us]``::
+dataclass (the params layer builds and checks it; `_need_ints` checks its integers), named kernel slots
+(``P = slots("width", "period_us", "last", "base")``: its integer parameters, then the arena offset of each
+state array by the state's name), its state arrays declared by name (``state = {"last": State(np.int32,
+NEVER32)}``: built for the sensor by `EventFilter.__init__`), and an ``@njit`` per-event step reading
+``prm[o, P.period_us]``; ``class F(EventFilter, kind="refractory")`` names it and registers it in
+`EVENT_FILTERS`::
 
     step(o, prm, st64, st32, sc, xi, yi, ti, pi) -> (keep, xi, yi)
 
@@ -11,6 +14,8 @@ its state arrays, and an ``@njit`` per-event step reading ``prm[o, P.period_us]`
 ``sc[o]``: per-call scratch; ``xi, yi`` may be rewritten for the ops after it). Optional kernels: ``start(o,
 prm, sc)`` once per chunk before the first event, ``prefetch(o, prm, st64, st32, xa, ya)`` for the table
 lines an event a few places ahead will touch; ``remaps = True`` for a filter that changes coordinates.
+A slot named like a field of ``Params`` takes its value, else ``width`` / ``height`` / ``n_pix`` the input
+sensor's (`EventFilter._prm`; a filter with derived values overrides it).
 Defining ``step`` in a subclass declares it (`DECLARED`, its ``code``); `spikestream.events._chain_dispatch`
 generates the fused kernel from every declared filter, its kernels inlined as source: so a kernel returns
 once, at its end, and assigns no argument but ``xi, yi`` (checked when the kernel is generated).
@@ -18,14 +23,17 @@ once, at its end, and assigns no argument but ``xi, yi`` (checked when the kerne
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, ClassVar
 
 import numpy as np
 
 from spikestream.events._chain_dispatch import kernel as chain_kernel
+from spikestream.events._chain_kernel import NEVER, NEVER32
 from spikestream.events.dtype import EVENT_DTYPE
 from spikestream.events.state import restore_arrays
 from spikestream.params import build_dataclass, check_number
+from spikestream.registry import EVENT_FILTERS
 
 #: Every declared filter class, in declaration order; a class's ``code`` is its index here.
 DECLARED: list[type] = []
@@ -37,6 +45,35 @@ def _build_params(cls: type, kind: str, params: dict[str, Any]):
 
 def _need_int(kind: str, name: str, v: Any, lo: int) -> None:
     check_number(v, f"event filter {kind!r}: {name}", integer=True, lo=lo)
+
+
+def _need_ints(kind: str, params: Any, **lo: int) -> None:
+    """Each named field of a filter's `params` an integer >= its bound: ``_need_ints("roi", self, x=0,
+    width=1)``."""
+    for name, bound in lo.items():
+        _need_int(kind, name, getattr(params, name), bound)
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """One state array of a filter, as the filter declares it: its dtype (int64 or int32) and initial value
+    `fill`, a scalar or one value per column; one row per pixel of the input sensor, or (``per_pixel=False``)
+    `fill`'s own shape."""
+
+    dtype: type
+    fill: Any
+    per_pixel: bool = True
+
+    def new(self, width: int, height: int) -> np.ndarray:
+        fill = np.asarray(self.fill, self.dtype)
+        if not self.per_pixel:
+            return fill.reshape(-1).copy()
+        return np.full((width * height, *fill.shape), fill, self.dtype)
+
+
+#: The state of a filter keeping per-pixel times as int32 relative to its own int64 base (background_activity,
+#: refractory; see `_chain_kernel.REBASE_US`): never fired, and the first event rebases.
+RELATIVE_TIMES = {"last": State(np.int32, NEVER32), "base": State(np.int64, (NEVER,), per_pixel=False)}
 
 
 def _kernel(cls: type, name: str) -> Callable | None:
@@ -83,7 +120,9 @@ class EventFilter:
     Params: ClassVar[type]
     #: Named kernel slots: the integer parameters (`_prm`), then the offset of each state array by name.
     slots: ClassVar[Any]
-    #: The names of the state arrays, each kept as ``self._<name>`` (int64 or int32) and moved into an arena.
+    #: The state arrays by name, each built as ``self._<name>`` and moved into an arena.
+    state: ClassVar[dict[str, State]] = {}
+    #: Their names (from `state`; a filter that builds its arrays in its own ``__init__`` lists them here).
     _state_names: ClassVar[tuple[str, ...]] = ()
     #: Columns of per-call scratch ``sc[o]`` the kernels use.
     n_scratch: ClassVar[int] = 0
@@ -95,16 +134,25 @@ class EventFilter:
     prefetch: ClassVar[Callable | None] = None
     _bound: object = None  # token of the fused program whose arenas hold this filter's state
 
-    def __init_subclass__(cls, **kw: Any):
+    def __init_subclass__(cls, kind: str | None = None, **kw: Any):
+        """``class F(EventFilter, kind="x")``: F is filter "x" in `EVENT_FILTERS`."""
         super().__init_subclass__(**kw)
+        if kind is not None:
+            cls.kind = kind
+        if "state" in cls.__dict__:
+            cls._state_names = tuple(cls.state)
         if "step" in cls.__dict__:
             declare(cls)
+        if kind is not None:
+            EVENT_FILTERS.register(kind)(cls)
 
     def __init__(self, width: int, height: int, /, **params: Any):
         _need_int(self.kind, "width", width, 1)
         _need_int(self.kind, "height", height, 1)
         self.width, self.height = int(width), int(height)
         self.params = _build_params(self.Params, self.kind, params)
+        for name, st in self.state.items():
+            setattr(self, "_" + name, st.new(self.width, self.height))
 
     @property
     def out_width(self) -> int:
@@ -123,8 +171,20 @@ class EventFilter:
         return self._solo.run(ev)
 
     def _prm(self) -> dict[str, int]:
-        """The op's integer parameters by slot name (the state offsets are filled in by the program)."""
-        return {}
+        """The op's integer parameters by slot name (the state offsets are filled in by the program): a slot
+        named like a field of ``params`` takes its value, else ``width``, ``height`` or ``n_pix`` the input
+        sensor's. A filter whose slots hold derived values overrides this."""
+        fields = {f.name: getattr(self.params, f.name) for f in dataclasses.fields(self.params)}
+        sensor = {"width": self.width, "height": self.height, "n_pix": self.width * self.height}
+        out = {}
+        for name in self.slots._fields:
+            if name in self._state_names:
+                continue
+            if name in fields:
+                out[name] = fields[name]
+            elif name in sensor:
+                out[name] = sensor[name]
+        return out
 
     def _live_state(self) -> dict[str, np.ndarray]:
         """The filter's own state arrays (views into a program's arena once bound)."""

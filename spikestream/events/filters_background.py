@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
 from numba import njit
 
 from spikestream._codegen import slots
-from spikestream.events._chain_kernel import NEVER, NEVER32, REBASE_US, _prefetch, _rebase
-from spikestream.events._filter_base import EventFilter, _need_int
-from spikestream.registry import EVENT_FILTERS
+from spikestream.events._chain_kernel import NEVER32, REBASE_US, _prefetch, _rebase
+from spikestream.events._filter_base import RELATIVE_TIMES, EventFilter, _need_int
 
 
 @dataclass(frozen=True)
@@ -67,21 +64,14 @@ def step_background(o, prm, st64, st32, sc, xi, yi, ti, pi):
     return ok, xi, yi
 
 
-@EVENT_FILTERS.register("background_activity")
-class BackgroundActivityFilter(EventFilter):
+class BackgroundActivityFilter(EventFilter, kind="background_activity"):
     """Delbruck's background-activity (nearest-neighbour) noise filter: an event passes when a neighbour
     fired within ``dt_us`` before it. Isolated noise events have no such support."""
 
-    kind = "background_activity"
     Params = BackgroundActivityParams
     slots = P
-    _state_names = ("last", "base")
+    state = RELATIVE_TIMES
     step, prefetch = step_background, prefetch_background
-
-    def __init__(self, width: int, height: int, /, **params: Any):
-        super().__init__(width, height, **params)
-        self._last = np.full(self.width * self.height, NEVER32, np.int32)  # t - base (see REBASE_US)
-        self._base = np.array([NEVER], np.int64)  # the first event rebases
 
     def _prm(self) -> dict[str, int]:
         p = self.params

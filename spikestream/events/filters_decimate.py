@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numba import njit
 
 from spikestream._codegen import slots
 from spikestream.events._chain_kernel import _prefetch
-from spikestream.events._filter_base import EventFilter, _need_int
-from spikestream.registry import EVENT_FILTERS
+from spikestream.events._filter_base import EventFilter, State, _need_int
 
 
 @dataclass(frozen=True)
@@ -39,19 +37,10 @@ def step_decimate(o, prm, st64, st32, sc, xi, yi, ti, pi):
     return ok, xi, yi
 
 
-@EVENT_FILTERS.register("decimate")
-class DecimateFilter(EventFilter):
+class DecimateFilter(EventFilter, kind="decimate"):
     """Time decimation: keep every n-th event of each pixel."""
 
-    kind = "decimate"
     Params = DecimateParams
     slots = P
-    _state_names = ("count",)
+    state = {"count": State(np.int64, 0)}  # events since the last kept one, per pixel
     step, prefetch = step_decimate, prefetch_decimate
-
-    def __init__(self, width: int, height: int, /, **params: Any):
-        super().__init__(width, height, **params)
-        self._count = np.zeros(self.width * self.height, np.int64)
-
-    def _prm(self) -> dict[str, int]:
-        return {"width": self.width, "n": self.params.n}

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from numba import njit
 
 from spikestream._codegen import slots
-from spikestream.events._filter_base import EventFilter, _need_int
-from spikestream.registry import EVENT_FILTERS
+from spikestream.events._filter_base import EventFilter, _need_ints
 
 
 @dataclass(frozen=True)
@@ -18,9 +17,7 @@ class DownsampleParams:
     factor_y: int = 0
 
     def __post_init__(self):
-        _need_int("downsample", "factor", self.factor, 1)
-        _need_int("downsample", "factor_x", self.factor_x, 0)
-        _need_int("downsample", "factor_y", self.factor_y, 0)
+        _need_ints("downsample", self, factor=1, factor_x=0, factor_y=0)
 
     @property
     def fx(self) -> int:
@@ -47,12 +44,10 @@ def step_downsample(o, prm, st64, st32, sc, xi, yi, ti, pi):
     return True, (xi * prm[o, P.mx]) >> 32, (yi * prm[o, P.my]) >> 32
 
 
-@EVENT_FILTERS.register("downsample")
-class DownsampleFilter(EventFilter):
+class DownsampleFilter(EventFilter, kind="downsample"):
     """Spatial downsampling by integer factors: ``x // fx, y // fy``; every event is kept (follow with
     `refractory` or `decimate` to thin the merged pixels)."""
 
-    kind = "downsample"
     Params = DownsampleParams
     slots = P
     step = step_downsample

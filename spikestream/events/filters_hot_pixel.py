@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numba import njit
 
 from spikestream._codegen import slots
 from spikestream.events._chain_kernel import _prefetch
-from spikestream.events._filter_base import EventFilter, _need_int
-from spikestream.registry import EVENT_FILTERS
+from spikestream.events._filter_base import EventFilter, State, _need_ints
 
 
 @dataclass(frozen=True)
@@ -20,8 +18,7 @@ class HotPixelParams:
     max_events: int = 100  # per pixel per window; above it the pixel is hot
 
     def __post_init__(self):
-        _need_int("hot_pixel", "window_us", self.window_us, 1)
-        _need_int("hot_pixel", "max_events", self.max_events, 1)
+        _need_ints("hot_pixel", self, window_us=1, max_events=1)
         if self.max_events >= 2**31 - 1:
             raise ValueError("event filter 'hot_pixel': max_events must be below 2**31 - 1")
 
@@ -65,24 +62,14 @@ def step_hot_pixel(o, prm, st64, st32, sc, xi, yi, ti, pi):
     return c <= max_events and not hot_before, xi, yi
 
 
-@EVENT_FILTERS.register("hot_pixel")
-class HotPixelFilter(EventFilter):
+class HotPixelFilter(EventFilter, kind="hot_pixel"):
     """Streaming hot-pixel removal: a pixel firing more than ``max_events`` in an aligned window of
     ``window_us`` is muted for the rest of that window and the whole next one (and so on while it stays hot)."""
 
-    kind = "hot_pixel"
     Params = HotPixelParams
     slots = P
-    _state_names = ("counts",)
+    # per pixel (window index mod 2**31, count in it + 2**31 if the window before it was hot) as int32:
+    # 8 bytes a pixel; counts saturate at max_events + 1; window -1: none yet
+    state = {"counts": State(np.int32, (-1, 0))}
     n_scratch = len(SC)
     step, start, prefetch = step_hot_pixel, start_hot_pixel, prefetch_hot_pixel
-
-    def __init__(self, width: int, height: int, /, **params: Any):
-        super().__init__(width, height, **params)
-        # per pixel (window index mod 2**31, count in it + 2**31 if the window before it was hot) as int32:
-        # 8 bytes a pixel; counts saturate at max_events + 1
-        self._counts = np.zeros((self.width * self.height, 2), np.int32)
-        self._counts[:, 0] = -1  # no window yet
-
-    def _prm(self) -> dict[str, int]:
-        return {"width": self.width, "window_us": self.params.window_us, "max_events": self.params.max_events}

@@ -8,7 +8,6 @@ from numba import njit
 
 from spikestream._codegen import slots
 from spikestream.events._filter_base import EventFilter
-from spikestream.registry import EVENT_FILTERS
 
 
 @dataclass(frozen=True)
@@ -28,11 +27,9 @@ def step_polarity(o, prm, st64, st32, sc, xi, yi, ti, pi):
     return (pi != 0) == (prm[o, P.on] != 0), xi, yi
 
 
-@EVENT_FILTERS.register("polarity")
-class PolarityFilter(EventFilter):
+class PolarityFilter(EventFilter, kind="polarity"):
     """Keep only ON (p = 1) or only OFF (p = 0) events. Merging polarities is the slicer's job."""
 
-    kind = "polarity"
     Params = PolarityParams
     slots = P
     step = step_polarity

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numba import njit
 
 from spikestream._codegen import slots
 from spikestream.events._chain_kernel import NEVER
-from spikestream.events._filter_base import EventFilter, _need_int
-from spikestream.registry import EVENT_FILTERS
+from spikestream.events._filter_base import EventFilter, State, _need_ints
 
 
 @dataclass(frozen=True)
@@ -20,8 +18,7 @@ class RateLimitParams:
     max_events: int = 10_000  # whole sensor, per aligned window
 
     def __post_init__(self):
-        _need_int("rate_limit", "window_us", self.window_us, 1)
-        _need_int("rate_limit", "max_events", self.max_events, 0)
+        _need_ints("rate_limit", self, window_us=1, max_events=0)
 
 
 P = slots("window_us", "max_events", "window")
@@ -39,20 +36,11 @@ def step_rate_limit(o, prm, st64, st32, sc, xi, yi, ti, pi):
     return st64[j + 1] <= prm[o, P.max_events], xi, yi
 
 
-@EVENT_FILTERS.register("rate_limit")
-class RateLimitFilter(EventFilter):
+class RateLimitFilter(EventFilter, kind="rate_limit"):
     """Keep at most ``max_events`` per aligned window of ``window_us`` (the first ones), dropping the rest:
     a hard bound on the load passed downstream."""
 
-    kind = "rate_limit"
     Params = RateLimitParams
     slots = P
-    _state_names = ("window",)
+    state = {"window": State(np.int64, (NEVER, 0), per_pixel=False)}  # (aligned window index, count in it)
     step = step_rate_limit
-
-    def __init__(self, width: int, height: int, /, **params: Any):
-        super().__init__(width, height, **params)
-        self._window = np.array([NEVER, 0], np.int64)
-
-    def _prm(self) -> dict[str, int]:
-        return {"window_us": self.params.window_us, "max_events": self.params.max_events}

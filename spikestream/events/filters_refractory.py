@@ -4,15 +4,12 @@ params, named slots, state, kernels; a template for a new filter)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
 from numba import njit
 
 from spikestream._codegen import slots
-from spikestream.events._chain_kernel import NEVER, NEVER32, REBASE_US, _prefetch, _rebase
-from spikestream.events._filter_base import EventFilter, _need_int
-from spikestream.registry import EVENT_FILTERS
+from spikestream.events._chain_kernel import NEVER32, REBASE_US, _prefetch, _rebase
+from spikestream.events._filter_base import RELATIVE_TIMES, EventFilter, _need_int
 
 
 @dataclass(frozen=True)
@@ -51,21 +48,10 @@ def step_refractory(o, prm, st64, st32, sc, xi, yi, ti, pi):
     return ok, xi, yi
 
 
-@EVENT_FILTERS.register("refractory")
-class RefractoryFilter(EventFilter):
+class RefractoryFilter(EventFilter, kind="refractory"):
     """Drop an event that follows its pixel's previous event by ``period_us`` or less."""
 
-    kind = "refractory"
     Params = RefractoryParams
     slots = P
-    _state_names = ("last", "base")
+    state = RELATIVE_TIMES
     step, prefetch = step_refractory, prefetch_refractory
-
-    def __init__(self, width: int, height: int, /, **params: Any):
-        super().__init__(width, height, **params)
-        self._last = np.full(self.width * self.height, NEVER32, np.int32)  # t - base (see REBASE_US)
-        self._base = np.array([NEVER], np.int64)  # the first event rebases
-
-    def _prm(self) -> dict[str, int]:
-        return {"width": self.width, "period_us": self.params.period_us, "extend": self.params.extend,
-                "n_pix": self.width * self.height}

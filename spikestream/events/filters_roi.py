@@ -8,8 +8,7 @@ from typing import Any
 from numba import njit
 
 from spikestream._codegen import slots
-from spikestream.events._filter_base import EventFilter, _need_int
-from spikestream.registry import EVENT_FILTERS
+from spikestream.events._filter_base import EventFilter, _need_ints
 
 
 @dataclass(frozen=True)
@@ -21,10 +20,7 @@ class RoiParams:
     crop: bool = True  # True: shift coordinates so the ROI's corner is (0, 0) and the sensor shrinks to it
 
     def __post_init__(self):
-        for n in ("x", "y"):
-            _need_int("roi", n, getattr(self, n), 0)
-        for n in ("width", "height"):
-            _need_int("roi", n, getattr(self, n), 1)
+        _need_ints("roi", self, x=0, y=0, width=1, height=1)
 
 
 P = slots("x", "y", "width", "height", "crop")
@@ -40,11 +36,9 @@ def step_roi(o, prm, st64, st32, sc, xi, yi, ti, pi):
     return ok, xi, yi
 
 
-@EVENT_FILTERS.register("roi")
-class RoiFilter(EventFilter):
+class RoiFilter(EventFilter, kind="roi"):
     """Region of interest: keep events with ``x <= ex < x + width`` and ``y <= ey < y + height``."""
 
-    kind = "roi"
     Params = RoiParams
     slots = P
     step = step_roi
@@ -64,7 +58,3 @@ class RoiFilter(EventFilter):
     @property
     def out_height(self) -> int:
         return self.params.height if self.params.crop else self.height
-
-    def _prm(self) -> dict[str, int]:
-        p = self.params
-        return {"x": p.x, "y": p.y, "width": p.width, "height": p.height, "crop": p.crop}

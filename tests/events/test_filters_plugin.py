@@ -23,15 +23,13 @@ EVENTS = Path(_chain_kernel.__file__).resolve().parent
 #: of `cell`-pixel squares and count, per pixel, the events it dropped.
 TOY = '''
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numba import njit
 
 from spikestream._codegen import slots
 from spikestream.events._chain_kernel import _prefetch
-from spikestream.events._filter_base import EventFilter, _need_int
-from spikestream.registry import EVENT_FILTERS
+from spikestream.events._filter_base import EventFilter, State, _need_int
 
 
 @dataclass(frozen=True)
@@ -63,20 +61,11 @@ def step_checker(o, prm, st64, st32, sc, xi, yi, ti, pi):
     return keep, xi, yi
 
 
-@EVENT_FILTERS.register("toy_checker")
-class CheckerFilter(EventFilter):
-    kind = "toy_checker"
+class CheckerFilter(EventFilter, kind="toy_checker"):  # registers it in EVENT_FILTERS
     Params = CheckerParams
-    slots = P
-    _state_names = ("dropped",)
+    slots = P  # width: the sensor's; cell, colour: the params'; dropped: its state's offset
+    state = {"dropped": State(np.int64, 0)}  # one counter per pixel
     step, prefetch = step_checker, prefetch_checker
-
-    def __init__(self, width: int, height: int, /, **params: Any):
-        super().__init__(width, height, **params)
-        self._dropped = np.zeros(self.width * self.height, np.int64)
-
-    def _prm(self) -> dict[str, int]:
-        return {"width": self.width, "cell": self.params.cell, "colour": self.params.colour}
 '''
 
 SCRIPT = r'''
