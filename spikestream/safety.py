@@ -38,6 +38,7 @@ from types import SimpleNamespace
 import numpy as np
 from numba import njit
 
+from spikestream._statefield import state_field
 from spikestream.arraycheck import all_finite
 from spikestream.params import (REQUIRED, NestedParamError, Param, ParamError, Params, build_dataclass, check_per_item,
                                 params_dataclass, validate)
@@ -194,14 +195,9 @@ class SafetyStage:
         self.flags = np.zeros(2, np.int64)  # [safe, rejected]
         self._u = self.safe_value.copy()  # the last valid command (clamped, deadbanded)
 
-    @property
-    def safe(self) -> bool:
-        """True while the output is (moving to) the safe value because input went stale."""
-        return bool(self.flags[0])
-
-    @property
-    def rejected(self) -> int:
-        return int(self.flags[1])
+    safe = state_field("flags", 0, bool,
+                       "True while the output is (moving to) the safe value because input went stale.")
+    rejected = state_field("flags", 1, int, "Commands refused so far (non-finite; discrete: not a label in [lo, hi]).")
 
     def reset(self, now_s: float) -> None:
         """Start the clocks at ``now_s`` with the output at rest at the safe value."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from spikestream._statefield import state_field
 from spikestream.params import Param, Params
 
 __all__ = ["CALIBRATION", "CalibrationSchedule", "check_calibration_keys", "target_columns"]
@@ -51,15 +52,8 @@ class CalibrationSchedule:
         """What a fresh decoder starts as (by target: off until a phase-1 row arrives)."""
         return self.calibrate_us > 0
 
-    @property
-    def started(self) -> bool:
-        """A packet has arrived."""
-        return bool(self._c[3])
-
-    @property
-    def last_t1_us(self) -> int:
-        """The end of the last decoded packet (0 before any)."""
-        return int(self._c[2])
+    started = state_field("_c", 3, bool, "A packet has arrived.")
+    last_t1_us = state_field("_c", 2, int, "The end of the last decoded packet (0 before any).")
 
     @property
     def elapsed_s(self) -> float:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from spikestream._statefield import state_field
 from spikestream.decode._base import build_params
 
 
@@ -158,13 +159,8 @@ class RingAlign:
         self._perm = np.arange(n)
         self._rolls = np.array([self._roll_index(s) for s in range(p.ring)])  # [shift, n]: aligned <- raw
 
-    @property
-    def shift(self) -> int:
-        return int(self.clock[2])
-
-    @property
-    def switches(self) -> int:
-        return int(self.clock[5])
+    shift = state_field("clock", 2, int, "The ring shift in use (aligned channel c reads raw channel c + shift).")
+    switches = state_field("clock", 5, int, "How often the evidence has switched the shift.")
 
     def _roll_index(self, s: int) -> np.ndarray:
         """Raw neuron feeding each aligned neuron under shift ``s``: aligned channel c reads raw c + s."""
