@@ -204,12 +204,16 @@ def _responses(layer, rng, n, t):
     return resp, t
 
 
+def _selective_layer(**kw):
+    """The layer of the two selectivity experiments: four 5x5 features, no pooling, one winner, seed 3; `kw`:
+    the input's size and the dynamics."""
+    return ConvLayer(ConvParams(n_features=4, kernel=5, pool=1, k_winners=1, seed=3, **kw))
+
+
 def test_stdp_on_repeated_patterns_makes_features_selective():
     """Bars of two orientations at random places: k-WTA STDP gives features tuned to one orientation."""
-    p = ConvParams(in_channels=1, height=12, width=12, n_features=4, kernel=5, pool=1, threshold=4.0,
-                   tau_us=0, k_winners=1, inhibition_radius=3, a_plus=0.05, a_minus=-0.03,
-                   stdp_window_us=10_000, seed=3)
-    layer = ConvLayer(p)
+    layer = _selective_layer(in_channels=1, height=12, width=12, threshold=4.0, tau_us=0, inhibition_radius=3,
+                             a_plus=0.05, a_minus=-0.03, stdp_window_us=10_000)
     rng = np.random.default_rng(1)
     layer.learning = False
     before, t = _responses(layer, rng, 100, 0)
@@ -316,10 +320,9 @@ def _sweep(kind, t0, rng, H=16, W=16):
 def test_stdp_on_event_camera_sweeps_makes_features_selective():
     """Moving bars from an event camera: k-WTA STDP gives one feature per motion orientation."""
     from spikestream.snn.conv import events_to_spikes
-    p = ConvParams(in_channels=2, height=16, width=16, n_features=4, kernel=5, pool=1, threshold=8.0,
-                   tau_us=3000, k_winners=1, inhibition_radius=4, a_plus=0.03, a_minus=-0.02,
-                   stdp_window_us=2000, seed=3)
-    layer = ConvLayer(p)
+    layer = _selective_layer(in_channels=2, height=16, width=16, threshold=8.0, tau_us=3000, inhibition_radius=4,
+                             a_plus=0.03, a_minus=-0.02, stdp_window_us=2000)
+    p = layer.params
     rng = np.random.default_rng(0)
     per_map = p.out_height * p.out_width
     clock = [0]
