@@ -31,95 +31,14 @@ from typing import Any
 
 import numpy as np
 
-from spikestream.params import Param, Params, node_params
+from spikestream.nodes._snn_params import PARAMS, network_description, template
+from spikestream.params import node_params
 from spikestream.protocol import Spikes
 from spikestream.runtime.node import Node, register_node
 from spikestream.snn import build_snn
 from spikestream.snn.align import RingAlign
-from spikestream.snn.spec import parse
+from spikestream.snn.schedule import learning_at, learning_schedule
 from spikestream.snn.topologies import build_topology, expand
-
-#: The keys of the network description (spikestream.snn.spec checks them again when it builds).
-_NETWORK = ("dt_us", "seed", "layers", "connections", "outputs")
-
-
-def _learning_check(v):
-    _learning_param(v)
-    return v
-
-
-def _network_check(values: dict, table: dict) -> None:
-    """The network as a whole, checked without building it (at load too): the description's layers,
-    connections and rules, or the template's parameters."""
-    topo = values["topology"]
-    if topo is None:
-        parse(_plasticity_kind({k: v for k, v in table.items() if k in _NETWORK}), values["n_inputs"] or 1)
-        return
-    rest = sorted(k for k in _NETWORK if k in table)
-    if rest:
-        raise ValueError(f"with 'topology' give its parameters in 'topology_params' (or the topology table), "
-                         f"not {rest}")
-    if isinstance(topo, dict) and values["topology_params"]:
-        raise ValueError("give the topology's parameters in its table or in 'topology_params', not both")
-    tparams = dict(topo) if isinstance(topo, dict) else values["topology_params"]
-    name = tparams.pop("kind", None) if isinstance(topo, dict) else topo
-    if not isinstance(name, str):
-        raise ValueError("parameter 'topology' as a table needs kind = the template's name")
-    if name != "conv":  # conv's parameters are checked when it is built
-        expand(name, tparams)
-
-
-PARAMS = Params(
-    Param("topology", (str, dict), None, doc="a named template (reservoir, synfire, feedforward, conv) instead of "
-          "layers/connections: a name with `topology_params`, or one table {kind = ..., ...its parameters}"),
-    Param("topology_params", dict, {}, doc="the template's parameters (docs/snn-validation.md)"),
-    Param("n_inputs", int, None, lo=1, doc="fixes the input size (default: a restored state or the first packet)"),
-    Param("max_inputs", int, 65_536, lo=1, doc="the largest input size accepted"),
-    Param("max_gap_ms", float, 10_000, unit="ms", lo=0, lo_open=True, doc="a longer gap is jumped, not simulated"),
-    Param("resize_after", int, 20, unit="packets", lo=1, doc="consecutive packets of another size that rebuild"),
-    Param("max_bias", float, 1000.0, lo=0, lo_open=True, doc="largest |i_bias| (file, state or command)"),
-    Param("align", dict, None, doc="ring alignment of the input, e.g. {ring = 8, per_channel = 2}"),
-    Param("learning", (bool, dict), True, check=_learning_check,
-          doc="true, false, or a schedule {from_s = .., until_s = ..} in stream time"),
-    rest="the network description: dt_us, seed, layers, connections, outputs (docs/snn.md)",
-    rest_keys=lambda v: _NETWORK, check=_network_check,
-)
-_OWN = tuple(k for k in PARAMS.names() if k not in ("topology", "topology_params"))
-
-
-def _plasticity_kind(desc: dict) -> dict:
-    """The network description with `kind` accepted as a plasticity table's selector (alias of `rule`)."""
-    conns = desc.get("connections")
-    if not isinstance(conns, list):
-        return desc
-    out = []
-    for c in conns:
-        pl = c.get("plasticity") if isinstance(c, dict) else None
-        if isinstance(pl, dict) and "kind" in pl:
-            pl = dict(pl)
-            kind = pl.pop("kind")
-            if pl.setdefault("rule", kind) != kind:
-                raise ValueError(f"plasticity: 'kind' ({kind!r}) and 'rule' ({pl['rule']!r}) name two rules")
-            c = {**c, "plasticity": pl}
-        out.append(c)
-    return {**desc, "connections": out}
-
-
-def _learning_param(v) -> tuple[bool, tuple[int, float] | None]:
-    """The file's ``learning``: (learning at the start, schedule (from_us, until_us) or None)."""
-    if isinstance(v, bool):
-        return v, None
-    if not isinstance(v, dict) or not v or set(v) - {"from_s", "until_s"}:
-        raise ValueError(f"parameter 'learning' must be true, false or a table {{from_s = .., until_s = ..}}, "
-                         f"got {v!r}")
-    lo, hi = v.get("from_s", 0.0), v.get("until_s", math.inf)
-    for k, x in (("from_s", lo), ("until_s", hi)):
-        if isinstance(x, bool) or not isinstance(x, (int, float)) or math.isnan(x) or x < 0:
-            raise ValueError(f"learning.{k} must be a number of seconds >= 0, got {x!r}")
-    if not lo < hi or math.isinf(lo):
-        raise ValueError(f"learning: from_s ({lo}) must be finite and before until_s ({hi})")
-    return lo == 0, (int(lo * 1e6), hi * 1e6)
-
 
 @register_node("snn")
 class SNNNode(Node):
@@ -133,13 +52,8 @@ class SNNNode(Node):
 
     def setup(self) -> None:
         p = node_params(self)
-        self.net_params = _plasticity_kind({k: v for k, v in self.params.items() if k in _NETWORK})
-        topo, tparams = p["topology"], p["topology_params"]
-        if isinstance(topo, dict):  # one selector table: {kind = "reservoir", n_exc = ...}
-            tparams = dict(topo)
-            topo = tparams.pop("kind", None)
-            if not isinstance(topo, str):
-                raise ValueError("parameter 'topology' as a table needs kind = the template's name")
+        self.net_params = network_description(self.params)
+        topo, tparams = template(p["topology"], p["topology_params"])
         # a named template (reservoir, synfire, feedforward, conv) or the full network table
         self._make = (lambda n: build_topology(topo, tparams, n)) if topo is not None else \
             (lambda n: build_snn(self.net_params, n))
@@ -149,7 +63,7 @@ class SNNNode(Node):
         self._sized_by: str | None = None   # "n_inputs", "state" or "packet": what fixed the input size
         self._state_confirmed = False       # a packet of the restored state's size has arrived
         self._other = (0, 0)                # (size, run length) of consecutive packets of another size
-        self._learning, self._schedule = _learning_param(p["learning"])
+        self._learning, self._schedule = learning_schedule(p["learning"])
         self._stream_us = 0  # source time simulated since the first packet (the schedule's clock)
         self._align = p["align"]  # ring alignment of the input (spikestream.snn.align)
         self.align = None
@@ -297,10 +211,10 @@ class SNNNode(Node):
     def _template_sizes(self) -> list[int]:
         """The input sizes a named template may take: conv's in_channels*height*width, else its layers' sizes
         (a one_to_one input connection takes exactly one of them)."""
-        topo, tparams = self.params.get("topology"), dict(self.params.get("topology_params") or {})
-        if isinstance(topo, dict):
-            tparams = dict(topo)
-            topo = tparams.pop("kind", None)
+        try:
+            topo, tparams = template(self.params.get("topology"), dict(self.params.get("topology_params") or {}))
+        except ValueError:
+            return []
         if not isinstance(topo, str):
             return []
         if topo == "conv":
@@ -317,8 +231,7 @@ class SNNNode(Node):
             self.align.learning = on
 
     def _follow_schedule(self) -> None:
-        lo, hi = self._schedule
-        on = lo <= self._stream_us < hi
+        on = learning_at(self._schedule, self._stream_us)
         if on != self._learning:
             self._set_learning(on)
             self.log.info("learning %s at %.1f s of stream time (the file's schedule)", "on" if on else "off",

@@ -189,6 +189,25 @@ def _conn(d: Any, i: int, sizes: dict[str, int], types: dict[str, str], dt_ms: f
                     receptor, d.get("delay_ms", 0.0), plast, norm, storage)
 
 
+def plasticity_rule_names(desc: dict) -> dict:
+    """The network description with `kind` accepted as a plasticity table's selector (alias of `rule`): each
+    such table gets ``rule = kind`` (a copy; naming two different rules is a ValueError)."""
+    conns = desc.get("connections")
+    if not isinstance(conns, list):
+        return desc
+    out = []
+    for c in conns:
+        pl = c.get("plasticity") if isinstance(c, dict) else None
+        if isinstance(pl, dict) and "kind" in pl:
+            pl = dict(pl)
+            kind = pl.pop("kind")
+            if pl.setdefault("rule", kind) != kind:
+                raise ValueError(f"plasticity: 'kind' ({kind!r}) and 'rule' ({pl['rule']!r}) name two rules")
+            c = {**c, "plasticity": pl}
+        out.append(c)
+    return {**desc, "connections": out}
+
+
 def parse(params: dict[str, Any], n_inputs: int) -> NetSpec:
     if not isinstance(params, dict):
         raise ValueError("SNN params must be a table")
