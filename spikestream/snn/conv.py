@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikestream.snn._conv_kernel import _conv_advance
+from spikestream.snn.steps import check_steps
 
 
 @dataclass(frozen=True)
@@ -160,11 +161,8 @@ class ConvLayer:
         counted in `late_spikes`; inputs of an unfinished step wait for the next call. With `max_steps`, a
         call that would simulate more steps than that is refused (ValueError) before anything changes, as
         `SNN.advance` does: the SNN node bounds the work one message can cause."""
-        if max_steps is not None and self.step is not None:
-            n_steps = int(until_us) // self.dt_us - self.step
-            if n_steps > max_steps:
-                raise ValueError(f"conv: advancing to t = {int(until_us)} us would simulate {n_steps} steps "
-                                 f"(at most {max_steps} per call)")
+        if self.step is not None:  # (before the clock starts, it starts at the first input)
+            check_steps(until_us, self.dt_us, self.step, max_steps, "conv: ")
         idx = np.asarray(in_idx)
         t = np.asarray(in_t_us)
         if idx.ndim != 1 or t.shape != idx.shape:

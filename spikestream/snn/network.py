@@ -24,6 +24,7 @@ from spikestream.snn.kernel import REC_SYN, REC_THETA, run
 from spikestream.snn.recording import RecordingMixin
 from spikestream.snn.spec import INPUT, NetSpec, parse
 from spikestream.snn.state_check import checked_state
+from spikestream.snn.steps import check_steps
 
 log = logging.getLogger("spikestream.snn")
 
@@ -120,11 +121,7 @@ class SNN(RecordingMixin):
         Input spikes earlier than the current simulated time are dropped and counted in `late_spikes`.
         With `max_steps`, a call that would simulate more steps than that is refused (ValueError) before
         anything changes: a stream node bounds the work one message can cause."""
-        if max_steps is not None:
-            n_steps = int(until_us) // self.dt_us - (self._step or 0)
-            if n_steps > max_steps:
-                raise ValueError(f"advancing to t = {int(until_us)} us would simulate {n_steps} steps "
-                                 f"(at most {max_steps} per call)")
+        check_steps(until_us, self.dt_us, self._step or 0, max_steps)
         idx = np.asarray(in_idx)
         t = np.asarray(in_t_us)
         if idx.ndim != 1 or t.ndim != 1 or idx.shape != t.shape:

@@ -22,3 +22,15 @@ def refractory_steps(t_ref_ms: float, dt_ms: float) -> int:
 def delay_steps(d_ms: np.ndarray, dt_ms: float) -> np.ndarray:
     """Delays in ms -> whole steps (int64), half a step rounding up (Brian2's spike queue)."""
     return np.floor(np.asarray(d_ms, np.float64) / dt_ms + 0.5).astype(np.int64)
+
+
+def check_steps(until_us: int, dt_us: int, step: int, max_steps: int | None, who: str = "") -> None:
+    """Refuse (ValueError, `who` first in its text) an advance from `step` to `until_us` that would simulate
+    more than `max_steps` steps (None: no bound), before anything changes: a stream node bounds the work one
+    message can cause. The SNN and the conv layer share it."""
+    if max_steps is None:
+        return
+    n_steps = int(until_us) // dt_us - step
+    if n_steps > max_steps:
+        raise ValueError(f"{who}advancing to t = {int(until_us)} us would simulate {n_steps} steps "
+                         f"(at most {max_steps} per call)")
