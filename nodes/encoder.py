@@ -39,18 +39,26 @@ def _encoder_name(v: str) -> str:
     return v
 
 
-def _trial_build(values: dict, table: dict) -> None:
-    """The encoder built once with the table's values, as the node's set-up does (one channel and 1 MHz stand
-    in for what the stream gives), so a bad value (``threshold = -3``, an unknown ``mode``) fails at load."""
-    kind = values.get("kind") or values.get("encoder") or "delta"
+def _make_encoder(kind: str, kw: dict, n_channels: int, rate_hz: float | None):
+    """The `kind` encoder for `n_channels` with its parameters `kw` (and `rate_hz` when it takes a sample
+    rate); a keyword it refuses is a ValueError naming the encoder. The node's set-up, its rebuilds and the
+    load-time check (`_trial_build`) all build through here."""
     cls = ENCODERS.get(kind)
-    kw = {k: v for k, v in values.items() if k not in _OWN}
     if "rate_hz" in inspect.signature(cls).parameters:
-        kw["rate_hz"] = float(values["rate_hz"] or 1e6)
+        kw = {**kw, "rate_hz": rate_hz}  # encoders that need the sample rate get it from the params or the stream
     try:
-        cls(n_channels=values["channels"] or 1, **kw)
+        return cls(n_channels=n_channels, **kw)
     except TypeError as e:
         raise ValueError(f"encoder {kind!r}: {e}") from None
+
+
+def _trial_build(values: dict, table: dict) -> None:
+    """The encoder built once with the table's values (one channel and 1 MHz stand in for what the stream
+    gives), so a bad value (``threshold = -3``, an unknown ``mode``) fails at load, and in the node's set-up
+    (`node_params` runs this check) before any message."""
+    kind = values.get("kind") or values.get("encoder") or "delta"
+    _make_encoder(kind, {k: v for k, v in values.items() if k not in _OWN}, values["channels"] or 1,
+                  float(values["rate_hz"] or 1e6))
 
 
 _OWN_PARAMS = Params(
@@ -91,9 +99,10 @@ class EncoderNode(Node):
         if ch is not None and ch > self._max_channels:
             raise ValueError(f"parameter 'channels' must be an integer in [1, max_channels = {self._max_channels}], "
                              f"got {ch!r}")
-        # bad parameters fail now, not at the first message: a trial build (1e6 Hz stands in for an unknown rate)
-        self._build(ch or 1, float(rate) if rate else 1e6)
-        self.enc = None
+        # bad parameters fail now, not at the first message: node_params built the encoder once (`_trial_build`);
+        # the conditioning stages are tried here (1e6 Hz stands in for an unknown rate)
+        build_chain(self.params.get("conditioning"), ch or 1, float(rate) if rate else 1e6)
+        self._last_t = None
         if ch is not None and (rate or not self._needs_rate()):
             self._build(ch, float(rate) if rate else None)
 
@@ -101,13 +110,7 @@ class EncoderNode(Node):
         return bool(self.params.get("conditioning")) or "rate_hz" in inspect.signature(ENCODERS.get(self.encoder_kind)).parameters
 
     def _build(self, n_channels: int, rate_hz: float | None) -> None:
-        kw = dict(self.enc_params)
-        if "rate_hz" in inspect.signature(ENCODERS.get(self.encoder_kind)).parameters:
-            kw["rate_hz"] = rate_hz  # encoders that need the sample rate get it from the params or the stream
-        try:
-            self.enc = ENCODERS.create(self.encoder_kind, n_channels=n_channels, **kw)
-        except TypeError as e:
-            raise ValueError(f"encoder {self.encoder_kind!r}: {e}") from None
+        self.enc = _make_encoder(self.encoder_kind, self.enc_params, n_channels, rate_hz)
         specs = self.params.get("conditioning")
         if specs and not rate_hz:
             raise ValueError("conditioning needs the sample rate: set 'rate_hz' or send samples with a rate")
