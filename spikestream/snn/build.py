@@ -19,7 +19,7 @@ import numpy as np
 
 from spikestream.snn._rng import seed_state
 from spikestream.snn.connect import Ctx, connect
-from spikestream.snn.learning import N_PP, PC, R_NONE, build_rule
+from spikestream.snn.learning import N_PP, PC, R_NONE
 from spikestream.snn.neuron import (C_DEXC, C_DINH, C_DT, C_EEXC, C_EINH, C_H, C_NOISE, C_NSUB, C_REF,
                                     C_THETA_DECAY, C_THETA_PLUS, C_WTA, N_COMMON, N_PM, N_VARS,
                                     substeps)
@@ -84,10 +84,7 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
         if nsub > 10_000:
             raise ValueError(f"layer {ls.name!r}: substep_ms = {c['substep_ms']} splits each {dt_ms} ms step into "
                              f"{nsub} sub-steps (max 10000)")
-        try:
-            pm[i] = ls.model.pack(ls.params, dt_ms, h)
-        except ValueError as e:
-            raise ValueError(f"layer {ls.name!r}: {e}") from None
+        pm[i] = ls.pm  # packed (and checked) when the description was parsed
         pc[i, C_DEXC] = np.exp(-h / c["tau_exc_ms"])
         pc[i, C_DINH] = np.exp(-h / c["tau_inh_ms"])
         pc[i, C_EEXC], pc[i, C_EINH] = c["e_exc"], c["e_inh"]
@@ -139,12 +136,9 @@ def build(spec: NetSpec) -> tuple[Net, State, Layout]:
             raise ValueError(f"{what}: storage = \"dense\" needs rule all_to_all (self-connections allowed "
                              f"when pre == post) and a single delay_ms")
         dense = eligible and cs.storage != "sparse"
-        rule = R_NONE
+        rule = cs.plasticity_code  # built (and checked) when the description was parsed
         if cs.plasticity is not None:
-            try:
-                rule, pp[p] = build_rule(cs.plasticity, dt_ms)
-            except ValueError as e:
-                raise ValueError(f"{what}: {e}") from None
+            pp[p] = cs.plasticity_pp
             w = np.clip(w, pp[p, PC.w_min], pp[p, PC.w_max])
         else:
             pp[p, PC.w_min], pp[p, PC.w_max] = 0.0, np.inf

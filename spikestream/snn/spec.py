@@ -1,7 +1,9 @@
 """The network description (the SNN node's params, straight from the pipeline file) -> frozen specs.
 
 Everything is validated here, once, with ValueError texts that name the layer or connection at fault.
-The schema is documented in docs/snn.md.
+The schema is documented in docs/snn.md. The numbers the kernels read are made here too, once: each layer's
+`pm` row (its model's `pack` at the network's step and sub-step) and each plastic connection's rule code and
+`pp` row (`build_rule`); `spikestream.snn.build` copies them into the network's arrays.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from spikestream.params import check_number
 from spikestream.registry import NEURON_MODELS, UnknownKind
-from spikestream.snn.learning import build_rule
+from spikestream.snn.learning import R_NONE, build_rule
 from spikestream.snn.neuron import COMMON_PARAMS, NeuronModel, substeps
 
 INPUT = "input"
@@ -32,6 +36,7 @@ class LayerSpec:
     params: dict[str, float]       # model parameters, defaults filled in
     common: dict[str, float]       # COMMON_PARAMS, defaults filled in
     init: dict[str, Any]           # initial value of each state variable, or (low, high) uniform
+    pm: np.ndarray                 # the model's packed parameter row (read-only)
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ class ConnSpec:
     plasticity: dict[str, Any] | None
     normalize: dict[str, float] | None
     storage: str = "auto"          # "auto" | "sparse" | "dense"
+    plasticity_code: int = R_NONE  # the plasticity rule's code (R_NONE: not plastic)
+    plasticity_pp: np.ndarray | None = None  # its packed parameter row (read-only)
 
 
 @dataclass(frozen=True)
@@ -125,10 +132,11 @@ def _layer(d: Any, i: int, dt_ms: float) -> LayerSpec:
     wta = common["wta_k"]
     if wta != int(wta) or wta < 0:
         raise ValueError(f"{what}: wta_k must be a non-negative integer")
-    try:  # the model's own checks of its values (as the build packs them), so they fail at load
-        model.pack(params, dt_ms, substeps(dt_ms, common["substep_ms"])[1])
+    try:  # packed here, once: the model's own checks of its values fail at load
+        pm = model.pack(params, dt_ms, substeps(dt_ms, common["substep_ms"])[1])
     except ValueError as e:
         raise ValueError(f"{what}: {e}") from None
+    pm.setflags(write=False)
     init = dict(model.init(params))
     user_init = d.get("init", {})
     if not isinstance(user_init, dict):
@@ -146,7 +154,7 @@ def _layer(d: Any, i: int, dt_ms: float) -> LayerSpec:
             init[k] = (lo, hi)
         else:
             init[k] = _finite(v, f"{what}: init.{k}")
-    return LayerSpec(name, n, shape, model, typ, params, common, init)
+    return LayerSpec(name, n, shape, model, typ, params, common, init, pm)
 
 
 def _conn(d: Any, i: int, sizes: dict[str, int], types: dict[str, str], dt_ms: float) -> ConnSpec:
@@ -166,13 +174,15 @@ def _conn(d: Any, i: int, sizes: dict[str, int], types: dict[str, str], dt_ms: f
     if receptor not in ("exc", "inh"):
         raise ValueError(f"{what}: receptor must be 'exc' or 'inh'")
     plast = d.get("plasticity")
+    code, pp = R_NONE, None
     if plast is not None:
         if not isinstance(plast, dict):
             raise ValueError(f"{what}: plasticity must be a table")
-        try:  # the rule's own checks (as the build makes its parameter vector), so they fail at load
-            build_rule(plast, dt_ms)
+        try:  # built here, once: the rule's own checks fail at load
+            code, pp = build_rule(plast, dt_ms)
         except ValueError as e:
             raise ValueError(f"{what}: plasticity: {e}") from None
+        pp.setflags(write=False)
     norm = d.get("normalize")
     if norm is not None:
         if not isinstance(norm, dict) or set(norm) - {"target", "every_ms"} or "target" not in norm:
@@ -186,7 +196,7 @@ def _conn(d: Any, i: int, sizes: dict[str, int], types: dict[str, str], dt_ms: f
         raise ValueError(f"{what}: storage must be 'auto', 'sparse' or 'dense'")
     rule_params = {k: v for k, v in d.items() if k not in _CONN_KEYS}
     return ConnSpec(name, pre, post, d.get("rule", "all_to_all"), rule_params, d.get("weight", 1.0), syn,
-                    receptor, d.get("delay_ms", 0.0), plast, norm, storage)
+                    receptor, d.get("delay_ms", 0.0), plast, norm, storage, code, pp)
 
 
 def plasticity_rule_names(desc: dict) -> dict:
