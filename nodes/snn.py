@@ -40,6 +40,7 @@ from spikestream.snn.align import RingAlign
 from spikestream.snn.schedule import learning_at, learning_schedule
 from spikestream.snn.topologies import build_topology, expand
 
+
 @register_node("snn")
 class SNNNode(Node):
     inputs = {"in": ("spikes",), "reward": ("samples",)}
