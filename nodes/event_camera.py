@@ -275,7 +275,7 @@ def _format_name(v: str | None) -> str | None:
     """A registered event format (or alias), checked at load; the error lists the registered ones."""
     from spikestream.events.io import format_name
 
-    return None if v is None else format_name(v)
+    return format_name(v) if v else None  # "" as absent: detected, as open_reader takes it
 
 
 @register_node("event_camera")

@@ -86,6 +86,8 @@ def register_format(spec: FormatSpec) -> FormatSpec:
     for ext in spec.extensions:
         if not ext.startswith(".") or ext != ext.lower():
             raise ValueError(f"event format {spec.name!r}: extension {ext!r} must be lower-case and start with '.'")
+    if any(a != a.lower().strip() for a in (spec.name, *spec.aliases)):
+        raise ValueError(f"event format {spec.name!r}: name and aliases must be lower-case, got {spec.aliases}")
     return EVENT_FORMATS.register(spec.name)(spec)
 
 
@@ -106,8 +108,10 @@ def format_name(name: str) -> str:
     """The registered name for `name` (a name or an alias, any case); UnknownKind lists the known ones."""
     key = name.lower().strip()
     specs = _specs()
+    if key in (s.name for s in specs):  # a name before anyone's alias
+        return key
     for s in specs:
-        if key == s.name or key in s.aliases:
+        if key in s.aliases:
             return s.name
     known = ", ".join(n for s in specs for n in (s.name, *s.aliases))
     raise UnknownKind(f"unknown event format {name!r}; known: {known}")

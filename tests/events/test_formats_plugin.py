@@ -215,3 +215,15 @@ def test_the_event_camera_format_is_checked_at_load(tmp_path, fmt, ok):
         load(p, resolve_auto=False)
     assert "node 'cam'" in str(e.value) and "unknown event format 'evt9'; known: " in str(e.value), str(e.value)
     assert "evt21" in str(e.value) and "aedat4" in str(e.value)
+
+
+@pytest.mark.parametrize("kw, msg", [({"extensions": (".TEV",)}, "extension '.TEV' must be lower-case"),
+                                     ({"extensions": ("tev",)}, "start with '.'"),
+                                     ({"aliases": ("Toy1",)}, "must be lower-case")])
+def test_a_spec_with_lookups_that_cannot_match_is_refused(kw, msg):
+    from spikestream.events.io import FormatSpec, register_format
+
+    spec = FormatSpec(**{"name": "toy_bad", "description": "", "extensions": (), "reader": object, **kw})
+    with pytest.raises(ValueError, match=msg):
+        register_format(spec)
+    assert "toy_bad" not in EVENT_FORMATS
