@@ -13,7 +13,7 @@ default 1000).
 Each inbound packet [t0, t1) advances the network to t1 and emits one Spikes packet covering the steps
 just simulated, [time before, time after) — the same window as the inbound one when packet edges lie on
 the dt grid — with the inbound ``origin_ns``. Rewards: ``samples`` on port "reward", column c feeds
-R-STDP projections with ``reward_channel = c``.
+the reward-gated projections (R-STDP, any rule declared with an eligibility) with ``reward_channel = c``.
 ``learning = false`` starts with every kind of learning off (STDP, adaptive thresholds, alignment);
 ``learning = {from_s = 10}`` learns only from 10 s of stream time on (e.g. after a readout's calibration),
 ``{until_s = 60}`` only for the first minute, ``{from_s = a, until_s = b}`` between the two. Stream time is the
@@ -251,10 +251,8 @@ class SNNNode(Node):
             return
         if snn.time_us is not None and t.size and int(t[0]) < snn.time_us:
             self.count("late_rewards", int((t < snn.time_us).sum()))  # rows applied at the next step
-        # only the columns an R-STDP projection listens on: one reward() per column re-sorts the pending ones
-        listen = {int(c.plasticity.get("reward_channel", 0)) for c in snn.spec.connections
-                  if c.plasticity and c.plasticity.get("rule") == "rstdp"}
-        for c in sorted(ch for ch in listen if ch < s.data.shape[1]):
+        # only the columns a reward-gated projection listens on: one reward() per column re-sorts the pending ones
+        for c in (ch for ch in snn.reward_channels() if ch < s.data.shape[1]):
             snn.reward(t, s.data[:, c].astype(np.float64), channel=c)
 
     def on_command(self, cmd: str, args: dict[str, Any]) -> Any:

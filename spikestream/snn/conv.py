@@ -213,6 +213,10 @@ class ConvLayer:
         return np.concatenate(outs_i), np.concatenate(outs_s) * self.dt_us
 
     # ------------------------------------------------------------------ what the SNN node also asks
+    def reward_channels(self) -> list[int]:
+        """None: this layer learns by k-WTA STDP, no reward gates it (the SNN node then only dates rewards)."""
+        return []
+
     def reward(self, t_us, values, channel: int = 0) -> None:
         raise ValueError("conv: this layer learns by k-WTA STDP; it takes no reward")
 

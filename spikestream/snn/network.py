@@ -21,6 +21,7 @@ from spikestream.snn import _packet
 from spikestream.snn import build as _build
 from spikestream.snn.build import SYN_NAMES
 from spikestream.snn.kernel import REC_SYN, REC_THETA, run
+from spikestream.snn.learning import PC, R_NONE
 from spikestream.snn.recording import RecordingMixin
 from spikestream.snn.spec import INPUT, NetSpec, parse
 from spikestream.snn.state_check import checked_state
@@ -202,6 +203,13 @@ class SNN(RecordingMixin):
         log.warning("neurons fired more than once in one %g ms step and only one spike per step is emitted: "
                     "spikes lost so far: layer %s; use a smaller dt_us (counted in stats()['lost_spikes'], "
                     "warned once per network)", self.dt_us / 1000, layers)
+
+    def reward_channels(self) -> list[int]:
+        """The reward channels the network listens on, sorted: the ``reward_channel`` of every projection
+        whose rule is reward-gated (declared with an eligibility, as R-STDP, a plugin's rule too)."""
+        pp = self._net.proj_pp
+        gated = (self._net.proj_rule != R_NONE) & (pp[:, PC.elig] != 0)
+        return sorted({int(c) for c in pp[gated, PC.reward_channel]})
 
     def reward(self, t_us, values, channel: int = 0) -> None:
         """Reward (dopamine) arriving at source times `t_us` for R-STDP projections listening on
