@@ -173,10 +173,7 @@ class ControlOutputNode(Node):
             self.count("target_rejected")  # a phase that is neither 0 nor 1
         on = sched.calibrating_at(sp.t1_us, phase)
         if on is not None:
-            ending = dec.calibrating and not on
-            dec.calibrating = on
-            if ending:
-                self._calibration_ended()
+            self._set_calibrating(on)
         target = None
         if dec.calibrating:
             target, refused = teaching_target(dec, row, self.n_classes)
@@ -208,6 +205,13 @@ class ControlOutputNode(Node):
         if not self.safety.safe:
             self._last_safe_ns = 0  # the next outage is a new watchdog trip
         self._send(y_safe, sp.t1_us, False, msg.origin_ns)
+
+    def _set_calibrating(self, on: bool) -> None:
+        """Start or end the decoder's calibration (ending it fits the decoder; said in the log)."""
+        ending = self.decoder.calibrating and not on
+        self.decoder.calibrating = on
+        if ending:
+            self._calibration_ended()
 
     def _calibration_ended(self) -> None:
         fitted = getattr(self.decoder, "fitted", None)
@@ -291,10 +295,7 @@ class ControlOutputNode(Node):
             if not isinstance(on, bool):
                 raise ValueError('calibrate needs {"on": true|false}')
             self.schedule.force(on)
-            was = self.decoder.calibrating
-            self.decoder.calibrating = on
-            if was and not on:
-                self._calibration_ended()
+            self._set_calibrating(on)
             return {"calibrating": on}
         if cmd == "stats":
             return self.stats()
