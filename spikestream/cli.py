@@ -123,7 +123,20 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_word(argv: list[str]) -> str | None:
+    """The subcommand named on a command line, without parsing it (the root options take one value each)."""
+    it = iter(argv)
+    for x in it:
+        if x in ("--log-level", "--log-format"):
+            next(it, None)
+        elif not x.startswith("-"):
+            return x
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given the `command` about to run, one that is a core command (run, node, ...) skips
+    the optional areas' imports (`spikestream.events.commands` loads Numba: ~0.5 s more per node started)."""
     p = argparse.ArgumentParser(prog="spikestream", description=DESCRIPTION)
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--log-format", choices=("text", "json"), default=os.environ.get(LOG_FORMAT_ENV, "text"),
@@ -147,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(fn=cmd_check)
 
     importlib.import_module("spikestream.record.commands").add_commands(sp)  # record, plot
-    for mod in COMMAND_MODULES:
+    for mod in () if command in sp.choices else COMMAND_MODULES:
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:
@@ -173,7 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     from spikestream.registry import UnknownKind
     from spikestream.runtime.pipeline import PipelineError
 
-    a = build_parser().parse_args(argv)
+    command = _command_word(sys.argv[1:] if argv is None else argv)
+    if command in ("run", "demo"):  # node processes will be forked from it: its imports run meanwhile
+        from spikestream.runtime import forkserver
+
+        forkserver.prestart()
+    a = build_parser(command).parse_args(argv)
     _logging(a.log_level, a.log_format)
     try:
         rc = a.fn(a) or 0

@@ -21,7 +21,7 @@ import zmq
 
 from spikestream import protocol as P
 from spikestream import transport
-from spikestream.runtime import pipeline
+from spikestream.runtime import forkserver, pipeline
 from spikestream.runtime.supervisor import Supervisor
 
 DEFAULT_PIPELINE = Path(str(files("spikestream.pipelines") / "demo.toml"))  # deploy/demo.toml, in any install
@@ -152,6 +152,7 @@ class DemoRun:
     def __init__(self, pipeline_path: str | None = None, calibrate_s: float | None = None, warmup_s: float = 2.0,
                  **node_settings: Any):
         """`node_settings` apply to every node (e.g. ``rt_priority=50``)."""
+        forkserver.prestart()  # its imports run while the pipeline file is read and checked
         self.path = Path(pipeline_path) if pipeline_path else DEFAULT_PIPELINE
         pl = pipeline.load(self.path)
         for spec in pl.nodes.values():

@@ -19,7 +19,6 @@ child's exit means:
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
@@ -36,7 +35,7 @@ import zmq
 
 from spikestream import protocol as P
 from spikestream import transport
-from spikestream.runtime import auth, sdnotify
+from spikestream.runtime import auth, forkserver, sdnotify
 from spikestream.runtime.loop import END_DRAIN_MAX_S, EX_CONFIG, EX_STOPPED, FINISH_LINGER_MS
 from spikestream.runtime.pipeline import Pipeline
 from spikestream.runtime.start import process_age_s
@@ -47,18 +46,6 @@ BACKOFF_START_S = 0.25
 BACKOFF_MAX_S = 10.0
 HEALTHY_AFTER_S = 5.0  # a node that stayed up this long starts its backoff afresh (a crash loop dies sooner)
 STOP_GRACE_S = 5.0  # beyond a node's own drain and linger bounds, before it is killed
-
-
-def _die_with_parent(parent: int) -> Callable[[], None]:
-    def preexec() -> None:  # runs in the child between fork and exec
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
-        if os.getppid() != parent:  # the supervisor died before the signal was armed
-            os._exit(1)
-
-    return preexec
 
 
 @dataclass
@@ -75,7 +62,9 @@ class Child:
 
 class Supervisor:
     def __init__(self, pipeline: Pipeline, workdir: str | None = None, host: str | None = None,
-                 log_dir: str | None = None, log_level: str = "INFO"):
+                 log_dir: str | None = None, log_level: str = "INFO", fork_server: bool | None = None):
+        """`fork_server`: fork the nodes from one process that imported what they need (runtime/forkserver.py;
+        default: on, unless SPIKESTREAM_FORKSERVER=0), or start each as its own program (False)."""
         self.pipeline = pipeline
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"spikestream-{pipeline.name}-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -91,6 +80,14 @@ class Supervisor:
         self.log_level = log_level
         names = [n for n, s in pipeline.nodes.items() if host is None or s.host in (None, host)]
         self.children = {n: Child(n) for n in names}
+        self._forks: forkserver.ForkServer | None = None
+        if forkserver.enabled() if fork_server is None else fork_server:
+            try:  # its imports run while this process goes on (or began before the pipeline was read: prestart)
+                self._forks = forkserver.take()
+                self._forks.preload([pipeline.nodes[n].kind for n in names])
+            except (OSError, forkserver.ForkServerError) as e:
+                log.warning("no fork server (%s): each node starts as its own program", e)
+                self._forks = None
         self.latest_stats: dict[str, dict[str, Any]] = {}
         self._stop = False
         self._up = False  # every node has stayed up HEALTHY_AFTER_S (or finished) since the last failure
@@ -109,19 +106,43 @@ class Supervisor:
     def _spawn(self, c: Child) -> None:
         cmd = [sys.executable, "-m", "spikestream", "--log-level", self.log_level, "node", str(self.resolved), c.name,
                "--report", str(self.workdir / f"{c.name}.report.json")]
-        out = None
+        log_path = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            out = open(self.log_dir / f"{c.name}.log", "ab")
-        c.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if out else None,
-                                  preexec_fn=_die_with_parent(os.getpid()), start_new_session=True, env=self._env)
-        if out is not None:
-            out.close()
+            log_path = self.log_dir / f"{c.name}.log"
+        if self._forks is not None:
+            try:
+                c.proc = self._forks.spawn(cmd[3:], None if log_path is None else str(log_path), self._env)
+            except forkserver.ForkServerError as e:
+                log.warning("%s; from now on each node starts as its own program", e)
+                self._close_forks()
+        if self._forks is None:
+            self._popen(c, cmd, log_path)
         c.started = time.monotonic()
         c.state = "running"
         c.restart_at = None
 
+    def _popen(self, c: Child, cmd: list[str], log_path: Path | None) -> None:
+        out = None if log_path is None else open(log_path, "ab")
+        c.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if out else None,
+                                  preexec_fn=forkserver.die_with_parent(os.getpid()), start_new_session=True, env=self._env)
+        if out is not None:
+            out.close()
+
+    def _close_forks(self) -> None:
+        if self._forks is not None:
+            self._forks.close()
+            self._forks = None
+
     def start(self) -> None:
+        if self._forks is not None:
+            try:
+                r, k = self._forks.wait_ready(), self._forks.wait_preloaded()
+                log.info("fork server ready: its imports took %.2f s (CPU %.2f), the node kinds' %.2f s (CPU %.2f)",
+                         r["ready"], r["cpu"], k["preloaded"], k["cpu"])
+            except forkserver.ForkServerError as e:
+                log.warning("%s; each node starts as its own program", e)
+                self._close_forks()
         log.info("starting %d nodes %.2f s after the supervisor's process began", len(self.children), process_age_s())
         for c in self.children.values():
             self._spawn(c)
@@ -269,6 +290,7 @@ class Supervisor:
         for c in self.children.values():
             if c.state in ("running", "backoff", "stopping"):
                 c.state = "stopped"
+        self._close_forks()
         time.sleep(0.05)
         self.drain_stats()
         if self._stats_sock is not None:

@@ -54,3 +54,25 @@ def command(endpoint, cmd, args=None, timeout=1.0):
     except TimeoutError:
         return None
     return P.unpack(frame).body
+
+
+def node_pids(supervisor_pid):
+    """The node processes of a running `spikestream run`: its children, and the children of its fork server
+    (runtime/forkserver.py) in place of that server."""
+
+    def children(pid):
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                return [int(x) for x in f.read().split()]
+        except OSError:
+            return []
+
+    out = []
+    for k in children(supervisor_pid):
+        try:
+            with open(f"/proc/{k}/cmdline", "rb") as f:
+                server = b"spikestream.runtime.forkserver" in f.read()
+        except OSError:
+            continue
+        out.extend(children(k) if server else [k])
+    return out

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import zmq
 from loop_helpers import samples
-from runtime_helpers import command, ep, node_table, wait_for, write_pipeline
+from runtime_helpers import command, ep, node_pids, node_table, wait_for, write_pipeline
 
 from spikestream import protocol as P
 from spikestream import transport
@@ -144,7 +144,7 @@ def test_killed_supervisor_takes_its_children_along(tmp_path):
     proc = subprocess.Popen([PY, "-m", "spikestream", "run", str(path)])
     try:
         wait_for(lambda: command(e["rec_ctl"], "count") and command(e["rec_ctl"], "count").result > 0, what="up")
-        kids = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        kids = node_pids(proc.pid)
         assert len(kids) == 3
         proc.kill()
         proc.wait()

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 
-from runtime_helpers import command, ep, node_table, wait_for, write_pipeline
+from runtime_helpers import command, ep, node_pids, node_table, wait_for, write_pipeline
 
 from spikestream.runtime import pipeline
 from spikestream.runtime.loop import EX_STOPPED
@@ -84,7 +84,7 @@ def test_children_run_in_their_own_session_and_die_with_a_killed_supervisor(tmp_
     proc = subprocess.Popen([PY, "-m", "spikestream", "run", str(p)])
     try:
         wait_for(lambda: (count(e["rec_ctl"]) or 0) > 0, what="up")
-        kids = [int(x) for x in open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()]
+        kids = node_pids(proc.pid)
         assert len(kids) == 3
         # a terminal's Ctrl-C (SIGINT to the foreground process group) reaches the supervisor only
         assert all(os.getsid(k) == k != os.getsid(proc.pid) for k in kids)
