@@ -29,7 +29,6 @@ from typing import Any
 import zmq
 
 from spikestream import protocol as P
-from spikestream import transport
 from spikestream.registry import NODES
 from spikestream.runtime import auth, jitlog, sdnotify
 from spikestream.runtime.control import ControlMixin
@@ -247,6 +246,7 @@ class NodeRunner(ControlMixin, SocketsMixin, StartMixin):
             self.log.error("cannot start node %r (%s): %s: %s", spec.name, spec.kind, type(e).__name__, e)
             return EX_CONFIG
         self.startup.mark("setup")
+        self._open_inputs()  # connected, saying "starting" (runtime/start.py): nothing queues during warm()
         self._warm()  # before the sockets: upstream nodes wait for this one's subscription (start_wait_s)
         self._realtime()
 
@@ -356,7 +356,7 @@ class NodeRunner(ControlMixin, SocketsMixin, StartMixin):
                 sock.send(self._command(sock.recv()))
             elif sock in self._xpubs:
                 while sock.get(zmq.EVENTS) & zmq.POLLIN:
-                    self._subscribers[self._xpubs[sock]] += transport.subscription_delta(sock.recv())
+                    self._subscription(self._xpubs[sock], sock.recv())
             elif sock in self._monitors:
                 self._watch(sock)
             else:

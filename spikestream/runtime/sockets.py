@@ -20,12 +20,29 @@ class BindError(OSError):
 class SocketsMixin:
     """`NodeRunner`'s sockets (uses its spec, stats, warn and stats_endpoint)."""
 
-    def _open_sockets(self) -> None:
+    def _open_inputs(self) -> None:
+        """Before warm(): the context and the input sockets, connected but subscribed only to the "starting"
+        topic (runtime/start.py), which no data frame matches: the senders see a reader that is alive and
+        still starting, and nothing queues here meanwhile. The start subscribes them to everything."""
         spec = self.spec
         self._ctx = zmq.Context()
         curve = transport.load_curve_keys(spec.curve_keys) if spec.curve_keys else None
         self._auth = transport.start_authenticator(self._ctx, curve) if curve else None
-        opt = transport.SocketOptions(spec.hwm, spec.linger_ms, spec.max_message_bytes, curve)
+        self._opt = opt = transport.SocketOptions(spec.hwm, spec.linger_ms, spec.max_message_bytes, curve)
+        self._ins = {transport.sub(self._ctx, [], opt): p for p in spec.inputs}
+        self._starting_topics: set[bytes] = set()
+        for sock in self._ins:
+            sock.setsockopt(zmq.UNSUBSCRIBE, b"")  # until the start
+        self._say_starting({spec.name})
+        for sock, p in self._ins.items():
+            for ep in spec.inputs[p]:
+                sock.connect(ep)
+        self._monitors = {transport.watch_disconnects(sock): sock for sock in self._ins}  # see _watch
+        self._lost: dict[tuple[zmq.Socket, str], float] = {}  # (input socket, endpoint) -> when to reconnect
+
+    def _open_sockets(self) -> None:
+        """After warm(): outputs and control bound, the stats socket, the poller."""
+        spec, opt = self.spec, self._opt
         try:
             self._out = {p: _bind(lambda: transport.pub(self._ctx, ep, opt, xpub=True), f"output {p!r}", ep)
                          for p, ep in spec.outputs.items()}
@@ -41,16 +58,14 @@ class SocketsMixin:
                 sock.setsockopt(zmq.XPUB_NODROP, 1)
                 sock.setsockopt(zmq.SNDTIMEO, SEND_RETRY_MS)
         self._linger_ms = spec.linger_ms  # for the outputs at exit (longer for lossless flow, see run)
-        self._said_waiting = False
-        self._ins = {transport.sub(self._ctx, [], opt): p for p in spec.inputs}  # connected once started
+        self._said_waiting = self._said_holding = False
         self._stats_sock = transport.pub(self._ctx, self.stats_endpoint, opt, bind=False) if self.stats_endpoint else None
         self._xpubs = {sock: p for p, sock in self._out.items()}
         self._subscribers = dict.fromkeys(self._out, 0)
+        self._starting_readers: dict[str, set[str]] = {p: set() for p in self._out}  # runtime/start.py
         self._poller = zmq.Poller()
         for sock in [*self._xpubs, *self._ins, *([self._ctl] if self._ctl else [])]:
             self._poller.register(sock, zmq.POLLIN)
-        self._monitors = {transport.watch_disconnects(sock): sock for sock in self._ins}  # see _watch
-        self._lost: dict[tuple[zmq.Socket, str], float] = {}  # (input socket, endpoint) -> when to reconnect
         for mon in self._monitors:
             self._poller.register(mon, zmq.POLLIN)
 

@@ -1,14 +1,35 @@
 """How a node starts, for `NodeRunner` (split out of loop.py): its kernels warmed before it is ready, then the
-start handshake: a node starts (connects its inputs, lets a source run) once every output some node of the
+start handshake: a node starts (subscribes its inputs, lets a source run) once every output some node of the
 pipeline reads has a subscriber, or after `start_wait_s`. Started downstream-first this way, no data is lost
-to a reader that is still starting."""
+to a reader that is still starting.
+
+A reader that is still starting says so. From before its warm() (where a first start compiles its kernels:
+tens of seconds on a slow board) until it starts, its input sockets are connected but subscribed only to
+``STARTING + its name``, a topic no data frame matches (0xC1 never begins a msgpack frame), so nothing queues
+there. A sender counts such subscriptions apart from real ones, per output port: a port whose readers are all
+missing but one of them is still starting holds the start past `start_wait_s` (one INFO line says so), at most
+`START_HOLD_MAX_S` more. A reader that is absent (never connected, or its process died: ZeroMQ withdraws its
+subscriptions with the connection) holds nothing: the sender starts after `start_wait_s`, as before.
+
+Down a chain the hold passes on: a node says it is starting during its warm() and its own `start_wait_s`, and
+after that for as long as a reader of its own holds it, under that reader's name. So the source of
+emg -> snn -> output waits while the output (the last to finish compiling, say) still compiles. In a cycle of
+nodes a name can keep going round after its node started; `START_HOLD_MAX_S` bounds that case.
+"""
 
 from __future__ import annotations
 
 import os
 import time
 
+import zmq
+
+from spikestream import transport
 from spikestream.runtime import jitlog
+
+STARTING = b"\xc1starting:"  # subscription topic prefix of a reader that is alive and still starting
+START_HOLD_MAX_S = 600.0  # a reader still starting holds a sender's start at most this long past start_wait_s
+MAX_STARTING_NAMES = 64  # remembered per output port (a peer cannot grow a node's memory with topics)
 
 
 def process_age_s() -> float:
@@ -64,18 +85,55 @@ class StartMixin:
             self._compiles.set_ready()
         self.startup.mark("warm")
 
+    def _say_starting(self, names: set[str]) -> None:
+        """Subscribe the inputs to ``STARTING + name`` for each of `names` (and to no other starting topic)."""
+        topics = {STARTING + n.encode()[:256] for n in names}
+        for sock in self._ins:
+            for t in topics - self._starting_topics:
+                sock.setsockopt(zmq.SUBSCRIBE, t)
+            for t in self._starting_topics - topics:
+                sock.setsockopt(zmq.UNSUBSCRIBE, t)
+        self._starting_topics = topics
+
+    def _subscription(self, port: str, frame: bytes) -> None:
+        """A subscription frame read from output `port`'s XPUB: a reader's real (un)subscription is counted, a
+        reader saying it is still starting (or no longer) is remembered by name."""
+        topic = frame[1:]
+        if not topic.startswith(STARTING):
+            self._subscribers[port] += transport.subscription_delta(frame)
+            return
+        names, name = self._starting_readers[port], topic[len(STARTING):].decode(errors="replace")
+        if frame[:1] == b"\x01" and len(names) < MAX_STARTING_NAMES:
+            names.add(name)
+        elif frame[:1] == b"\x00":
+            names.discard(name)
+
     def _maybe_start(self, waited_s: float) -> bool:
-        """Start (connect inputs, let a source run) once every output some node of the pipeline reads has a
-        subscriber, or once waited `start_wait_s`. Terminal outputs (nobody in the pipeline file reads them,
-        e.g. the output node's port read by an external actuator) are not waited for."""
+        """Start (subscribe inputs, let a source run) once every output some node of the pipeline reads has a
+        subscriber, or once waited `start_wait_s` (longer while a reader of a missing one is still starting).
+        Terminal outputs (nobody in the pipeline file reads them, e.g. the output node's port read by an external
+        actuator) are not waited for."""
         spec, readers = self.spec, self.spec.consumers
         missing = [p for p, n in self._subscribers.items() if not n and (readers is None or readers.get(p))]
+        starting = {p: self._starting_readers[p] - {spec.name} for p in missing}  # its own name come round: not news
+        held = set().union(*starting.values())
         if missing and waited_s < spec.start_wait_s:
+            self._say_starting({spec.name} | held)
             if waited_s >= 1.0 and not self._said_waiting:
                 self._said_waiting = True
                 self.log.info("waiting (at most start_wait_s = %g s) for a subscriber before starting: %s", spec.start_wait_s,
                               "; ".join(f"output {p!r} at {spec.outputs[p]}, read by "
                                         f"{', '.join(readers[p]) if readers else 'its consumers'}" for p in missing))
+            return False
+        if held and waited_s < spec.start_wait_s + START_HOLD_MAX_S:
+            self._say_starting(held)
+            if not self._said_holding:
+                self._said_holding = True
+                self.log.info("waiting past start_wait_s = %g s (at most %g s more) for readers alive and still "
+                              "starting (compiling kernels, or held by their own readers): %s", spec.start_wait_s,
+                              START_HOLD_MAX_S, "; ".join(
+                                  f"output {p!r} (read by {', '.join(readers[p]) if readers else 'its consumers'}): "
+                                  f"starting {', '.join(sorted(r))}" for p, r in starting.items() if r))
             return False
         self.log.info("%s (%s) running; waited %.2f s for subscribers", spec.name, spec.kind, waited_s)
         self.startup.mark("wait")
@@ -83,8 +141,8 @@ class StartMixin:
         if missing:
             self.log.warning("no subscriber on %s after start_wait_s = %g s; starting anyway: what they send is lost "
                              "until their readers connect", ", ".join(f"output {p!r} ({spec.outputs[p]})" for p in missing),
-                             spec.start_wait_s)
-        for sock, p in self._ins.items():
-            for ep in self.spec.inputs[p]:
-                sock.connect(ep)
+                             spec.start_wait_s if not held else spec.start_wait_s + START_HOLD_MAX_S)
+        for sock in self._ins:
+            sock.setsockopt(zmq.SUBSCRIBE, b"")
+        self._say_starting(set())
         return True
