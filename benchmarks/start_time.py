@@ -2,7 +2,10 @@
 kernels already in Numba's cache, timed from the command's launch to the first control message an actuator
 would receive, with where each node's start-up went.
 
-    .venv/bin/python benchmarks/start_time.py [--runs 5] [--pipeline deploy/demo.toml]
+    .venv/bin/python benchmarks/start_time.py [--runs 5] [--pipeline deploy/demo.toml] [--compare]
+
+With --compare, runs alternate with runs whose nodes start as programs of their own (SPIKESTREAM_FORKSERVER=0,
+as before the fork server, runtime/forkserver.py), and both medians are printed: a baseline under the same load.
 
 Each run launches ``python -m spikestream run COPY --no-view`` (the path `spikestream demo` and a systemd unit
 take: the supervisor and one process per node); COPY is the pipeline with a fixed port on the output node's
@@ -79,8 +82,26 @@ def one_run(path: Path, endpoint: str, work: Path, timeout_s: float, env: dict[s
     for f in sorted(work.glob("*.report.json")):
         phases[f.name.split(".")[0]] = json.loads(f.read_text()).get("startup", {})
     sup = re.search(r"starting \d+ nodes? ([\d.]+) s after the supervisor's process began", err)
+    fs = re.search(r"fork server ready: its imports took ([\d.]+) s \(CPU ([\d.]+)\), the node kinds' ([\d.]+) s "
+                   r"\(CPU ([\d.]+)\)", err)
+    if fs:
+        phases["(fork server)"] = {"imports": [float(fs.group(1)), float(fs.group(2))],
+                                   "kinds": [float(fs.group(3)), float(fs.group(4))]}
     return {"first_s": first, "first_data_s": first_data, "load": load, "phases": phases,
             "supervisor_s": float(sup.group(1)) if sup else None}
+
+
+def _summary(label: str, rows: list[dict]) -> None:
+    med = statistics.median
+    print(f"\n{label}: median of {len(rows)} runs: first control output {med(r['first_s'] for r in rows):.2f} s, first "
+          f"from data {med(r['first_data_s'] for r in rows):.2f} s after the launch (supervisor spawned the nodes at "
+          f"{med(r['supervisor_s'] or 0 for r in rows):.2f} s); load average {med(r['load'] for r in rows):.2f} "
+          f"({os.cpu_count()} CPUs)")
+    for n in sorted({n for r in rows for n in r["phases"]}):
+        keys = list(next(r["phases"][n] for r in rows if n in r["phases"]))
+        print(f"  {n:8s} " + "  ".join(
+            f"{k} {med(r['phases'][n][k][0] for r in rows if k in r['phases'].get(n, {})):.2f} s "
+            f"(CPU {med(r['phases'][n][k][1] for r in rows if k in r['phases'].get(n, {})):.2f})" for k in keys))
 
 
 def main() -> None:
@@ -90,30 +111,26 @@ def main() -> None:
     ap.add_argument("--node", default="output", help="the node whose control output is timed")
     ap.add_argument("--port", default="out")
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--compare", action="store_true", help="alternate with runs without the fork server")
     a = ap.parse_args()
-    env = dict(os.environ)
-    rows = []
+    modes = {"fork server": dict(os.environ)}
+    if a.compare:
+        modes["one program per node"] = {**os.environ, "SPIKESTREAM_FORKSERVER": "0"}
+    rows: dict[str, list[dict]] = {m: [] for m in modes}
     with tempfile.TemporaryDirectory(prefix="start-time-") as tmp:
         path = Path(tmp) / "pipeline.toml"
         ep = _copy_with_probe_port(Path(a.pipeline), path, a.node, a.port)
-        one_run(path, ep, Path(tmp) / "w0", a.timeout, env)  # not counted: fills Numba's cache if it is cold
+        one_run(path, ep, Path(tmp) / "w0", a.timeout, dict(os.environ))  # not counted: fills a cold Numba cache
         for i in range(a.runs):
-            r = one_run(path, ep, Path(tmp) / f"w{i + 1}", a.timeout, env)
-            rows.append(r)
-            ph = "  ".join(f"{n}: " + " ".join(f"{k} {w:.2f}/{c:.2f}" for k, (w, c) in p.items())
-                           for n, p in r["phases"].items())
-            print(f"run {i + 1}: first {r['first_s']:.2f} s, first data {r['first_data_s']:.2f} s (load {r['load']:.2f}; "
-                  f"supervisor spawned at {r['supervisor_s']} s) | wall/CPU s: {ph}", flush=True)
-    med = statistics.median
-    print(f"\nmedian of {len(rows)} runs: first control output {med(r['first_s'] for r in rows):.2f} s, first from data "
-          f"{med(r['first_data_s'] for r in rows):.2f} s after the launch; load average {med(r['load'] for r in rows):.2f} "
-          f"(2-core machine: {os.cpu_count()} CPUs)")
-    nodes = sorted({n for r in rows for n in r["phases"]})
-    for n in nodes:
-        keys = list(next(r["phases"][n] for r in rows if n in r["phases"]))
-        print(f"  {n:8s} " + "  ".join(
-            f"{k} {med(r['phases'][n][k][0] for r in rows if k in r['phases'].get(n, {})):.2f} s "
-            f"(CPU {med(r['phases'][n][k][1] for r in rows if k in r['phases'].get(n, {})):.2f})" for k in keys))
+            for mode, env in modes.items():
+                r = one_run(path, ep, Path(tmp) / f"w{i + 1}-{len(rows[mode])}-{mode[0]}", a.timeout, env)
+                rows[mode].append(r)
+                ph = "  ".join(f"{n}: " + " ".join(f"{k} {w:.2f}/{c:.2f}" for k, (w, c) in p.items())
+                               for n, p in r["phases"].items())
+                print(f"run {i + 1} ({mode}): first {r['first_s']:.2f} s, first data {r['first_data_s']:.2f} s (load "
+                      f"{r['load']:.2f}; nodes spawned at {r['supervisor_s']} s) | wall/CPU s: {ph}", flush=True)
+    for mode, rs in rows.items():
+        _summary(mode, rs)
 
 
 if __name__ == "__main__":
