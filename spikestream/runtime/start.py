@@ -130,7 +130,7 @@ class StartMixin:
             if not self._said_holding:
                 self._said_holding = True
                 self.log.info("waiting past start_wait_s = %g s (at most %g s more) for readers alive and still "
-                              "starting (compiling kernels, or held by their own readers): %s", spec.start_wait_s,
+                              "starting (warming their kernels, or held by their own readers): %s", spec.start_wait_s,
                               START_HOLD_MAX_S, "; ".join(
                                   f"output {p!r} (read by {', '.join(readers[p]) if readers else 'its consumers'}): "
                                   f"starting {', '.join(sorted(r))}" for p, r in starting.items() if r))
