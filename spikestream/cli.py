@@ -182,15 +182,15 @@ EX_CONFIG = 78
 def main(argv: list[str] | None = None) -> int:
     """Every subcommand behind one handler: a configuration error is one located line and exit 78 (no
     traceback), Ctrl-C exits 130, and a closed stdout (`spikestream kinds | head`) ends quietly."""
+    command = _command_word(sys.argv[1:] if argv is None else argv)
+    if command in ("run", "demo"):  # node processes will be forked from it: its imports run meanwhile (first)
+        from spikestream.runtime import forkserver
+
+        forkserver.prestart()
     from spikestream.params import ParamError
     from spikestream.registry import UnknownKind
     from spikestream.runtime.pipeline import PipelineError
 
-    command = _command_word(sys.argv[1:] if argv is None else argv)
-    if command in ("run", "demo"):  # node processes will be forked from it: its imports run meanwhile
-        from spikestream.runtime import forkserver
-
-        forkserver.prestart()
     a = build_parser(command).parse_args(argv)
     _logging(a.log_level, a.log_format)
     try:
