@@ -107,6 +107,12 @@ def _child(argv: list[str], log_path: str | None, env: dict[str, str], stdout_fd
     try:
         os.setsid()
         _arm_parent_death(parent)
+        if "node" in argv[:-2]:  # `ps -o comm`, top, pgrep: "ss:NODE" (the command line stays the server's)
+            name = argv[argv.index("node") + 2]
+            try:
+                ctypes.CDLL("libc.so.6", use_errno=True).prctl(15, f"ss:{name}".encode()[:15])  # PR_SET_NAME
+            except OSError:
+                pass
         signal.set_wakeup_fd(-1)
         for s in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
             signal.signal(s, signal.SIG_DFL if s != signal.SIGPIPE else signal.SIG_IGN)  # as the interpreter starts

@@ -62,6 +62,7 @@ def test_nodes_are_forked_from_the_fork_server_and_forked_again_when_killed(tmp_
         pids = sup.pids()
         assert {n: ppid(q) for n, q in pids.items()} == dict.fromkeys(pids, server)
         assert all(os.getsid(q) == q for q in pids.values())  # each in its own session, as before
+        assert {n: open(f"/proc/{q}/comm").read().strip() for n, q in pids.items()} == {n: f"ss:{n}" for n in pids}
         token = os.environ["SPIKESTREAM_CONTROL_TOKEN"].encode()  # the pipeline's environment reached them
         assert all(environ(q).get(b"SPIKESTREAM_CONTROL_TOKEN") == token for q in pids.values())
         assert command(e["relay_ctl"], "ping").ok  # the token works: commands are accepted
