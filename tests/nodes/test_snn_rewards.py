@@ -1,7 +1,7 @@
 """The SNN node's reward port feeds every reward-gated projection the network has (`SNN.reward_channels`:
 a rule declared with an eligibility), not only the ones named "rstdp" — a reward rule added in one file (as a
 plugin would) learns from the node's rewards — and a conv layer, which no reward gates, dates a reward
-message without failing (it raised AttributeError: 'ConvLayer' object has no attribute 'spec')."""
+message without failing (it raised AttributeError: 'ConvLayer' object has no attribute 'spec', in warm() too)."""
 
 import json
 import subprocess
@@ -26,6 +26,14 @@ def test_a_conv_node_takes_a_reward_message_and_changes_nothing():
     assert h.node.snn.reward_channels() == []
     h.send("in", Spikes(10_000, 20_000, 128, np.array([3], np.uint32), np.array([15_000], np.int64)))
     assert len(h.emitted["out"]) == 2
+
+
+def test_a_conv_node_warms_through_its_reward():
+    """warm() feeds its scratch node a reward; for a conv node that raised the same AttributeError, so the
+    conv kernels were not loaded before the node reported ready."""
+    h = NodeHarness("snn", {"topology": dict(CONV)})
+    h.node.warm()
+    assert h.node.snn is None  # the real node untouched: still sized by its first packet
 
 
 def test_rstdp_listens_on_its_channels():
