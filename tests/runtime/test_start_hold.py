@@ -127,3 +127,22 @@ def test_the_hold_passes_up_a_chain(tmp_path):
         assert "no subscriber" not in log.read_text() + relay_log.read_text()
     finally:
         stop(src, relay, reader)
+
+
+def test_subscription_frames_are_counted_apart_and_bounded():
+    """What an output's XPUB reads: a real (un)subscription counts; a 'starting' one is remembered by name, at
+    most MAX_STARTING_NAMES per port (a peer cycling through topics cannot grow the node's memory); an empty or
+    odd frame changes nothing and raises nothing."""
+    from spikestream.runtime.start import MAX_STARTING_NAMES, STARTING, StartMixin
+
+    s = StartMixin()
+    s._subscribers, s._starting_readers = {"out": 0}, {"out": set()}
+    for frame in (b"", b"\x02", b"\x01", b"\x01\xc1starting:\xff\xfe"):
+        s._subscription("out", frame)
+    assert s._subscribers == {"out": 1} and len(s._starting_readers["out"]) == 1  # b"\x01": a real one
+    for i in range(3 * MAX_STARTING_NAMES):
+        s._subscription("out", b"\x01" + STARTING + f"n{i}".encode())
+    assert len(s._starting_readers["out"]) == MAX_STARTING_NAMES
+    s._subscription("out", b"\x00" + STARTING + b"n0")
+    s._subscription("out", b"\x00")
+    assert "n0" not in s._starting_readers["out"] and s._subscribers == {"out": 0}
