@@ -154,22 +154,38 @@ def make_config(tmp: Path, checkpoint_s: float, calibrate_s: float, rt: bool) ->
 
 
 # ---------------------------------------------------------------------------------------------- processes
+def _proc_stat(pid: str) -> tuple[str, int]:
+    """(state, parent pid) of process `pid` from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return fields[0], int(fields[1])
+
+
 def node_pid(sup_pid: int, name: str) -> int | None:
-    """The supervisor's live child running node `name` (from /proc)."""
+    """The live process running node `name` of the supervisor `sup_pid` (from /proc): a child of the supervisor
+    started as a program (`... node KIND NAME ...` on its command line), or forked by the supervisor's fork
+    server (a child of one of the supervisor's children, named ss:NAME; its command line is the server's)."""
+    comm = f"ss:{name}"[:15]
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
-            with open(f"/proc/{d}/stat") as f:
-                st = f.read()
-            if int(st.rsplit(")", 1)[1].split()[1]) != sup_pid or st.rsplit(")", 1)[1].split()[0] == "Z":
+            state, parent = _proc_stat(d)
+            if state == "Z":
                 continue
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
+            if parent == sup_pid:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+                if b"node" in argv and name.encode() in argv[argv.index(b"node") + 2:argv.index(b"node") + 3]:
+                    return int(d)
+            else:
+                with open(f"/proc/{d}/comm") as f:
+                    if f.read().strip() != comm:
+                        continue
+                if _proc_stat(str(parent))[1] == sup_pid:
+                    return int(d)
         except (OSError, ValueError, IndexError):
             continue
-        if b"node" in argv and name.encode() in argv[argv.index(b"node") + 2:argv.index(b"node") + 3]:
-            return int(d)
     return None
 
 
