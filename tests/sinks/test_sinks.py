@@ -122,6 +122,11 @@ def test_lsl_outlet_with_a_real_inlet():
 
     wait_for(pull, 15, "an LSL sample")
     assert got[0] == [0.25, -0.5, 1.0]
+    # the inlet goes first: liblsl tearing down an outlet while an inlet in the same process still reads from it
+    # crashed the interpreter once (SIGSEGV in StreamOutlet.__del__, CI 2026-12-07); across processes, as in
+    # use, a reader's connection just ends
+    inlet.close_stream()
+    del inlet
     s.close()
 
 
