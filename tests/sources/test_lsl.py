@@ -1,4 +1,4 @@
-"""The LSL inlet against a real pylsl outlet on loopback, in the same process."""
+"""The LSL inlet against a real pylsl outlet on loopback (in the same process, or in one of its own that dies)."""
 
 import os
 import time
@@ -55,30 +55,51 @@ def test_lsl_samples_and_timestamps_travel_exactly(name):
         src.close()
 
 
+# An outlet in a process of its own, pushing `value` rows at about 1 kHz until it is killed. A sender that
+# disappears is a process that dies; tearing an outlet down in the test's own process while its inlet reads
+# from it crashed liblsl once (SIGSEGV in StreamOutlet.__del__, tests/sinks).
+_OUTLET_SCRIPT = """
+import sys, time
+import numpy as np, pylsl
+name, value = sys.argv[1], float(sys.argv[2])
+out = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EMG", 2, 1000.0, "float32", name))
+while True:
+    out.push_chunk(np.full((5, 2), value, np.float32), (pylsl.local_clock() + np.arange(5) * 1e-3).tolist())
+    time.sleep(0.005)
+"""
+
+
+def _outlet_process(name, value):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", _OUTLET_SCRIPT, name, str(value)])
+
+
 def test_lsl_source_disappears_and_comes_back(name):
-    out = _outlet(name, c=2, sid=name)
     src = LSLSource(name=name, clocksync=False, stale_s=0.2, resolve_timeout_s=0.2)
+    procs = [_outlet_process(name, 0.0)]
     try:
-        assert src.wait_connected(10)
-        assert wait_for(lambda: out.have_consumers(), 5)
-        t0 = pylsl.local_clock()
-        out.push_chunk(np.zeros((20, 2), np.float32), (t0 + np.arange(20) * 1e-3).tolist())
-        collect(src, 20)
-        del out
-        assert wait_for(lambda: src.read(100).t_us.size == 0 and src.stats["stalls"] == 1, 5)
-        out = _outlet(name, c=2, sid=name)  # the same stream returns
+        assert src.wait_connected(15)
+        assert wait_for(lambda: src.read(100).t_us.size > 0, 10)
+        procs[0].kill()  # the sender dies
+        procs[0].wait(10)
+        assert wait_for(lambda: src.read(100).t_us.size == 0 and src.stats["stalls"] == 1, 10)
+        procs.append(_outlet_process(name, 1.0))  # the same stream returns
         got = []
 
         def flowing():
-            out.push_chunk(np.ones((5, 2), np.float32), (pylsl.local_clock() + np.arange(5) * 1e-3).tolist())
             c = src.read(100)
-            got.append(c.t_us.size)
+            got.append(c.data[np.asarray(c.data)[:, 0] == 1.0].shape[0] if c.t_us.size else 0)
             return sum(got) > 0
 
-        assert wait_for(flowing, 15)
+        assert wait_for(flowing, 20)
         assert src.stats["gaps"] >= 1 and src.stats["stalls"] == 1
     finally:
         src.close()
+        for p in procs:
+            p.kill()
+            p.wait(10)
 
 
 def test_lsl_wrong_channel_count_is_refused_and_counted(name):
