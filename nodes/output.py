@@ -155,9 +155,6 @@ class ControlOutputNode(Node):
         if refused:
             self.count(refused)
 
-    def _target_at(self, t_us: int) -> np.ndarray | None:
-        return self.targets.at(t_us)
-
     def _on_spikes(self, msg: Message) -> None:
         sp = msg.body
         dec = self.decoder

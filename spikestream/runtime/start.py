@@ -42,6 +42,11 @@ def process_age_s() -> float:
         return 0.0
 
 
+def _readers(readers: dict[str, list[str]] | None, port: str) -> str:
+    """Who reads output `port`, as the waiting lines name them."""
+    return ", ".join(readers[port]) if readers else "its consumers"
+
+
 class StartupTimes:
     """Where a node's start-up went: per phase its wall time and this process's CPU time (the CPU figures move
     less with the machine's load). The first phase, "process", runs from the process's start (the fork) to
@@ -123,7 +128,7 @@ class StartMixin:
                 self._said_waiting = True
                 self.log.info("waiting (at most start_wait_s = %g s) for a subscriber before starting: %s", spec.start_wait_s,
                               "; ".join(f"output {p!r} at {spec.outputs[p]}, read by "
-                                        f"{', '.join(readers[p]) if readers else 'its consumers'}" for p in missing))
+                                        f"{_readers(readers, p)}" for p in missing))
             return False
         if held and waited_s < spec.start_wait_s + START_HOLD_MAX_S:
             self._say_starting(held)
@@ -132,7 +137,7 @@ class StartMixin:
                 self.log.info("waiting past start_wait_s = %g s (at most %g s more) for readers alive and still "
                               "starting (warming their kernels, or held by their own readers): %s", spec.start_wait_s,
                               START_HOLD_MAX_S, "; ".join(
-                                  f"output {p!r} (read by {', '.join(readers[p]) if readers else 'its consumers'}): "
+                                  f"output {p!r} (read by {_readers(readers, p)}): "
                                   f"starting {', '.join(sorted(r))}" for p, r in starting.items() if r))
             return False
         self.log.info("%s (%s) running; waited %.2f s for subscribers", spec.name, spec.kind, waited_s)

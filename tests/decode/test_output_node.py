@@ -69,10 +69,10 @@ def test_target_alignment_uses_sample_at_or_before_packet_end():
     n, out, clk = _node()
     n.on_message("target", Message(Samples(np.array([0, 5000, 10_000, 20_000], np.int64),
                                            np.arange(8, dtype=np.float32).reshape(4, 2)), "tgt", 0, 0))
-    assert np.array_equal(n._target_at(10_000), [4, 5])
-    assert np.array_equal(n._target_at(19_999), [4, 5])
-    assert n._target_at(-1) is None
-    assert n._target_at(20_000 + 100_001) is None  # older than target_max_age_ms
+    assert np.array_equal(n.targets.at(10_000), [4, 5])
+    assert np.array_equal(n.targets.at(19_999), [4, 5])
+    assert n.targets.at(-1) is None
+    assert n.targets.at(20_000 + 100_001) is None  # older than target_max_age_ms
 
 
 def test_watchdog_emits_safe_once_per_repeat_and_recovers():
@@ -210,5 +210,5 @@ def test_target_alignment_is_chunk_invariant():
         b.on_message("target", Message(Samples(t[i:i + k], y[i:i + k]), "tgt", i, int(t[i])))
         i += k
     for q in rng.integers(0, int(t[-1]) + 200_000, 300):
-        ra, rb = a._target_at(int(q)), b._target_at(int(q))
+        ra, rb = a.targets.at(int(q)), b.targets.at(int(q))
         assert (ra is None and rb is None) or np.array_equal(ra, rb)
