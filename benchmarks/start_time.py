@@ -14,7 +14,9 @@ as medians: the time to the first control message (``first``; while the decoder 
 and to the first one decoded from the source's data past the output's warm-up (``first data``: the source's
 time is > 0), then SIGINTs the run and reads each node's report: its start-up phases (runtime/start.py:
 process = fork to the runtime's start, i.e. interpreter and imports; setup; warm = kernels loaded; sockets;
-wait = for subscribers), wall and CPU seconds. CPU moves less with load; the load average is printed beside
+wait = for subscribers), wall and CPU seconds; the fork server's imports, its check of the pipeline file (done
+for the supervisor, which imports no kernel library) and its node kinds' imports; the supervisor's own CPU
+seconds up to the nodes' start (from its log lines). CPU moves less with load; the load average is printed beside
 each run because the machine this runs on is shared.
 """
 
@@ -81,21 +83,25 @@ def one_run(path: Path, endpoint: str, work: Path, timeout_s: float, env: dict[s
     phases = {}
     for f in sorted(work.glob("*.report.json")):
         phases[f.name.split(".")[0]] = json.loads(f.read_text()).get("startup", {})
-    sup = re.search(r"starting \d+ nodes? ([\d.]+) s after the supervisor's process began", err)
-    fs = re.search(r"fork server ready: its imports took ([\d.]+) s \(CPU ([\d.]+)\), the node kinds' ([\d.]+) s "
-                   r"\(CPU ([\d.]+)\)", err)
+    sup = re.search(r"starting \d+ nodes? ([\d.]+) s after the supervisor's process began(?: \(its CPU: ([\d.]+) s\))?",
+                    err)
+    fs = re.search(r"fork server ready: its imports took ([\d.]+) s \(CPU ([\d.]+)\)(?:, the pipeline's check ([\d.]+) s "
+                   r"\(CPU ([\d.]+)\))?, the node kinds' ([\d.]+) s \(CPU ([\d.]+)\)", err)
     if fs:
-        phases["(fork server)"] = {"imports": [float(fs.group(1)), float(fs.group(2))],
-                                   "kinds": [float(fs.group(3)), float(fs.group(4))]}
+        g = [None if x is None else float(x) for x in fs.groups()]
+        phases["(fork server)"] = {"imports": g[0:2], **({"check": g[2:4]} if g[2] is not None else {}),
+                                   "kinds": g[4:6]}
     return {"first_s": first, "first_data_s": first_data, "load": load, "phases": phases,
-            "supervisor_s": float(sup.group(1)) if sup else None}
+            "supervisor_s": float(sup.group(1)) if sup else None,
+            "supervisor_cpu_s": float(sup.group(2)) if sup and sup.group(2) else None}
 
 
 def _summary(label: str, rows: list[dict]) -> None:
     med = statistics.median
     print(f"\n{label}: median of {len(rows)} runs: first control output {med(r['first_s'] for r in rows):.2f} s, first "
           f"from data {med(r['first_data_s'] for r in rows):.2f} s after the launch (supervisor spawned the nodes at "
-          f"{med(r['supervisor_s'] or 0 for r in rows):.2f} s); load average {med(r['load'] for r in rows):.2f} "
+          f"{med(r['supervisor_s'] or 0 for r in rows):.2f} s, having used {med(r['supervisor_cpu_s'] or 0 for r in rows):.2f} "
+          f"CPU-s itself); load average {med(r['load'] for r in rows):.2f} "
           f"({os.cpu_count()} CPUs)")
     for n in sorted({n for r in rows for n in r["phases"]}):
         keys = list(next(r["phases"][n] for r in rows if n in r["phases"]))
@@ -128,7 +134,7 @@ def main() -> None:
                 ph = "  ".join(f"{n}: " + " ".join(f"{k} {w:.2f}/{c:.2f}" for k, (w, c) in p.items())
                                for n, p in r["phases"].items())
                 print(f"run {i + 1} ({mode}): first {r['first_s']:.2f} s, first data {r['first_data_s']:.2f} s (load "
-                      f"{r['load']:.2f}; nodes spawned at {r['supervisor_s']} s) | wall/CPU s: {ph}", flush=True)
+                      f"{r['load']:.2f}; nodes spawned at {r['supervisor_s']} s, supervisor CPU {r['supervisor_cpu_s']} s) | wall/CPU s: {ph}", flush=True)
     for mode, rs in rows.items():
         _summary(mode, rs)
 

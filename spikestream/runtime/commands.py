@@ -14,11 +14,11 @@ from spikestream.cli import write_report
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from spikestream.runtime import pipeline
+    from spikestream.runtime import forkserver, pipeline
     from spikestream.runtime.supervisor import Supervisor
 
     try:
-        pl = pipeline.load(a.pipeline)
+        pl = forkserver.load_pipeline(a.pipeline)  # checked by the fork server main() prestarted: no Numba here
     except pipeline.PipelineError as e:
         logging.error("%s", e)
         return 78  # EX_CONFIG

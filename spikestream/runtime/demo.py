@@ -21,7 +21,7 @@ import zmq
 
 from spikestream import protocol as P
 from spikestream import transport
-from spikestream.runtime import forkserver, pipeline
+from spikestream.runtime import forkserver
 from spikestream.runtime.supervisor import Supervisor
 
 DEFAULT_PIPELINE = Path(str(files("spikestream.pipelines") / "demo.toml"))  # deploy/demo.toml, in any install
@@ -154,7 +154,7 @@ class DemoRun:
         """`node_settings` apply to every node (e.g. ``rt_priority=50``)."""
         forkserver.prestart()  # its imports run while the pipeline file is read and checked
         self.path = Path(pipeline_path) if pipeline_path else DEFAULT_PIPELINE
-        pl = pipeline.load(self.path)
+        pl = forkserver.load_pipeline(self.path)  # checked by the fork server (pipeline.load if there is none)
         for spec in pl.nodes.values():
             for k, v in node_settings.items():
                 setattr(spec, k, v)

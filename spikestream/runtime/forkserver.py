@@ -12,10 +12,17 @@ gets SIGTERM when the supervisor dies), a fresh global numpy seed, then `spikest
 Only this process forks, and it holds no ZeroMQ context, no thread of its own and no node state: a child
 starts from imported modules and nothing else (OpenBLAS's own threads are re-made by its fork handlers).
 
-Protocol: JSON lines. Requests on its stdin: ``{"preload": [kind, ...]}``, ``{"spawn": argv, "log": path|null}``.
-Replies on its stdout: ``{"ready": seconds, "cpu": seconds}`` once (after the generic imports), ``{"pid": N}``
-for each spawn, in order, and ``{"exited": pid, "code": c}`` (a signal as -SIGNUM, as subprocess reports it)
-whenever a child ends. Its stdin closing (the supervisor is done) ends it.
+It also reads and checks the pipeline file for the supervisor (`load_pipeline`): the check builds what each
+node kind declares (its module, its encoder, decoder, network...), which imports Numba and scipy; done here, where
+those imports are made anyway, the supervisor's process imports none of them (it did: ~0.9 CPU-s, on a 2-core
+device beside this process's own ~1.3 CPU-s of imports) and takes the resolved pipeline back as JSON.
+
+Protocol: JSON lines. Requests on its stdin: ``{"load": path, "level": N}``, ``{"preload": [kind, ...]}``,
+``{"spawn": argv, "log": path|null}``. Replies on its stdout: ``{"ready": seconds, "cpu": seconds}`` once (after
+the generic imports), ``{"loaded": resolved-json|null, "error": text|null, "exception": name|null, "logs":
+[[logger, level, text], ...], "s": seconds, "cpu": seconds}`` for each load, ``{"preloaded": ...}``, ``{"pid": N}`` for each spawn, in order, and
+``{"exited": pid, "code": c}`` (a signal as -SIGNUM, as subprocess reports it) whenever a child ends. Its stdin
+closing (the supervisor is done) ends it.
 
 The supervisor side: `ForkServer`, whose `spawn` returns a `Forked` handle with the `subprocess.Popen` calls the
 supervisor uses (pid, poll, wait, send_signal, kill, returncode). ``SPIKESTREAM_FORKSERVER=0`` turns it off (one
@@ -27,6 +34,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import json
+import logging
 import os
 import select
 import signal
@@ -94,6 +102,35 @@ def _preload_kinds(kinds: list[str]) -> None:
             pass
 
 
+def _load(path: str, level: int) -> dict[str, Any]:
+    """`pipeline.load(path)` (auto ports picked) for the supervisor: the resolved pipeline, or the error's text
+    and class name; the log records of `level` and above it made, for the supervisor to say."""
+    records: list[list[Any]] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, r: logging.LogRecord) -> None:
+            text = r.getMessage()
+            if r.exc_info:
+                text += "\n" + logging.Formatter().formatException(r.exc_info)
+            records.append([r.name, r.levelno, text])
+
+    t0, c0 = time.monotonic(), time.process_time()
+    root, keep = logging.getLogger(), _Keep()
+    old_level = root.level
+    root.addHandler(keep)  # (and the interpreter's last-resort handler, which would print them here, stays quiet)
+    root.setLevel(level)
+    try:
+        from spikestream.runtime import pipeline
+
+        out = {"loaded": pipeline.load(path).to_json()}
+    except Exception as e:  # the supervisor raises a PipelineError again, anything else it reproduces itself
+        out = {"loaded": None, "error": str(e), "exception": type(e).__name__}
+    finally:
+        root.removeHandler(keep)
+        root.setLevel(old_level)
+    return {**out, "logs": records, "s": round(time.monotonic() - t0, 3), "cpu": round(time.process_time() - c0, 3)}
+
+
 def _freeze() -> None:
     """Move what the imports built out of the collector's sight: a child's first full collection (the loop's
     `_realtime`) then scans only its own objects, and the shared pages are not dirtied by it."""
@@ -156,7 +193,9 @@ def serve(stdout_fd: int) -> None:
     os.dup2(2, 1)  # a stray print goes to the supervisor's stderr, never into the replies
 
     def reply(**msg: Any) -> None:
-        os.write(reply_fd, (json.dumps(msg) + "\n").encode())
+        data = memoryview((json.dumps(msg) + "\n").encode())
+        while data:  # a resolved pipeline may pass a pipe's 64 KiB; a signal may cut a write short
+            data = data[os.write(reply_fd, data):]
 
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -188,7 +227,9 @@ def serve(stdout_fd: int) -> None:
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
             req = json.loads(line)
-            if "preload" in req:
+            if "load" in req:
+                reply(**_load(req["load"], req.get("level", logging.WARNING)))
+            elif "preload" in req:
                 t1, c1 = time.monotonic(), time.process_time()
                 _preload_kinds(req["preload"])
                 _freeze()
@@ -261,6 +302,9 @@ class ForkServer:
         self._exits: dict[int, int] = {}
         self.ready: dict[str, float] | None = None
         self.preloaded: dict[str, float] | None = None
+        self._loaded: dict[str, Any] | None = None
+        #: The last `load`'s wall and CPU seconds in the server (its imports done): {"s": ..., "cpu": ...}.
+        self.checked: dict[str, float] | None = None
 
     def _send(self, **msg: Any) -> None:
         try:
@@ -285,6 +329,8 @@ class ForkServer:
                 self.ready = msg
             elif "preloaded" in msg:
                 self.preloaded = msg
+            elif "loaded" in msg:
+                self._loaded = msg
             elif "pid" in msg:
                 self._pids.append(msg["pid"])
             elif "exited" in msg:
@@ -298,6 +344,14 @@ class ForkServer:
                 raise ForkServerError(f"the fork server ended (exit {self.proc.wait()}) {what}")
             if time.monotonic() >= end and not cond():
                 raise ForkServerError(f"the fork server did not answer within {timeout:g} s {what}")
+
+    def load(self, path: str, level: int, timeout: float = READY_TIMEOUT_S) -> dict[str, Any]:
+        """The server's `_load` of the pipeline file `path` (after its imports: they are what the check needs)."""
+        self._loaded = None
+        self._send(load=path, level=level)
+        self._until(lambda: self._loaded is not None, timeout, "while checking the pipeline")
+        self.checked = {k: self._loaded[k] for k in ("s", "cpu")}
+        return self._loaded
 
     def preload(self, kinds: list[str]) -> None:
         self._send(preload=sorted(set(kinds)))
@@ -361,6 +415,33 @@ def take() -> ForkServer:
     if server is not None and server.alive():
         return server
     return ForkServer()
+
+
+def load_pipeline(path: str | os.PathLike) -> Any:
+    """`pipeline.load(path)` as `spikestream run` and `demo` need it, done by the prestarted fork server (see the
+    module doc) when there is one: the same checks, the same resolved pipeline, the same PipelineError text, and
+    its log lines said here; this process imports no node kind. Without a prestarted server (switched off, or it
+    failed), and for an error other than a PipelineError (raised here as it would be, traceback and all), the
+    file is loaded here."""
+    from spikestream.runtime import pipeline
+
+    global _PRESTARTED
+    server = _PRESTARTED
+    if server is not None and server.alive():
+        try:
+            got = server.load(str(path), logging.getLogger().getEffectiveLevel())
+        except ForkServerError as e:
+            logging.getLogger("spikestream.supervisor").warning("%s; checking the pipeline here", e)
+            server.close()
+            _PRESTARTED = None
+        else:
+            if got["loaded"] is not None or got.get("exception") == "PipelineError":
+                for name, level, text in got["logs"]:
+                    logging.getLogger(name).log(level, "%s", text)
+                if got["loaded"] is None:
+                    raise pipeline.PipelineError(got["error"])
+                return pipeline.from_json(got["loaded"], str(path))
+    return pipeline.load(path)
 
 
 if __name__ == "__main__":

@@ -146,17 +146,24 @@ def load(path: str | Path, resolve_auto: bool = True) -> Pipeline:
     except OSError as e:
         raise PipelineError(f"{path}: cannot read: {e.strerror}") from None
     if path.suffix == ".json":  # a resolved copy `spikestream run` wrote from a checked file
-        try:
-            d = json.loads(text)
-            nodes = {n: NodeSpec(**s) for n, s in d["nodes"].items()}
-            return Pipeline(d["name"], nodes, d.get("stats"), d.get("source", str(path)), d.get("curve_keys"))
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
-            raise PipelineError(f"{path}: not a resolved pipeline: {type(e).__name__}: {e}") from None
+        return from_json(text, str(path))
     try:
         doc = tomllib.loads(text.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise PipelineError(f"{path}: not valid TOML: {e}") from None
     return from_dict(doc, str(path), resolve_auto)
+
+
+def from_json(text: str | bytes, where: str) -> Pipeline:
+    """A resolved pipeline (`Pipeline.to_json`: a checked file, auto ports picked) back, nothing checked again:
+    what a node reads from the run's workdir, and what the supervisor takes from the fork server that checked
+    the file (runtime/forkserver.py `load_pipeline`)."""
+    try:
+        d = json.loads(text)
+        nodes = {n: NodeSpec(**s) for n, s in d["nodes"].items()}
+        return Pipeline(d["name"], nodes, d.get("stats"), d.get("source", where), d.get("curve_keys"))
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise PipelineError(f"{where}: not a resolved pipeline: {type(e).__name__}: {e}") from None
 
 
 def from_dict(doc: dict, where: str = "<pipeline>", resolve_auto: bool = True) -> Pipeline:

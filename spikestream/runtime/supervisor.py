@@ -137,13 +137,15 @@ class Supervisor:
     def start(self) -> None:
         if self._forks is not None:
             try:
-                r, k = self._forks.wait_ready(), self._forks.wait_preloaded()
-                log.info("fork server ready: its imports took %.2f s (CPU %.2f), the node kinds' %.2f s (CPU %.2f)",
-                         r["ready"], r["cpu"], k["preloaded"], k["cpu"])
+                r, k, c = self._forks.wait_ready(), self._forks.wait_preloaded(), self._forks.checked
+                check = "" if c is None else f", the pipeline's check {c['s']:.2f} s (CPU {c['cpu']:.2f})"
+                log.info("fork server ready: its imports took %.2f s (CPU %.2f)%s, the node kinds' %.2f s (CPU %.2f)",
+                         r["ready"], r["cpu"], check, k["preloaded"], k["cpu"])
             except forkserver.ForkServerError as e:
                 log.warning("%s; each node starts as its own program", e)
                 self._close_forks()
-        log.info("starting %d nodes %.2f s after the supervisor's process began", len(self.children), process_age_s())
+        log.info("starting %d nodes %.2f s after the supervisor's process began (its CPU: %.2f s)", len(self.children),
+                 process_age_s(), time.process_time())
         for c in self.children.values():
             self._spawn(c)
 
