@@ -1,8 +1,10 @@
 """The supervisor of `spikestream run` / `demo` imports no kernel library: it has the prestarted fork server (which
 imports the node kinds anyway, to fork the nodes from) read and check the pipeline file, and takes the resolved
 pipeline from it. Before, the supervisor's own check imported every node kind's module, with Numba and scipy
-(~0.9 CPU-s on a 2-core device, competing with the fork server's imports). The check stays complete: the same
-pipeline comes back, a bad file gives the same error text, and the check's log lines are said by the supervisor."""
+(the supervisor used 0.75 CPU-s to the nodes' start, now 0.27: benchmarks/start_time.py; on a 2-core device that
+competed with the fork server's imports). The check stays complete: the same pipeline comes back, a bad file gives
+the same error text, the check's log lines are said by the supervisor; without a working fork server the
+supervisor checks the file itself, as before."""
 
 import json
 import os
@@ -11,6 +13,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 from runtime_helpers import wait_for
 
 from spikestream.runtime import pipeline
@@ -84,6 +87,34 @@ def test_the_checks_log_lines_are_said_by_the_supervisor(tmp_path):
     assert "json" in got and got["kernel_libs"] == [], got
     warned = [r for r in got["logs"] if r[0] == "spikestream.pipeline" and r[1] == "WARNING" and 'pace = "fast"' in r[2]]
     assert len(warned) == 1, got["logs"]
+
+
+FALLBACK = r"""
+import json, logging, os, signal, sys
+from spikestream.runtime import forkserver
+forkserver.prestart()
+server = forkserver._PRESTARTED
+if sys.argv[2] == "killed":
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait()
+else:  # its pipe broken under it: the request cannot be sent
+    server.proc.stdin.close()
+logging.basicConfig(level=logging.WARNING)
+pl = forkserver.load_pipeline(sys.argv[1])
+print(json.dumps({"json": pl.to_json(), "numba": "numba" in sys.modules, "server_left": forkserver._PRESTARTED is not None}))
+"""
+
+
+@pytest.mark.parametrize("how", ["killed", "unreachable"])
+def test_without_a_working_fork_server_the_supervisor_checks_the_file_itself(how):
+    r = subprocess.run([PY, "-c", FALLBACK, str(DEFAULT_PIPELINE), how], capture_output=True, text=True, timeout=180,
+                       env=_env())
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["numba"] is True  # checked here, as before the fork server did it
+    assert _ports_blind(got["json"]) == _ports_blind(pipeline.load(DEFAULT_PIPELINE).to_json())
+    if how == "unreachable":
+        assert "checking the pipeline here" in r.stderr and got["server_left"] is False, r.stderr
 
 
 def _mapped(pid):
