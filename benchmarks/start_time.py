@@ -137,6 +137,9 @@ def main() -> None:
                       f"{r['load']:.2f}; nodes spawned at {r['supervisor_s']} s, supervisor CPU {r['supervisor_cpu_s']} s) | wall/CPU s: {ph}", flush=True)
     for mode, rs in rows.items():
         _summary(mode, rs)
+    if sys.flags.dont_write_bytecode:
+        print("\n(PYTHONDONTWRITEBYTECODE is set: every module without a current .pyc is compiled again at each start, "
+              "in every process that imports it)")
 
 
 if __name__ == "__main__":
