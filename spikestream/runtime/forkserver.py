@@ -411,8 +411,8 @@ _PRESTARTED: ForkServer | None = None
 
 
 def prestart() -> None:
-    """Start the fork server now, so that its imports run while this process reads and checks the pipeline
-    file; the next `take` hands it over. A no-op when switched off or when it cannot start."""
+    """Start the fork server now, so that its imports start at once (it then checks the pipeline file for this
+    process: `load_pipeline`); the next `take` hands it over. A no-op when switched off or when it cannot start."""
     global _PRESTARTED
     if _PRESTARTED is None and enabled():
         try:
