@@ -69,7 +69,9 @@ def test_the_supervisor_loads_the_demo_without_importing_numba_or_scipy_and_gets
 
 def test_a_bad_file_gives_the_same_error_as_the_check_and_still_no_numba(tmp_path):
     p = tmp_path / "bad.toml"
-    p.write_text(DEFAULT_PIPELINE.read_text().replace("n = 64", "n = -64"))
+    text = DEFAULT_PIPELINE.read_text()
+    assert "n = 64" in text  # the demo's hidden layer, made invalid here
+    p.write_text(text.replace("n = 64", "n = -64"))
     got = supervisor_load(p)
     try:
         pipeline.load(p)
@@ -82,7 +84,9 @@ def test_a_bad_file_gives_the_same_error_as_the_check_and_still_no_numba(tmp_pat
 
 def test_the_checks_log_lines_are_said_by_the_supervisor(tmp_path):
     p = tmp_path / "fast.toml"
-    p.write_text(DEFAULT_PIPELINE.read_text().replace('pace = "realtime"', 'pace = "fast"'))
+    text = DEFAULT_PIPELINE.read_text()
+    assert 'pace = "realtime"' in text  # the demo's source, made to replay as fast as it can here
+    p.write_text(text.replace('pace = "realtime"', 'pace = "fast"'))
     got = supervisor_load(p)
     assert "json" in got and got["kernel_libs"] == [], got
     warned = [r for r in got["logs"] if r[0] == "spikestream.pipeline" and r[1] == "WARNING" and 'pace = "fast"' in r[2]]
