@@ -1,8 +1,9 @@
 """The control output node: spikes -> decoder -> safety stage -> Control messages and sinks.
 
 Params: `PARAMS` below (docs/reference.md): ``decoder = {kind = ...}``, ``safety = {...}``, ``sinks = [...]``,
-and when the decoder learns: ``calibrate_s`` (the first N s of source time) or ``calibrate = "target"`` (while
-the target row's phase column is 1), scheduled by `spikestream.decode.calibration.CalibrationSchedule`.
+and when the decoder learns: ``calibrate_s`` (the first N s of source time, or N s from ``calibrate_from_s``)
+or ``calibrate = "target"`` (while the target row's phase column is 1), scheduled by
+`spikestream.decode.calibration.CalibrationSchedule`.
 
 Clocks: the watchdog and the slew limits run on the monotonic clock (`time.monotonic_ns`, `clock_ns`), so a
 wall-clock step (NTP at boot) can neither silence nor trip them; `poll(now_ns)` gets the runtime's wall time
@@ -80,7 +81,8 @@ class ControlOutputNode(Node):
     def setup(self) -> None:
         v = node_params(self)
         dec = dict(v["decoder"])
-        self.schedule = CalibrationSchedule(v["calibrate_s"], by_target=v["calibrate"] == "target")
+        self.schedule = CalibrationSchedule(v["calibrate_s"], by_target=v["calibrate"] == "target",
+                                            from_s=v["calibrate_from_s"])
         self.by_target = self.schedule.by_target
         dec.setdefault("calibrating", self.schedule.initially_calibrating)
         self.decoder = build_kind(DECODERS, dec, "control_output.decoder")
@@ -120,7 +122,7 @@ class ControlOutputNode(Node):
         from spikestream.runtime.warm import dense_spikes, feed, scratch
 
         try:  # calibrating for 50 ms even when the file says 0 s: a later `calibrate` command then compiles nothing
-            s = scratch(self, sinks=[], **({} if self.by_target else {"calibrate_s": 0.05}))
+            s = scratch(self, sinks=[], **({} if self.by_target else {"calibrate_s": 0.05, "calibrate_from_s": 0.0}))
         except ValueError:
             s = scratch(self, sinks=[])
         n, K, step = self.decoder.n_inputs, self.decoder.n_outputs, 1000
@@ -206,9 +208,12 @@ class ControlOutputNode(Node):
     def _set_calibrating(self, on: bool) -> None:
         """Start or end the decoder's calibration (ending it fits the decoder; said in the log)."""
         ending = self.decoder.calibrating and not on
+        starting = on and not self.decoder.calibrating
         self.decoder.calibrating = on
         if ending:
             self._calibration_ended()
+        elif starting and self.schedule.started:
+            self.log.info("calibration started after %.1f s of source time", self.schedule.elapsed_s)
 
     def _calibration_ended(self) -> None:
         fitted = getattr(self.decoder, "fitted", None)

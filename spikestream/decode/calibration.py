@@ -3,7 +3,9 @@
 Two schedules, on *source* time (so a replay calibrates on exactly the rows the live run would):
 
 - ``CalibrationSchedule(calibrate_s=10)``: learn for the first `calibrate_s` of source time after the first
-  packet, then freeze (``calibrate_s = 0``: never learn);
+  packet, then freeze (``calibrate_s = 0``: never learn); ``from_s=15`` starts that window 15 s after the first
+  packet instead (while an SNN upstream learns without labels, the readout is fitted to its settled features:
+  docs/learning.md measures it);
 - ``CalibrationSchedule(by_target=True)``: learn exactly while the target row's phase column is 1 (0:
   evaluate; a packet without a valid phase leaves the decoder as it was).
 
@@ -36,21 +38,24 @@ _AUTO, _ON, _FROZEN = 0, 1, 2
 class CalibrationSchedule:
     """Whether a decoder calibrates, packet by packet (see the module docstring)."""
 
-    def __init__(self, calibrate_s: float | None = None, by_target: bool = False):
-        """`calibrate_s`: as the ``calibrate_s`` key of `CALIBRATION` (default and range from there)."""
-        decl = CALIBRATION["calibrate_s"]
-        try:
-            calibrate_s = decl.default if calibrate_s is None else decl.convert(calibrate_s)
-        except ValueError as e:
-            raise ValueError(f"CalibrationSchedule: calibrate_s {e}") from None
+    def __init__(self, calibrate_s: float | None = None, by_target: bool = False, from_s: float | None = None):
+        """`calibrate_s`, `from_s`: as the ``calibrate_s`` and ``calibrate_from_s`` keys of `CALIBRATION` (defaults
+        and ranges from there)."""
+        calibrate_s = _checked("calibrate_s", calibrate_s)
+        from_s = _checked("calibrate_from_s", from_s)
         self.by_target = bool(by_target)
         self.calibrate_us = 0 if self.by_target else int(calibrate_s * 1e6)
+        self.from_us = 0 if self.by_target or not self.calibrate_us else int(from_s * 1e6)
         self._c = np.zeros(4, np.int64)  # [first t0, mode, last t1, seen]
 
     @property
     def initially_calibrating(self) -> bool:
         """What a fresh decoder starts as (by target: off until a phase-1 row arrives)."""
-        return self.calibrate_us > 0
+        return self.calibrate_us > 0 and self.from_us == 0
+
+    def _in_window(self, elapsed_us: int) -> bool:
+        return self.from_us < elapsed_us <= self.from_us + self.calibrate_us if self.from_us else \
+            elapsed_us <= self.calibrate_us
 
     started = state_field("_c", 3, bool, "A packet has arrived.")
     last_t1_us = state_field("_c", 2, int, "The end of the last decoded packet (0 before any).")
@@ -70,7 +75,7 @@ class CalibrationSchedule:
         learned from; None: the schedule does not decide (forced or frozen, or by target without a phase)."""
         if self._c[1] != _AUTO or (self.by_target and phase < 0):
             return None
-        return phase == 1 if self.by_target else t1_us - int(self._c[0]) <= self.calibrate_us
+        return phase == 1 if self.by_target else self._in_window(t1_us - int(self._c[0]))
 
     def advance(self, t1_us: int) -> None:
         """The packet ending at `t1_us` was decoded."""
@@ -84,7 +89,7 @@ class CalibrationSchedule:
         """Source time went back to `t0_us` (the upstream restarted): the schedule stays where it was.
         It only needs to know whether calibration is over, so a bogus jump ahead (t_us = 2**62 once) carries
         over neither into the new time base nor into an overflow."""
-        elapsed = min(int(self._c[2]) - int(self._c[0]), self.calibrate_us + 1)
+        elapsed = min(int(self._c[2]) - int(self._c[0]), self.from_us + self.calibrate_us + 1)
         self._c[0] = t0_us - elapsed
         self._c[2] = t0_us
 
@@ -94,7 +99,7 @@ class CalibrationSchedule:
         if c[1] == _AUTO and self.by_target:
             return False  # the next target row's phase decides
         if c[1] == _AUTO:
-            return self.calibrate_us > 0 if not c[3] else bool(c[2] - c[0] <= self.calibrate_us)
+            return self.initially_calibrating if not c[3] else self._in_window(int(c[2] - c[0]))
         return bool(c[1] == _ON)
 
     def get_state(self) -> np.ndarray:
@@ -107,6 +112,14 @@ class CalibrationSchedule:
         if c[1] not in (_AUTO, _ON, _FROZEN) or c[3] not in (0, 1):
             raise ValueError(f"a calibration schedule's state has mode {c[1]} and seen {c[3]}")
         self._c[:] = c
+
+
+def _checked(key: str, value) -> float:
+    decl = CALIBRATION[key]
+    try:
+        return decl.default if value is None else decl.convert(value)
+    except ValueError as e:
+        raise ValueError(f"CalibrationSchedule: {key} {e}") from None
 
 
 def target_columns(v: dict) -> tuple[list[int], int | None]:
@@ -122,8 +135,9 @@ def target_columns(v: dict) -> tuple[list[int], int | None]:
 def check_calibration_keys(v: dict, table: dict) -> None:
     """The calibration keys that go together (`v` the typed values, `table` the keys given)."""
     if v["calibrate"] == "target":
-        if "calibrate_s" in table:
-            raise ValueError('calibrate = "target" and calibrate_s exclude each other')
+        for key in ("calibrate_s", "calibrate_from_s"):
+            if key in table:
+                raise ValueError(f'calibrate = "target" and {key} exclude each other')
         ch, ph = target_columns(v)
         if not ch or ph in ch:
             raise ValueError('calibrate = "target" needs target_channels (the label columns) and a different '
@@ -135,6 +149,8 @@ def check_calibration_keys(v: dict, table: dict) -> None:
 #: The keys that schedule calibration (in `control_output`'s params; docs/reference.md).
 CALIBRATION = Params(
     Param("calibrate_s", float, 10.0, unit="s", lo=0, doc="learn from `target` for the first N s of source time"),
+    Param("calibrate_from_s", float, 0.0, unit="s", lo=0,
+          doc="start that window N s of source time after the first packet (an SNN upstream settles first)"),
     Param("calibrate", str, "time", choices=("time", "target"),
           doc='"target": learn exactly while the target row\'s phase column is 1'),
     Param("phase_channel", int, None, lo=0, doc='with calibrate = "target": the phase column (default 1)'),

@@ -91,3 +91,33 @@ def test_a_notebook_loop_with_the_schedule_decides_exactly_what_the_output_node_
     assert sent.shape == (T, K) and not dec.calibrating and h.node.decoder.calibrating is False
     np.testing.assert_array_equal(sent, np.array(mine))
     assert np.abs(sent[-100:]).max() > 0.1  # it learned something
+
+
+def test_calibrate_from_s_learns_in_a_window_that_starts_later():
+    """`calibrate_from_s`: the window opens N s after the first packet (an SNN upstream settles first)."""
+    s = CalibrationSchedule(calibrate_s=1.0, from_s=0.5)
+    assert not s.initially_calibrating
+    ons = []
+    for t0 in range(0, 2_000_000, 100_000):
+        s.begin(t0)
+        ons.append(s.calibrating_at(t0 + 100_000))
+        s.advance(t0 + 100_000)
+    assert ons == [False] * 5 + [True] * 10 + [False] * 5  # 0.5 s < t1 - first t0 <= 1.5 s
+    r = CalibrationSchedule(calibrate_s=1.0, from_s=0.5)  # resumed from a checkpoint inside the window, and after it
+    st = s.get_state()
+    st[2] = 700_000
+    r.set_state(st)
+    assert r.resumed_calibrating()
+    st[2] = 1_600_000
+    r.set_state(st)
+    assert not r.resumed_calibrating()
+    s.restart(10**9)  # a source restart after the window: it stays over
+    assert s.calibrating_at(10**9 + 100_000) is False
+
+
+def test_calibrate_from_s_with_target_calibration_is_refused():
+    v = {"calibrate": "target", "target_channels": [0], "phase_channel": 1, "calibrate_from_s": 5.0}
+    with pytest.raises(ValueError, match="calibrate_from_s"):
+        check_calibration_keys(v, {"calibrate": "target", "calibrate_from_s": 5.0})
+    with pytest.raises(ValueError, match="calibrate_from_s"):
+        CalibrationSchedule(calibrate_s=1.0, from_s=-1.0)
