@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 BRIAN   ?= .venv-brian2
-DURATION ?= 20
+DURATION ?= 60
 
 .PHONY: venv demo test test-quick bench system-deps brian2-env clean
 

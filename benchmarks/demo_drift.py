@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikestream.decode.calibration import CalibrationSchedule
 from spikestream.registry import DECODERS, ENCODERS, SOURCES
 from spikestream.snn import build_snn
 
@@ -57,8 +58,9 @@ def run(pipe: dict, snn_params: dict, learning: bool | str, minutes: float) -> t
     dec_p = dict(out_p["decoder"])
     kind = dec_p.pop("kind")
     dec_p["n_inputs"] = snn.n_outputs
-    dec = DECODERS.create(kind, calibrating=True, **dec_p)
-    calib_us = int(out_p["calibrate_s"] * 1e6)
+    sched = CalibrationSchedule(out_p.get("calibrate_s"), from_s=out_p.get("calibrate_from_s"))  # as the node's
+    dec = DECODERS.create(kind, calibrating=sched.initially_calibrating, **dec_p)
+    calib_us = sched.from_us + sched.calibrate_us  # r is measured after the calibration
     n = int(src_p["rate_hz"] * PACKET_MS / 1000)
     total = int(minutes * 60 * 1000 / PACKET_MS)
     ys, truths, ts = [], [], []
@@ -68,11 +70,15 @@ def run(pipe: dict, snn_params: dict, learning: bool | str, minutes: float) -> t
         until = int(c.t_us[-1]) + int(1e6 / src_p["rate_hz"])
         idx, t = enc.encode(np.asarray(c.data, np.float64), c.t_us)
         idx, t = snn.advance(idx, t, until)
-        if dec.calibrating and until > calib_us:
-            dec.calibrating = False
-            snn.learning = learning in (True, "after-cal")
+        sched.begin(int(c.t_us[0]))
+        on = sched.calibrating_at(until)
+        if on is not None:
+            dec.calibrating = on  # (ending the calibration fits the decoder, as in the output node)
+        if learning == "after-cal" and until > calib_us:
+            snn.learning = True
         y = dec.decode(idx, t, until, np.asarray(c.target[-1], np.float64) if dec.calibrating else None)
-        if not dec.calibrating:
+        sched.advance(until)
+        if until > calib_us:
             ys.append(y.copy())
             truths.append(np.asarray(c.target[-1], np.float64))
             ts.append(until)

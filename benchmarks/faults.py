@@ -145,6 +145,7 @@ def make_config(tmp: Path, checkpoint_s: float, calibrate_s: float, rt: bool) ->
             inject[(name, port)] = ep()
             nd["inputs"][port] = ([ref] if isinstance(ref, str) else list(ref)) + [inject[(name, port)]]
     doc["nodes"]["output"]["params"]["calibrate_s"] = calibrate_s
+    doc["nodes"]["output"]["params"]["calibrate_from_s"] = 0.0  # calibrated from the start: faults, not learning
     # after a stall or an overload the SNN sheds input older than 1 s instead of working through it (the
     # runtime key docs/safety.md recommends for a live controller)
     doc["nodes"]["snn"].setdefault("max_age_ms", 1000)

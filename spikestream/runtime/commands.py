@@ -124,7 +124,7 @@ def cmd_cmd(a: argparse.Namespace) -> int:
 def cmd_demo(a: argparse.Namespace) -> int:
     from spikestream.runtime.demo import run_demo
 
-    report = run_demo(a.pipeline, a.duration, a.calibrate)
+    report = run_demo(a.pipeline, a.duration, a.calibrate, a.calibrate_from)
     write_report(a.report, report)
     return 0 if report["ok"] else 1
 
@@ -153,7 +153,7 @@ def cmd_warmup(a: argparse.Namespace) -> int:
     while len(src.emitted["spikes"]) < 100:
         src.poll()
     snn = NodeHarness(cfg["snn"]["kind"], cfg["snn"]["params"], "snn")
-    out = NodeHarness(cfg["output"]["kind"], {**cfg["output"]["params"], "calibrate_s": 0.02}, "output")
+    out = NodeHarness(cfg["output"]["kind"], {**cfg["output"]["params"], "calibrate_s": 0.02, "calibrate_from_s": 0.0}, "output")
     for body in src.bodies("target"):
         out.send("target", body)
     for body in src.bodies("spikes")[:100]:
@@ -238,8 +238,10 @@ def add_commands(sp) -> None:
     q = sp.add_parser("demo", help="run the EMG -> SNN -> control demo pipeline on this machine")
     q.add_argument("--pipeline", default=None, help="default: deploy/demo.toml")
     q.add_argument("--calibrate", type=float, default=None, help="calibration seconds (overrides the file)")
+    q.add_argument("--calibrate-from", type=float, default=None,
+                   help="seconds of unsupervised learning before calibration starts (overrides the file)")
     _long_running(q)
-    q.set_defaults(fn=cmd_demo, duration=20.0)
+    q.set_defaults(fn=cmd_demo, duration=60.0)
 
     q = sp.add_parser("warmup", help="compile the Numba kernels into their cache (done by `make`)")
     q.set_defaults(fn=cmd_warmup)

@@ -150,7 +150,7 @@ class DemoRun:
     """The demo pipeline under a supervisor, with a probe listening where an actuator would."""
 
     def __init__(self, pipeline_path: str | None = None, calibrate_s: float | None = None, warmup_s: float = 2.0,
-                 **node_settings: Any):
+                 calibrate_from_s: float | None = None, **node_settings: Any):
         """`node_settings` apply to every node (e.g. ``rt_priority=50``)."""
         forkserver.prestart()  # its imports run while the pipeline file is read and checked
         self.path = Path(pipeline_path) if pipeline_path else DEFAULT_PIPELINE
@@ -159,9 +159,12 @@ class DemoRun:
             for k, v in node_settings.items():
                 setattr(spec, k, v)
         out_node, src = pl.nodes["output"], pl.nodes["emg"]
-        if calibrate_s is not None:
-            out_node.params["calibrate_s"] = calibrate_s
-        self.calib_us = int(float(out_node.params.get("calibrate_s", 10.0)) * 1e6)
+        for key, value in (("calibrate_s", calibrate_s), ("calibrate_from_s", calibrate_from_s)):
+            if value is not None:
+                out_node.params[key] = value
+        # r is measured from the end of calibration (after `calibrate_from_s` of unsupervised learning)
+        self.calib_us = int(float(out_node.params.get("calibrate_from_s", 0.0)) * 1e6
+                            + float(out_node.params.get("calibrate_s", 10.0)) * 1e6)
         self.warmup_us = int(warmup_s * 1e6)
         self.sup = Supervisor(pl)
         self.sup.log_dir = self.sup.workdir / "logs"
@@ -191,7 +194,7 @@ class DemoRun:
                       "dropped": s.get("dropped", 0), "rejected": s.get("rejected", 0), "errors": s.get("errors", 0)})
         p = self.probe
         ok = bool(p.nc) and all(n["state"] != "failed" for n in report["nodes"].values())
-        return {"ok": ok, "pipeline": str(self.path), "duration_s": duration_s, "calibrate_s": self.calib_us / 1e6,
+        return {"ok": ok, "pipeline": str(self.path), "duration_s": duration_s, "calibrated_at_s": self.calib_us / 1e6,
                 "control_messages": p.nc,
                 "latency_sensor_to_control_ms": p.latency_ms(self.warmup_us),
                 "latency_including_warmup_ms": p.latency_ms(),
@@ -229,11 +232,12 @@ class DemoRun:
         return t
 
 
-def run_demo(pipeline_path: str | None, duration_s: float, calibrate_s: float | None = None) -> dict[str, Any]:
+def run_demo(pipeline_path: str | None, duration_s: float, calibrate_s: float | None = None,
+             calibrate_from_s: float | None = None) -> dict[str, Any]:
     from rich.console import Console
     from rich.live import Live
 
-    demo = DemoRun(pipeline_path, calibrate_s)
+    demo = DemoRun(pipeline_path, calibrate_s, calibrate_from_s=calibrate_from_s)
     console = Console(stderr=True)
     t0 = time.monotonic()
     shown = [0.0]

@@ -102,7 +102,7 @@ def test_the_demo_command_runs_and_reports(tmp_path):
     import sys
 
     rep = tmp_path / "demo.json"
-    r = subprocess.run([sys.executable, "-m", "spikestream", "demo", "--duration", "9", "--calibrate", "4",
+    r = subprocess.run([sys.executable, "-m", "spikestream", "demo", "--duration", "14", "--calibrate", "4", "--calibrate-from", "4",
                         "--report", str(rep)], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "spikestream demo" in r.stderr and "\nsummary: " in r.stderr, r.stderr[-2000:]

@@ -31,11 +31,13 @@ def test_the_demo_loads(tmp_path):
 @pytest.mark.parametrize("old,new,text", [
     ('model = "lif"', 'model = "lif"\ntau_m_ms = -5', "layer 'hidden': tau_m_ms must be > 0"),
     ('model = "lif"', 'model = "alif"\ntau_w_ms = 0', "layer 'hidden': tau_w_ms must be > 0"),
-    ("a_plus = 0.002,", "a_plus = 0.002, bogus = 2,",
-     "connection 'input->hidden': plasticity: plasticity rule 'stdp_pair': unknown parameter(s) ['bogus']"),
-    ("tau_plus_ms = 20,", "tau_plus_ms = -20,", "plasticity: tau_plus_ms must be a positive number of ms"),
-    ('bound = "soft"', 'bound = "sideways"', "plasticity: plasticity rule 'stdp_pair': bound must be 'hard'"),
-    ('rule = "stdp_pair"', 'rule = "stdp_quad"', "connection 'input->hidden': plasticity:"),
+    ("w_max = 2.0 }", "w_max = 2.0, bogus = 2 }",
+     "connection 'input->hidden': plasticity: plasticity rule 'stdp_bcm': unknown parameter(s) ['bogus']"),
+    ('rule = "stdp_bcm", ', 'rule = "stdp_bcm", tau_plus_ms = -20, ',
+     "plasticity: tau_plus_ms must be a positive number of ms"),
+    ('rule = "stdp_bcm", ', 'rule = "stdp_bcm", bound = "soft", ', "plasticity: stdp_triplet: only hard bounds"),
+    ('rule = "stdp_bcm", ', 'rule = "stdp_bcm", rate_hz = -1, ', "stdp_bcm: rate_hz must be a positive number"),
+    ('rule = "stdp_bcm"', 'rule = "stdp_quad"', "connection 'input->hidden': plasticity: unknown learning rule"),
 ])
 def test_bad_values_fail_at_load_with_where(tmp_path, old, new, text):
     msg = refused(tmp_path, old, new)
