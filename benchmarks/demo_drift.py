@@ -41,6 +41,13 @@ WAVE1_SNN = {
                      "plasticity": {"rule": "stdp_pair", "a_plus": 0.002, "a_minus": 0.0021, "tau_plus_ms": 20,
                                     "tau_minus_ms": 20, "w_max": 4.0}}],
 }
+# --rule: the demo's hidden-layer rules measured in docs/learning.md ("pair" is the one shipped before 2026-12-07)
+RULES = {
+    "pair": {"rule": "stdp_pair", "a_plus": 0.002, "a_minus": 0.0016, "tau_plus_ms": 20, "tau_minus_ms": 20,
+             "w_max": 2.0, "bound": "soft"},
+    "triplet": {"rule": "stdp_triplet", "w_max": 2.0},
+    "bcm": {"rule": "stdp_bcm", "w_max": 2.0},
+}
 PACKET_MS = 10
 WINDOW_S = 300
 
@@ -107,9 +114,23 @@ def main(argv=None) -> int:
                     help="comma-separated seeds (e.g. 1,2,3,4,5,6): each seed is another synthetic signal and another "
                          "random network; per seed r for learning and frozen, then the mean paired difference "
                          "(default: the file's own seeds, all four variants)")
+    ap.add_argument("--rule", choices=sorted(RULES), default=None,
+                    help="the hidden layer's plasticity instead of the file's (the ablation of docs/learning.md)")
+    ap.add_argument("--calibrate-from", type=float, default=None, help="calibrate_from_s instead of the file's")
+    ap.add_argument("--ridge", type=float, default=None, help="the readout's ridge instead of the file's")
     a = ap.parse_args(argv)
     pipe = tomllib.loads(Path(a.pipeline).read_text())
     shipped = pipe["nodes"]["snn"]["params"]
+    out_p = pipe["nodes"]["output"]["params"]
+    if a.rule:
+        shipped["connections"][0]["plasticity"] = dict(RULES[a.rule])
+    if a.calibrate_from is not None:
+        out_p["calibrate_from_s"] = a.calibrate_from
+    if a.ridge is not None:
+        out_p["decoder"]["ridge"] = a.ridge
+    if a.rule or a.calibrate_from is not None or a.ridge is not None:
+        print(f"changed: plasticity {shipped['connections'][0]['plasticity']}, calibrate_from_s "
+              f"{out_p.get('calibrate_from_s', 0.0)}, ridge {out_p['decoder'].get('ridge', 0.0)}")
     print(f"{a.pipeline}: {a.minutes:g} min of source time per variant, r per {WINDOW_S // 60}-min window after "
           "calibration (mean over DOFs); library code in-process")
     if a.seeds:
