@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from runtime_helpers import command, ep, node_pids, node_table, wait_for, write_pipeline
 
@@ -128,9 +129,11 @@ params = {{ decoder = {{ kind = "linear_rls", n_inputs = 8, n_outputs = 1 }}, sa
     sup.start()
 
     def commands_arrive():
+        """Drains for at most 0.5 s: the output never pauses 20 ms (100 packets/s), so an unbounded drain never
+        returned and wait_for's timeout never ran (a CI run hung here for pytest's 600 s)."""
         sup.check()
-        n = 0
-        while actuator.poll(20):
+        n, end = 0, time.monotonic() + 0.5
+        while time.monotonic() < end and actuator.poll(20):
             n += P.unpack(actuator.recv()).kind == "control"
         return n > 0
 
