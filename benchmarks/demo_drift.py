@@ -67,7 +67,7 @@ def run(pipe: dict, snn_params: dict, learning: bool | str, minutes: float) -> t
     dec_p["n_inputs"] = snn.n_outputs
     sched = CalibrationSchedule(out_p.get("calibrate_s"), from_s=out_p.get("calibrate_from_s"))  # as the node's
     dec = DECODERS.create(kind, calibrating=sched.initially_calibrating, **dec_p)
-    calib_us = sched.from_us + sched.calibrate_us  # r is measured after the calibration
+    calib_us = sched.end_us  # r is measured after the calibration
     n = int(src_p["rate_hz"] * PACKET_MS / 1000)
     total = int(minutes * 60 * 1000 / PACKET_MS)
     ys, truths, ts = [], [], []

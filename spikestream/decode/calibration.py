@@ -46,6 +46,8 @@ class CalibrationSchedule:
         self.by_target = bool(by_target)
         self.calibrate_us = 0 if self.by_target else int(calibrate_s * 1e6)
         self.from_us = 0 if self.by_target or not self.calibrate_us else int(from_s * 1e6)
+        #: Source time after the first packet at which calibration by time ends (0 by target).
+        self.end_us = self.from_us + self.calibrate_us
         self._c = np.zeros(4, np.int64)  # [first t0, mode, last t1, seen]
 
     @property
@@ -54,8 +56,7 @@ class CalibrationSchedule:
         return self.calibrate_us > 0 and self.from_us == 0
 
     def _in_window(self, elapsed_us: int) -> bool:
-        return self.from_us < elapsed_us <= self.from_us + self.calibrate_us if self.from_us else \
-            elapsed_us <= self.calibrate_us
+        return elapsed_us <= self.end_us and (self.from_us == 0 or elapsed_us > self.from_us)
 
     started = state_field("_c", 3, bool, "A packet has arrived.")
     last_t1_us = state_field("_c", 2, int, "The end of the last decoded packet (0 before any).")
@@ -89,7 +90,7 @@ class CalibrationSchedule:
         """Source time went back to `t0_us` (the upstream restarted): the schedule stays where it was.
         It only needs to know whether calibration is over, so a bogus jump ahead (t_us = 2**62 once) carries
         over neither into the new time base nor into an overflow."""
-        elapsed = min(int(self._c[2]) - int(self._c[0]), self.from_us + self.calibrate_us + 1)
+        elapsed = min(int(self._c[2]) - int(self._c[0]), self.end_us + 1)
         self._c[0] = t0_us - elapsed
         self._c[2] = t0_us
 

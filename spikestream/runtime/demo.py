@@ -162,7 +162,8 @@ class DemoRun:
         for key, value in (("calibrate_s", calibrate_s), ("calibrate_from_s", calibrate_from_s)):
             if value is not None:
                 out_node.params[key] = value
-        # r is measured from the end of calibration (after `calibrate_from_s` of unsupervised learning)
+        # r is measured from the end of calibration (after `calibrate_from_s` of unsupervised learning); as
+        # `CalibrationSchedule.end_us`, not imported here: spikestream.decode imports Numba, which this process avoids
         self.calib_us = int(float(out_node.params.get("calibrate_from_s", 0.0)) * 1e6
                             + float(out_node.params.get("calibrate_s", 10.0)) * 1e6)
         self.warmup_us = int(warmup_s * 1e6)
